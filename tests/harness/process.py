@@ -1,0 +1,112 @@
+"""Start, watch and stop one service process: bounded waits, kept logs, stop by PID."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+
+class ServiceError(RuntimeError):
+    """A service did not start or answer; the message carries the tail of its log."""
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(path, lines=30):
+    try:
+        with open(path, "rb") as handle:
+            return b"".join(handle.readlines()[-lines:]).decode("utf-8", "replace")
+    except OSError:
+        return "(no log at %s)" % path
+
+
+def wait_until(check, timeout, what, log_path=None, interval=0.1, alive=None):
+    """Call check() until it returns a true value, at most `timeout` seconds.
+
+    alive(), when given, is asked first on every round so that a crashed process fails fast.
+    """
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise ServiceError("%s exited during start-up\n%s" % (what, log_tail(log_path) if log_path else ""))
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # pylint: disable=broad-except  # any failure means "not ready yet"
+            last_error = exc
+        time.sleep(interval)
+    raise ServiceError("%s not ready after %ss (last error: %s)\n%s"
+                       % (what, timeout, last_error, log_tail(log_path) if log_path else ""))
+
+
+def spawn(argv, log_path, env=None, cwd=None, user=None):
+    """Start argv in its own session with stdout/stderr appended to log_path; return the PID."""
+    if user:
+        argv = ["runuser", "-u", user, "--"] + list(argv)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with  # runs detached on purpose
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd, start_new_session=True)
+    return proc.pid
+
+
+def pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return _not_zombie(pid)
+
+
+def _not_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            return handle.read().split(b") ", 1)[1][:1] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM):
+    """Signal the process group of pid, wait at most `timeout` s, then SIGKILL it."""
+    if not pid_alive(pid):
+        return
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def tcp_open(port, host="127.0.0.1"):
+    with socket.create_connection((host, port), timeout=1):
+        return True
