@@ -5,9 +5,7 @@
 
 import json
 import time
-
-from ansible.module_utils.six.moves.urllib.error import HTTPError
-from ansible.module_utils.urls import open_url
+import urllib.error
 
 
 class TraefikApiError(Exception):
@@ -27,13 +25,16 @@ class TraefikApi:
 
     def router(self, qualified_name):
         """The API's view of one router (dict), or None when Traefik does not know it."""
+        # Imported on first use: ansible.module_utils.urls (cryptography included) takes ~80 ms to
+        # import, and the route file is written before the API is needed, during Traefik's reload.
+        from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
         try:
             answer = open_url("%s/api/http/routers/%s" % (self.url, qualified_name), method="GET",
                               url_username=self.username, url_password=self.password,
                               force_basic_auth=bool(self.username), validate_certs=self.validate_certs,
                               timeout=self.timeout)
             return json.loads(answer.read())
-        except HTTPError as exc:
+        except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
             raise TraefikApiError("Traefik API %s answered HTTP %s" % (self.url, exc.code))

@@ -20,8 +20,10 @@ WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     role = "http"
     delay = 0.0
+    workers = None  # a Semaphore: at most N requests served at once, like Odoo's worker processes
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin  # quiet under load
         pass
@@ -40,6 +42,12 @@ class Handler(BaseHTTPRequestHandler):
             if self.role != "websocket":
                 return self._json(400, {"error": "websocket upgrade on the HTTP port"})
             return self._websocket()
+        if self.workers is not None:
+            with self.workers:
+                return self._answer()
+        return self._answer()
+
+    def _answer(self):
         if self.delay:
             time.sleep(self.delay)
         return self._json(200, {"port": self.role, "host": self.headers.get("Host"), "path": self.path,
@@ -99,8 +107,9 @@ def encode_frame(payload, opcode=0x1, mask=None):
     return head + payload
 
 
-def serve(port, role, delay=0.0):
-    handler = type("%sHandler" % role.title(), (Handler,), {"role": role, "delay": delay})
+def serve(port, role, delay=0.0, workers=0):
+    handler = type("%sHandler" % role.title(), (Handler,), {
+        "role": role, "delay": delay, "workers": threading.BoundedSemaphore(workers) if workers else None})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     socketserver.TCPServer.allow_reuse_address = True
@@ -112,8 +121,9 @@ def main():
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--websocket-port", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds each HTTP answer waits")
+    parser.add_argument("--workers", type=int, default=0, help="requests served at once (0: unbounded)")
     args = parser.parse_args()
-    servers = [serve(args.http_port, "http", args.delay), serve(args.websocket_port, "websocket")]
+    servers = [serve(args.http_port, "http", args.delay, args.workers), serve(args.websocket_port, "websocket")]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     servers[0].serve_forever()
