@@ -105,6 +105,7 @@ class Postgres(Service):
         # The collection's admin role: CREATEDB/CREATEROLE, deliberately not a superuser.
         self.psql(sock, port, "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo_ops_admin') "
                   "THEN CREATE ROLE odoo_ops_admin LOGIN CREATEDB CREATEROLE; END IF; END$$; "
+                  "GRANT pg_signal_backend TO odoo_ops_admin; "
                   "ALTER ROLE odoo_ops_admin PASSWORD '%s';" % password)
         return {"pid": pid, "host": "127.0.0.1", "port": port, "socket_dir": sock, "data_dir": data,
                 "bin_dir": PG_BIN, "superuser": "postgres", "os_user": owner or pwd.getpwuid(os.getuid()).pw_name,

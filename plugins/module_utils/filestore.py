@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Odoo filestores: <root>/<db>/<2 hex>/<sha1>, plus the checklist/ tree.
+
+Files are content-addressed and never modified in place, so a new tenant may share them with
+its template through hard links. A copy is built in a hidden temporary directory beside the
+target and renamed into place at the end: a failure never leaves a partial filestore.
+"""
+
+import grp
+import os
+import pwd
+import shutil
+import tempfile
+
+
+class FilestoreError(Exception):
+    pass
+
+
+def owner_ids(user, group):
+    """(uid, gid) for names (None: leave as is); ValueError naming an unknown user or group."""
+    try:
+        uid = pwd.getpwnam(user).pw_uid if user else -1
+    except KeyError:
+        raise ValueError("filestore_owner %r is not a user on this host" % user)
+    try:
+        gid = grp.getgrnam(group).gr_gid if group else -1
+    except KeyError:
+        raise ValueError("filestore_group %r is not a group on this host" % group)
+    return uid, gid
+
+
+def tree_size(path):
+    """Bytes of the regular files under path (each inode once), 0 when it does not exist."""
+    total, seen = 0, set()
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            info = os.lstat(os.path.join(folder, name))
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
+    return total
+
+
+def check_root(root):
+    if not os.path.isdir(root):
+        raise ValueError("filestore_root %s does not exist or is not a directory" % root)
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ValueError("filestore_root %s is not writable by this user" % root)
+
+
+def check_hardlink(source, root, uid):
+    """Hard links share owner and mode with the source: refuse where that cannot be right."""
+    if os.stat(source).st_dev != os.stat(root).st_dev:
+        raise ValueError("filestore_copy=hardlink needs %s and %s on one filesystem; use copy" % (source, root))
+    if uid != -1 and os.stat(source).st_uid != uid:
+        raise ValueError("filestore_copy=hardlink would leave the files owned by uid %d, not filestore_owner; "
+                         "use copy" % os.stat(source).st_uid)
+
+
+class FilestoreBuild:
+    """A filestore being built for one tenant: stage(), then commit() or discard()."""
+
+    def __init__(self, root, name, uid=-1, gid=-1):
+        self.root, self.name, self.uid, self.gid = root, name, uid, gid
+        self.target = os.path.join(root, name)
+        self.staging = None
+
+    def stage(self, source=None, mode="copy"):
+        """Fill a temporary directory from source (None: an empty filestore)."""
+        self.staging = tempfile.mkdtemp(prefix=".%s." % self.name, suffix=".tmp", dir=self.root)
+        self._own(self.staging)
+        if not source or not os.path.isdir(source):
+            return 0
+        count = 0
+        for folder, dirs, files in os.walk(source):
+            relative = os.path.relpath(folder, source)
+            destination = os.path.normpath(os.path.join(self.staging, relative))
+            for name in dirs:
+                os.mkdir(os.path.join(destination, name), 0o700)
+                self._own(os.path.join(destination, name))
+            for name in files:
+                src, dst = os.path.join(folder, name), os.path.join(destination, name)
+                if mode == "hardlink":
+                    os.link(src, dst)
+                else:
+                    shutil.copy2(src, dst)
+                    self._own(dst)
+                count += 1
+        return count
+
+    def _own(self, path):
+        if os.path.isdir(path):
+            os.chmod(path, 0o700)
+        if self.uid != -1 or self.gid != -1:
+            os.chown(path, self.uid, self.gid)
+
+    def commit(self):
+        if os.path.exists(self.target):
+            raise FilestoreError("filestore %s appeared while it was being built" % self.target)
+        os.rename(self.staging, self.target)
+        self.staging = None
+
+    def discard(self):
+        if self.staging and os.path.exists(self.staging):
+            shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging = None

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one PostgreSQL client of the collection: connection options, connecting, small queries.
+
+SQL is composed with psycopg2.sql (identifiers and literals), never by string formatting.
+"""
+
+import traceback
+
+from ansible.module_utils.basic import env_fallback
+
+try:
+    import psycopg2
+    import psycopg2.extensions
+    from psycopg2 import sql
+    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR = True, None
+except ImportError:
+    psycopg2 = sql = None
+    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR = False, traceback.format_exc()
+
+
+def postgres_argument_spec():
+    """The connection options (see the sysgenpro.odoo_ops.postgres doc fragment)."""
+    return dict(
+        login_host=dict(type="str", fallback=(env_fallback, ["PGHOST"])),
+        login_port=dict(type="int", fallback=(env_fallback, ["PGPORT"])),
+        login_user=dict(type="str", fallback=(env_fallback, ["PGUSER"])),
+        login_password=dict(type="str", no_log=True, fallback=(env_fallback, ["PGPASSWORD"])),
+        login_unix_socket=dict(type="path", fallback=(env_fallback, ["ODOO_OPS_PG_UNIX_SOCKET"])),
+        ssl_mode=dict(type="str", fallback=(env_fallback, ["PGSSLMODE"]),
+                      choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+        ca_cert=dict(type="path", aliases=["ssl_rootcert"], fallback=(env_fallback, ["PGSSLROOTCERT"])),
+    )
+
+
+class PostgresError(Exception):
+    """A failure talking to PostgreSQL, with a message safe to show (no password, no DSN)."""
+
+
+class Postgres:
+    """Connections to one server with one set of credentials, opened per database on demand."""
+
+    def __init__(self, params):
+        self.host = params.get("login_host") or params.get("login_unix_socket") or "localhost"
+        self.port = params.get("login_port") or 5432
+        self.user = params.get("login_user") or "postgres"
+        self._password = params.get("login_password")
+        self._ssl = {"sslmode": params.get("ssl_mode") or "prefer"}
+        if params.get("ca_cert"):
+            self._ssl["sslrootcert"] = params["ca_cert"]
+        self._connections = {}
+
+    @property
+    def where(self):
+        return "%s:%s" % (self.host, self.port)
+
+    def connect(self, dbname="postgres"):
+        """An autocommit connection to dbname (cached): CREATE/DROP DATABASE cannot run in a transaction."""
+        if dbname in self._connections and not self._connections[dbname].closed:
+            return self._connections[dbname]
+        try:
+            conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self._password,
+                                    dbname=dbname, connect_timeout=10, application_name="sysgenpro.odoo_ops",
+                                    **self._ssl)
+        except psycopg2.OperationalError as exc:
+            raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s"
+                                % (self.where, self.user, dbname, self._safe(exc)))
+        conn.autocommit = True
+        self._connections[dbname] = conn
+        return conn
+
+    def _safe(self, exc):
+        text = str(exc).strip().replace("\n", " ")
+        if self._password:
+            text = text.replace(self._password, "********")
+        return text
+
+    def query(self, statement, args=None, dbname="postgres"):
+        """All rows of a query, as tuples."""
+        with self.connect(dbname).cursor() as cur:
+            self._execute(cur, statement, args)
+            return cur.fetchall() if cur.description else []
+
+    def execute(self, statement, args=None, dbname="postgres"):
+        with self.connect(dbname).cursor() as cur:
+            self._execute(cur, statement, args)
+            return cur.rowcount
+
+    def _execute(self, cur, statement, args):
+        try:
+            cur.execute(statement, args)
+        except psycopg2.Error as exc:
+            raise PostgresError("PostgreSQL at %s: %s" % (self.where, self._safe(exc)))
+
+    def close(self, dbname=None):
+        for name in [dbname] if dbname else list(self._connections):
+            conn = self._connections.pop(name, None)
+            if conn is not None and not conn.closed:
+                conn.close()
+
+
+def run_postgres_module(module, work, expected=(ValueError,)):
+    """Run work(pg) for a module: fail cleanly without psycopg2, on PostgresError or `expected`
+    errors (refusals), and always close the connections. work returns the result dict."""
+    from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+    pg = Postgres(module.params)
+    try:
+        result = work(pg)
+    except (PostgresError,) + tuple(expected) as exc:
+        module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
+    finally:
+        pg.close()
+    module.exit_json(**result)

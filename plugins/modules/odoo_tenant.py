@@ -1,0 +1,308 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: odoo_tenant
+short_description: Create, clone, suspend, resume and remove an Odoo tenant (database, role, filestore)
+version_added: 0.1.0
+description:
+  - Manages one tenant of an Odoo platform - its PostgreSQL database (the tenant id is the database
+    name), the role that owns it, and its filestore - the way Odoo's own database tools do, and
+    more safely where they are not.
+  - O(state=present) creates the tenant from a O(template) (a golden database no Odoo process
+    connects to) or clones a live tenant O(source), then applies isolation (C(CONNECT) revoked from
+    C(PUBLIC)), limits and metadata. On an existing tenant it resumes it and converges limits,
+    metadata, O(base_url) and neutralization, each change shown in the diff.
+  - A copy (O(template), or O(source) with O(copy=true)) gets what Odoo's duplicate does - a new
+    C(database.uuid) and C(database.secret), C(database.create_date), C(web.base.url) and the login
+    cooldown defaults - the enterprise code removed and C(database.expiration_reason=copy). A move
+    (O(copy=false)) keeps the uuid, secret and enterprise code, and suspends the source so that one
+    identity never runs twice.
+  - O(state=suspended) refuses new connections and cuts open sessions; O(state=present) resumes.
+  - O(state=absent) drops the database, the role created for the tenant and the filestore, after a
+    final backup newer than O(final_backup_max_age) (or O(force=true)), and reports what was removed.
+  - Creation is all or nothing - on any failure the new database is dropped, the staged filestore
+    removed and the source reopened.
+author:
+  - sysgenpro odoo_ops maintainers (@sysgenpro)
+extends_documentation_fragment:
+  - sysgenpro.odoo_ops.postgres
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+    details: The same plan as a real run (every check included) is reported; nothing is changed.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode).
+    support: full
+    details: The tenant's state (existence, owner, connections, limits, isolation, metadata) before and after.
+options:
+  name:
+    description: The tenant id, which is the database name - C(^[a-z][a-z0-9_]{0,62}$).
+    type: str
+    required: true
+  state:
+    description: What the tenant should be.
+    type: str
+    choices: [present, suspended, absent]
+    default: present
+  template:
+    description: Golden database to create the tenant from (C(CREATE DATABASE ... TEMPLATE)).
+    type: str
+  source:
+    description: Live tenant to clone. See O(copy) and O(terminate_connections).
+    type: str
+  copy:
+    description:
+      - With O(source), V(true) makes a copy (new identity, enterprise code removed), V(false) a move
+        (identity and enterprise code kept; the source is suspended afterwards).
+    type: bool
+    default: true
+  terminate_connections:
+    description:
+      - Cut the open sessions of O(template) or O(source) to copy it (PostgreSQL cannot copy a
+        database others are connected to). Without it the task refuses and says how many sessions
+        would be cut. New connections are refused while the copy runs.
+    type: bool
+    default: false
+  strategy:
+    description:
+      - C(CREATE DATABASE) strategy. V(file_copy) copies the files after a checkpoint and writes
+        little WAL; V(wal_log) (PostgreSQL 15's default) writes the whole database to the WAL,
+        which the archive then stores. See benchmarks/tenant_provision.py.
+    type: str
+    choices: [file_copy, wal_log]
+    default: file_copy
+  base_url:
+    description:
+      - The tenant's URL, written to C(web.base.url). Required to create a copy, so that it never
+        points at the original's URL or at localhost.
+    type: str
+  freeze_base_url:
+    description: Also set C(web.base.url.freeze), so an admin login does not rewrite O(base_url).
+    type: bool
+    default: true
+  neutralize:
+    description:
+      - Neutralize the tenant as C(odoo-bin neutralize) does (staging copies) - mail servers off and
+        a dummy one on, crons off but base's autovacuum, webhooks off, C(database.is_neutralized) -
+        plus payment providers, delivery carriers, incoming mail servers, IAP accounts and mail
+        templates where those tables exist. Verified afterwards; the task fails if it did not hold.
+    type: bool
+    default: false
+  pattern:
+    description:
+      - V(shared) - a tenant of a multi-tenant fleet, owned by the fleet's existing Odoo role
+        (Odoo lists only databases its role owns). V(dedicated) - a customer's own role, created
+        when missing.
+    type: str
+    choices: [shared, dedicated]
+    default: shared
+  tier:
+    description: Backup and service tier (1 production, 2 UAT, 3 sandbox), kept in the metadata.
+    type: int
+    choices: [1, 2, 3]
+    default: 1
+  owner:
+    description:
+      - Role owning the database. Required for O(pattern=shared); defaults to O(name) for
+        O(pattern=dedicated). Changing the owner of an existing tenant is refused.
+    type: str
+  owner_password:
+    description: Password for a dedicated owner role created by this task.
+    type: str
+  owner_password_file:
+    description:
+      - When a dedicated owner role is created and O(owner_password) is not given, a generated
+        password is written to this file (mode 0600), or read from it when it already exists.
+        The password is never returned.
+    type: path
+  connection_limit:
+    description: Connections allowed to the database at once (C(-1) - no limit).
+    type: int
+  statement_timeout:
+    description: Database-wide C(statement_timeout) in seconds (V(0) - none).
+    type: int
+  filestore_root:
+    description:
+      - Odoo's filestore folder (C(<data_dir>/filestore)); the tenant's filestore is C(<filestore_root>/<name>).
+      - When not given, filestores are left alone.
+    type: path
+  filestore_copy:
+    description:
+      - How a new filestore is filled from the template's or source's. V(hardlink) shares the
+        files (they are content-addressed and never modified in place) and needs one filesystem
+        and the same owner.
+    type: str
+    choices: [copy, hardlink]
+    default: copy
+  filestore_owner:
+    description: User owning the tenant's filestore (its folders are mode 0700).
+    type: str
+  filestore_group:
+    description: Group of the tenant's filestore.
+    type: str
+  final_backup:
+    description:
+      - For O(state=absent) - the tenant's final backup, as returned by its backup task - at least
+        C(tenant) and C(created) (ISO 8601 with a zone).
+    type: dict
+  final_backup_max_age:
+    description: Seconds a O(final_backup) may be old.
+    type: int
+    default: 3600
+  force:
+    description: Remove the tenant without a final backup. Data is lost.
+    type: bool
+    default: false
+notes:
+  - The connecting role needs C(CREATEDB) and C(CREATEROLE), not superuser; it grants itself
+    membership of the owner roles it works with, and needs C(pg_signal_backend) to cut sessions.
+"""
+
+EXAMPLES = r"""
+- name: Create tenant acme from the golden template of the shared fleet
+  sysgenpro.odoo_ops.odoo_tenant:
+    name: acme
+    template: golden_18
+    owner: odoo_fleet_a
+    base_url: https://acme.erp.example.com
+    filestore_root: /var/lib/odoo/filestore
+    filestore_copy: hardlink
+    connection_limit: 40
+    statement_timeout: 300
+    tier: 1
+    login_host: db.internal
+    login_user: odoo_ops_admin
+    login_password: "{{ vault_pg_admin_password }}"
+
+- name: Neutralized staging copy of acme on its own host name
+  sysgenpro.odoo_ops.odoo_tenant:
+    name: acme_staging
+    source: acme
+    copy: true
+    terminate_connections: true
+    neutralize: true
+    tier: 3
+    owner: odoo_fleet_a
+    base_url: https://acme-staging.erp.example.com
+    filestore_root: /var/lib/odoo/filestore
+
+- name: Dedicated tenant with its own role (password written for the deployment to read)
+  sysgenpro.odoo_ops.odoo_tenant:
+    name: globex
+    template: golden_18
+    pattern: dedicated
+    owner_password_file: /etc/odoo/globex.dbpass
+    base_url: https://erp.globex.example.com
+
+- name: Suspend acme (month-end dispute); state=present resumes it
+  sysgenpro.odoo_ops.odoo_tenant:
+    name: acme
+    state: suspended
+
+- name: Remove acme after its final backup
+  sysgenpro.odoo_ops.odoo_tenant:
+    name: acme
+    state: absent
+    final_backup: "{{ acme_final_backup }}"
+    filestore_root: /var/lib/odoo/filestore
+"""
+
+RETURN = r"""
+actions:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create database acme from template golden_18 (strategy file_copy)", "revoke CONNECT on acme from PUBLIC"]
+diff:
+  description: The tenant's state before and after.
+  returned: always
+  type: dict
+origin:
+  description: Where a new tenant came from, whether it is a copy, and how many sessions were cut.
+  returned: when the tenant was created
+  type: dict
+  sample: {template: golden_18, copy: true, sessions_cut: 0}
+sessions_cut:
+  description: Sessions cut by O(state=suspended).
+  returned: when state is suspended
+  type: int
+neutralized:
+  description: What neutralization changed.
+  returned: when neutralization ran
+  type: list
+  elements: str
+removed:
+  description: What O(state=absent) removed, with sizes.
+  returned: when state is absent and something was removed
+  type: dict
+  sample: {database: acme, database_bytes: 20971520, filestore: /var/lib/odoo/filestore/acme, filestore_bytes: 10485760, role: null}
+final_backup:
+  description: How the final backup was checked.
+  returned: when state is absent and something was removed
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+    postgres_argument_spec, run_postgres_module)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import Tenant
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "suspended", "absent"], default="present"),
+    template=dict(type="str"),
+    source=dict(type="str"),
+    copy=dict(type="bool", default=True),
+    terminate_connections=dict(type="bool", default=False),
+    strategy=dict(type="str", choices=["file_copy", "wal_log"], default="file_copy"),
+    base_url=dict(type="str"),
+    freeze_base_url=dict(type="bool", default=True),
+    neutralize=dict(type="bool", default=False),
+    pattern=dict(type="str", choices=["shared", "dedicated"], default="shared"),
+    tier=dict(type="int", choices=[1, 2, 3], default=1),
+    owner=dict(type="str"),
+    owner_password=dict(type="str", no_log=True),
+    owner_password_file=dict(type="path", no_log=False),
+    connection_limit=dict(type="int"),
+    statement_timeout=dict(type="int"),
+    filestore_root=dict(type="path"),
+    filestore_copy=dict(type="str", choices=["copy", "hardlink"], default="copy"),
+    filestore_owner=dict(type="str"),
+    filestore_group=dict(type="str"),
+    final_backup=dict(type="dict"),
+    final_backup_max_age=dict(type="int", default=3600),
+    force=dict(type="bool", default=False),
+)
+ARGUMENT_SPEC.update(postgres_argument_spec())
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                           mutually_exclusive=[("template", "source"), ("owner_password", "owner_password_file")])
+
+    def work(pg):
+        tenant = Tenant(pg, module.params)
+        plan = tenant.plan()
+        for warning in plan.warnings:
+            module.warn(warning)
+        if plan.changed and not module.check_mode:
+            tenant.apply(plan)
+        result = dict(changed=plan.changed, actions=[step.label for step in plan.steps],
+                      diff=dict(before=plan.before, after=plan.after), **plan.report)
+        if tenant.neutralized:
+            result["neutralized"] = tenant.neutralized
+        return result
+
+    run_postgres_module(module, work, expected=(ValueError, FilestoreError, RuntimeError, OSError))
+
+
+if __name__ == "__main__":
+    main()

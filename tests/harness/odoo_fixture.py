@@ -1,0 +1,163 @@
+"""A database shaped like an Odoo 18 `-i base` database, for tests and benchmarks. Not Odoo.
+
+It has the tables the collection reads (ir_config_parameter, ir_module_module, ir_attachment,
+res_users, ir_cron, ir_mail_server, ...), realistic rows, and a filestore whose files are named by
+the SHA-1 of their content (`<root>/<db>/<2 hex>/<sha1>`, store_fname `<2 hex>/<sha1>`).
+"""
+import hashlib
+import os
+import uuid
+
+import psycopg2
+from psycopg2 import sql
+
+SCHEMA = """
+CREATE TABLE res_users (id serial PRIMARY KEY, login varchar NOT NULL UNIQUE, active boolean DEFAULT true,
+    password varchar, create_date timestamp DEFAULT now());
+CREATE TABLE ir_config_parameter (id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, value text NOT NULL,
+    create_date timestamp DEFAULT now(), write_date timestamp DEFAULT now());
+CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL UNIQUE, state varchar,
+    latest_version varchar);
+CREATE TABLE ir_model_data (id serial PRIMARY KEY, name varchar NOT NULL, module varchar NOT NULL,
+    model varchar NOT NULL, res_id integer);
+CREATE TABLE ir_act_server (id serial PRIMARY KEY, name jsonb, state varchar, webhook_url varchar,
+    active boolean DEFAULT true);
+CREATE TABLE ir_cron (id serial PRIMARY KEY, ir_actions_server_id integer REFERENCES ir_act_server(id),
+    cron_name varchar, active boolean DEFAULT true, interval_number integer, interval_type varchar,
+    nextcall timestamp DEFAULT now());
+CREATE TABLE ir_mail_server (id serial PRIMARY KEY, name varchar NOT NULL, smtp_host varchar, smtp_port integer,
+    smtp_encryption varchar, smtp_authentication varchar, smtp_user varchar, smtp_pass varchar,
+    active boolean DEFAULT true);
+CREATE TABLE ir_attachment (id serial PRIMARY KEY, name varchar NOT NULL, res_model varchar, res_id integer,
+    type varchar NOT NULL DEFAULT 'binary', store_fname varchar, checksum varchar(40), file_size integer,
+    mimetype varchar, db_datas bytea, url varchar, create_date timestamp DEFAULT now());
+CREATE INDEX ir_attachment_store_fname_index ON ir_attachment (store_fname);
+CREATE TABLE payment_provider (id serial PRIMARY KEY, name varchar, code varchar, state varchar);
+CREATE TABLE delivery_carrier (id serial PRIMARY KEY, name varchar, delivery_type varchar,
+    prod_environment boolean DEFAULT false, active boolean DEFAULT true);
+CREATE TABLE fetchmail_server (id serial PRIMARY KEY, name varchar, server varchar, active boolean DEFAULT true);
+CREATE TABLE iap_account (id serial PRIMARY KEY, service_name varchar, account_token varchar);
+CREATE TABLE mail_template (id serial PRIMARY KEY, name varchar, mail_server_id integer REFERENCES ir_mail_server(id));
+CREATE TABLE fixture_padding (id serial PRIMARY KEY, payload text);
+"""
+
+MODULES = [("base", "installed", "18.0.1.3"), ("web", "installed", "18.0.1.0"), ("mail", "installed", "18.0.1.15"),
+           ("account", "installed", "18.0.1.3"), ("project", "installed", "18.0.1.3"),
+           ("hr_timesheet", "installed", "18.0.1.0"), ("payment", "installed", "18.0.2.0"),
+           ("delivery", "installed", "18.0.1.0"), ("iap", "installed", "18.0.1.1"),
+           ("purchase", "uninstalled", None), ("stock", "uninstalled", None)]
+
+
+def file_name(content):
+    sha1 = hashlib.sha1(content).hexdigest()
+    return sha1, "%s/%s" % (sha1[:2], sha1)
+
+
+def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None, db_mb=0, filestore_mb=0,
+                        attachments=12):
+    """Create database `dbname` (owned by `owner`) and, when filestore_root is given, its filestore.
+
+    connect_kwargs: psycopg2.connect() arguments of a role allowed to create databases.
+    Returns {"attachments": rows, "files": distinct files, "filestore": path}.
+    """
+    admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'{}").format(
+            sql.Identifier(dbname), sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")))
+    admin.close()
+    conn = psycopg2.connect(dbname=dbname, **connect_kwargs)
+    files = {}
+    try:
+        with conn, conn.cursor() as cur:
+            if owner:
+                cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
+            cur.execute(SCHEMA)
+            _rows(cur, dbname)
+            files = _attachments(cur, attachments, filestore_mb)
+            _padding(cur, db_mb)
+    finally:
+        conn.close()
+    path = None
+    if filestore_root:
+        path = os.path.join(filestore_root, dbname)
+        os.makedirs(os.path.join(path, "checklist"), mode=0o700, exist_ok=True)
+        for store_fname, content in files.items():
+            os.makedirs(os.path.join(path, store_fname[:2]), mode=0o700, exist_ok=True)
+            with open(os.path.join(path, store_fname), "wb") as handle:
+                handle.write(content)
+            # Odoo's garbage-collection bookkeeping: an empty marker file per stored file.
+            os.makedirs(os.path.join(path, "checklist", store_fname[:2]), exist_ok=True)
+            open(os.path.join(path, "checklist", store_fname), "wb").close()
+    return {"attachments": attachments, "files": len(files), "filestore": path}
+
+
+def _rows(cur, dbname):
+    cur.executemany("INSERT INTO res_users (login, active) VALUES (%s, %s)",
+                    [("__system__", False), ("admin", True), ("public", False), ("portal", False),
+                     ("demo@%s.example.com" % dbname, True), ("accountant@%s.example.com" % dbname, True)])
+    cur.executemany("INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s)", [
+        ("database.uuid", str(uuid.uuid1())), ("database.secret", str(uuid.uuid4())),
+        ("database.create_date", "2025-01-15 08:00:00"), ("web.base.url", "https://%s.erp.example.com" % dbname),
+        ("base.login_cooldown_after", "5"), ("base.login_cooldown_duration", "120"),
+        ("database.enterprise_code", "M2501-ABCD-%s" % dbname[:8]), ("database.expiration_date", "2027-01-15 08:00:00"),
+        ("web.base.url.freeze", "True"), ("mail.catchall.domain", "%s.example.com" % dbname)])
+    cur.executemany("INSERT INTO ir_module_module (name, state, latest_version) VALUES (%s, %s, %s)", MODULES)
+    cur.execute("INSERT INTO ir_act_server (name, state) VALUES ('{\"en_US\": \"Base: Auto-vacuum internal data\"}',"
+                " 'code') RETURNING id")
+    autovacuum_action = cur.fetchone()[0]
+    cur.execute("INSERT INTO ir_cron (ir_actions_server_id, cron_name, active, interval_number, interval_type) "
+                "VALUES (%s, 'Base: Auto-vacuum internal data', true, 1, 'days') RETURNING id", (autovacuum_action,))
+    cur.execute("INSERT INTO ir_model_data (name, module, model, res_id) VALUES "
+                "('autovacuum_job', 'base', 'ir.cron', %s)", (cur.fetchone()[0],))
+    for name in ("Mail: Email Queue Manager", "Invoices: send reminders", "Timesheets: reminder",
+                 "Payroll: monthly run", "Bank sync: fetch statements"):
+        cur.execute("INSERT INTO ir_act_server (name, state) VALUES (%s, 'code') RETURNING id",
+                    ('{"en_US": "%s"}' % name,))
+        cur.execute("INSERT INTO ir_cron (ir_actions_server_id, cron_name, active, interval_number, interval_type) "
+                    "VALUES (%s, %s, true, 1, 'hours')", (cur.fetchone()[0], name))
+    cur.execute("INSERT INTO ir_act_server (name, state, webhook_url) VALUES "
+                "('{\"en_US\": \"Notify ERP hub\"}', 'webhook', 'https://hooks.example.com/erp')")
+    cur.executemany("INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, "
+                    "smtp_user, smtp_pass, active) VALUES (%s, %s, 587, 'starttls', 'login', %s, 'smtp-secret', true)",
+                    [("Production SMTP", "smtp.example.com", "erp@example.com"),
+                     ("Billing SMTP", "smtp-billing.example.com", "billing@example.com")])
+    cur.execute("INSERT INTO mail_template (name, mail_server_id) SELECT 'Invoice', id FROM ir_mail_server LIMIT 1")
+    cur.executemany("INSERT INTO payment_provider (name, code, state) VALUES (%s, %s, %s)",
+                    [("Stripe", "stripe", "enabled"), ("Wire Transfer", "custom", "enabled"), ("Demo", "demo", "test")])
+    cur.execute("INSERT INTO delivery_carrier (name, delivery_type, prod_environment) VALUES ('DHL', 'dhl', true)")
+    cur.execute("INSERT INTO fetchmail_server (name, server, active) VALUES ('Incoming', 'imap.example.com', true)")
+    cur.execute("INSERT INTO iap_account (service_name, account_token) VALUES ('sms', 'tok-123')")
+
+
+def _attachments(cur, count, filestore_mb):
+    """Attachment rows; two rows share each third file, one is a URL, one lives in db_datas."""
+    files = {}
+    per_file = max(1, int(filestore_mb * 1024 * 1024 / max(1, count))) if filestore_mb else 0
+    for index in range(count):
+        if index == count - 1:
+            cur.execute("INSERT INTO ir_attachment (name, type, url) VALUES ('Website', 'url', 'https://example.com')")
+            continue
+        if index == count - 2:
+            cur.execute("INSERT INTO ir_attachment (name, type, db_datas, file_size) VALUES ('inline', 'binary', %s, 5)",
+                        (b"small",))
+            continue
+        if index % 3 == 2 and files:
+            store_fname = sorted(files)[0]  # shares the file of an earlier row
+            content = files[store_fname]
+        else:
+            content = (b"attachment %d of fixture\n" % index) + os.urandom(per_file)
+            store_fname = file_name(content)[1]
+            files[store_fname] = content
+        cur.execute("INSERT INTO ir_attachment (name, res_model, res_id, type, store_fname, checksum, file_size, "
+                    "mimetype) VALUES (%s, 'res.partner', 1, 'binary', %s, %s, %s, 'application/octet-stream')",
+                    ("file-%d.bin" % index, store_fname, store_fname[3:], len(content)))
+    return files
+
+
+def _padding(cur, db_mb):
+    """Grow the database by about db_mb MB of incompressible rows (benchmarks)."""
+    if db_mb:
+        # ~6 kB of random hex per row; referencing g makes PostgreSQL evaluate the subquery per row.
+        cur.execute("INSERT INTO fixture_padding (payload) SELECT (SELECT string_agg(md5(random()::text || g), '') "
+                    "FROM generate_series(1, 190)) FROM generate_series(1, %s) AS g", (int(db_mb * 1024 * 1024 / 6200),))
