@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
     FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
@@ -416,9 +417,18 @@ class Tenant:
         self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
             sql.Identifier(name), sql.SQL("true" if allow else "false")))
 
-    def _terminate(self, name):
-        self.pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                      "AND pid <> pg_backend_pid()", (name,))
+    def _terminate(self, name, timeout=10.0):
+        """Cut the sessions of database name and wait (bounded) until they are gone."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.pg.query("SELECT usename, pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError("%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
+                                   "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left}))))
+            time.sleep(0.1)
 
     def _revoke_public(self):
         self.pg.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(self.name)))

@@ -133,7 +133,8 @@ def _rows(cur, dbname):
 def _attachments(cur, count, filestore_mb):
     """Attachment rows; two rows share each third file, one is a URL, one lives in db_datas."""
     files = {}
-    per_file = max(1, int(filestore_mb * 1024 * 1024 / max(1, count))) if filestore_mb else 0
+    distinct = sum(1 for index in range(max(0, count - 2)) if index % 3 != 2)
+    per_file = int(filestore_mb * 1024 * 1024 / max(1, distinct)) if filestore_mb else 0
     for index in range(count):
         if index == count - 1:
             cur.execute("INSERT INTO ir_attachment (name, type, url) VALUES ('Website', 'url', 'https://example.com')")
@@ -155,9 +156,13 @@ def _attachments(cur, count, filestore_mb):
     return files
 
 
-def _padding(cur, db_mb):
-    """Grow the database by about db_mb MB of incompressible rows (benchmarks)."""
-    if db_mb:
-        # ~6 kB of random hex per row; referencing g makes PostgreSQL evaluate the subquery per row.
-        cur.execute("INSERT INTO fixture_padding (payload) SELECT (SELECT string_agg(md5(random()::text || g), '') "
-                    "FROM generate_series(1, 190)) FROM generate_series(1, %s) AS g", (int(db_mb * 1024 * 1024 / 6200),))
+def _padding(cur, db_mb, batch=200, limit=10000):
+    """Grow the database to about db_mb MB with incompressible rows (benchmarks), checking its size."""
+    for _batch in range(limit if db_mb else 0):
+        cur.execute("SELECT pg_database_size(current_database())")
+        if cur.fetchone()[0] >= db_mb * 1024 * 1024:
+            return
+        # ~6 kB of random hex per row. The aggregate names the inner series (s) and the outer row (g):
+        # with outer variables only it would belong to the outer query.
+        cur.execute("INSERT INTO fixture_padding (payload) SELECT (SELECT string_agg(md5(random()::text || s || g), '') "
+                    "FROM generate_series(1, 190) AS s) FROM generate_series(1, %s) AS g", (batch,))

@@ -1,0 +1,114 @@
+"""Tenant provisioning: odoo_tenant creating a tenant from a 20 MB template with a 10 MB
+filestore, beside raw `createdb -T` + `cp -a` on the same data; CREATE DATABASE strategies
+(file_copy, wal_log) and filestore modes (copy, hardlink) compared; then one ansible-playbook
+run creating 100 tenants, and its re-run.
+
+Goals (2 cores): <= 0.5 s per tenant in the module's own work; 100 tenants <= 90 s; re-run <= 20 s
+with changed=0. Run: .venv/bin/python -m benchmarks.tenant_provision [--tenants 20] [--playbook 100]
+"""
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+
+import psycopg2
+
+from benchmarks.benchlib import FreshPlatform, finish_module, go, start_warm_module, summary
+from tests.harness.odoo_fixture import create_odoo_fixture
+from tests.harness.playbook import run_tasks
+
+FLEET = "odoo_fleet"
+
+
+def setup(state, root):
+    pg = state["postgres"]
+    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
+    conn = psycopg2.connect(dbname="postgres", **superuser)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE ROLE %s LOGIN" % FLEET)
+    conn.close()
+    create_odoo_fixture(superuser, "golden", owner=FLEET, filestore_root=root, db_mb=20, filestore_mb=10,
+                        attachments=200)
+    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
+             "login_password": pg["admin_password"]}
+    return superuser, login
+
+
+def database_size(superuser, name):
+    conn = psycopg2.connect(dbname="postgres", **superuser)
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_database_size(%s)", (name,))
+        size = cur.fetchone()[0]
+    conn.close()
+    return size
+
+
+def raw_create(state, root, name):
+    """The baseline: what an operator would type, as the postgres superuser."""
+    pg = state["postgres"]
+    start = time.perf_counter()
+    subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(pg["bin_dir"], "createdb"), "-h", pg["socket_dir"],
+                    "-p", str(pg["port"]), "-T", "golden", "-O", FLEET, name], check=True)
+    subprocess.run(["cp", "-a", os.path.join(root, "golden"), os.path.join(root, name)], check=True)
+    return time.perf_counter() - start
+
+
+def module_create(login, root, name, strategy, filestore_copy):
+    args = dict(login, name=name, template="golden", owner=FLEET, base_url="https://%s.test" % name,
+                filestore_root=root, strategy=strategy, filestore_copy=filestore_copy, connection_limit=20)
+    proc = start_warm_module("odoo_tenant", args)
+    start = time.perf_counter()
+    go(proc)
+    finish_module(proc)
+    return time.perf_counter() - start
+
+
+def per_tenant(state, root, login, count):
+    print("\nper tenant (n=%d each; module timed after the interpreter and ansible.module_utils.basic load)" % count)
+    series = {"raw createdb -T + cp -a (postgres superuser)": lambda i: raw_create(state, root, "raw_%d" % i)}
+    for strategy in ("file_copy", "wal_log"):
+        for mode in ("copy", "hardlink"):
+            series["odoo_tenant strategy=%s filestore=%s" % (strategy, mode)] = (
+                lambda i, s=strategy, m=mode: module_create(login, root, "m_%s_%s_%d" % (s[0], m[0], i), s, m))
+    for label, create in series.items():
+        times = [create(index) for index in range(count)]
+        print("  %-52s %s" % (label, summary(times)))
+
+
+def playbook(login, root, count):
+    tasks = [{"name": "create the tenants", "sysgenpro.odoo_ops.odoo_tenant": dict(
+        login, name="{{ item }}", template="golden", owner=FLEET, base_url="https://{{ item }}.test",
+        filestore_root=root, filestore_copy="hardlink", connection_limit=20, statement_timeout=300),
+        "loop": ["pb_%03d" % i for i in range(count)]}]
+    for label in ("first run", "re-run"):
+        start = time.perf_counter()
+        run = run_tasks(tasks, diff=False, timeout=1800)
+        elapsed = time.perf_counter() - start
+        changed = sum(1 for r in run.results[0].get("results", []) if r.get("changed"))
+        print("  ansible-playbook, %d tenants, %-9s %6.1f s  (changed=%d, failed=%s)"
+              % (count, label, elapsed, changed, run.stats.get("failures", 0)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=20)
+    parser.add_argument("--playbook", type=int, default=100)
+    args = parser.parse_args()
+    with FreshPlatform("postgres") as state:
+        root = tempfile.mkdtemp(prefix="odoo_ops-bench-fs-")
+        try:
+            superuser, login = setup(state, root)
+            print("template: %.1f MB database, %.1f MB filestore; %d cores" % (
+                database_size(superuser, "golden") / 1e6,
+                sum(os.path.getsize(os.path.join(d, f)) for d, _s, fs in os.walk(os.path.join(root, "golden"))
+                    for f in fs) / 1e6, os.cpu_count()))
+            per_tenant(state, root, login, args.tenants)
+            if args.playbook:
+                playbook(login, root, args.playbook)
+        finally:
+            subprocess.run(["rm", "-rf", root], check=False)
+
+
+if __name__ == "__main__":
+    main()
