@@ -1,13 +1,15 @@
 """Tenant provisioning: odoo_tenant creating a tenant from a 20 MB template with a 10 MB
 filestore, beside raw `createdb -T` + `cp -a` on the same data; CREATE DATABASE strategies
-(file_copy, wal_log) and filestore modes (copy, hardlink) compared; then one ansible-playbook
-run creating 100 tenants, and its re-run.
+(file_copy, wal_log) and filestore modes (copy, hardlink) compared, with the WAL each writes;
+then one ansible-playbook run creating 100 tenants and its re-run, as one task per tenant (a
+loop) and as one task for all (the `tenants` option).
 
 Goals (2 cores): <= 0.5 s per tenant in the module's own work; 100 tenants <= 90 s; re-run <= 20 s
 with changed=0. Run: .venv/bin/python -m benchmarks.tenant_provision [--tenants 20] [--playbook 100]
 """
 import argparse
 import os
+import random
 import subprocess
 import tempfile
 import time
@@ -54,6 +56,24 @@ def raw_create(state, root, name):
     return time.perf_counter() - start
 
 
+def wal_lsn(superuser):
+    conn = psycopg2.connect(dbname="postgres", **superuser)
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn()")
+        lsn = cur.fetchone()[0]
+    conn.close()
+    return lsn
+
+
+def wal_bytes(superuser, start, end):
+    conn = psycopg2.connect(dbname="postgres", **superuser)
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_wal_lsn_diff(%s, %s)::bigint", (end, start))
+        size = cur.fetchone()[0]
+    conn.close()
+    return size
+
+
 def module_create(login, root, name, strategy, filestore_copy):
     args = dict(login, name=name, template="golden", owner=FLEET, base_url="https://%s.test" % name,
                 filestore_root=root, strategy=strategy, filestore_copy=filestore_copy, connection_limit=20)
@@ -64,30 +84,50 @@ def module_create(login, root, name, strategy, filestore_copy):
     return time.perf_counter() - start
 
 
-def per_tenant(state, root, login, count):
-    print("\nper tenant (n=%d each; module timed after the interpreter and ansible.module_utils.basic load)" % count)
+def per_tenant(state, root, login, superuser, count):
+    """Each series once per round, round after round: the cluster grows evenly under all of them."""
+    if not count:
+        return
     series = {"raw createdb -T + cp -a (postgres superuser)": lambda i: raw_create(state, root, "raw_%d" % i)}
     for strategy in ("file_copy", "wal_log"):
         for mode in ("copy", "hardlink"):
             series["odoo_tenant strategy=%s filestore=%s" % (strategy, mode)] = (
                 lambda i, s=strategy, m=mode: module_create(login, root, "m_%s_%s_%d" % (s[0], m[0], i), s, m))
-    for label, create in series.items():
-        times = [create(index) for index in range(count)]
-        print("  %-52s %s" % (label, summary(times)))
+    times = {label: [] for label in series}
+    wal = {label: [] for label in series}
+    for index in range(count):
+        order = list(series.items())
+        random.Random(index).shuffle(order)  # no series always runs right after another's writes
+        for label, create in order:
+            start = wal_lsn(superuser)
+            times[label].append(create(index))
+            wal[label].append(wal_bytes(superuser, start, wal_lsn(superuser)))
+    print("\nper tenant (n=%d each, interleaved; module timed after the interpreter and "
+          "ansible.module_utils.basic load; WAL = bytes written per create)" % count)
+    for label in series:
+        print("  %-52s %s  WAL %5.1f MB" % (label, summary(times[label]), sum(wal[label]) / len(wal[label]) / 1e6))
 
 
 def playbook(login, root, count):
-    tasks = [{"name": "create the tenants", "sysgenpro.odoo_ops.odoo_tenant": dict(
-        login, name="{{ item }}", template="golden", owner=FLEET, base_url="https://{{ item }}.test",
-        filestore_root=root, filestore_copy="hardlink", connection_limit=20, statement_timeout=300),
-        "loop": ["pb_%03d" % i for i in range(count)]}]
-    for label in ("first run", "re-run"):
-        start = time.perf_counter()
-        run = run_tasks(tasks, diff=False, timeout=1800)
-        elapsed = time.perf_counter() - start
-        changed = sum(1 for r in run.results[0].get("results", []) if r.get("changed"))
-        print("  ansible-playbook, %d tenants, %-9s %6.1f s  (changed=%d, failed=%s)"
-              % (count, label, elapsed, changed, run.stats.get("failures", 0)))
+    names = ["pb_%03d" % i for i in range(count)]
+    common = dict(login, template="golden", owner=FLEET, filestore_root=root, filestore_copy="hardlink",
+                  connection_limit=20, statement_timeout=300)
+    loop = [{"name": "one task per tenant", "sysgenpro.odoo_ops.odoo_tenant": dict(
+        common, name="{{ item }}", base_url="https://{{ item }}.test"), "loop": names}]
+    batch = [{"name": "one task for the fleet", "sysgenpro.odoo_ops.odoo_tenant": dict(
+        common, tenants=[{"name": "b" + name, "base_url": "https://b%s.test" % name} for name in names])}]
+    for form, tasks in (("loop", loop), ("tenants", batch)):
+        for label in ("first run", "re-run"):
+            start = time.perf_counter()
+            run = run_tasks(tasks, diff=False, timeout=1800)
+            elapsed = time.perf_counter() - start
+            result = run.results[0]
+            items = result.get("results") or result.get("tenants") or []
+            changed = sum(1 for r in items if r.get("changed"))
+            print("  ansible-playbook, %d tenants, %-7s %-9s %6.1f s  (tenants changed=%d, failed=%s)"
+                  % (count, form, label, elapsed, changed, run.stats.get("failures", 0)))
+            for failure in [r for r in items + [result] if r.get("failed") and r.get("msg")][:3]:
+                print("    failed: %s" % failure["msg"])
 
 
 def main():
@@ -103,7 +143,7 @@ def main():
                 database_size(superuser, "golden") / 1e6,
                 sum(os.path.getsize(os.path.join(d, f)) for d, _s, fs in os.walk(os.path.join(root, "golden"))
                     for f in fs) / 1e6, os.cpu_count()))
-            per_tenant(state, root, login, args.tenants)
+            per_tenant(state, root, login, superuser, args.tenants)
             if args.playbook:
                 playbook(login, root, args.playbook)
         finally:

@@ -148,12 +148,13 @@ class OdooDatabase:
                 "SELECT n.nspname, p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                 "WHERE pg_get_userbyid(p.proowner) = %s AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
                 (old_owner,), self.dbname):
-            statements.append(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(sql.SQL(signature),
-                                                                            sql.Identifier(new_owner)))
+            # signature is PostgreSQL's own regprocedure text (quoted as needed), not user input
+            statements.append(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(
+                sql.SQL(signature), sql.Identifier(new_owner)))
         for (schema,) in self.pg.query("SELECT nspname FROM pg_namespace WHERE pg_get_userbyid(nspowner) = %s",
                                        (old_owner,), self.dbname):
-            statements.append(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema),
-                                                                           sql.Identifier(new_owner)))
+            statements.append(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
+                sql.Identifier(schema), sql.Identifier(new_owner)))
         for statement in statements:
             self.pg.execute(statement, dbname=self.dbname)
         return len(statements)

@@ -4,6 +4,7 @@
 """The one PostgreSQL client of the collection: connection options, connecting, small queries.
 
 SQL is composed with psycopg2.sql (identifiers and literals), never by string formatting.
+Other module_utils import `sql` from here, so that the psycopg2 import is guarded in one place.
 """
 
 import traceback
@@ -18,6 +19,9 @@ try:
 except ImportError:
     psycopg2 = sql = None
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR = False, traceback.format_exc()
+
+__all__ = ["HAS_PSYCOPG2", "PSYCOPG2_IMPORT_ERROR", "Postgres", "PostgresError", "postgres_argument_spec",
+           "run_postgres_module", "sql"]
 
 
 def postgres_argument_spec():

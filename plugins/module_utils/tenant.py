@@ -192,7 +192,7 @@ class Tenant:
                      lambda: self._allow_connections(origin, False))
 
     def _owner_for_new(self):
-        owner = self.p.get("owner") or (self.name if self.p["pattern"] == "dedicated" else None)
+        owner = self.p.get("owner") or (self.name if self.p.get("pattern") == "dedicated" else None)
         if not owner:
             raise ValueError("owner is required for a shared tenant: the fleet's Odoo role, which must own its "
                              "tenants' databases")
@@ -201,7 +201,7 @@ class Tenant:
 
     def _plan_owner_role(self, plan, owner, origin_owner):
         if not self.role_exists(owner):
-            if self.p["pattern"] != "dedicated":
+            if self.p.get("pattern") != "dedicated":
                 raise ValueError("owner role %s does not exist; a shared tenant is owned by its fleet's existing role"
                                  % owner)
             if not (self.p.get("owner_password") or self.p.get("owner_password_file")):
@@ -251,7 +251,8 @@ class Tenant:
             plan.add("web.base.url -> %s" % base_url,
                      lambda: OdooDatabase(self.pg, self.name).set_base_url(base_url, self.p["freeze_base_url"]))
         elif base_url and created_from is not None:
-            plan.add("web.base.url -> %s%s" % (base_url, " (frozen)" if self.p["freeze_base_url"] else ""),
+            frozen = " (frozen)" if self.p["freeze_base_url"] else ""
+            plan.add("web.base.url -> %s%s" % (base_url, frozen),
                      lambda: OdooDatabase(self.pg, self.name).set_base_url(base_url, self.p["freeze_base_url"]))
         if path and not os.path.isdir(path) and created_from is None:
             plan.warnings.append("tenant %s has no filestore at %s" % (self.name, path))
@@ -259,7 +260,9 @@ class Tenant:
     def _metadata(self, existing, created_from):
         metadata = dict(existing or {"managed_by": MANAGED_BY, "tenant": self.name,
                                      "created": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")})
-        metadata.update(pattern=self.p["pattern"], tier=self.p["tier"])
+        # pattern and tier: as given, else as recorded, else the defaults of a new tenant.
+        for key, default in (("pattern", "shared"), ("tier", 1)):
+            metadata[key] = self.p.get(key) if self.p.get(key) is not None else metadata.get(key, default)
         if created_from:
             metadata.update(created_from)
             metadata["owner_managed"] = not self.role_exists(self._owner_for_new())
@@ -317,9 +320,9 @@ class Tenant:
         if current["exists"]:
             removed["database_bytes"] = self.pg.query("SELECT pg_database_size(%s)", (self.name,))[0][0]
             sessions = self.sessions(self.name)
-            plan.add("drop database %s (%d bytes), cutting %d session(s)" % (self.name, removed["database_bytes"],
-                                                                            sessions),
-                     self._drop_database, exists=False)
+            label = "drop database %s (%d bytes), cutting %d session(s)" % (
+                self.name, removed["database_bytes"], sessions)
+            plan.add(label, self._drop_database, exists=False)
             role = current["owner"] if (current.get("metadata") or {}).get("owner_managed") else None
             if role and self.pg.query("SELECT count(*) FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles "
                                       "WHERE rolname = %s) AND datname <> %s", (role, self.name))[0][0] == 0:
@@ -454,3 +457,79 @@ class Tenant:
     def _drop_database(self):
         self.pg.close(self.name)
         self.pg.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(self.name)))
+
+
+# Options a `tenants` entry may set; the module's top-level options are their defaults.
+PER_TENANT_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "suspended", "absent"]),
+    template=dict(type="str"),
+    source=dict(type="str"),
+    copy=dict(type="bool"),
+    base_url=dict(type="str"),
+    freeze_base_url=dict(type="bool"),
+    neutralize=dict(type="bool"),
+    pattern=dict(type="str", choices=["shared", "dedicated"]),
+    tier=dict(type="int", choices=[1, 2, 3]),
+    owner=dict(type="str"),
+    owner_password_file=dict(type="path", no_log=False),
+    connection_limit=dict(type="int"),
+    statement_timeout=dict(type="int"),
+    final_backup=dict(type="dict"),
+)
+
+
+def tenant_params(params):
+    """One parameter dict per tenant: the module's own, or each `tenants` entry over them."""
+    if not params.get("tenants"):
+        return [params]
+    merged = []
+    for entry in params["tenants"]:
+        one = dict(params, tenants=None)
+        one.update((key, value) for key, value in entry.items() if value is not None)
+        if entry.get("template") is not None:
+            one["source"] = None
+        elif entry.get("source") is not None:
+            one["template"] = None
+        merged.append(one)
+    names = [one["name"] for one in merged]
+    doubles = sorted({name for name in names if names.count(name) > 1})
+    if doubles:
+        raise ValueError("tenants lists %s more than once" % ", ".join(doubles))
+    return merged
+
+
+def tenant_result(plan, tenant):
+    result = dict(changed=plan.changed, actions=[step.label for step in plan.steps],
+                  diff=dict(before=plan.before, after=plan.after), **plan.report)
+    if tenant.neutralized:
+        result["neutralized"] = tenant.neutralized
+    return result
+
+
+def manage_tenants(pg, params, check_mode, warn):
+    """Plan every tenant first (a refusal anywhere changes nothing), then apply in order."""
+    planned = []
+    for one in tenant_params(params):
+        tenant = Tenant(pg, one)
+        plan = tenant.plan()
+        for warning in plan.warnings:
+            warn("%s: %s" % (tenant.name, warning))
+        planned.append((tenant, plan))
+    done = []
+    for tenant, plan in planned:
+        if plan.changed and not check_mode:
+            try:
+                tenant.apply(plan)
+            except StepFailed as exc:
+                if done:
+                    exc.args = ("tenant %s: %s (already applied: %s)" % (tenant.name, exc, ", ".join(done)),)
+                    exc.changed = True
+                raise
+            done.append(tenant.name)
+    results = [dict(tenant_result(plan, tenant), name=tenant.name) for tenant, plan in planned]
+    if not params.get("tenants"):
+        results[0].pop("name")
+        return results[0]
+    return dict(changed=any(r["changed"] for r in results), tenants=results,
+                diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results])

@@ -41,9 +41,70 @@ attributes:
     details: The tenant's state (existence, owner, connections, limits, isolation, metadata) before and after.
 options:
   name:
-    description: The tenant id, which is the database name - C(^[a-z][a-z0-9_]{0,62}$).
+    description:
+      - The tenant id, which is the database name - C(^[a-z][a-z0-9_]{0,62}$).
+      - One of O(name) or O(tenants) is required.
     type: str
-    required: true
+  tenants:
+    description:
+      - Several tenants in one task (a fleet's worth), each entry with its own O(name) and any of
+        the options below that differ from the task's, which are the defaults. One connection
+        serves them all, so a re-run of hundreds of tenants costs one task, not hundreds.
+      - Every entry is planned before any is applied, so a refusal anywhere changes nothing; a
+        batch cannot clone a tenant it creates itself. The first failure stops the batch and
+        names what was already applied.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The tenant id.
+        type: str
+        required: true
+      state:
+        description: See O(state).
+        type: str
+        choices: [present, suspended, absent]
+      template:
+        description: See O(template).
+        type: str
+      source:
+        description: See O(source).
+        type: str
+      copy:
+        description: See O(copy).
+        type: bool
+      base_url:
+        description: See O(base_url).
+        type: str
+      freeze_base_url:
+        description: See O(freeze_base_url).
+        type: bool
+      neutralize:
+        description: See O(neutralize).
+        type: bool
+      pattern:
+        description: See O(pattern).
+        type: str
+        choices: [shared, dedicated]
+      tier:
+        description: See O(tier).
+        type: int
+        choices: [1, 2, 3]
+      owner:
+        description: See O(owner).
+        type: str
+      owner_password_file:
+        description: See O(owner_password_file).
+        type: path
+      connection_limit:
+        description: See O(connection_limit).
+        type: int
+      statement_timeout:
+        description: See O(statement_timeout).
+        type: int
+      final_backup:
+        description: See O(final_backup).
+        type: dict
   state:
     description: What the tenant should be.
     type: str
@@ -98,14 +159,15 @@ options:
       - V(shared) - a tenant of a multi-tenant fleet, owned by the fleet's existing Odoo role
         (Odoo lists only databases its role owns). V(dedicated) - a customer's own role, created
         when missing.
+      - Defaults to what the tenant's metadata records, and to V(shared) for a new tenant.
     type: str
     choices: [shared, dedicated]
-    default: shared
   tier:
-    description: Backup and service tier (1 production, 2 UAT, 3 sandbox), kept in the metadata.
+    description:
+      - Backup and service tier (1 production, 2 UAT, 3 sandbox), kept in the metadata.
+      - Defaults to what the tenant's metadata records, and to V(1) for a new tenant.
     type: int
     choices: [1, 2, 3]
-    default: 1
   owner:
     description:
       - Role owning the database. Required for O(pattern=shared); defaults to O(name) for
@@ -204,6 +266,17 @@ EXAMPLES = r"""
     name: acme
     state: suspended
 
+- name: The fleet's tenants in one task (fast re-runs)
+  sysgenpro.odoo_ops.odoo_tenant:
+    template: golden_18
+    owner: odoo_fleet_a
+    filestore_root: /var/lib/odoo/filestore
+    connection_limit: 40
+    tenants:
+      - {name: acme, base_url: "https://acme.erp.example.com"}
+      - {name: initech, base_url: "https://initech.erp.example.com", tier: 2}
+      - {name: umbrella, state: suspended}
+
 - name: Remove acme after its final backup
   sysgenpro.odoo_ops.odoo_tenant:
     name: acme
@@ -213,6 +286,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+tenants:
+  description: With O(tenants), one result per entry (the keys below, plus C(name) and C(changed)).
+  returned: when tenants is given
+  type: list
+  elements: dict
 actions:
   description: What was done (or, in check mode, would be done), in order.
   returned: always
@@ -253,10 +331,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
     postgres_argument_spec, run_postgres_module)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import Tenant
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import PER_TENANT_OPTIONS, manage_tenants
 
 ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
+    name=dict(type="str"),
+    tenants=dict(type="list", elements="dict", options=PER_TENANT_OPTIONS),
     state=dict(type="str", choices=["present", "suspended", "absent"], default="present"),
     template=dict(type="str"),
     source=dict(type="str"),
@@ -266,8 +345,8 @@ ARGUMENT_SPEC = dict(
     base_url=dict(type="str"),
     freeze_base_url=dict(type="bool", default=True),
     neutralize=dict(type="bool", default=False),
-    pattern=dict(type="str", choices=["shared", "dedicated"], default="shared"),
-    tier=dict(type="int", choices=[1, 2, 3], default=1),
+    pattern=dict(type="str", choices=["shared", "dedicated"]),
+    tier=dict(type="int", choices=[1, 2, 3]),
     owner=dict(type="str"),
     owner_password=dict(type="str", no_log=True),
     owner_password_file=dict(type="path", no_log=False),
@@ -286,22 +365,11 @@ ARGUMENT_SPEC.update(postgres_argument_spec())
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           mutually_exclusive=[("template", "source"), ("owner_password", "owner_password_file")])
-
-    def work(pg):
-        tenant = Tenant(pg, module.params)
-        plan = tenant.plan()
-        for warning in plan.warnings:
-            module.warn(warning)
-        if plan.changed and not module.check_mode:
-            tenant.apply(plan)
-        result = dict(changed=plan.changed, actions=[step.label for step in plan.steps],
-                      diff=dict(before=plan.before, after=plan.after), **plan.report)
-        if tenant.neutralized:
-            result["neutralized"] = tenant.neutralized
-        return result
-
-    run_postgres_module(module, work, expected=(ValueError, FilestoreError, RuntimeError, OSError))
+                           required_one_of=[("name", "tenants")],
+                           mutually_exclusive=[("name", "tenants"), ("template", "source"),
+                                               ("owner_password", "owner_password_file")])
+    run_postgres_module(module, lambda pg: manage_tenants(pg, module.params, module.check_mode, module.warn),
+                        expected=(ValueError, FilestoreError, RuntimeError, OSError))
 
 
 if __name__ == "__main__":

@@ -174,8 +174,8 @@ def test_neutralized_staging_copy(pg):
         ("Base: Auto-vacuum internal data",)]
     assert query(pg, "SELECT count(*) FROM ir_act_server WHERE state = 'webhook' AND webhook_url LIKE "
                      "'https://%%'", dbname=db)[0][0] == 0
-    assert query(pg, "SELECT state FROM payment_provider ORDER BY id", dbname=db) == [("disabled",), ("disabled",),
-                                                                                    ("test",)]
+    providers = query(pg, "SELECT state FROM payment_provider ORDER BY id", dbname=db)
+    assert providers == [("disabled",), ("disabled",), ("test",)]
     assert query(pg, "SELECT bool_or(prod_environment) FROM delivery_carrier", dbname=db)[0][0] is False
     assert query(pg, "SELECT bool_or(active) FROM fetchmail_server", dbname=db)[0][0] is False
     assert query(pg, "SELECT account_token FROM iap_account", dbname=db)[0][0] == "tok-123+disabled"
@@ -374,3 +374,39 @@ def test_concurrent_session_during_clone_is_refused_new_connections(pg):
         holder.cursor().execute("SELECT 1")
     with connect(pg["superuser"], "hot"):  # and the source accepts connections again
         pass
+
+
+def test_batch_plans_every_tenant_before_applying_any(pg):
+    before = world(pg)
+    refused = run(tenant(pg, template=GOLDEN, tenants=[
+        {"name": "batch_ok", "base_url": "https://ok.erp.test"},
+        {"name": "batch_bad", "template": "no_such_template", "base_url": "https://bad.erp.test"}]))
+    assert refused.get("failed") and "no_such_template does not exist" in refused["msg"]
+    assert world(pg) == before  # batch_ok was not created either
+    doubled = run(tenant(pg, template=GOLDEN, tenants=[
+        {"name": "twice", "base_url": "https://a.test"}, {"name": "twice", "base_url": "https://b.test"}]))
+    assert doubled.get("failed") and "lists twice more than once" in doubled["msg"]
+
+
+def test_batch_creates_converges_and_reports_each_tenant(pg):
+    batch = tenant(pg, template=GOLDEN, connection_limit=15, tier=2, tenants=[
+        {"name": "fleet_a", "base_url": "https://a.erp.test"},
+        {"name": "fleet_b", "base_url": "https://b.erp.test", "connection_limit": 30},
+        {"name": "fleet_c", "base_url": "https://c.erp.test", "tier": 3}])
+    before = world(pg)
+    check = run(batch, check=True)
+    assert check["changed"] and [t["name"] for t in check["tenants"]] == ["fleet_a", "fleet_b", "fleet_c"]
+    assert len(check["diff"]) == 3 and check["diff"][1]["after_header"] == "fleet_b"
+    assert world(pg) == before
+    first = run(batch)
+    assert first["changed"] and all(t["changed"] for t in first["tenants"])
+    limits = dict(query(pg, "SELECT datname, datconnlimit FROM pg_database WHERE datname LIKE 'fleet_%%'"))
+    assert limits == {"fleet_a": 15, "fleet_b": 30, "fleet_c": 15}
+    assert params(pg, "fleet_c")["web.base.url"] == "https://c.erp.test"
+    again = run(batch)
+    assert again["changed"] is False and not any(t["changed"] for t in again["tenants"])
+    # Entries that do not restate tier or limits keep what the tenants have.
+    suspend_b = run(tenant(pg, tenants=[{"name": "fleet_a"}, {"name": "fleet_b", "state": "suspended"}]))
+    assert [t["changed"] for t in suspend_b["tenants"]] == [False, True]
+    assert query(pg, "SELECT shobj_description(oid, 'pg_database')::json->>'tier' FROM pg_database "
+                     "WHERE datname = 'fleet_a'")[0][0] == "2"
