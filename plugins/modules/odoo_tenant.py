@@ -29,14 +29,16 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_ops.postgres
 attributes:
+  platform:
+    platforms: posix
+    support: full
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: The same plan as a real run (every check included) is reported; nothing is changed.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode).
     support: full
     details: The tenant's state (existence, owner, connections, limits, isolation, metadata) before and after.
 options:

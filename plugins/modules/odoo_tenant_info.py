@@ -16,14 +16,16 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_ops.postgres
 attributes:
+  platform:
+    platforms: posix
+    support: full
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Read-only; the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode).
     support: none
 options:
   name:

@@ -23,13 +23,16 @@ description:
     unwritable directory.
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
+    support: full
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Computes the same plan as a real run and reports it; writes nothing and does not wait.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode).
     support: full
     details: Shows the tenant's YAML file before and after.
 options:
