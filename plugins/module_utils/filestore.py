@@ -107,3 +107,36 @@ class FilestoreBuild:
         if self.staging and os.path.exists(self.staging):
             shutil.rmtree(self.staging, ignore_errors=True)
         self.staging = None
+
+
+def stage_from_zip(build, archive, prefix="filestore/"):
+    """Fill a FilestoreBuild's staging directory from an Odoo backup zip's filestore/ members."""
+    build.staging = tempfile.mkdtemp(prefix=".%s." % build.name, suffix=".tmp", dir=build.root)
+    build._own(build.staging)  # pylint: disable=protected-access  # same module's helper
+    count = 0
+    for info in archive.infolist():
+        if not info.filename.startswith(prefix) or info.is_dir():
+            continue
+        relative = info.filename[len(prefix):]
+        if relative.startswith("/") or ".." in relative.split("/"):
+            raise FilestoreError("backup member %r points outside the filestore" % info.filename)
+        target = os.path.join(build.staging, relative)
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o700)
+            for path in _parents(build.staging, folder):
+                build._own(path)  # pylint: disable=protected-access
+        with archive.open(info) as source, open(target, "wb") as handle:
+            shutil.copyfileobj(source, handle, 1024 * 1024)
+        build._own(target)  # pylint: disable=protected-access
+        count += 1
+    return count
+
+
+def _parents(top, folder):
+    """Folders from just below top down to folder."""
+    found = []
+    while os.path.normpath(folder) != os.path.normpath(top):
+        found.append(folder)
+        folder = os.path.dirname(folder)
+    return reversed(found)

@@ -7,6 +7,7 @@ SQL is composed with psycopg2.sql (identifiers and literals), never by string fo
 Other module_utils import `sql` from here, so that the psycopg2 import is guarded in one place.
 """
 
+import contextlib
 import traceback
 
 from ansible.module_utils.basic import env_fallback
@@ -63,16 +64,48 @@ class Postgres:
         """An autocommit connection to dbname (cached): CREATE/DROP DATABASE cannot run in a transaction."""
         if dbname in self._connections and not self._connections[dbname].closed:
             return self._connections[dbname]
+        conn = self._open(dbname)
+        conn.autocommit = True
+        self._connections[dbname] = conn
+        return conn
+
+    def _open(self, dbname):
         try:
-            conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self._password,
+            return psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self._password,
                                     dbname=dbname, connect_timeout=10, application_name="sysgenpro.odoo_ops",
                                     **self._ssl)
         except psycopg2.OperationalError as exc:
             raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s"
                                 % (self.where, self.user, dbname, self._safe(exc)))
-        conn.autocommit = True
-        self._connections[dbname] = conn
-        return conn
+
+    @contextlib.contextmanager
+    def exported_snapshot(self, dbname):
+        """(cursor, snapshot id) of a read-only REPEATABLE READ transaction kept open for the block:
+        what the cursor reads and what `pg_dump --snapshot=<id>` dumps is one instant."""
+        conn = self._open(dbname)
+        try:
+            conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+            with conn.cursor() as cur:
+                self._execute(cur, "SELECT pg_export_snapshot()", None)
+                yield cur, cur.fetchone()[0]
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def client_env(self, **extra):
+        """Environment for libpq client programs (pg_dump, psql): the password never goes on a command line."""
+        env = {"PGHOST": str(self.host), "PGPORT": str(self.port), "PGUSER": self.user,
+               "PGSSLMODE": self._ssl["sslmode"], "PGAPPNAME": "sysgenpro.odoo_ops", "PGCONNECT_TIMEOUT": "10"}
+        if self._password:
+            env["PGPASSWORD"] = self._password
+        if "sslrootcert" in self._ssl:
+            env["PGSSLROOTCERT"] = self._ssl["sslrootcert"]
+        env.update(extra)
+        return env
+
+    def safe(self, text):
+        """text with the password masked (client programs' error output)."""
+        return self._safe(text)
 
     def _safe(self, exc):
         text = str(exc).strip().replace("\n", " ")

@@ -16,11 +16,14 @@ import re
 import secrets
 import shutil
 import time
+import zipfile
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
-    FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
+    FilestoreBuild, check_hardlink, check_root, owner_ids, stage_from_zip, tree_size)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_db import OdooDatabase
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_dump
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore
 
 TENANT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MANAGED_BY = "sysgenpro.odoo_ops"
@@ -110,6 +113,7 @@ class Tenant:
         # What a run has done so far, for undoing a failed creation and for the result.
         self._created_role = self._created_role_file = self._built = self._committed = None
         self._reopen = None
+        self._cleanups = []  # run after every apply, failed or not (temporary downloads)
         self.neutralized = None
 
     # -- observation ---------------------------------------------------------------------------
@@ -148,6 +152,8 @@ class Tenant:
         return plan
 
     def _plan_create(self, plan, path):
+        if self.p.get("from_backup"):
+            return self._plan_restore(plan, path)
         origin_key = "source" if self.p.get("source") else "template"
         origin = self.p.get(origin_key)
         if not origin:
@@ -190,6 +196,56 @@ class Tenant:
         if origin_key == "source" and not copy:
             plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin,
                      lambda: self._allow_connections(origin, False))
+
+    def _plan_restore(self, plan, path):
+        if not HAS_BOTO3:
+            raise ValueError("from_backup needs the boto3 Python library on the host that runs the module")
+        backup = BackupSource(ObjectStore(self.p), self.p["from_backup"])
+        sidecar = backup.check()
+        where = "s3://%s/%s" % (backup.bucket, backup.key)
+        copy = self.p["copy"]
+        if copy and not self.p.get("base_url"):
+            raise ValueError("base_url is required to restore %s as a copy: a copy must point at its own URL" % self.name)
+        owner = self._owner_for_new()
+        if path:
+            check_root(self.p["filestore_root"])
+            if os.path.exists(path):
+                raise ValueError("filestore %s already exists; it belongs to no database of that name. Remove or "
+                                 "move it first" % path)
+        plan.creating = True
+        plan.report.update(origin={"backup": where, "copy": copy, "sha256_verified": bool(sidecar)})
+        if not sidecar:
+            plan.warnings.append("%s has no sidecar manifest (made by Odoo?): its SHA-256 cannot be verified" % where)
+        self._plan_owner_role(plan, owner, owner)
+        scratch = self.p.get("filestore_root") or None
+        self._cleanups.append(backup.discard)
+        plan.add("download %s and verify its SHA-256" % where,
+                 lambda: backup.download(scratch, (sidecar or {}).get("sha256")))
+        plan.add("create empty database %s owned by %s" % (self.name, owner), lambda: self._create_empty(owner),
+                 exists=True, owner=owner, allow_connections=True, connection_limit=-1, statement_timeout=None,
+                 public_connect=True)
+        plan.add("restore dump.sql into %s (one transaction, stop at the first error)" % self.name,
+                 lambda: restore_dump(self.pg, backup.path, self.name, owner, self.p.get("psql_path")))
+        if copy:
+            plan.add("reset identity as Odoo's duplicate does, remove the enterprise code",
+                     lambda: OdooDatabase(self.pg, self.name).reset_as_copy(self.p["base_url"]))
+        self._plan_settings(plan, plan.after, path, created_from={"backup": where, "copy": copy})
+        if self.p.get("neutralize"):
+            self._plan_neutralize(plan)
+        if path:
+            plan.add("restore filestore %s from the backup" % path, lambda: self._filestore_from_zip(backup.path),
+                     filestore=True)
+
+    def _create_empty(self, owner):
+        self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
+            sql.Identifier(self.name), sql.Identifier(owner)))
+
+    def _filestore_from_zip(self, archive_path):
+        self._built = FilestoreBuild(self.p["filestore_root"], self.name, self.uid, self.gid)
+        with zipfile.ZipFile(archive_path) as archive:
+            stage_from_zip(self._built, archive)
+        self._built.commit()
+        self._committed, self._built = self._built.target, None
 
     def _owner_for_new(self):
         owner = self.p.get("owner") or (self.name if self.p.get("pattern") == "dedicated" else None)
@@ -279,6 +335,10 @@ class Tenant:
 
     def _plan_existing(self, plan, current, path):
         metadata = current.get("metadata")
+        backup = self.p.get("from_backup") or {}
+        if backup and (metadata or {}).get("backup") != "s3://%s/%s" % (backup.get("bucket"), backup.get("key")):
+            raise ValueError("database %s already exists and was not restored from that backup; choose another "
+                             "name or remove it first" % self.name)
         if self.p.get("source") and (metadata or {}).get("source") != self.p["source"]:
             raise ValueError("database %s already exists and is not a clone of %s; choose another name or remove it "
                              "first" % (self.name, self.p["source"]))
@@ -363,6 +423,8 @@ class Tenant:
                 done += 1
         finally:
             self._reopen_origin()
+            for cleanup in self._cleanups:
+                cleanup()
 
     def _undo_create(self):
         if self._built:

@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_ops.postgres
+  - sysgenpro.odoo_ops.s3
 attributes:
   platform:
     platforms: posix
@@ -118,9 +119,30 @@ options:
   source:
     description: Live tenant to clone. See O(copy) and O(terminate_connections).
     type: str
+  from_backup:
+    description:
+      - Restore the tenant from a backup zip in Odoo's format - one made by M(sysgenpro.odoo_ops.odoo_backup)
+        or by Odoo's database manager - in an S3-compatible bucket (see the C(s3_*) options).
+      - The object is downloaded next to the filestore (or to the system's temporary folder) and
+        its SHA-256 checked against its sidecar manifest when it has one; C(dump.sql) runs in one
+        transaction that stops at the first error (Odoo's own restore does not), as the owner role.
+      - O(copy) applies as for O(source) - a copy gets a new identity (O(base_url) required).
+    type: dict
+    suboptions:
+      bucket:
+        description: The bucket.
+        type: str
+        required: true
+      key:
+        description: The backup's key.
+        type: str
+        required: true
+  psql_path:
+    description: The C(psql) program used by O(from_backup).
+    type: path
   copy:
     description:
-      - With O(source), V(true) makes a copy (new identity, enterprise code removed), V(false) a move
+      - With O(source) or O(from_backup), V(true) makes a copy (new identity, enterprise code removed), V(false) a move
         (identity and enterprise code kept; the source is suspended afterwards).
     type: bool
     default: true
@@ -279,6 +301,18 @@ EXAMPLES = r"""
       - {name: initech, base_url: "https://initech.erp.example.com", tier: 2}
       - {name: umbrella, state: suspended}
 
+- name: Restore acme's backup as a new tenant (a copy, for an audit)
+  sysgenpro.odoo_ops.odoo_tenant:
+    name: acme_audit
+    from_backup:
+      bucket: erp-backups-tier1
+      key: odoo/acme/acme_20261123T120000Z.zip
+    owner: odoo_fleet_a
+    base_url: https://acme-audit.erp.example.com
+    neutralize: true
+    filestore_root: /var/lib/odoo/filestore
+    s3_endpoint_url: https://s3.example.com
+
 - name: Remove acme after its final backup
   sysgenpro.odoo_ops.odoo_tenant:
     name: acme
@@ -333,6 +367,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
     postgres_argument_spec, run_postgres_module)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import S3Error, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import PER_TENANT_OPTIONS, manage_tenants
 
 ARGUMENT_SPEC = dict(
@@ -341,6 +376,9 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "suspended", "absent"], default="present"),
     template=dict(type="str"),
     source=dict(type="str"),
+    from_backup=dict(type="dict", options=dict(bucket=dict(type="str", required=True),
+                                               key=dict(type="str", required=True, no_log=False))),
+    psql_path=dict(type="path"),
     copy=dict(type="bool", default=True),
     terminate_connections=dict(type="bool", default=False),
     strategy=dict(type="str", choices=["file_copy", "wal_log"], default="file_copy"),
@@ -363,15 +401,16 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
 )
 ARGUMENT_SPEC.update(postgres_argument_spec())
+ARGUMENT_SPEC.update(s3_argument_spec())
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_one_of=[("name", "tenants")],
-                           mutually_exclusive=[("name", "tenants"), ("template", "source"),
+                           mutually_exclusive=[("name", "tenants"), ("template", "source", "from_backup"),
                                                ("owner_password", "owner_password_file")])
     run_postgres_module(module, lambda pg: manage_tenants(pg, module.params, module.check_mode, module.warn),
-                        expected=(ValueError, FilestoreError, RuntimeError, OSError))
+                        expected=(ValueError, FilestoreError, RuntimeError, OSError, S3Error))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Start, watch and stop one service process: bounded waits, kept logs, stop by PID."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -10,11 +11,18 @@ class ServiceError(RuntimeError):
     """A service did not start or answer; the message carries the tail of its log."""
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(low=20000, high=55000, attempts=200):
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below 55000: SeaweedFS derives
+    some gRPC ports as port + 10000, which must stay a valid port."""
+    for _attempt in range(attempts):
+        port = random.randint(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServiceError("no free port between %d and %d after %d attempts" % (low, high, attempts))
 
 
 def log_tail(path, lines=30):

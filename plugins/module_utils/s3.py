@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one object-storage client of the collection (S3-compatible): settings, errors, multipart writes."""
+
+import hashlib
+import traceback
+
+from ansible.module_utils.basic import env_fallback
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+    HAS_BOTO3, BOTO3_IMPORT_ERROR = True, None
+except ImportError:
+    HAS_BOTO3, BOTO3_IMPORT_ERROR = False, traceback.format_exc()
+
+
+def s3_argument_spec():
+    """The object-storage options (see the sysgenpro.odoo_ops.s3 doc fragment)."""
+    return dict(
+        s3_endpoint_url=dict(type="str", fallback=(env_fallback, ["AWS_ENDPOINT_URL"])),
+        s3_region=dict(type="str", fallback=(env_fallback, ["AWS_REGION", "AWS_DEFAULT_REGION"])),
+        s3_access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
+        s3_secret_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"])),
+        s3_ca_bundle=dict(type="path", fallback=(env_fallback, ["AWS_CA_BUNDLE"])),
+        s3_validate_certs=dict(type="bool", default=True),
+        s3_retries=dict(type="int", default=5),
+    )
+
+
+class S3Error(Exception):
+    """An object-storage failure, with a message naming the endpoint and never a key."""
+
+
+class ObjectStore:
+    def __init__(self, params):
+        self.endpoint = params.get("s3_endpoint_url") or "AWS S3"
+        verify = False
+        if params.get("s3_validate_certs", True):
+            verify = params.get("s3_ca_bundle") or True
+        config = botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": params.get("s3_retries") or 5},
+            s3={"addressing_style": "path"}, connect_timeout=10, read_timeout=60)
+        self.client = boto3.client("s3", endpoint_url=params.get("s3_endpoint_url"),
+                                   region_name=params.get("s3_region") or "us-east-1",
+                                   aws_access_key_id=params.get("s3_access_key"),
+                                   aws_secret_access_key=params.get("s3_secret_key"), verify=verify, config=config)
+
+    def call(self, what, method, **kwargs):
+        """Run one S3 call; failures become S3Error('<what> at <endpoint>: <reason>')."""
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise S3Error("%s at %s: %s %s" % (what, self.endpoint, error.get("Code"), error.get("Message") or ""))
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise S3Error("%s at %s: %s" % (what, self.endpoint, exc))
+
+    def check_bucket(self, bucket):
+        """Raise ValueError naming the bucket when it does not exist or cannot be reached."""
+        try:
+            self.call("bucket %s" % bucket, "head_bucket", Bucket=bucket)
+        except S3Error as exc:
+            raise ValueError("bucket %s is missing or unreachable: %s" % (bucket, exc))
+
+    def object_lock(self, bucket):
+        """The bucket's object-lock configuration, or None when it has none."""
+        try:
+            answer = self.client.get_object_lock_configuration(Bucket=bucket)
+        except botocore.exceptions.ClientError:
+            return None
+        return answer.get("ObjectLockConfiguration")
+
+
+class MultipartWriter:
+    """A write-only stream into one S3 object, uploaded in parts as it fills; nothing on disk.
+
+    Call close() to complete the object, abort() on failure: an aborted upload leaves nothing
+    under the key. `sha256` and `size` cover every byte written.
+    """
+
+    def __init__(self, store, bucket, key, part_size, extra):
+        self.store, self.bucket, self.key, self.part_size = store, bucket, key, part_size
+        self.upload_id = store.call("start upload of %s" % key, "create_multipart_upload",
+                                    Bucket=bucket, Key=key, **extra)["UploadId"]
+        self.parts, self.buffer = [], bytearray()
+        self.hash, self.size = hashlib.sha256(), 0
+
+    def write(self, data):
+        self.buffer += data
+        self.hash.update(data)
+        self.size += len(data)
+        while len(self.buffer) >= self.part_size:
+            self._upload(bytes(self.buffer[:self.part_size]))
+            del self.buffer[:self.part_size]
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def _upload(self, body):
+        number = len(self.parts) + 1
+        answer = self.store.call("upload part %d of %s" % (number, self.key), "upload_part", Bucket=self.bucket,
+                                 Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body)
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def close(self):
+        if self.buffer or not self.parts:
+            self._upload(bytes(self.buffer))
+            self.buffer = bytearray()
+        self.store.call("complete upload of %s" % self.key, "complete_multipart_upload", Bucket=self.bucket,
+                        Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts})
+
+    def abort(self):
+        try:
+            self.store.call("abort upload of %s" % self.key, "abort_multipart_upload", Bucket=self.bucket,
+                            Key=self.key, UploadId=self.upload_id)
+        except S3Error:
+            pass  # the store is unreachable: its lifecycle rules must reap the parts

@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: odoo_backup
+short_description: Back up one Odoo tenant to object storage in Odoo's own zip format, streamed
+version_added: 0.1.0
+description:
+  - Writes one tenant's backup - C(dump.sql) (plain C(pg_dump --no-owner)), C(manifest.json) and
+    C(filestore/...), the layout Odoo's database manager writes and restores - to an S3-compatible
+    bucket, streamed through a multipart upload. Nothing is staged on local disk (Odoo's own dump
+    needs about twice the filestore in temporary space).
+  - The manifest is read in the snapshot C(pg_dump) dumps, so a tenant that changes during the
+    backup is backed up as of one instant.
+  - A sidecar object C(<key>.manifest.json) records the backup's SHA-256, size, creation time,
+    tier and each member's SHA-256. The object and sidecar carry tags and metadata (tenant, tier,
+    kind, created, Odoo version), server-side encryption when asked, and object-lock retention when
+    asked (the bucket must have object lock).
+  - On any failure the multipart upload is aborted - nothing is left under the final key.
+  - Each run makes a new backup (C(changed=true)), unless O(if_older_than) finds a recent one.
+author:
+  - sysgenpro odoo_ops maintainers (@sysgenpro)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.postgres
+  - sysgenpro.odoo_ops.s3
+attributes:
+  platform:
+    platforms: posix
+    support: full
+  check_mode:
+    support: full
+    details: Checks the tenant, bucket and object lock and reports that a backup would be made.
+  diff_mode:
+    support: none
+options:
+  name:
+    description: The tenant (database) to back up.
+    type: str
+    required: true
+  bucket:
+    description: The bucket the backup goes to. It must exist.
+    type: str
+    required: true
+  key_prefix:
+    description: Prefix of the backup's key; the key is C(<key_prefix><name>/<name>_<UTC time>.zip).
+    type: str
+    default: odoo/
+  tier:
+    description: The tenant's tier, recorded in tags, metadata and the sidecar manifest.
+    type: int
+    choices: [1, 2, 3]
+    default: 1
+  filestore_root:
+    description: Odoo's filestore folder; the tenant's C(<filestore_root>/<name>) goes into the zip.
+    type: path
+  compress_level:
+    description: Deflate level of the zip members (0-9). Low levels keep the backup fast; attachments rarely compress.
+    type: int
+    default: 1
+  part_size_mb:
+    description: Size of the multipart upload's parts, which is also the memory the upload buffers.
+    type: int
+    default: 16
+  server_side_encryption:
+    description: Ask the object store to encrypt the objects.
+    type: str
+    choices: [AES256, "aws:kms"]
+  sse_kms_key_id:
+    description: KMS key for O(server_side_encryption=aws:kms).
+    type: str
+  object_lock_mode:
+    description: Object-lock retention of the backup and its sidecar (immutability). The bucket must have object lock.
+    type: str
+    choices: [GOVERNANCE, COMPLIANCE]
+  object_lock_days:
+    description: Days of object-lock retention.
+    type: int
+    default: 30
+  if_older_than:
+    description:
+      - Make a backup only if the newest one of this tenant (by its sidecar) is older than this many
+        seconds; otherwise return that one with C(changed=false).
+    type: int
+  pg_dump_path:
+    description: The C(pg_dump) program; its major version must not be older than the server's.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Tier-1 backup of acme, immutable for 35 days
+  sysgenpro.odoo_ops.odoo_backup:
+    name: acme
+    bucket: erp-backups-tier1
+    tier: 1
+    filestore_root: /var/lib/odoo/filestore
+    object_lock_mode: COMPLIANCE
+    object_lock_days: 35
+    server_side_encryption: AES256
+    s3_endpoint_url: https://s3.example.com
+  register: acme_backup
+
+- name: Remove acme, with that backup as its final one
+  sysgenpro.odoo_ops.odoo_tenant:
+    name: acme
+    state: absent
+    final_backup: "{{ acme_backup }}"
+"""
+
+RETURN = r"""
+key:
+  description: The backup's key.
+  returned: success
+  type: str
+  sample: odoo/acme/acme_20261123T120000Z.zip
+manifest_key:
+  description: The sidecar manifest's key.
+  returned: success
+  type: str
+bucket:
+  description: The bucket.
+  returned: success
+  type: str
+tenant:
+  description: The tenant backed up.
+  returned: success
+  type: str
+created:
+  description: When the backup started (UTC, ISO 8601).
+  returned: success
+  type: str
+size:
+  description: Bytes of the backup object.
+  returned: success
+  type: int
+sha256:
+  description: SHA-256 of the backup object.
+  returned: success
+  type: str
+members:
+  description: Number of zip members.
+  returned: success
+  type: int
+odoo_version:
+  description: Odoo's major version, from the base module.
+  returned: success
+  type: str
+duration:
+  description: Seconds the backup took.
+  returned: success
+  type: float
+throughput:
+  description: Bytes of backup per second.
+  returned: success
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import TenantBackup, newest_backup
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+    postgres_argument_spec, run_postgres_module)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import (
+    BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name, observe_database, utc_now, parse_timestamp
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    bucket=dict(type="str", required=True),
+    key_prefix=dict(type="str", default="odoo/", no_log=False),
+    tier=dict(type="int", choices=[1, 2, 3], default=1),
+    filestore_root=dict(type="path"),
+    compress_level=dict(type="int", default=1),
+    part_size_mb=dict(type="int", default=16),
+    server_side_encryption=dict(type="str", choices=["AES256", "aws:kms"]),
+    sse_kms_key_id=dict(type="str", no_log=False),
+    object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
+    object_lock_days=dict(type="int", default=30),
+    if_older_than=dict(type="int"),
+    pg_dump_path=dict(type="path"),
+)
+ARGUMENT_SPEC.update(postgres_argument_spec())
+ARGUMENT_SPEC.update(s3_argument_spec())
+
+
+def backup(module, pg):
+    params = module.params
+    check_tenant_name(params["name"])
+    if not observe_database(pg, params["name"])["exists"]:
+        raise ValueError("tenant %s does not exist on %s" % (params["name"], pg.where))
+    if not 5 <= params["part_size_mb"] <= 1024 or not 0 <= params["compress_level"] <= 9:
+        raise ValueError("part_size_mb must be 5-1024 (S3's smallest part is 5 MiB) and compress_level 0-9")
+    store = ObjectStore(params)
+    store.check_bucket(params["bucket"])
+    if params.get("object_lock_mode") and not (store.object_lock(params["bucket"]) or {}).get("ObjectLockEnabled"):
+        raise ValueError("object_lock_mode is set but bucket %s has no object lock" % params["bucket"])
+    if params.get("if_older_than"):
+        newest = newest_backup(store, params["bucket"], params["key_prefix"], params["name"])
+        if newest and (utc_now() - parse_timestamp(newest["created"], "created")).total_seconds() < params["if_older_than"]:
+            return dict(newest, changed=False)
+    if module.check_mode:
+        return dict(changed=True, tenant=params["name"], bucket=params["bucket"])
+    return dict(TenantBackup(pg, store, params).run(), changed=True)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+    run_postgres_module(module, lambda pg: backup(module, pg), expected=(ValueError, S3Error, OSError))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""odoo_backup and odoo_tenant's from_backup against real PostgreSQL 15 and SeaweedFS S3 over TLS."""
+import contextlib
+import datetime
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import zipfile
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import psycopg2
+import pytest
+
+from tests.harness.odoo_fixture import create_odoo_fixture
+from tests.harness.playbook import run_tasks
+from tests.harness.tcp_proxy import CuttableProxy
+
+FLEET = "odoo_fleet"
+ODOO_TABLES = ("res_users", "ir_config_parameter", "ir_module_module", "ir_attachment", "ir_cron", "ir_mail_server",
+               "ir_act_server", "payment_provider")
+
+
+@pytest.fixture(scope="module")
+def env(harness):
+    state = harness.up("postgres", "s3")
+    pg, s3 = state["postgres"], state["s3"]
+    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
+    root = tempfile.mkdtemp(prefix="odoo_ops-backup-fs-")
+    os.chmod(root, 0o755)
+    with contextlib.closing(psycopg2.connect(dbname="postgres", **superuser)) as conn:
+        conn.autocommit = True
+        conn.cursor().execute("CREATE ROLE %s LOGIN" % FLEET)
+    create_odoo_fixture(superuser, "golden_b", owner=FLEET, filestore_root=root)
+    client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
+                          aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
+                          config=botocore.config.Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket="backups")
+    client.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
+             "login_password": pg["admin_password"]}
+    s3_options = {"s3_endpoint_url": s3["endpoint"], "s3_access_key": s3["access_key"],
+                  "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"], "s3_region": s3["region"]}
+    data = {"superuser": superuser, "root": root, "s3": client, "login": login, "s3_options": s3_options,
+            "s3_port": s3["port"], "secrets": [pg["admin_password"], s3["secret_key"]]}
+    run(tenant(data, name="acme", template="golden_b", base_url="https://acme.erp.test"))
+    yield data
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def tenant(env, **args):
+    options = dict(env["login"], **env["s3_options"])
+    options.update(filestore_root=env["root"], owner=FLEET)
+    options.update(args)
+    return {"sysgenpro.odoo_ops.odoo_tenant": options}
+
+
+def backup(env, **args):
+    options = dict(env["login"], **env["s3_options"])
+    options.update(name="acme", bucket="backups", filestore_root=env["root"])
+    options.update(args)
+    return {"sysgenpro.odoo_ops.odoo_backup": options}
+
+
+def run(*tasks, **kwargs):
+    result = run_tasks(list(tasks), **kwargs)
+    assert result.results, result
+    return result.results[-1]
+
+
+def query(env, statement, dbname="postgres", args=None):
+    with contextlib.closing(psycopg2.connect(dbname=dbname, **env["superuser"])) as conn, conn.cursor() as cur:
+        cur.execute(statement, args)
+        return cur.fetchall()
+
+
+def table_checksums(env, dbname):
+    """{table: (row count, md5 of the rows in id order)} for the Odoo tables."""
+    return {table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
+                              "FROM %s t" % table, dbname)[0] for table in ODOO_TABLES}
+
+
+def filestore_sha1(env, dbname):
+    base = os.path.join(env["root"], dbname)
+    return {os.path.relpath(os.path.join(d, f), base): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
+            for d, _s, files in os.walk(base) for f in files}
+
+
+def keys(env, bucket="backups", prefix=""):
+    return sorted(o["Key"] for o in env["s3"].list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def test_backup_check_mode_writes_nothing_then_backup_layout_and_sidecar(env):
+    before = keys(env)
+    check = run(backup(env), check=True)
+    assert check["changed"] and keys(env) == before
+    result = run(backup(env))
+    assert result["changed"] and result["key"].startswith("odoo/acme/acme_") and result["throughput"] > 0
+    body = env["s3"].get_object(Bucket="backups", Key=result["key"])["Body"].read()
+    assert len(body) == result["size"] and hashlib.sha256(body).hexdigest() == result["sha256"]
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    names = archive.namelist()
+    assert names[:2] == ["dump.sql", "manifest.json"] and all(n.startswith("filestore/") for n in names[2:])
+    manifest = json.loads(archive.read("manifest.json"))
+    assert set(manifest) == {"odoo_dump", "db_name", "version", "version_info", "major_version", "pg_version",
+                             "modules"}
+    assert manifest["db_name"] == "acme" and manifest["modules"]["base"] == "18.0.1.3"
+    sidecar = json.loads(env["s3"].get_object(Bucket="backups", Key=result["manifest_key"])["Body"].read())
+    assert sidecar["sha256"] == result["sha256"] and sidecar["tenant"] == "acme"
+    for name in names:
+        assert sidecar["members"][name]["sha256"] == hashlib.sha256(archive.read(name)).hexdigest(), name
+    tags = {t["Key"]: t["Value"] for t in env["s3"].get_object_tagging(Bucket="backups", Key=result["key"])["TagSet"]}
+    assert tags["tenant"] == "acme" and tags["kind"] == "odoo-zip" and tags["tier"] == "1"
+    recent = run(backup(env, if_older_than=3600))
+    assert recent["changed"] is False and recent["key"] == result["key"]
+
+
+def test_round_trip_same_rows_and_files(env):
+    result = run(backup(env))
+    restored = run(tenant(env, name="acme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
+    assert restored["changed"] and restored["origin"]["sha256_verified"], restored
+    assert table_checksums(env, "acme_rt") == table_checksums(env, "acme")
+    assert filestore_sha1(env, "acme_rt") == filestore_sha1(env, "acme")
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "acme_rt") == [(FLEET,)]
+    assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]  # download removed
+    again = run(tenant(env, name="acme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
+    assert again["changed"] is False
+    copy = run(tenant(env, name="acme_rt_copy", base_url="https://copy.erp.test",
+                      from_backup={"bucket": "backups", "key": result["key"]}))
+    assert copy["changed"]
+    params = dict(query(env, "SELECT key, value FROM ir_config_parameter", "acme_rt_copy"))
+    original = dict(query(env, "SELECT key, value FROM ir_config_parameter", "acme"))
+    assert params["database.uuid"] != original["database.uuid"] and "database.enterprise_code" not in params
+
+
+def odoo_style_zip(env, dbname, dump_sql=None):
+    """A zip laid out as Odoo's database manager writes it (what a customer brings us)."""
+    if dump_sql is None:
+        dump_sql = subprocess.run(["pg_dump", "--no-owner", "-h", env["superuser"]["host"], "-p",
+                                   str(env["superuser"]["port"]), "-U", "postgres", dbname],
+                                  capture_output=True, check=True).stdout
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.writestr("dump.sql", dump_sql)
+        archive.writestr("manifest.json", json.dumps({"odoo_dump": "1", "db_name": dbname, "version": "18.0",
+                                                      "version_info": [18, 0, 0, "final", 0, ""],
+                                                      "major_version": "18.0", "pg_version": "15.0",
+                                                      "modules": {"base": "18.0.1.3"}}, indent=4))
+        base = os.path.join(env["root"], dbname)
+        for folder, _dirs, files in os.walk(base):
+            for name in files:
+                path = os.path.join(folder, name)
+                archive.write(path, "filestore/" + os.path.relpath(path, base))
+    return buffer.getvalue()
+
+
+def test_a_zip_made_like_odoos_restores(env):
+    env["s3"].put_object(Bucket="backups", Key="imports/acme_odoo.zip", Body=odoo_style_zip(env, "acme"))
+    result = run(tenant(env, name="acme_import", base_url="https://import.erp.test",
+                        from_backup={"bucket": "backups", "key": "imports/acme_odoo.zip"}))
+    assert result["changed"] and result["origin"]["sha256_verified"] is False
+    assert table_checksums(env, "acme_import")["ir_attachment"] == table_checksums(env, "acme")["ir_attachment"]
+    assert filestore_sha1(env, "acme_import") == filestore_sha1(env, "acme")
+
+
+def world(env):
+    databases = query(env, "SELECT datname FROM pg_database ORDER BY 1")
+    return databases, sorted(os.listdir(env["root"])), keys(env)
+
+
+def test_restore_failing_part_way_leaves_no_half_tenant(env):
+    dump = subprocess.run(["pg_dump", "--no-owner", "-h", env["superuser"]["host"], "-p", str(env["superuser"]["port"]),
+                           "-U", "postgres", "acme"], capture_output=True, check=True).stdout
+    middle = dump.index(b"COPY public.ir_attachment")
+    broken = dump[:middle] + b"SELECT 1/0;\n" + dump[middle:]
+    env["s3"].put_object(Bucket="backups", Key="imports/broken.zip", Body=odoo_style_zip(env, "acme", broken))
+    before = world(env)
+    result = run(tenant(env, name="acme_broken", base_url="https://b.erp.test",
+                        from_backup={"bucket": "backups", "key": "imports/broken.zip"}))
+    assert result.get("failed") and "dump.sql failed" in result["msg"] and "division by zero" in result["msg"]
+    assert "undone" in result["msg"] and result["changed"] is False
+    assert world(env) == before
+
+
+def test_object_lock_makes_the_backup_immutable(env):
+    refused = run(backup(env, object_lock_mode="COMPLIANCE"))
+    assert refused.get("failed") and "bucket backups has no object lock" in refused["msg"]
+    result = run(backup(env, bucket="locked", tier=1, object_lock_mode="COMPLIANCE", object_lock_days=1))
+    assert result["changed"], result
+    head = env["s3"].head_object(Bucket="locked", Key=result["key"])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    with pytest.raises(botocore.exceptions.ClientError):
+        env["s3"].delete_object(Bucket="locked", Key=result["key"], VersionId=head["VersionId"])
+    assert env["s3"].head_object(Bucket="locked", Key=result["key"], VersionId=head["VersionId"])
+
+
+def test_bad_input_writes_nothing(env):
+    before = world(env)
+    for args, message in [({"bucket": "no-such-bucket"}, "bucket no-such-bucket is missing"),
+                          ({"name": "ghost"}, "tenant ghost does not exist"),
+                          ({"name": "Bad Name"}, "is not a valid tenant id"),
+                          ({"part_size_mb": 1}, "part_size_mb must be 5-1024"),
+                          ({"s3_endpoint_url": "https://localhost:1"}, "localhost:1")]:
+        result = run(backup(env, **args))
+        assert result.get("failed") and message in result["msg"], (args, result)
+        assert world(env) == before
+    missing = run(tenant(env, name="from_nothing", base_url="https://x.test",
+                         from_backup={"bucket": "backups", "key": "odoo/none.zip"}))
+    assert missing.get("failed") and "does not exist or cannot be read" in missing["msg"]
+    assert world(env) == before
+
+
+def test_store_unreachable_mid_upload_leaves_no_object(env):
+    big = os.path.join(env["root"], "acme", "ff")
+    os.makedirs(big, exist_ok=True)
+    with open(os.path.join(big, "ff" + "0" * 38), "wb") as handle:
+        handle.write(os.urandom(24 * 1024 * 1024))  # a large attachment: several 5 MiB parts
+    proxy = CuttableProxy(env["s3_port"], cut_after=8 * 1024 * 1024)
+    try:
+        before = keys(env, prefix="odoo/acme/")
+        result = run(backup(env, part_size_mb=5, compress_level=0, s3_retries=2,
+                            s3_endpoint_url="https://localhost:%d" % proxy.port))
+        assert result.get("failed") and "localhost:%d" % proxy.port in result["msg"], result
+        assert proxy.cut.is_set()
+        assert keys(env, prefix="odoo/acme/") == before  # nothing under any final key
+    finally:
+        proxy.close()
+        shutil.rmtree(big)
+
+
+def test_database_connection_killed_mid_dump_leaves_no_object(env):
+    with contextlib.closing(psycopg2.connect(dbname="acme", **env["superuser"])) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        cur.execute("SET ROLE %s" % FLEET)  # Odoo's tables belong to the fleet's role
+        cur.execute("CREATE TABLE IF NOT EXISTS big_ledger AS SELECT g AS id, md5(g::text) || repeat('x', 900) AS line "
+                    "FROM generate_series(1, 200000) g")
+    killed = []
+
+    def kill_dump():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            rows = query(env, "SELECT pid FROM pg_stat_activity WHERE datname = 'acme' AND query LIKE 'COPY %%'")
+            for (pid,) in rows:
+                query(env, "SELECT pg_terminate_backend(%s)", args=(pid,))
+                killed.append(pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_dump)
+    killer.start()
+    try:
+        before = keys(env, prefix="odoo/acme/")
+        result = run(backup(env, compress_level=0))
+    finally:
+        killer.join()
+        query(env, "SELECT 1")
+        with contextlib.closing(psycopg2.connect(dbname="acme", **env["superuser"])) as conn:
+            conn.autocommit = True
+            conn.cursor().execute("DROP TABLE big_ledger")
+    assert killed, "the dump finished before its connection could be cut"
+    assert result.get("failed") and "pg_dump of acme failed" in result["msg"], result
+    assert keys(env, prefix="odoo/acme/") == before
+
+
+def test_secrets_never_in_output(env):
+    result = run_tasks([backup(env), backup(env, bucket="no-such-bucket")], verbosity=3)
+    assert result.results
+    for secret in env["secrets"]:
+        assert secret not in result.output and secret not in result.stderr
+
+
+def test_backup_result_is_a_valid_final_backup(env):
+    run(tenant(env, name="leaver", template="golden_b", base_url="https://leaver.erp.test"))
+    taken = run(backup(env, name="leaver"))
+    removed = run(tenant(env, name="leaver", state="absent", final_backup=taken))
+    assert removed["changed"] and removed["final_backup"]["key"] == taken["key"]
+    stale = dict(taken, created=(datetime.datetime.now(datetime.timezone.utc)
+                                 - datetime.timedelta(hours=5)).isoformat())
+    run(tenant(env, name="leaver2", template="golden_b", base_url="https://leaver2.erp.test"))
+    refused = run(tenant(env, name="leaver2", state="absent", final_backup=dict(stale, tenant="leaver2")))
+    assert refused.get("failed") and "older than final_backup_max_age" in refused["msg"]
