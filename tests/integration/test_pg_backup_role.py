@@ -1,0 +1,97 @@
+"""The pg_backup role: pgBackRest on a real PostgreSQL 15 with a SeaweedFS S3 repository over TLS."""
+import contextlib
+import json
+import os
+import stat
+import subprocess
+import tempfile
+
+import boto3
+import botocore.config
+import psycopg2
+import pytest
+
+from tests.harness.playbook import run_tasks
+
+
+@pytest.fixture(scope="module")
+def setup(harness):
+    state = harness.up("postgres", "s3")
+    pg, s3 = state["postgres"], state["s3"]
+    boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
+                 aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
+                 config=botocore.config.Config(s3={"addressing_style": "path"})).create_bucket(Bucket="pgbackrest")
+    work = tempfile.mkdtemp(prefix="odoo_ops-pgbackrest-")
+    os.chmod(work, 0o755)
+    cipher = "cipher-" + os.urandom(12).hex()
+    role_vars = {
+        "pg_backup_stanza": "main", "pg_backup_tier": 1, "pg_backup_pg_data": pg["data_dir"],
+        "pg_backup_pg_port": pg["port"], "pg_backup_pg_socket_dir": pg["socket_dir"],
+        "pg_backup_config_path": os.path.join(work, "etc", "pgbackrest.conf"),
+        "pg_backup_spool_path": os.path.join(work, "spool"), "pg_backup_log_path": os.path.join(work, "log"),
+        "pg_backup_lock_path": os.path.join(work, "lock"), "pg_backup_repo_endpoint": s3["host"],
+        "pg_backup_repo_port": s3["port"], "pg_backup_repo_bucket": "pgbackrest", "pg_backup_repo_region": s3["region"],
+        "pg_backup_repo_ca_file": s3["ca_file"], "pg_backup_repo_key": s3["access_key"],
+        "pg_backup_repo_key_secret": s3["secret_key"], "pg_backup_cipher_pass": cipher,
+        "pg_backup_scheduler": "cron", "pg_backup_cron_dir": work, "pg_backup_bin_dir": work,
+        # root becomes postgres with su here (no sudo on these machines)
+        "ansible_become_method": "ansible.builtin.su"}
+    yield {"vars": role_vars, "work": work, "pg": pg, "secrets": [cipher, s3["secret_key"]]}
+    subprocess.run(["rm", "-rf", work], check=False)
+
+
+def apply_role(setup, verbosity=0, **overrides):
+    task = {"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"},
+            "vars": dict(setup["vars"], **overrides)}
+    return run_tasks([task], verbosity=verbosity, timeout=600)
+
+
+def pgbackrest(setup, *args):
+    return subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest",
+                           "--config=%s" % setup["vars"]["pg_backup_config_path"], "--stanza=main"] + list(args),
+                          capture_output=True, text=True, timeout=300, check=True).stdout
+
+
+def archiver(setup):
+    pg = setup["pg"]
+    with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres",
+                                             dbname="postgres")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT archived_count, failed_count FROM pg_stat_archiver")
+        return cur.fetchone()
+
+
+def test_bad_input_writes_nothing(setup):
+    config = os.path.join(setup["work"], "refused", "pgbackrest.conf")
+    run = apply_role(setup, pg_backup_cipher_pass="short", pg_backup_config_path=config)
+    assert run.returncode != 0 and "pg_backup_cipher_pass must be set" in run.output
+    assert not os.path.exists(os.path.dirname(config))
+
+
+def test_role_archives_backs_up_and_is_idempotent(setup):
+    first = apply_role(setup)
+    assert first.returncode == 0 and first.stats["changed"] > 0, first
+    info = json.loads(pgbackrest(setup, "info", "--output=json"))[0]
+    assert info["status"]["code"] == 0 and [b["type"] for b in info["backup"]] == ["full"]
+    archived, failed = archiver(setup)
+    assert archived > 0 and failed == 0
+    config = setup["vars"]["pg_backup_config_path"]
+    assert stat.S_IMODE(os.stat(config).st_mode) == 0o640
+    assert "repo1-cipher-type=aes-256-cbc" in open(config).read()
+
+    # The schedule's own script makes the differential backup.
+    script = os.path.join(setup["work"], "pgbackrest-main-backup")
+    subprocess.run(["runuser", "-u", "postgres", "--", script, "diff"], check=True, timeout=300, capture_output=True)
+    info = json.loads(pgbackrest(setup, "info", "--output=json"))[0]
+    assert [b["type"] for b in info["backup"]] == ["full", "diff"]
+    cron = open(os.path.join(setup["work"], "pgbackrest-main")).read()
+    assert "0 1 * * 0 postgres %s full" % script in cron and "0 1 * * 1-6 postgres %s diff" % script in cron
+
+    second = apply_role(setup)
+    assert second.returncode == 0 and second.stats["changed"] == 0, second
+
+
+def test_secrets_never_in_output(setup):
+    run = apply_role(setup, verbosity=3)
+    assert run.returncode == 0, run
+    for secret in setup["secrets"]:
+        assert secret not in run.output and secret not in run.stderr
