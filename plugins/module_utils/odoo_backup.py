@@ -171,3 +171,31 @@ def newest_backup(store, bucket, prefix, tenant):
         return None
     body = store.call("read %s" % sidecars[-1], "get_object", Bucket=bucket, Key=sidecars[-1])["Body"].read()
     return json.loads(body)
+
+
+def list_backups(store, bucket, prefix, tenant):
+    """The tenant's backups: key, created (aware datetime), size, and verified (its sidecar
+    exists and records the object's actual size)."""
+    objects, token = {}, None
+    for _page in range(10000):  # bounded: 10 million objects at 1000 a page
+        kwargs = {"Bucket": bucket, "Prefix": "%s%s/" % (prefix, tenant)}
+        if token:
+            kwargs["ContinuationToken"] = token
+        answer = store.call("list backups of %s" % tenant, "list_objects_v2", **kwargs)
+        objects.update((o["Key"], o) for o in answer.get("Contents", []))
+        token = answer.get("NextContinuationToken")
+        if not token:
+            break
+    found = []
+    for key, obj in sorted(objects.items()):
+        if not key.endswith(".zip"):
+            continue
+        sidecar = None
+        if key + SIDECAR_SUFFIX in objects:
+            body = store.call("read %s" % key + SIDECAR_SUFFIX, "get_object", Bucket=bucket, Key=key + SIDECAR_SUFFIX)
+            sidecar = json.loads(body["Body"].read())
+        created = datetime.datetime.fromisoformat(sidecar["created"]) if sidecar else obj["LastModified"]
+        found.append({"key": key, "created": created, "size": obj["Size"],
+                      "verified": bool(sidecar) and sidecar.get("size") == obj["Size"],
+                      "sidecar": key + SIDECAR_SUFFIX if sidecar else None})
+    return found

@@ -22,7 +22,7 @@ from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.playbook import run_tasks
 from tests.harness.tcp_proxy import CuttableProxy
 
-FLEET = "odoo_fleet"
+FLEET = "backup_fleet"  # each test module has its own roles: they share one PostgreSQL
 ODOO_TABLES = ("res_users", "ir_config_parameter", "ir_module_module", "ir_attachment", "ir_cron", "ir_mail_server",
                "ir_act_server", "payment_provider")
 
@@ -49,7 +49,7 @@ def env(harness):
                   "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"], "s3_region": s3["region"]}
     data = {"superuser": superuser, "root": root, "s3": client, "login": login, "s3_options": s3_options,
             "s3_port": s3["port"], "secrets": [pg["admin_password"], s3["secret_key"]]}
-    run(tenant(data, name="acme", template="golden_b", base_url="https://acme.erp.test"))
+    run(tenant(data, name="bkacme", template="golden_b", base_url="https://bkacme.erp.test"))
     yield data
     shutil.rmtree(root, ignore_errors=True)
 
@@ -63,7 +63,7 @@ def tenant(env, **args):
 
 def backup(env, **args):
     options = dict(env["login"], **env["s3_options"])
-    options.update(name="acme", bucket="backups", filestore_root=env["root"])
+    options.update(name="bkacme", bucket="backups", filestore_root=env["root"])
     options.update(args)
     return {"sysgenpro.odoo_ops.odoo_backup": options}
 
@@ -101,7 +101,7 @@ def test_backup_check_mode_writes_nothing_then_backup_layout_and_sidecar(env):
     check = run(backup(env), check=True)
     assert check["changed"] and keys(env) == before
     result = run(backup(env))
-    assert result["changed"] and result["key"].startswith("odoo/acme/acme_") and result["throughput"] > 0
+    assert result["changed"] and result["key"].startswith("odoo/bkacme/bkacme_") and result["throughput"] > 0
     body = env["s3"].get_object(Bucket="backups", Key=result["key"])["Body"].read()
     assert len(body) == result["size"] and hashlib.sha256(body).hexdigest() == result["sha256"]
     archive = zipfile.ZipFile(io.BytesIO(body))
@@ -110,32 +110,32 @@ def test_backup_check_mode_writes_nothing_then_backup_layout_and_sidecar(env):
     manifest = json.loads(archive.read("manifest.json"))
     assert set(manifest) == {"odoo_dump", "db_name", "version", "version_info", "major_version", "pg_version",
                              "modules"}
-    assert manifest["db_name"] == "acme" and manifest["modules"]["base"] == "18.0.1.3"
+    assert manifest["db_name"] == "bkacme" and manifest["modules"]["base"] == "18.0.1.3"
     sidecar = json.loads(env["s3"].get_object(Bucket="backups", Key=result["manifest_key"])["Body"].read())
-    assert sidecar["sha256"] == result["sha256"] and sidecar["tenant"] == "acme"
+    assert sidecar["sha256"] == result["sha256"] and sidecar["tenant"] == "bkacme"
     for name in names:
         assert sidecar["members"][name]["sha256"] == hashlib.sha256(archive.read(name)).hexdigest(), name
     tags = {t["Key"]: t["Value"] for t in env["s3"].get_object_tagging(Bucket="backups", Key=result["key"])["TagSet"]}
-    assert tags["tenant"] == "acme" and tags["kind"] == "odoo-zip" and tags["tier"] == "1"
+    assert tags["tenant"] == "bkacme" and tags["kind"] == "odoo-zip" and tags["tier"] == "1"
     recent = run(backup(env, if_older_than=3600))
     assert recent["changed"] is False and recent["key"] == result["key"]
 
 
 def test_round_trip_same_rows_and_files(env):
     result = run(backup(env))
-    restored = run(tenant(env, name="acme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
+    restored = run(tenant(env, name="bkacme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
     assert restored["changed"] and restored["origin"]["sha256_verified"], restored
-    assert table_checksums(env, "acme_rt") == table_checksums(env, "acme")
-    assert filestore_sha1(env, "acme_rt") == filestore_sha1(env, "acme")
-    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "acme_rt") == [(FLEET,)]
+    assert table_checksums(env, "bkacme_rt") == table_checksums(env, "bkacme")
+    assert filestore_sha1(env, "bkacme_rt") == filestore_sha1(env, "bkacme")
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "bkacme_rt") == [(FLEET,)]
     assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]  # download removed
-    again = run(tenant(env, name="acme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
+    again = run(tenant(env, name="bkacme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
     assert again["changed"] is False
-    copy = run(tenant(env, name="acme_rt_copy", base_url="https://copy.erp.test",
+    copy = run(tenant(env, name="bkacme_rt_copy", base_url="https://copy.erp.test",
                       from_backup={"bucket": "backups", "key": result["key"]}))
     assert copy["changed"]
-    params = dict(query(env, "SELECT key, value FROM ir_config_parameter", "acme_rt_copy"))
-    original = dict(query(env, "SELECT key, value FROM ir_config_parameter", "acme"))
+    params = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme_rt_copy"))
+    original = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme"))
     assert params["database.uuid"] != original["database.uuid"] and "database.enterprise_code" not in params
 
 
@@ -161,12 +161,12 @@ def odoo_style_zip(env, dbname, dump_sql=None):
 
 
 def test_a_zip_made_like_odoos_restores(env):
-    env["s3"].put_object(Bucket="backups", Key="imports/acme_odoo.zip", Body=odoo_style_zip(env, "acme"))
-    result = run(tenant(env, name="acme_import", base_url="https://import.erp.test",
-                        from_backup={"bucket": "backups", "key": "imports/acme_odoo.zip"}))
+    env["s3"].put_object(Bucket="backups", Key="imports/bkacme_odoo.zip", Body=odoo_style_zip(env, "bkacme"))
+    result = run(tenant(env, name="bkacme_import", base_url="https://import.erp.test",
+                        from_backup={"bucket": "backups", "key": "imports/bkacme_odoo.zip"}))
     assert result["changed"] and result["origin"]["sha256_verified"] is False
-    assert table_checksums(env, "acme_import")["ir_attachment"] == table_checksums(env, "acme")["ir_attachment"]
-    assert filestore_sha1(env, "acme_import") == filestore_sha1(env, "acme")
+    assert table_checksums(env, "bkacme_import")["ir_attachment"] == table_checksums(env, "bkacme")["ir_attachment"]
+    assert filestore_sha1(env, "bkacme_import") == filestore_sha1(env, "bkacme")
 
 
 def world(env):
@@ -176,12 +176,12 @@ def world(env):
 
 def test_restore_failing_part_way_leaves_no_half_tenant(env):
     dump = subprocess.run(["pg_dump", "--no-owner", "-h", env["superuser"]["host"], "-p", str(env["superuser"]["port"]),
-                           "-U", "postgres", "acme"], capture_output=True, check=True).stdout
+                           "-U", "postgres", "bkacme"], capture_output=True, check=True).stdout
     middle = dump.index(b"COPY public.ir_attachment")
     broken = dump[:middle] + b"SELECT 1/0;\n" + dump[middle:]
-    env["s3"].put_object(Bucket="backups", Key="imports/broken.zip", Body=odoo_style_zip(env, "acme", broken))
+    env["s3"].put_object(Bucket="backups", Key="imports/broken.zip", Body=odoo_style_zip(env, "bkacme", broken))
     before = world(env)
-    result = run(tenant(env, name="acme_broken", base_url="https://b.erp.test",
+    result = run(tenant(env, name="bkacme_broken", base_url="https://b.erp.test",
                         from_backup={"bucket": "backups", "key": "imports/broken.zip"}))
     assert result.get("failed") and "dump.sql failed" in result["msg"] and "division by zero" in result["msg"]
     assert "undone" in result["msg"] and result["changed"] is False
@@ -217,25 +217,25 @@ def test_bad_input_writes_nothing(env):
 
 
 def test_store_unreachable_mid_upload_leaves_no_object(env):
-    big = os.path.join(env["root"], "acme", "ff")
+    big = os.path.join(env["root"], "bkacme", "ff")
     os.makedirs(big, exist_ok=True)
     with open(os.path.join(big, "ff" + "0" * 38), "wb") as handle:
         handle.write(os.urandom(24 * 1024 * 1024))  # a large attachment: several 5 MiB parts
     proxy = CuttableProxy(env["s3_port"], cut_after=8 * 1024 * 1024)
     try:
-        before = keys(env, prefix="odoo/acme/")
+        before = keys(env, prefix="odoo/bkacme/")
         result = run(backup(env, part_size_mb=5, compress_level=0, s3_retries=2,
                             s3_endpoint_url="https://localhost:%d" % proxy.port))
         assert result.get("failed") and "localhost:%d" % proxy.port in result["msg"], result
         assert proxy.cut.is_set()
-        assert keys(env, prefix="odoo/acme/") == before  # nothing under any final key
+        assert keys(env, prefix="odoo/bkacme/") == before  # nothing under any final key
     finally:
         proxy.close()
         shutil.rmtree(big)
 
 
 def test_database_connection_killed_mid_dump_leaves_no_object(env):
-    with contextlib.closing(psycopg2.connect(dbname="acme", **env["superuser"])) as conn, conn.cursor() as cur:
+    with contextlib.closing(psycopg2.connect(dbname="bkacme", **env["superuser"])) as conn, conn.cursor() as cur:
         conn.autocommit = True
         cur.execute("SET ROLE %s" % FLEET)  # Odoo's tables belong to the fleet's role
         cur.execute("CREATE TABLE IF NOT EXISTS big_ledger AS SELECT g AS id, md5(g::text) || repeat('x', 900) AS line "
@@ -245,7 +245,7 @@ def test_database_connection_killed_mid_dump_leaves_no_object(env):
     def kill_dump():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
-            rows = query(env, "SELECT pid FROM pg_stat_activity WHERE datname = 'acme' AND query LIKE 'COPY %%'")
+            rows = query(env, "SELECT pid FROM pg_stat_activity WHERE datname = 'bkacme' AND query LIKE 'COPY %%'")
             for (pid,) in rows:
                 query(env, "SELECT pg_terminate_backend(%s)", args=(pid,))
                 killed.append(pid)
@@ -254,17 +254,17 @@ def test_database_connection_killed_mid_dump_leaves_no_object(env):
     killer = threading.Thread(target=kill_dump)
     killer.start()
     try:
-        before = keys(env, prefix="odoo/acme/")
+        before = keys(env, prefix="odoo/bkacme/")
         result = run(backup(env, compress_level=0))
     finally:
         killer.join()
         query(env, "SELECT 1")
-        with contextlib.closing(psycopg2.connect(dbname="acme", **env["superuser"])) as conn:
+        with contextlib.closing(psycopg2.connect(dbname="bkacme", **env["superuser"])) as conn:
             conn.autocommit = True
             conn.cursor().execute("DROP TABLE big_ledger")
     assert killed, "the dump finished before its connection could be cut"
-    assert result.get("failed") and "pg_dump of acme failed" in result["msg"], result
-    assert keys(env, prefix="odoo/acme/") == before
+    assert result.get("failed") and "pg_dump of bkacme failed" in result["msg"], result
+    assert keys(env, prefix="odoo/bkacme/") == before
 
 
 def test_secrets_never_in_output(env):
@@ -284,3 +284,48 @@ def test_backup_result_is_a_valid_final_backup(env):
     run(tenant(env, name="leaver2", template="golden_b", base_url="https://leaver2.erp.test"))
     refused = run(tenant(env, name="leaver2", state="absent", final_backup=dict(stale, tenant="leaver2")))
     assert refused.get("failed") and "older than final_backup_max_age" in refused["msg"]
+
+
+def backup_history(env, bucket, name, days, lock_days=None):
+    """A tenant's backup history: a small object and a sidecar per day, the newest now."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    extra = {}
+    if lock_days:
+        extra = {"ObjectLockMode": "COMPLIANCE",
+                 "ObjectLockRetainUntilDate": now + datetime.timedelta(days=lock_days)}
+    for day in range(days):
+        created = now - datetime.timedelta(days=day)
+        key = "odoo/%s/%s_%s.zip" % (name, name, created.strftime("%Y%m%dT%H%M%SZ"))
+        env["s3"].put_object(Bucket=bucket, Key=key, Body=b"backup", **extra)
+        env["s3"].put_object(Bucket=bucket, Key=key + ".manifest.json", **extra,
+                             Body=json.dumps({"tenant": name, "created": created.isoformat(), "size": 6}).encode())
+
+
+def retention(env, **args):
+    options = dict(env["s3_options"], bucket="backups")
+    options.update(args)
+    return {"sysgenpro.odoo_ops.odoo_backup_retention": options}
+
+
+def test_retention_classes_keep_and_delete(env):
+    backup_history(env, "backups", "hist", 40)
+    before = keys(env, prefix="odoo/hist/")
+    check = run(retention(env, name="hist"), check=True)
+    assert check["changed"] and check["delete"] and keys(env, prefix="odoo/hist/") == before
+    kept = {k["key"]: k["reasons"] for k in check["keep"]}
+    assert sum("daily" in r for r in kept.values()) == 7 and sum("weekly" in r for r in kept.values()) == 4
+    assert max(kept) == max(k for k in before if k.endswith(".zip"))  # the newest is kept
+    applied = run(retention(env, name="hist"))
+    assert applied["changed"] and sorted(applied["delete"]) == sorted(check["delete"])
+    remaining = keys(env, prefix="odoo/hist/")
+    assert remaining == sorted(list(kept) + [k + ".manifest.json" for k in kept])
+    assert run(retention(env, name="hist"))["changed"] is False
+
+
+def test_retention_reports_locked_backups_and_leaves_them(env):
+    backup_history(env, "locked", "lockhist", 12, lock_days=1)
+    before = keys(env, bucket="locked", prefix="odoo/lockhist/")
+    result = run(retention(env, name="lockhist", bucket="locked", keep_daily=3, keep_weekly=0, keep_monthly=0))
+    assert result["changed"] is False and result["delete"] == []
+    assert len(result["locked"]) == 9 and all(entry["retain_until"] for entry in result["locked"])
+    assert keys(env, bucket="locked", prefix="odoo/lockhist/") == before

@@ -16,7 +16,7 @@ import pytest
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.playbook import run_tasks
 
-FLEET = "odoo_fleet"
+FLEET = "tenant_fleet"  # each test module has its own roles: they share one PostgreSQL
 GOLDEN = "golden18"
 
 
@@ -27,7 +27,7 @@ def pg(harness):
     root = tempfile.mkdtemp(prefix="odoo_ops-filestore-")
     os.chmod(root, 0o755)
     with connect(superuser) as conn:
-        conn.cursor().execute("DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN PASSWORD 'fleet-pw'" % (FLEET, FLEET))
+        conn.cursor().execute("CREATE ROLE %s LOGIN PASSWORD 'fleet-pw'" % FLEET)
     create_odoo_fixture(superuser, GOLDEN, owner=FLEET, filestore_root=root)
     env = {"superuser": superuser, "root": root, "port": state["port"],
            "fleet": {"host": "127.0.0.1", "port": state["port"], "user": FLEET, "password": "fleet-pw"},
@@ -87,7 +87,7 @@ def test_create_from_template_check_idempotent_and_real_state(pg):
     assert world(pg) == before  # check mode created nothing
 
     first = run(task)
-    assert first["changed"] and first["origin"] == {"template": GOLDEN, "copy": True, "sessions_cut": 0}
+    assert first["changed"] and first["origin"] == {"template": GOLDEN, "copy": True, "sessions_cut": 0}, first.get("msg")
     assert run(task, check=True)["changed"] is False
     assert run(task)["changed"] is False
 

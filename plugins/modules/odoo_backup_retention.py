@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: odoo_backup_retention
+short_description: Apply retention classes to one tenant's backups in object storage
+version_added: 0.1.0
+description:
+  - Keeps the newest backup of each of the last O(keep_daily) days, O(keep_weekly) ISO weeks and
+    O(keep_monthly) months that have backups (grandfather-father-son), and the newest verified
+    backup whatever its age; deletes the other backups of the tenant made by
+    M(sysgenpro.odoo_ops.odoo_backup), with their sidecar manifests.
+  - A backup is verified when its sidecar manifest exists and records the object's actual size.
+  - Never tries to delete an object under object-lock retention or legal hold - it is reported in
+    RV(locked) and left alone.
+  - Check mode reports the same keep, delete and locked sets and deletes nothing.
+author:
+  - sysgenpro odoo_ops maintainers (@sysgenpro)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.s3
+attributes:
+  platform:
+    platforms: posix
+    support: full
+  check_mode:
+    support: full
+    details: The plan of a real run; nothing is deleted.
+  diff_mode:
+    support: none
+options:
+  name:
+    description: The tenant.
+    type: str
+    required: true
+  bucket:
+    description: The bucket holding the tenant's backups.
+    type: str
+    required: true
+  key_prefix:
+    description: The prefix the backups were written under (see M(sysgenpro.odoo_ops.odoo_backup)).
+    type: str
+    default: odoo/
+  keep_daily:
+    description: Days whose newest backup is kept.
+    type: int
+    default: 7
+  keep_weekly:
+    description: ISO weeks whose newest backup is kept.
+    type: int
+    default: 4
+  keep_monthly:
+    description: Months whose newest backup is kept.
+    type: int
+    default: 3
+"""
+
+EXAMPLES = r"""
+- name: Tier-1 retention for acme (7 daily, 4 weekly, 3 monthly)
+  sysgenpro.odoo_ops.odoo_backup_retention:
+    name: acme
+    bucket: erp-backups-tier1
+    s3_endpoint_url: https://s3.example.com
+"""
+
+RETURN = r"""
+keep:
+  description: Backups kept, with why (daily, weekly, monthly, newest verified).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{key: odoo/acme/acme_20261123T010000Z.zip, created: "2026-11-23T01:00:00+00:00", reasons: [daily, weekly]}]
+delete:
+  description: Backups outside every class (deleted, or to be deleted in check mode), locked ones excepted.
+  returned: always
+  type: list
+  elements: str
+locked:
+  description: Backups outside every class that object lock protects; not deleted.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{key: odoo/acme/acme_20260101T010000Z.zip, retain_until: "2026-12-01T00:00:00+00:00", legal_hold: false}]
+"""
+
+import datetime
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import list_backups
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_plan
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import (
+    BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    bucket=dict(type="str", required=True),
+    key_prefix=dict(type="str", default="odoo/", no_log=False),
+    keep_daily=dict(type="int", default=7),
+    keep_weekly=dict(type="int", default=4),
+    keep_monthly=dict(type="int", default=3),
+)
+ARGUMENT_SPEC.update(s3_argument_spec())
+
+
+def lock_of(store, bucket, key):
+    """(retain_until or None, legal hold) of an object; retention in the past does not count."""
+    head = store.call("read %s" % key, "head_object", Bucket=bucket, Key=key)
+    until = head.get("ObjectLockRetainUntilDate")
+    if until and until <= datetime.datetime.now(datetime.timezone.utc):
+        until = None
+    return until, head.get("ObjectLockLegalHoldStatus") == "ON"
+
+
+def apply_retention(module):
+    params = module.params
+    check_tenant_name(params["name"])
+    store = ObjectStore(params)
+    store.check_bucket(params["bucket"])
+    backups = {b["key"]: b for b in list_backups(store, params["bucket"], params["key_prefix"], params["name"])}
+    keep, delete = retention_plan(list(backups.values()), params["keep_daily"], params["keep_weekly"],
+                                  params["keep_monthly"])
+    locked, deletable = [], []
+    for key in delete:
+        until, hold = lock_of(store, params["bucket"], key)
+        if until or hold:
+            locked.append({"key": key, "retain_until": until.isoformat() if until else None, "legal_hold": hold})
+        else:
+            deletable.append(key)
+    if deletable and not module.check_mode:
+        for key in deletable:
+            for obj in filter(None, (key, backups[key]["sidecar"])):
+                store.call("delete %s" % obj, "delete_object", Bucket=params["bucket"], Key=obj)
+    return dict(changed=bool(deletable), delete=deletable, locked=locked,
+                keep=[{"key": key, "created": backups[key]["created"].isoformat(), "reasons": reasons}
+                      for key, reasons in sorted(keep.items())])
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
+    try:
+        result = apply_retention(module)
+    except (ValueError, S3Error) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
