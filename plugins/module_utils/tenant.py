@@ -207,11 +207,7 @@ class Tenant:
         if copy and not self.p.get("base_url"):
             raise ValueError("base_url is required to restore %s as a copy: a copy must point at its own URL" % self.name)
         owner = self._owner_for_new()
-        if path:
-            check_root(self.p["filestore_root"])
-            if os.path.exists(path):
-                raise ValueError("filestore %s already exists; it belongs to no database of that name. Remove or "
-                                 "move it first" % path)
+        self._plan_filestore_checks(plan, path)
         plan.creating = True
         plan.report.update(origin={"backup": where, "copy": copy, "sha256_verified": bool(sidecar)})
         if not sidecar:
@@ -270,7 +266,8 @@ class Tenant:
             if self.role_exists(role) and not self.is_member(role):
                 plan.add("let %s act for %s" % (self.pg.user, role), lambda role=role: self._grant_to_me(role))
 
-    def _plan_filestore_checks(self, plan, path, origin):
+    def _plan_filestore_checks(self, plan, path, origin=None):
+        """The new filestore's root and target; and, when copied from origin's, the source."""
         if not path:
             plan.warnings.append("filestore_root not given: the filestore is left alone")
             return
@@ -278,6 +275,8 @@ class Tenant:
         if os.path.exists(path):
             raise ValueError("filestore %s already exists; it belongs to no database of that name. Remove or "
                              "move it first" % path)
+        if origin is None:
+            return
         source = self.filestore_path(origin)
         if not os.path.isdir(source):
             plan.warnings.append("%s has no filestore at %s: the new tenant starts with an empty one" % (origin, source))
@@ -303,10 +302,8 @@ class Tenant:
             plan.add("record tenant metadata on database %s" % self.name, lambda: self._comment(metadata),
                      metadata=metadata)
         base_url = self.p.get("base_url")
-        if base_url and created_from is None and self._current_base_url(current) != base_url:
-            plan.add("web.base.url -> %s" % base_url,
-                     lambda: OdooDatabase(self.pg, self.name).set_base_url(base_url, self.p["freeze_base_url"]))
-        elif base_url and created_from is not None:
+        # A new tenant always gets its URL; an existing one when it differs (read only then).
+        if base_url and (created_from is not None or self._current_base_url(current) != base_url):
             frozen = " (frozen)" if self.p["freeze_base_url"] else ""
             plan.add("web.base.url -> %s%s" % (base_url, frozen),
                      lambda: OdooDatabase(self.pg, self.name).set_base_url(base_url, self.p["freeze_base_url"]))
