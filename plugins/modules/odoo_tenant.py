@@ -155,12 +155,14 @@ options:
     default: false
   strategy:
     description:
-      - C(CREATE DATABASE) strategy. V(file_copy) copies the files after a checkpoint and writes
-        little WAL; V(wal_log) (PostgreSQL 15's default) writes the whole database to the WAL,
-        which the archive then stores. See benchmarks/tenant_provision.py.
+      - C(CREATE DATABASE) strategy. V(wal_log) (PostgreSQL 15's default) writes the new database
+        through the WAL - about its size in archived WAL - and leaves the rest of the cluster alone.
+        V(file_copy) copies the files and writes little WAL, but forces a checkpoint that flushes
+        every dirty buffer of the cluster - an I/O spike for all tenants of a shared cluster; worth
+        it only for large templates. Measured in benchmarks/tenant_provision.py.
     type: str
     choices: [file_copy, wal_log]
-    default: file_copy
+    default: wal_log
   base_url:
     description:
       - The tenant's URL, written to C(web.base.url). Required to create a copy, so that it never
@@ -332,7 +334,7 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: ["create database acme from template golden_18 (strategy file_copy)", "revoke CONNECT on acme from PUBLIC"]
+  sample: ["create database acme from template golden_18 (strategy wal_log)", "revoke CONNECT on acme from PUBLIC"]
 diff:
   description: The tenant's state before and after.
   returned: always
@@ -381,7 +383,7 @@ ARGUMENT_SPEC = dict(
     psql_path=dict(type="path"),
     copy=dict(type="bool", default=True),
     terminate_connections=dict(type="bool", default=False),
-    strategy=dict(type="str", choices=["file_copy", "wal_log"], default="file_copy"),
+    strategy=dict(type="str", choices=["file_copy", "wal_log"], default="wal_log"),
     base_url=dict(type="str"),
     freeze_base_url=dict(type="bool", default=True),
     neutralize=dict(type="bool", default=False),
