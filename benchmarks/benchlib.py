@@ -30,9 +30,9 @@ def summary(values, unit="ms", scale=1000.0):
 class FreshPlatform:
     """Harness services in a temporary root, stopped (by PID) and removed on exit."""
 
-    def __init__(self, *services):
+    def __init__(self, *services, base=None):
         self.services = services
-        self.root = tempfile.mkdtemp(prefix="odoo_ops-bench-")
+        self.root = tempfile.mkdtemp(prefix="odoo_ops-bench-", dir=base)
         self.platform = Platform(self.root)
 
     def __enter__(self):
