@@ -329,3 +329,13 @@ def test_retention_reports_locked_backups_and_leaves_them(env):
     assert result["changed"] is False and result["delete"] == []
     assert len(result["locked"]) == 9 and all(entry["retain_until"] for entry in result["locked"])
     assert keys(env, bucket="locked", prefix="odoo/lockhist/") == before
+
+
+def test_retention_bad_input_changes_nothing(env):
+    backup_history(env, "backups", "keepme", 10)
+    before = keys(env, prefix="odoo/keepme/")
+    for args, message in [({"name": "keepme", "bucket": "no-such-bucket"}, "bucket no-such-bucket is missing"),
+                          ({"name": "Keep Me"}, "is not a valid tenant id")]:
+        result = run(retention(env, **args))
+        assert result.get("failed") and message in result["msg"], (args, result)
+        assert keys(env, prefix="odoo/keepme/") == before
