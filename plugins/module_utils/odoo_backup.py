@@ -43,18 +43,17 @@ def backup_key(prefix, tenant, now):
     return "%s%s/%s_%s.zip" % (prefix, tenant, tenant, now.strftime("%Y%m%dT%H%M%SZ"))
 
 
-class HashingReader:
-    """Counts and hashes what passes through."""
+def write_member(archive, arcname, source):
+    """Copy the stream source into a new zip member; return its {sha256, size}.
 
-    def __init__(self):
-        self.hash, self.size = hashlib.sha256(), 0
-
-    def update(self, data):
-        self.hash.update(data)
-        self.size += len(data)
-
-    def record(self):
-        return {"sha256": self.hash.hexdigest(), "size": self.size}
+    Opened by name, the member takes the archive's compression (a bare ZipInfo would be stored)."""
+    digest, size = hashlib.sha256(), 0
+    with archive.open(arcname, "w", force_zip64=True) as member:
+        for chunk in iter(lambda: source.read(CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+            member.write(chunk)
+    return {"sha256": digest.hexdigest(), "size": size}
 
 
 class TenantBackup:
@@ -126,13 +125,8 @@ class TenantBackup:
 
     def _write_dump(self, archive, snapshot):
         dump = self._pg_dump(snapshot)
-        digest = HashingReader()
         try:
-            # Members opened by name take the archive's compression (a bare ZipInfo would be stored).
-            with archive.open("dump.sql", "w", force_zip64=True) as member:
-                for chunk in iter(lambda: dump.stdout.read(CHUNK), b""):
-                    digest.update(chunk)
-                    member.write(chunk)
+            record = write_member(archive, "dump.sql", dump.stdout)
             errors = dump.stderr.read()
             if dump.wait() != 0:
                 raise PostgresError("pg_dump of %s failed (exit %d): %s"
@@ -141,7 +135,7 @@ class TenantBackup:
             if dump.poll() is None:
                 dump.kill()
                 dump.wait()
-        return digest.record()
+        return record
 
     def _write_filestore(self, archive):
         root = os.path.join(self.p["filestore_root"], self.name) if self.p.get("filestore_root") else None
@@ -153,29 +147,13 @@ class TenantBackup:
             for name in sorted(files):
                 path = os.path.join(folder, name)
                 arcname = "filestore/" + os.path.relpath(path, root)
-                digest = HashingReader()
-                with open(path, "rb") as source, archive.open(arcname, "w", force_zip64=True) as member:
-                    for chunk in iter(lambda: source.read(CHUNK), b""):
-                        digest.update(chunk)
-                        member.write(chunk)
-                found[arcname] = digest.record()
+                with open(path, "rb") as source:
+                    found[arcname] = write_member(archive, arcname, source)
         return found
 
 
-def newest_backup(store, bucket, prefix, tenant):
-    """The newest sidecar manifest under the tenant's prefix (dict), or None."""
-    listing = store.call("list backups of %s" % tenant, "list_objects_v2", Bucket=bucket,
-                         Prefix="%s%s/" % (prefix, tenant))
-    sidecars = sorted(o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith(SIDECAR_SUFFIX))
-    if not sidecars:
-        return None
-    body = store.call("read %s" % sidecars[-1], "get_object", Bucket=bucket, Key=sidecars[-1])["Body"].read()
-    return json.loads(body)
-
-
-def list_backups(store, bucket, prefix, tenant):
-    """The tenant's backups: key, created (aware datetime), size, and verified (its sidecar
-    exists and records the object's actual size)."""
+def _list_objects(store, bucket, prefix, tenant):
+    """{key: object} of every object under the tenant's prefix, all pages."""
     objects, token = {}, None
     for _page in range(10000):  # bounded: 10 million objects at 1000 a page
         kwargs = {"Bucket": bucket, "Prefix": "%s%s/" % (prefix, tenant)}
@@ -186,14 +164,29 @@ def list_backups(store, bucket, prefix, tenant):
         token = answer.get("NextContinuationToken")
         if not token:
             break
+    return objects
+
+
+def _read_json(store, bucket, key):
+    return json.loads(store.call("read %s" % key, "get_object", Bucket=bucket, Key=key)["Body"].read())
+
+
+def newest_backup(store, bucket, prefix, tenant):
+    """The newest sidecar manifest under the tenant's prefix (dict), or None. Keys carry the UTC
+    time, so the newest sorts last."""
+    sidecars = sorted(key for key in _list_objects(store, bucket, prefix, tenant) if key.endswith(SIDECAR_SUFFIX))
+    return _read_json(store, bucket, sidecars[-1]) if sidecars else None
+
+
+def list_backups(store, bucket, prefix, tenant):
+    """The tenant's backups: key, created (aware datetime), size, and verified (its sidecar
+    exists and records the object's actual size)."""
+    objects = _list_objects(store, bucket, prefix, tenant)
     found = []
     for key, obj in sorted(objects.items()):
         if not key.endswith(".zip"):
             continue
-        sidecar = None
-        if key + SIDECAR_SUFFIX in objects:
-            body = store.call("read %s" % key + SIDECAR_SUFFIX, "get_object", Bucket=bucket, Key=key + SIDECAR_SUFFIX)
-            sidecar = json.loads(body["Body"].read())
+        sidecar = _read_json(store, bucket, key + SIDECAR_SUFFIX) if key + SIDECAR_SUFFIX in objects else None
         created = datetime.datetime.fromisoformat(sidecar["created"]) if sidecar else obj["LastModified"]
         found.append({"key": key, "created": created, "size": obj["Size"],
                       "verified": bool(sidecar) and sidecar.get("size") == obj["Size"],

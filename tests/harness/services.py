@@ -8,6 +8,8 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -135,7 +137,6 @@ class Postgres(Service):
 
     def stop(self, state):
         # SIGINT = fast shutdown: sessions are cut, data is flushed.
-        import signal  # pylint: disable=import-outside-toplevel
         stop_pid(state.get("pid"), timeout=30, sig=signal.SIGINT)
 
 
@@ -236,7 +237,6 @@ class Redis(Service):
         return self.await_ready(state, 20)
 
     def healthy(self, state):
-        import socket  # pylint: disable=import-outside-toplevel
         if not pid_alive(state.get("pid")):
             return False
         try:
