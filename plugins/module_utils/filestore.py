@@ -109,24 +109,39 @@ class FilestoreBuild:
         self.staging = None
 
 
-def stage_from_zip(build, archive, prefix="filestore/"):
-    """Fill a FilestoreBuild's staging directory from an Odoo backup zip's filestore/ members."""
+def zip_filestore_files(archive, prefix="filestore/"):
+    """(path inside the filestore, opener) of an Odoo backup zip's filestore members."""
+    for info in archive.infolist():
+        if info.filename.startswith(prefix) and not info.is_dir():
+            yield info.filename[len(prefix):], lambda info=info: archive.open(info)
+
+
+def tar_filestore_files(archive, prefix="filestore/"):
+    """(path inside the filestore, opener) of a filestore tar's members, read as a stream; anything
+    but a regular file or a folder under filestore/ (a link, a device) is refused."""
+    for member in archive:
+        if not member.name.startswith(prefix) or member.isdir():
+            continue
+        if not member.isfile():
+            raise FilestoreError("backup member %r is not a regular file" % member.name)
+        yield member.name[len(prefix):], lambda member=member: archive.extractfile(member)
+
+
+def stage_files(build, files):
+    """Fill a FilestoreBuild's staging directory from (path inside the filestore, opener) pairs."""
     build.staging = tempfile.mkdtemp(prefix=".%s." % build.name, suffix=".tmp", dir=build.root)
     build._own(build.staging)  # pylint: disable=protected-access  # same module's helper
     count = 0
-    for info in archive.infolist():
-        if not info.filename.startswith(prefix) or info.is_dir():
-            continue
-        relative = info.filename[len(prefix):]
-        if relative.startswith("/") or ".." in relative.split("/"):
-            raise FilestoreError("backup member %r points outside the filestore" % info.filename)
+    for relative, opener in files:
+        if not relative or relative.startswith("/") or ".." in relative.split("/"):
+            raise FilestoreError("backup member %r points outside the filestore" % relative)
         target = os.path.join(build.staging, relative)
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):
             os.makedirs(folder, 0o700)
             for path in _parents(build.staging, folder):
                 build._own(path)  # pylint: disable=protected-access
-        with archive.open(info) as source, open(target, "wb") as handle:
+        with opener() as source, open(target, "wb") as handle:
             shutil.copyfileobj(source, handle, 1024 * 1024)
         build._own(target)  # pylint: disable=protected-access
         count += 1

@@ -1,21 +1,31 @@
 # -*- coding: utf-8 -*-
 # Copyright: sysgenpro odoo_ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One tenant's backup in Odoo's own zip layout, streamed to object storage.
+"""One tenant's backup, streamed to object storage, in one of two formats.
 
-Layout as Odoo's database manager writes it: `dump.sql` first (plain `pg_dump --no-owner`), then
-`manifest.json`, then `filestore/...` (the tenant's filestore, without a database folder level).
-Nothing is written to local disk: pg_dump's output and the filestore's files go through the zip
-writer straight into a multipart upload. The manifest is read in the same exported snapshot that
-pg_dump dumps, so both describe one instant. A sidecar `<key>.manifest.json` records the
-object's SHA-256 and each member's.
+`zip` is the layout Odoo's database manager writes and restores: `dump.sql` first (plain
+`pg_dump --no-owner`), then `manifest.json`, then `filestore/...` (the tenant's filestore, without a
+database folder level). `custom` is for large databases: `<stem>.dump` (`pg_dump -Fc`, restored with
+parallel `pg_restore`) beside `<stem>.filestore.tar` (`manifest.json`, then `filestore/...`).
+
+Nothing is written to local disk: pg_dump's output and the filestore's files go straight into
+multipart uploads. The manifest is read in the same exported snapshot that pg_dump dumps, so both
+describe one instant. A sidecar `<key>.manifest.json` records each object's SHA-256 and each
+member's. Zip members are stored, not deflated, unless asked: deflate runs at ~75 MB/s a core on
+a dump and ~40 MB/s on attachments (mostly PDFs and images, which do not compress), so it would
+pace the whole backup; `custom` compresses in pg_dump's own process instead.
 """
 
+import contextlib
+import concurrent.futures
 import datetime
 import hashlib
+import io
 import json
 import os
 import subprocess
+import tarfile
+import threading
 import time
 import urllib.parse
 import zipfile
@@ -25,6 +35,8 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import Multi
 
 CHUNK = 1024 * 1024
 SIDECAR_SUFFIX = ".manifest.json"
+FILESTORE_TAR_SUFFIX = ".filestore.tar"
+BACKUP_SUFFIXES = {".zip": "zip", ".dump": "custom"}
 
 
 def odoo_manifest(cur, dbname):
@@ -39,39 +51,79 @@ def odoo_manifest(cur, dbname):
             "major_version": major, "pg_version": "%d.%d" % divmod(server // 100, 100), "modules": modules}
 
 
-def backup_key(prefix, tenant, now):
-    return "%s%s/%s_%s.zip" % (prefix, tenant, tenant, now.strftime("%Y%m%dT%H%M%SZ"))
+def backup_key(prefix, tenant, now, backup_format="zip"):
+    suffix = {v: k for k, v in BACKUP_SUFFIXES.items()}[backup_format]
+    return "%s%s/%s_%s%s" % (prefix, tenant, tenant, now.strftime("%Y%m%dT%H%M%SZ"), suffix)
 
 
-def write_member(archive, arcname, source):
-    """Copy the stream source into a new zip member; return its {sha256, size}.
+def filestore_tar_key(dump_key):
+    """The filestore object beside a custom-format backup's dump."""
+    return dump_key[:-len(".dump")] + FILESTORE_TAR_SUFFIX
 
-    Opened by name, the member takes the archive's compression (a bare ZipInfo would be stored)."""
-    digest, size = hashlib.sha256(), 0
-    with archive.open(arcname, "w", force_zip64=True) as member:
-        for chunk in iter(lambda: source.read(CHUNK), b""):
-            digest.update(chunk)
-            size += len(chunk)
-            member.write(chunk)
-    return {"sha256": digest.hexdigest(), "size": size}
+
+class HashingReader:
+    """A read-only stream that records the SHA-256 and size of what passes through it."""
+
+    def __init__(self, source):
+        self.source, self.digest, self.size = source, hashlib.sha256(), 0
+
+    def read(self, size=-1):
+        data = self.source.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    @property
+    def record(self):
+        return {"sha256": self.digest.hexdigest(), "size": self.size}
+
+
+def write_member(archive, member, source):
+    """Copy the stream source into a new zip member (a name, or a ZipInfo that says its
+    compression); return its {sha256, size}. A name takes the archive's compression."""
+    reader = HashingReader(source)
+    with archive.open(member, "w", force_zip64=True) as target:
+        for chunk in iter(lambda: reader.read(CHUNK), b""):
+            target.write(chunk)
+    return reader.record
+
+
+def filestore_files(root):
+    """(member name under filestore/, path) of every file of a tenant's filestore, in a stable order."""
+    if not root or not os.path.isdir(root):
+        return
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            yield "filestore/" + os.path.relpath(path, root), path
 
 
 class TenantBackup:
     def __init__(self, pg, store, params):
         self.pg, self.store, self.p = pg, store, params
         self.name = params["name"]
+        self._failed = threading.Event()  # set by the first stream that fails, to stop the others
+        self.format = params.get("format") or "zip"
+        level = params.get("compress_level")
+        self.compress_level = (1 if self.format == "custom" else 0) if level is None else level
+        root = params.get("filestore_root")
+        self.filestore = os.path.join(root, self.name) if root else None
 
     def _pg_dump(self, snapshot):
-        argv = [self.p.get("pg_dump_path") or "pg_dump", "--no-owner", "--format=plain",
-                "--snapshot=%s" % snapshot, "--dbname=%s" % self.name]
+        argv = [self.p.get("pg_dump_path") or "pg_dump", "--no-owner", "--snapshot=%s" % snapshot,
+                "--dbname=%s" % self.name]
+        if self.format == "custom":
+            argv += ["--format=custom", "--compress=%d" % self.compress_level]
+        else:
+            argv += ["--format=plain"]
         env = dict(os.environ, **self.pg.client_env())
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # pylint: disable=consider-using-with
 
-    def extra_args(self, created, odoo_version):
-        tags = {"tenant": self.name, "tier": str(self.p["tier"]), "kind": "odoo-zip",
+    def extra_args(self, created, odoo_version, content_type):
+        tags = {"tenant": self.name, "tier": str(self.p["tier"]), "kind": "odoo-%s" % self.format,
                 "created": created, "odoo-version": odoo_version or "unknown"}
-        extra = {"ContentType": "application/zip", "Metadata": dict(tags),
-                 "Tagging": urllib.parse.urlencode(tags)}
+        extra = {"ContentType": content_type, "Metadata": dict(tags), "Tagging": urllib.parse.urlencode(tags)}
         if self.p.get("server_side_encryption"):
             extra["ServerSideEncryption"] = self.p["server_side_encryption"]
             if self.p.get("sse_kms_key_id"):
@@ -82,33 +134,68 @@ class TenantBackup:
                                                   + datetime.timedelta(days=self.p["object_lock_days"]))
         return extra
 
+    def _stream(self, key, extra, produce):
+        """Upload what produce(writer) writes as the parts of key; returns the writer, every part
+        uploaded but the object not completed. On failure the upload is aborted and the other
+        streams of the backup are told to stop."""
+        writer = None
+        try:
+            writer = MultipartWriter(self.store, self.p["bucket"], key, self.p["part_size_mb"] * 1024 * 1024, extra,
+                                     self.p.get("upload_concurrency") or 4)
+            produce(writer)
+            writer.finish()
+        except BaseException:
+            self._failed.set()
+            if writer:
+                writer.abort()
+            raise
+        return writer
+
+    def _upload_all(self, streams):
+        """Run the streams [(key, extra, produce)] at once; complete every object only when all
+        succeeded (so a failed backup leaves no object, even under object lock). Returns each
+        object's {key, size, sha256}."""
+        with concurrent.futures.ThreadPoolExecutor(len(streams), thread_name_prefix="backup") as pool:
+            futures = [pool.submit(self._stream, *stream) for stream in streams]
+            concurrent.futures.wait(futures)
+        failures = [f.exception() for f in futures if f.exception()]
+        if failures:
+            for future in futures:
+                if not future.exception():
+                    future.result().abort()
+            raise failures[0]
+        objects = []
+        for future in futures:
+            writer = future.result()
+            writer.complete()
+            objects.append({"key": writer.key, "size": writer.size, "sha256": writer.hash.hexdigest()})
+        return objects
+
     def run(self):
         """Stream the backup; returns the result (key, size, sha256, duration, throughput, ...)."""
         started = time.monotonic()
         now = datetime.datetime.now(datetime.timezone.utc)
         created = now.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        key = backup_key(self.p["key_prefix"], self.name, now)
+        key = backup_key(self.p["key_prefix"], self.name, now, self.format)
         members = {}
-        writer = None
         with self.pg.exported_snapshot(self.name) as (cur, snapshot):
             manifest = odoo_manifest(cur, self.name)
-            extra = self.extra_args(created, manifest["version"])
-            writer = MultipartWriter(self.store, self.p["bucket"], key, self.p["part_size_mb"] * 1024 * 1024, extra)
-            try:
-                with zipfile.ZipFile(writer, "w", compression=zipfile.ZIP_DEFLATED,
-                                     compresslevel=self.p["compress_level"], allowZip64=True) as archive:
-                    members["dump.sql"] = self._write_dump(archive, snapshot)
-                    body = json.dumps(manifest, indent=4).encode()
-                    archive.writestr("manifest.json", body)
-                    members["manifest.json"] = {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
-                    members.update(self._write_filestore(archive))
-                writer.close()
-            except BaseException:
-                writer.abort()
-                raise
+            body = json.dumps(manifest, indent=4).encode()
+            members["manifest.json"] = {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
+            if self.format == "zip":
+                extra = self.extra_args(created, manifest["version"], "application/zip")
+                streams = [(key, extra, lambda w: self._write_zip(w, snapshot, body, members))]
+            else:
+                # The filestore tar goes up while pg_dump runs: its files are immutable once written
+                # (named by their SHA-1), so it needs no snapshot, and the two streams overlap.
+                extra = self.extra_args(created, manifest["version"], "application/octet-stream")
+                streams = [(key, extra, lambda w: self._write_dump(w, snapshot, members)),
+                           (filestore_tar_key(key), self.extra_args(created, manifest["version"], "application/x-tar"),
+                            lambda w: self._write_tar(w, body, members))]
+            objects = self._upload_all(streams)
         sidecar = {"tenant": self.name, "bucket": self.p["bucket"], "key": key, "created": created,
-                   "tier": self.p["tier"], "format": "odoo-zip", "size": writer.size,
-                   "sha256": writer.hash.hexdigest(), "odoo_version": manifest["version"],
+                   "tier": self.p["tier"], "format": self.format, "size": objects[0]["size"],
+                   "sha256": objects[0]["sha256"], "objects": objects, "odoo_version": manifest["version"],
                    "pg_version": manifest["pg_version"], "members": members,
                    "object_lock": {"mode": extra.get("ObjectLockMode"),
                                    "retain_until": extra["ObjectLockRetainUntilDate"].isoformat()
@@ -118,15 +205,38 @@ class TenantBackup:
                         Key=key + SIDECAR_SUFFIX, Body=json.dumps(sidecar, indent=2, sort_keys=True).encode(),
                         ContentType="application/json", **side_extra)
         duration = time.monotonic() - started
+        size = sum(o["size"] for o in objects)
         return dict(key=key, manifest_key=key + SIDECAR_SUFFIX, bucket=self.p["bucket"], tenant=self.name,
-                    created=created, size=writer.size, sha256=sidecar["sha256"], members=len(members),
-                    odoo_version=manifest["version"], duration=round(duration, 3),
-                    throughput=int(writer.size / duration) if duration else None)
+                    format=self.format, objects=objects, created=created, size=size, sha256=sidecar["sha256"],
+                    members=len(members), odoo_version=manifest["version"], duration=round(duration, 3),
+                    throughput=int(size / duration) if duration else None)
 
-    def _write_dump(self, archive, snapshot):
+    def _check_failed(self):
+        if self._failed.is_set():
+            raise RuntimeError("stopped: another stream of this backup failed")
+
+    def _write_zip(self, writer, snapshot, manifest_body, members):
+        level = self.compress_level
+        compression = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
+        with zipfile.ZipFile(writer, "w", compression=compression, compresslevel=level or None,
+                             allowZip64=True) as archive:
+            self._write_dump(lambda: archive.open("dump.sql", "w", force_zip64=True), snapshot, members)
+            archive.writestr("manifest.json", manifest_body)
+            for arcname, path in filestore_files(self.filestore):
+                # A bare ZipInfo is stored; a name takes the archive's deflate.
+                member = arcname if self.p.get("compress_filestore") else zipfile.ZipInfo.from_file(path, arcname)
+                with open(path, "rb") as source:
+                    members[arcname] = write_member(archive, member, source)
+
+    def _write_dump(self, target, snapshot, members):
+        """pg_dump into target (a writable stream, or a callable opening one); a failed dump raises."""
         dump = self._pg_dump(snapshot)
         try:
-            record = write_member(archive, "dump.sql", dump.stdout)
+            reader = HashingReader(dump.stdout)
+            with (target() if callable(target) else contextlib.nullcontext(target)) as out:
+                for chunk in iter(lambda: reader.read(CHUNK), b""):
+                    self._check_failed()
+                    out.write(chunk)
             errors = dump.stderr.read()
             if dump.wait() != 0:
                 raise PostgresError("pg_dump of %s failed (exit %d): %s"
@@ -135,21 +245,22 @@ class TenantBackup:
             if dump.poll() is None:
                 dump.kill()
                 dump.wait()
-        return record
+        members["dump.sql" if self.format == "zip" else "dump"] = reader.record
 
-    def _write_filestore(self, archive):
-        root = os.path.join(self.p["filestore_root"], self.name) if self.p.get("filestore_root") else None
-        found = {}
-        if not root or not os.path.isdir(root):
-            return found
-        for folder, dirs, files in os.walk(root):
-            dirs.sort()
-            for name in sorted(files):
-                path = os.path.join(folder, name)
-                arcname = "filestore/" + os.path.relpath(path, root)
+    def _write_tar(self, writer, manifest_body, members):
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as archive:
+            info = tarfile.TarInfo("manifest.json")
+            info.size, info.mtime, info.mode = len(manifest_body), int(time.time()), 0o644
+            archive.addfile(info, io.BytesIO(manifest_body))
+            for arcname, path in filestore_files(self.filestore):
+                info = archive.gettarinfo(path, arcname)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                self._check_failed()
                 with open(path, "rb") as source:
-                    found[arcname] = write_member(archive, arcname, source)
-        return found
+                    reader = HashingReader(source)
+                    archive.addfile(info, reader)
+                members[arcname] = reader.record
 
 
 def _list_objects(store, bucket, prefix, tenant):
@@ -179,16 +290,19 @@ def newest_backup(store, bucket, prefix, tenant):
 
 
 def list_backups(store, bucket, prefix, tenant):
-    """The tenant's backups: key, created (aware datetime), size, and verified (its sidecar
-    exists and records the object's actual size)."""
+    """The tenant's backups: key, format, created (aware datetime), size, verified (its sidecar
+    exists and records the object's actual size), and every object that belongs to it."""
     objects = _list_objects(store, bucket, prefix, tenant)
     found = []
     for key, obj in sorted(objects.items()):
-        if not key.endswith(".zip"):
+        backup_format = next((f for suffix, f in BACKUP_SUFFIXES.items() if key.endswith(suffix)), None)
+        if not backup_format:
             continue
         sidecar = _read_json(store, bucket, key + SIDECAR_SUFFIX) if key + SIDECAR_SUFFIX in objects else None
         created = datetime.datetime.fromisoformat(sidecar["created"]) if sidecar else obj["LastModified"]
-        found.append({"key": key, "created": created, "size": obj["Size"],
+        belongs = [key] + ([filestore_tar_key(key)] if backup_format == "custom" else [])
+        found.append({"key": key, "format": backup_format, "created": created, "size": obj["Size"],
                       "verified": bool(sidecar) and sidecar.get("size") == obj["Size"],
-                      "sidecar": key + SIDECAR_SUFFIX if sidecar else None})
+                      "sidecar": key + SIDECAR_SUFFIX if sidecar else None,
+                      "objects": [k for k in belongs if k in objects] + ([key + SIDECAR_SUFFIX] if sidecar else [])})
     return found

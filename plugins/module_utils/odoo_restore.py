@@ -1,20 +1,25 @@
 # -*- coding: utf-8 -*-
 # Copyright: sysgenpro odoo_ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Restoring an Odoo backup zip (ours or one Odoo's database manager made) into a new database.
+"""Restoring a tenant backup into a new database: an Odoo backup zip (ours or one Odoo's database
+manager made), or our custom format (`pg_dump -Fc` beside a filestore tar).
 
 Unlike Odoo's own restore (psql without ON_ERROR_STOP, which can look successful after a failed
-statement), the dump runs in one transaction that stops at the first error.
+statement), a zip's dump runs in one transaction that stops at the first error; a custom dump is
+restored by `pg_restore --exit-on-error`, in parallel when asked (the caller drops the database
+if it fails).
 """
 
-import hashlib
+import contextlib
 import json
 import os
 import subprocess
+import tarfile
 import tempfile
 import zipfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import SIDECAR_SUFFIX
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import (
+    BACKUP_SUFFIXES, SIDECAR_SUFFIX, HashingReader, filestore_tar_key)
 
 CHUNK = 1024 * 1024
 
@@ -26,15 +31,21 @@ class BackupSource:
         self.store, self.bucket, self.key = store, spec.get("bucket"), spec.get("key")
         if not self.bucket or not self.key:
             raise ValueError("from_backup needs bucket and key")
+        self.format = next((f for suffix, f in BACKUP_SUFFIXES.items() if self.key.endswith(suffix)), None)
+        if not self.format:
+            raise ValueError("from_backup key %s is neither a backup zip (.zip) nor a custom-format dump (.dump)"
+                             % self.key)
+        self.filestore_key = filestore_tar_key(self.key) if self.format == "custom" else None
         self.path = None
 
     def check(self):
         """Raise ValueError naming the object when it is missing; return the sidecar (or None)."""
         self.store.check_bucket(self.bucket)
-        try:
-            self.store.call("backup %s" % self.key, "head_object", Bucket=self.bucket, Key=self.key)
-        except Exception as exc:  # pylint: disable=broad-except  # S3Error: reported as bad input
-            raise ValueError("backup s3://%s/%s does not exist or cannot be read: %s" % (self.bucket, self.key, exc))
+        for key in filter(None, (self.key, self.filestore_key)):
+            try:
+                self.store.call("backup %s" % key, "head_object", Bucket=self.bucket, Key=key)
+            except Exception as exc:  # pylint: disable=broad-except  # S3Error: reported as bad input
+                raise ValueError("backup s3://%s/%s does not exist or cannot be read: %s" % (self.bucket, key, exc))
         try:
             body = self.store.call("sidecar", "get_object", Bucket=self.bucket, Key=self.key + SIDECAR_SUFFIX)
             return json.loads(body["Body"].read())
@@ -42,17 +53,33 @@ class BackupSource:
             return None
 
     def download(self, directory, expected_sha256=None):
-        fd, self.path = tempfile.mkstemp(prefix=".odoo-restore-", suffix=".zip", dir=directory)
-        digest = hashlib.sha256()
+        """The backup zip (or custom dump) into a temporary file of directory, its SHA-256 checked."""
+        fd, self.path = tempfile.mkstemp(prefix=".odoo-restore-", suffix="." + self.format, dir=directory)
         body = self.store.call("download %s" % self.key, "get_object", Bucket=self.bucket, Key=self.key)["Body"]
+        reader = HashingReader(body)
         with os.fdopen(fd, "wb") as handle:
-            for chunk in iter(lambda: body.read(CHUNK), b""):
-                digest.update(chunk)
+            for chunk in iter(lambda: reader.read(CHUNK), b""):
                 handle.write(chunk)
-        if expected_sha256 and digest.hexdigest() != expected_sha256:
-            raise ValueError("backup s3://%s/%s has SHA-256 %s, its manifest records %s: refusing to restore it"
-                             % (self.bucket, self.key, digest.hexdigest(), expected_sha256))
+        self._check_sha256(self.key, reader, expected_sha256)
         return self.path
+
+    @contextlib.contextmanager
+    def filestore_tar(self, expected_sha256=None):
+        """The custom format's filestore tar, read as a stream (nothing on disk); its SHA-256 is
+        checked when the block ends, so a caller commits what it extracted only after that."""
+        body = self.store.call("download %s" % self.filestore_key, "get_object", Bucket=self.bucket,
+                               Key=self.filestore_key)["Body"]
+        reader = HashingReader(body)
+        with tarfile.open(fileobj=reader, mode="r|") as archive:
+            yield archive
+        for _chunk in iter(lambda: reader.read(CHUNK), b""):
+            pass  # the end-of-archive padding tarfile leaves unread
+        self._check_sha256(self.filestore_key, reader, expected_sha256)
+
+    def _check_sha256(self, key, reader, expected):
+        if expected and reader.record["sha256"] != expected:
+            raise ValueError("backup s3://%s/%s has SHA-256 %s, its manifest records %s: refusing to restore it"
+                             % (self.bucket, key, reader.record["sha256"], expected))
 
     def discard(self):
         if self.path and os.path.exists(self.path):
@@ -81,3 +108,16 @@ def restore_dump(pg, archive_path, dbname, owner, psql_path=None):
         if proc.wait() != 0:
             raise RuntimeError("dump.sql failed, nothing of it was kept (psql exit %d): %s"
                                % (proc.returncode, pg.safe(errors.strip()[-800:])))
+
+
+def restore_custom(pg, dump_path, dbname, owner, jobs=1, pg_restore_path=None):
+    """Restore a `pg_dump -Fc` file into dbname as owner, stopping at the first error: in one
+    transaction with one job; with several, in parallel (then the caller drops dbname on failure)."""
+    env = dict(os.environ, **pg.client_env())
+    argv = [pg_restore_path or "pg_restore", "--exit-on-error", "--no-owner", "--role=%s" % owner,
+            "--dbname=%s" % dbname]
+    argv += ["--jobs=%d" % jobs] if jobs > 1 else ["--single-transaction"]
+    proc = subprocess.run(argv + [dump_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError("pg_restore of the dump into %s failed (exit %d): %s"
+                           % (dbname, proc.returncode, pg.safe(proc.stderr.decode("utf-8", "replace").strip()[-800:])))

@@ -19,9 +19,10 @@ import time
 import zipfile
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
-    FilestoreBuild, check_hardlink, check_root, owner_ids, stage_from_zip, tree_size)
+    FilestoreBuild, check_hardlink, check_root, owner_ids, stage_files, tar_filestore_files, tree_size,
+    zip_filestore_files)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_db import OdooDatabase
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_dump
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom, restore_dump
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore
 
@@ -220,8 +221,16 @@ class Tenant:
         plan.add("create empty database %s owned by %s" % (self.name, owner), lambda: self._create_empty(owner),
                  exists=True, owner=owner, allow_connections=True, connection_limit=-1, statement_timeout=None,
                  public_connect=True)
-        plan.add("restore dump.sql into %s (one transaction, stop at the first error)" % self.name,
-                 lambda: restore_dump(self.pg, backup.path, self.name, owner, self.p.get("psql_path")))
+        if backup.format == "zip":
+            plan.add("restore dump.sql into %s (one transaction, stop at the first error)" % self.name,
+                     lambda: restore_dump(self.pg, backup.path, self.name, owner, self.p.get("psql_path")))
+        else:
+            jobs = self.p["from_backup"].get("jobs") or 1
+            if not 1 <= jobs <= 64:
+                raise ValueError("from_backup.jobs must be 1-64, not %d" % jobs)
+            plan.add("restore the dump into %s with pg_restore, %d job(s), stopping at the first error"
+                     % (self.name, jobs), lambda: restore_custom(self.pg, backup.path, self.name, owner, jobs,
+                                                                 self.p.get("pg_restore_path")))
         if copy:
             plan.add("reset identity as Odoo's duplicate does, remove the enterprise code",
                      lambda: OdooDatabase(self.pg, self.name).reset_as_copy(self.p["base_url"]))
@@ -229,17 +238,23 @@ class Tenant:
         if self.p.get("neutralize"):
             self._plan_neutralize(plan)
         if path:
-            plan.add("restore filestore %s from the backup" % path, lambda: self._filestore_from_zip(backup.path),
-                     filestore=True)
+            plan.add("restore filestore %s from the backup" % path,
+                     lambda: self._filestore_from_backup(backup, sidecar), filestore=True)
 
     def _create_empty(self, owner):
         self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
             sql.Identifier(self.name), sql.Identifier(owner)))
 
-    def _filestore_from_zip(self, archive_path):
+    def _filestore_from_backup(self, backup, sidecar):
         self._built = FilestoreBuild(self.p["filestore_root"], self.name, self.uid, self.gid)
-        with zipfile.ZipFile(archive_path) as archive:
-            stage_from_zip(self._built, archive)
+        if backup.format == "zip":
+            with zipfile.ZipFile(backup.path) as archive:
+                stage_files(self._built, zip_filestore_files(archive))
+        else:
+            objects = (sidecar or {}).get("objects") or []
+            expected = objects[1]["sha256"] if len(objects) > 1 else None
+            with backup.filestore_tar(expected) as archive:
+                stage_files(self._built, tar_filestore_files(archive))
         self._built.commit()
         self._committed, self._built = self._built.target, None
 

@@ -133,7 +133,7 @@ def apply_retention(module):
             deletable.append(key)
     if deletable and not module.check_mode:
         for key in deletable:
-            for obj in filter(None, (key, backups[key]["sidecar"])):
+            for obj in backups[key]["objects"]:
                 store.call("delete %s" % obj, "delete_object", Bucket=params["bucket"], Key=obj)
     return dict(changed=bool(deletable), delete=deletable, locked=locked,
                 keep=[{"key": key, "created": backups[key]["created"].isoformat(), "reasons": reasons}

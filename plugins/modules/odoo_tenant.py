@@ -121,11 +121,15 @@ options:
     type: str
   from_backup:
     description:
-      - Restore the tenant from a backup zip in Odoo's format - one made by M(sysgenpro.odoo_ops.odoo_backup)
-        or by Odoo's database manager - in an S3-compatible bucket (see the C(s3_*) options).
-      - The object is downloaded next to the filestore (or to the system's temporary folder) and
-        its SHA-256 checked against its sidecar manifest when it has one; C(dump.sql) runs in one
-        transaction that stops at the first error (Odoo's own restore does not), as the owner role.
+      - Restore the tenant from a backup in an S3-compatible bucket (see the C(s3_*) options) - a
+        zip in Odoo's format, made by M(sysgenpro.odoo_ops.odoo_backup) or by Odoo's database
+        manager, or a C(.dump) of M(sysgenpro.odoo_ops.odoo_backup)'s O(sysgenpro.odoo_ops.odoo_backup#module:format=custom).
+      - The zip (or dump) is downloaded next to the filestore (or to the system's temporary folder)
+        and its SHA-256 checked against its sidecar manifest when it has one. A zip's C(dump.sql)
+        runs in one transaction that stops at the first error (Odoo's own restore does not), as the
+        owner role; a custom dump is restored by C(pg_restore --exit-on-error), with O(from_backup.jobs)
+        parallel jobs. A custom backup's filestore tar is streamed, not downloaded, and its
+        SHA-256 checked before the filestore is put in place.
       - O(copy) applies as for O(source) - a copy gets a new identity (O(base_url) required).
     type: dict
     suboptions:
@@ -134,11 +138,20 @@ options:
         type: str
         required: true
       key:
-        description: The backup's key.
+        description: The backup's key (C(.zip), or C(.dump) for the custom format).
         type: str
         required: true
+      jobs:
+        description:
+          - Parallel C(pg_restore) jobs for a custom-format backup. With 1 the restore is one
+            transaction; with more, a failure leaves a partial database, which the module drops.
+        type: int
+        default: 1
   psql_path:
-    description: The C(psql) program used by O(from_backup).
+    description: The C(psql) program used by O(from_backup) for a zip.
+    type: path
+  pg_restore_path:
+    description: The C(pg_restore) program used by O(from_backup) for a custom-format backup.
     type: path
   copy:
     description:
@@ -379,8 +392,10 @@ ARGUMENT_SPEC = dict(
     template=dict(type="str"),
     source=dict(type="str"),
     from_backup=dict(type="dict", options=dict(bucket=dict(type="str", required=True),
-                                               key=dict(type="str", required=True, no_log=False))),
+                                               key=dict(type="str", required=True, no_log=False),
+                                               jobs=dict(type="int", default=1))),
     psql_path=dict(type="path"),
+    pg_restore_path=dict(type="path"),
     copy=dict(type="bool", default=True),
     terminate_connections=dict(type="bool", default=False),
     strategy=dict(type="str", choices=["file_copy", "wal_log"], default="wal_log"),

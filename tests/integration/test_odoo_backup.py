@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -139,6 +140,53 @@ def test_round_trip_same_rows_and_files(env):
     assert params["database.uuid"] != original["database.uuid"] and "database.enterprise_code" not in params
 
 
+def test_custom_format_round_trip_with_parallel_restore(env):
+    result = run(backup(env, format="custom"))
+    assert result["changed"] and result["key"].endswith(".dump") and result["format"] == "custom", result
+    tar_key = result["key"][:-len(".dump")] + ".filestore.tar"
+    assert [o["key"] for o in result["objects"]] == [result["key"], tar_key]
+    sidecar = json.loads(env["s3"].get_object(Bucket="backups", Key=result["manifest_key"])["Body"].read())
+    for obj in result["objects"]:
+        body = env["s3"].get_object(Bucket="backups", Key=obj["key"])["Body"].read()
+        assert len(body) == obj["size"] and hashlib.sha256(body).hexdigest() == obj["sha256"]
+    assert body[:5] != b"PGDMP"  # the last one is the tar
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        names = archive.getnames()
+        assert names[0] == "manifest.json" and all(n.startswith("filestore/") for n in names[1:])
+        for name in names[1:]:
+            assert sidecar["members"][name]["sha256"] == hashlib.sha256(archive.extractfile(name).read()).hexdigest()
+    dump = env["s3"].get_object(Bucket="backups", Key=result["key"])["Body"].read()
+    assert dump[:5] == b"PGDMP" and sidecar["members"]["dump"]["sha256"] == hashlib.sha256(dump).hexdigest()
+    tags = {t["Key"]: t["Value"] for t in env["s3"].get_object_tagging(Bucket="backups", Key=tar_key)["TagSet"]}
+    assert tags["kind"] == "odoo-custom" and tags["tenant"] == "bkacme"
+    restored = run(tenant(env, name="bkacme_cu", copy=False,
+                          from_backup={"bucket": "backups", "key": result["key"], "jobs": 2}))
+    assert restored["changed"] and restored["origin"]["sha256_verified"], restored
+    assert table_checksums(env, "bkacme_cu") == table_checksums(env, "bkacme")
+    assert filestore_sha1(env, "bkacme_cu") == filestore_sha1(env, "bkacme")
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "bkacme_cu") == [(FLEET,)]
+    assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]
+
+
+def test_custom_format_tampered_filestore_or_broken_dump_leaves_no_half_tenant(env):
+    result = run(backup(env, format="custom"))
+    tar_key = result["key"][:-len(".dump")] + ".filestore.tar"
+    body = bytearray(env["s3"].get_object(Bucket="backups", Key=tar_key)["Body"].read())
+    body[-20000] ^= 0xFF  # inside the last attachment's bytes: the tar still reads, the hash does not match
+    env["s3"].put_object(Bucket="backups", Key=tar_key, Body=bytes(body))
+    before = world(env)
+    tampered = run(tenant(env, name="bkacme_tamper", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
+    assert tampered.get("failed") and "SHA-256" in tampered["msg"] and tar_key in tampered["msg"], tampered
+    assert world(env) == before
+    env["s3"].put_object(Bucket="backups", Key="imports/garbage.dump", Body=b"PGDMP not really a dump")
+    env["s3"].put_object(Bucket="backups", Key="imports/garbage.filestore.tar", Body=b"")
+    before = world(env)
+    broken = run(tenant(env, name="bkacme_garbage", copy=False,
+                        from_backup={"bucket": "backups", "key": "imports/garbage.dump", "jobs": 2}))
+    assert broken.get("failed") and "pg_restore of the dump into bkacme_garbage failed" in broken["msg"], broken
+    assert world(env) == before
+
+
 def odoo_style_zip(env, dbname, dump_sql=None):
     """A zip laid out as Odoo's database manager writes it (what a customer brings us)."""
     if dump_sql is None:
@@ -216,7 +264,8 @@ def test_bad_input_writes_nothing(env):
     assert world(env) == before
 
 
-def test_store_unreachable_mid_upload_leaves_no_object(env):
+@pytest.mark.parametrize("backup_format", ["zip", "custom"])
+def test_store_unreachable_mid_upload_leaves_no_object(env, backup_format):
     big = os.path.join(env["root"], "bkacme", "ff")
     os.makedirs(big, exist_ok=True)
     with open(os.path.join(big, "ff" + "0" * 38), "wb") as handle:
@@ -224,7 +273,7 @@ def test_store_unreachable_mid_upload_leaves_no_object(env):
     proxy = CuttableProxy(env["s3_port"], cut_after=8 * 1024 * 1024)
     try:
         before = keys(env, prefix="odoo/bkacme/")
-        result = run(backup(env, part_size_mb=5, compress_level=0, s3_retries=2,
+        result = run(backup(env, format=backup_format, part_size_mb=5, compress_level=0, s3_retries=2,
                             s3_endpoint_url="https://localhost:%d" % proxy.port))
         assert result.get("failed") and "localhost:%d" % proxy.port in result["msg"], result
         assert proxy.cut.is_set()
@@ -234,7 +283,8 @@ def test_store_unreachable_mid_upload_leaves_no_object(env):
         shutil.rmtree(big)
 
 
-def test_database_connection_killed_mid_dump_leaves_no_object(env):
+@pytest.mark.parametrize("backup_format", ["zip", "custom"])
+def test_database_connection_killed_mid_dump_leaves_no_object(env, backup_format):
     with contextlib.closing(psycopg2.connect(dbname="bkacme", **env["superuser"])) as conn, conn.cursor() as cur:
         conn.autocommit = True
         cur.execute("SET ROLE %s" % FLEET)  # Odoo's tables belong to the fleet's role
@@ -255,7 +305,7 @@ def test_database_connection_killed_mid_dump_leaves_no_object(env):
     killer.start()
     try:
         before = keys(env, prefix="odoo/bkacme/")
-        result = run(backup(env, compress_level=0))
+        result = run(backup(env, format=backup_format, compress_level=0))
     finally:
         killer.join()
         query(env, "SELECT 1")
@@ -286,8 +336,9 @@ def test_backup_result_is_a_valid_final_backup(env):
     assert refused.get("failed") and "older than final_backup_max_age" in refused["msg"]
 
 
-def backup_history(env, bucket, name, days, lock_days=None):
-    """A tenant's backup history: a small object and a sidecar per day, the newest now."""
+def backup_history(env, bucket, name, days, lock_days=None, backup_format="zip"):
+    """A tenant's backup history: a small object (a dump and a tar for the custom format) and a
+    sidecar per day, the newest now."""
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     extra = {}
     if lock_days:
@@ -295,8 +346,11 @@ def backup_history(env, bucket, name, days, lock_days=None):
                  "ObjectLockRetainUntilDate": now + datetime.timedelta(days=lock_days)}
     for day in range(days):
         created = now - datetime.timedelta(days=day)
-        key = "odoo/%s/%s_%s.zip" % (name, name, created.strftime("%Y%m%dT%H%M%SZ"))
+        stem = "odoo/%s/%s_%s" % (name, name, created.strftime("%Y%m%dT%H%M%SZ"))
+        key = stem + (".zip" if backup_format == "zip" else ".dump")
         env["s3"].put_object(Bucket=bucket, Key=key, Body=b"backup", **extra)
+        if backup_format == "custom":
+            env["s3"].put_object(Bucket=bucket, Key=stem + ".filestore.tar", Body=b"tar", **extra)
         env["s3"].put_object(Bucket=bucket, Key=key + ".manifest.json", **extra,
                              Body=json.dumps({"tenant": name, "created": created.isoformat(), "size": 6}).encode())
 
@@ -339,3 +393,12 @@ def test_retention_bad_input_changes_nothing(env):
         result = run(retention(env, **args))
         assert result.get("failed") and message in result["msg"], (args, result)
         assert keys(env, prefix="odoo/keepme/") == before
+
+
+def test_retention_deletes_every_object_of_a_custom_backup(env):
+    backup_history(env, "backups", "custhist", 10, backup_format="custom")
+    result = run(retention(env, name="custhist", keep_daily=3, keep_weekly=0, keep_monthly=0))
+    assert result["changed"] and len(result["delete"]) == 7 and all(k.endswith(".dump") for k in result["delete"])
+    kept = sorted(k["key"] for k in result["keep"])
+    assert keys(env, prefix="odoo/custhist/") == sorted(
+        list(kept) + [k[:-len(".dump")] + ".filestore.tar" for k in kept] + [k + ".manifest.json" for k in kept])
