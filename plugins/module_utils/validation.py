@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 # tenant ids are database names (see odoo_tenant); never `/`, `.` or upper case.
 ROUTE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 HOST_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+K8S_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def check_route_name(name):
@@ -20,6 +21,14 @@ def check_route_name(name):
         raise ValueError(
             "name %r is not a valid route name: use 1-63 lower-case letters, digits, '-' or '_', "
             "starting with a letter (no '/', '.', '..' or upper case)" % (name,))
+    return name
+
+
+def check_k8s_name(name, what):
+    """A Kubernetes object name (RFC 1035 label: what a Cluster's services need)."""
+    if not isinstance(name, str) or not K8S_NAME_RE.match(name):
+        raise ValueError("%s %r is not a valid Kubernetes name: 1-63 lower-case letters, digits or '-', starting "
+                         "with a letter" % (what, name))
     return name
 
 

@@ -1,0 +1,339 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A point-in-time restore with pgBackRest: pre-checks, restore, recovery, and proof it reached the target.
+
+The pre-checks are the plan: check mode reports them and touches nothing. A side-by-side copy runs
+with archiving off (it must never archive into the source's repository), no replication settings,
+its own port and a socket in its data directory. restore_command is wrapped: pgBackRest's errors
+exit 1-125, which PostgreSQL reads as "no such file" and would end recovery early and promote; the
+wrapper turns every error but "not found" into 126, which makes PostgreSQL abort instead. Success
+needs the server promoted or paused, the `recovery stopping ...` line in its log and, for a time
+target, its last replayed commit at or before the target. A failed recovery is stopped and its
+directory removed: nothing is left but the error, which quotes the server's log.
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import (
+    backup_stop, choose_backup, format_time, normalize_target)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, psycopg2
+
+STAMP = "odoo_ops_restore.json"
+WRAPPER = "odoo_ops_restore_command"
+LOG = "odoo_ops_recovery.log"
+PG_BIN = "/usr/lib/postgresql/15/bin"
+STOP_RE = re.compile(r"recovery stopping (before|after) .*|recovery stopping after reaching consistency")
+TIMELINE_RE = re.compile(r"selected new timeline ID: (\d+)")
+# What the server's log says when recovery cannot reach the target, in the operator's words.
+FAILURES = [
+    ("recovery ended before configured recovery target was reached",
+     "the archive ends before the target: the newest WAL has not been archived (use switch_wal_conninfo) or the "
+     "target is later than anything the source wrote"),
+    ("odoo_ops: archive-get",
+     "restore_command failed (object store or repository error): recovery aborted rather than ending early"),
+    ("could not locate required checkpoint record", "the backup's WAL is missing from the archive"),
+]
+
+
+class RestoreFailed(Exception):
+    """Recovery did not reach the target; the destination has been cleaned up."""
+
+
+def wal_name_key(name):
+    """Segment names sort by (timeline, log, segment) as text; keep the last 24 hex characters only."""
+    return (name or "")[-24:]
+
+
+class PitrRestore:
+    def __init__(self, pgbackrest, params):
+        self.pgbr, self.p = pgbackrest, params
+        self.dest = os.path.abspath(params["data_dir"])
+        self.target = normalize_target(params["target"])
+        self.report = {}
+
+    # --- plan (check mode stops here) -------------------------------------------------------
+    def plan(self):
+        """Pre-checks; returns the stamp of an identical earlier restore (or None)."""
+        mode = self.p["mode"]
+        if mode == "in_place" and not self.p["confirm"]:
+            raise ValueError("mode in_place overwrites %s: it needs confirm: true, and the cluster stopped" % self.dest)
+        info = self.pgbr.info()
+        backups = info.get("backup") or []
+        chosen = choose_backup(backups, self.target, self.p.get("backup_set"))
+        self.backup = chosen
+        self.report.update(target=self._target_report(), backup_set=chosen["label"], backup_type=chosen["type"],
+                           backup_stop=format_time(backup_stop(chosen)), backup_size=chosen["info"]["size"],
+                           archive_max=self._archive_max(info), data_dir=self.dest, port=self.p["port"], mode=mode)
+        if self.target["type"] == "time":
+            now = datetime.datetime.now(datetime.timezone.utc)
+            if self.target["moment"] > now:
+                raise ValueError("target %s is in the future (now %s)" % (self.target["value"], format_time(now)))
+        stamp = self._stamp()
+        if stamp and stamp.get("key") == self._key() and not self.p["force"]:
+            return stamp
+        if stamp and self.p["force"]:
+            self.report["replaces"] = stamp.get("key")
+        elif mode == "side_by_side":
+            self._check_destination()
+        else:
+            self._check_stopped()
+        self._check_port()
+        self._check_disk(chosen["info"]["size"])
+        if self.p.get("switch_wal_conninfo"):
+            self.report["switch_wal"] = "forced on the live primary, then waited for it to be archived"
+        return None
+
+    def _target_report(self):
+        return {k: self.target[k] for k in ("type", "value", "inclusive", "timeline")}
+
+    def _key(self):
+        return {"stanza": self.pgbr.stanza, "target": self._target_report(), "backup_set": self.backup["label"],
+                "action": self.p["action"], "mode": self.p["mode"]}
+
+    @staticmethod
+    def _archive_max(info):
+        ranges = [a.get("max") for a in info.get("archive") or [] if a.get("max")]
+        return max(ranges, key=wal_name_key) if ranges else None
+
+    def _stamp(self):
+        try:
+            with open(os.path.join(self.dest, STAMP), encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    def _check_destination(self):
+        if os.path.exists(self.dest) and (not os.path.isdir(self.dest) or os.listdir(self.dest)):
+            raise ValueError("data_dir %s is not empty: a side-by-side restore needs a new or empty folder" % self.dest)
+        parent = os.path.dirname(self.dest)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise ValueError("data_dir's parent %s does not exist or is not writable" % parent)
+        if len(os.path.join(self.dest, ".s.PGSQL.%d" % self.p["port"])) > 100:
+            raise ValueError("data_dir %s is too long a path for the copy's Unix socket (at most ~85 characters)"
+                             % self.dest)
+
+    def _check_stopped(self):
+        if not os.path.isfile(os.path.join(self.dest, "PG_VERSION")):
+            raise ValueError("mode in_place needs data_dir to be the cluster's data directory; %s is not one" % self.dest)
+        if self._postmaster_pid():
+            raise ValueError("the cluster in %s is running: stop it before an in-place restore" % self.dest)
+
+    def _check_port(self):
+        with contextlib.closing(socket.socket()) as probe:
+            try:
+                probe.bind(("127.0.0.1", self.p["port"]))
+            except OSError:
+                raise ValueError("port %d is in use on 127.0.0.1: give the copy a free port" % self.p["port"])
+
+    def _check_disk(self, size):
+        where = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest)
+        free = shutil.disk_usage(where).free
+        if free < size:
+            raise ValueError("the backup needs %d MB but %s has %d MB free" % (size >> 20, where, free >> 20))
+
+    # --- apply ------------------------------------------------------------------------------
+    def apply(self):
+        started = time.monotonic()
+        if self.report.get("replaces") and self.p["mode"] == "side_by_side":
+            self._remove()
+        if self.p.get("switch_wal_conninfo"):
+            self.report["switched_wal"] = self._switch_wal()
+        try:
+            self._restore()
+            restored = time.monotonic()
+            self._start()
+            state = self._await_end()
+            proof = self._prove(state)
+        except BaseException:
+            self._stop()
+            if self.p["mode"] == "side_by_side":
+                self._remove()
+            raise
+        ended = time.monotonic()
+        self.report.update(proof, durations={"restore": round(restored - started, 3),
+                                             "replay": round(ended - restored, 3), "total": round(ended - started, 3)})
+        with open(os.path.join(self.dest, STAMP), "w", encoding="utf-8") as handle:
+            json.dump(dict(self.report, key=self._key()), handle, indent=2, sort_keys=True)
+        return self.report
+
+    def _switch_wal(self):
+        """Make the live primary's recent WAL reach the archive: one empty transaction (recovery to a
+        time stops at the first commit after the target, so one must exist), then a WAL switch,
+        then wait until that segment is archived."""
+        deadline = time.monotonic() + self.p["wait_timeout"]
+        try:
+            with contextlib.closing(psycopg2.connect(self.p["switch_wal_conninfo"], connect_timeout=10)) as conn:
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("SELECT txid_current()")  # its commit record carries the time after the target
+                    cur.execute("SELECT pg_walfile_name(pg_switch_wal())")
+                    segment = cur.fetchone()[0]
+                    while time.monotonic() < deadline:
+                        cur.execute("SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver")
+                        archived, failed = cur.fetchone()
+                        if archived and wal_name_key(archived) >= wal_name_key(segment):
+                            return segment
+                        time.sleep(0.2)
+        except psycopg2.Error as exc:
+            raise PostgresError("switch_wal_conninfo: cannot force a WAL switch on the live primary: %s"
+                                % str(exc).strip().splitlines()[0])
+        raise RestoreFailed("WAL segment %s was not archived within %d s (last failed: %s): the archive would not "
+                            "cover the target" % (segment, self.p["wait_timeout"], failed))
+
+    def _restore(self):
+        args = ["--pg1-path=%s" % self.dest, "--set=%s" % self.backup["label"], "--log-level-console=warn"]
+        kind = self.target["type"]
+        if kind != "latest":  # PostgreSQL applies an action only at a target; at the archive's end it promotes
+            args.append("--target-action=%s" % self.p["action"])
+        if kind == "latest":
+            args.append("--type=default")
+        elif kind == "immediate":
+            args.append("--type=immediate")
+        else:
+            args += ["--type=%s" % kind, "--target=%s" % self.target["value"],
+                     "--target-timeline=%s" % self.target["timeline"]]
+            if not self.target["inclusive"]:
+                args.append("--target-exclusive")
+        wrapper = os.path.join(self.dest, WRAPPER)
+        private = os.path.join(self.dest, "odoo_ops_pgbackrest")
+        args.append("--recovery-option=restore_command=%s %%f \"%%p\"" % wrapper)
+        if self.p["mode"] == "side_by_side":
+            args.append("--archive-mode=off")
+        else:
+            args.append("--delta")
+        if self.p["mode"] == "side_by_side":
+            os.makedirs(self.dest, 0o700, exist_ok=True)
+        self.pgbr.run("restore", *args, timeout=self.p["wait_timeout"])
+        os.makedirs(private, 0o700, exist_ok=True)
+        # The copy's own spool, lock and log folders: the source's archive-push holds the stanza's
+        # archive lock, and a shared spool would mix the two clusters' queues.
+        get = " ".join(shlex.quote(a) for a in self.pgbr.command(
+            "archive-get", "--pg1-path=%s" % self.dest, "--spool-path=%s" % private, "--lock-path=%s" % private,
+            "--log-path=%s" % private))
+        with open(os.open(wrapper, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700), "w", encoding="utf-8") as handle:
+            handle.write('#!/bin/sh\n# restore_command written by sysgenpro.odoo_ops.pg_pitr_restore: exit 1 only for\n'
+                         '# "not found"; any other error exits 126 so that PostgreSQL aborts instead of promoting early.\n'
+                         '%s "$1" "$2"\nrc=$?\n[ "$rc" -le 1 ] && exit "$rc"\n'
+                         'echo "odoo_ops: archive-get $1 failed with exit $rc" >&2\nexit 126\n' % get)
+
+    def _server_options(self):
+        options = {"port": str(self.p["port"]), "unix_socket_directories": self.dest, "listen_addresses": "",
+                   "hot_standby": "on"}
+        if self.p["mode"] == "side_by_side":
+            options.update(archive_mode="off", primary_conninfo="", primary_slot_name="", cluster_name="pitr-copy")
+        return " ".join("-c %s=%s" % (k, shlex.quote(v) if v else "''") for k, v in sorted(options.items()))
+
+    def _start(self):
+        log = os.path.join(self.dest, LOG)
+        self.report["log_file"] = log
+        # -W: pg_ctl's own wait ends at its timeout while a long replay may still be going on.
+        done = subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-l", log, "-W", "-o", self._server_options(),
+                               "start"], capture_output=True, text=True, env=self.pgbr.env, timeout=60, check=False)
+        if done.returncode != 0:
+            raise RestoreFailed("the restored server did not start: %s %s" % (done.stderr.strip(), self._log_tail()))
+
+    def _pg_bin(self, name):
+        return os.path.join(self.p.get("pg_bin_dir") or PG_BIN, name)
+
+    def _postmaster_pid(self):
+        try:
+            with open(os.path.join(self.dest, "postmaster.pid"), encoding="utf-8") as handle:
+                pid = int(handle.readline())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def _connect(self):
+        return contextlib.closing(psycopg2.connect(host=self.dest, port=self.p["port"], dbname="postgres",
+                                                   user=self.p["copy_user"], connect_timeout=5))
+
+    def _await_end(self):
+        """Poll until the copy is promoted, paused, or its postmaster exited (bounded by wait_timeout)."""
+        started = time.monotonic()
+        deadline, seen = started + self.p["wait_timeout"], False
+        while time.monotonic() < deadline:
+            if self._postmaster_pid():
+                seen = True
+            elif seen or "FATAL" in self._log_text() or time.monotonic() - started > 60:
+                # (pg_ctl -W returns before postmaster.pid exists: not there yet is not gone)
+                raise RestoreFailed(self._failure_reason())
+            else:
+                time.sleep(0.05)
+                continue
+            try:
+                with self._connect() as conn, conn.cursor() as cur:
+                    cur.execute("SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "
+                                "pg_get_wal_replay_pause_state() END")
+                    in_recovery, pause = cur.fetchone()
+                    if not in_recovery:
+                        return "promoted"
+                    if pause == "paused":
+                        return "paused"
+            except psycopg2.OperationalError:
+                pass  # still starting, or in recovery before consistency
+            time.sleep(0.2)
+        raise RestoreFailed("recovery did not end within wait_timeout (%d s) %s"
+                            % (self.p["wait_timeout"], self._log_tail()))
+
+    def _prove(self, state):
+        text = self._log_text()
+        stop = STOP_RE.search(text)
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
+            replay_ts, checkpoint_tli = cur.fetchone()
+        timelines = TIMELINE_RE.findall(text)
+        proof = {"state": state, "stop_reason": stop.group(0) if stop else None,
+                 "last_replay_ts": format_time(replay_ts) if replay_ts else None,
+                 "timeline": int(timelines[-1]) if timelines else checkpoint_tli}
+        kind = self.target["type"]
+        if kind != "latest" and not stop:
+            raise RestoreFailed("the server's log has no 'recovery stopping' line: the target was not reached %s"
+                                % self._log_tail())
+        if kind == "time" and replay_ts:
+            late = replay_ts > self.target["moment"] or (not self.target["inclusive"] and
+                                                         replay_ts >= self.target["moment"])
+            if late:
+                raise RestoreFailed("the last replayed commit (%s) is after the target %s"
+                                    % (proof["last_replay_ts"], self.target["value"]))
+        proof["reached_target"] = True
+        return proof
+
+    def _log_text(self):
+        try:
+            with open(os.path.join(self.dest, LOG), encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+
+    def _log_tail(self):
+        lines = [line for line in self._log_text().splitlines() if re.search(r"FATAL|ERROR|LOG:  recovery|odoo_ops", line)]
+        return ("(server log: %s)" % " | ".join(lines[-6:])) if lines else ""
+
+    def _failure_reason(self):
+        text = self._log_text()
+        for needle, meaning in FAILURES:
+            if needle in text:
+                return "recovery failed: %s %s" % (meaning, self._log_tail())
+        return "the restored server exited during recovery %s" % self._log_tail()
+
+    def _stop(self):
+        if self._postmaster_pid():
+            subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-m", "immediate", "-w", "-t", "60", "stop"],
+                           capture_output=True, timeout=90, check=False)
+
+    def _remove(self):
+        """Remove a side-by-side destination: only one this module made (stamped, or made in this run)."""
+        self._stop()
+        if os.path.isdir(self.dest):
+            shutil.rmtree(self.dest)

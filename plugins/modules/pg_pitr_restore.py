@@ -1,0 +1,372 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: pg_pitr_restore
+short_description: Point-in-time recovery of a PostgreSQL cluster with pgBackRest, side by side, proven
+version_added: 0.1.0
+description:
+  - Restores a cluster backed up by pgBackRest (see the C(sysgenpro.odoo_ops.pg_backup) role) to a
+    point in time, a transaction, an LSN, a restore point, the end of a backup or the end of the
+    archive, into a new data directory on its own port (O(mode=side_by_side)), or over the stopped
+    cluster itself (O(mode=in_place), which needs O(confirm)).
+  - "Pre-checks, which are also all that check mode does: the target normalised (a time needs a
+    zone; it is given to PostgreSQL as C(YYYY-MM-DD HH:MM:SS+00)); the backup chosen (for time and
+    LSN targets, the newest one that ended before the target; xid and name targets need
+    O(backup_set)); the target not before that backup's end (PostgreSQL would silently stop there)
+    nor in the future; the destination new or empty; the port free; enough disk for the backup."
+  - The copy runs with archiving off (it never archives into the source's repository) and no
+    replication settings. Its C(restore_command) is wrapped so that a repository error aborts
+    recovery instead of looking like the end of the archive (which would promote early).
+  - Success is proven, not assumed - the server promoted or paused, the C(recovery stopping ...) line
+    in its log, and for a time target its last replayed commit at or before the target. A recovery
+    that fails (the archive ends before the target, a repository error, a timeout) is stopped, its
+    directory removed, and the error quotes the server's log.
+  - A stamp in the destination makes the task idempotent - the same target and backup again is
+    C(changed=false) unless O(force), which replaces an earlier restore made by this module.
+  - Run it as the PostgreSQL OS user (C(become_user=postgres)); PostgreSQL refuses to run as root.
+  - With O(engine=cloudnativepg) it renders a new CloudNativePG C(Cluster) that bootstraps from the
+    source's object store with the same target (normalised and checked the same way), and returns
+    it in RV(resources) to apply with M(kubernetes.core.k8s). Nothing is written there and
+    C(changed) is false.
+author:
+  - sysgenpro odoo_ops maintainers (@sysgenpro)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  platform:
+    platforms: posix
+    support: full
+  check_mode:
+    support: full
+    details: Runs the pre-checks and reports the plan (target, backup, stop time, archive end); restores nothing.
+  diff_mode:
+    support: none
+options:
+  engine:
+    description: C(pgbackrest) restores here; C(cloudnativepg) renders a recovery C(Cluster) for Kubernetes.
+    type: str
+    choices: [pgbackrest, cloudnativepg]
+    default: pgbackrest
+  cnpg:
+    description: The recovery cluster, for O(engine=cloudnativepg).
+    type: dict
+    suboptions:
+      cluster_name:
+        description: Name of the new cluster (recovery never reuses the source's).
+        type: str
+        required: true
+      namespace:
+        description: Its namespace.
+        type: str
+        required: true
+      source_cluster:
+        description: The source cluster's name (its C(serverName) in the object store).
+        type: str
+        required: true
+      barman_object_name:
+        description: The Barman Cloud plugin's C(ObjectStore) holding the source's backups.
+        type: str
+      destination_path:
+        description: In-tree object store instead of the plugin - the source's C(destinationPath) (C(s3://bucket/path)).
+        type: str
+      endpoint_url:
+        description: S3 endpoint of the in-tree object store.
+        type: str
+      endpoint_ca_secret:
+        description: Secret with the object store's CA (key C(ca.crt)).
+        type: str
+      credentials_secret:
+        description: Secret with C(ACCESS_KEY_ID) and C(ACCESS_SECRET_KEY) for the in-tree object store.
+        type: str
+      wal_max_parallel:
+        description: WAL files fetched in parallel.
+        type: int
+        default: 8
+      instances:
+        description: Instances of the new cluster.
+        type: int
+        default: 1
+      storage_size:
+        description: Storage of each instance.
+        type: str
+        default: 10Gi
+      image_name:
+        description: PostgreSQL image, when not the operator's default.
+        type: str
+  stanza:
+    description: The pgBackRest stanza of the source cluster (O(engine=pgbackrest)).
+    type: str
+  pgbackrest_config:
+    description: pgBackRest's configuration file (as the C(pg_backup) role writes it). Falls back to E(PGBACKREST_CONFIG).
+    type: path
+  pgbackrest_options:
+    description:
+      - Repository options instead of, or over, the configuration file - pgBackRest option names
+        without dashes in front (C(repo1-s3-endpoint), C(repo1-cipher-pass)). They are passed as
+        C(PGBACKREST_*) environment variables, never on a command line.
+    type: dict
+    default: {}
+  pgbackrest_path:
+    description: The C(pgbackrest) program.
+    type: path
+  target:
+    description: The recovery target.
+    type: dict
+    required: true
+    suboptions:
+      type:
+        description: What the target is; C(immediate) is the end of the backup, C(latest) the end of the archive.
+        type: str
+        required: true
+        choices: [time, lsn, xid, name, immediate, latest]
+      value:
+        description:
+          - The time (ISO 8601 with a zone, C(Z) or an offset), LSN (C(0/1A2B3C4D)), transaction id or
+            restore point name. None for C(immediate) and C(latest).
+        type: str
+      inclusive:
+        description: Stop just after the target (V(true)) or just before it.
+        type: bool
+        default: true
+      timeline:
+        description: C(current) (the backup's own, so an earlier restore's timeline is not followed by accident), C(latest) or a number.
+        type: str
+        default: current
+  backup_set:
+    description: The backup to restore (its pgBackRest label). Chosen for time and LSN targets; required for xid and name.
+    type: str
+  data_dir:
+    description:
+      - The destination data directory; new or empty for O(mode=side_by_side), the cluster's own
+        for O(mode=in_place). Required for O(engine=pgbackrest).
+    type: path
+  port:
+    description: Port of the restored server (its socket is in O(data_dir); it listens on no TCP address).
+    type: int
+  action:
+    description:
+      - What the server does at the target. C(pause) leaves it read-only in recovery, to inspect
+        and decide; C(promote) makes it writable (drills, cut-overs). A C(latest) target always
+        promotes - PostgreSQL applies the action only at a target.
+    type: str
+    choices: [pause, promote]
+    default: pause
+  mode:
+    description: C(side_by_side) restores into a new directory; C(in_place) over the stopped cluster (destructive).
+    type: str
+    choices: [side_by_side, in_place]
+    default: side_by_side
+  confirm:
+    description: Required for O(mode=in_place).
+    type: bool
+    default: false
+  switch_wal_conninfo:
+    description:
+      - libpq connection string of the live primary. Before restoring, the module commits one empty
+        transaction there (recovery to a time stops at the first commit after the target, so one
+        must exist in the archive), switches its WAL segment and waits until it is archived, so a
+        recent target is covered.
+    type: str
+  wait_timeout:
+    description: Seconds allowed for each of the restore, the WAL switch and the recovery.
+    type: int
+    default: 1800
+  force:
+    description: Restore again over an earlier restore of this module in O(data_dir), even for the same target.
+    type: bool
+    default: false
+  copy_user:
+    description: Role the module connects as to the restored server, through its Unix socket (the cluster's superuser).
+    type: str
+    default: postgres
+  pg_bin_dir:
+    description: Folder of PostgreSQL's programs (C(pg_ctl)).
+    type: path
+    default: /usr/lib/postgresql/15/bin
+requirements:
+  - pgBackRest and PostgreSQL 15 on the host that runs the module
+  - psycopg2
+"""
+
+EXAMPLES = r"""
+- name: Restore the production cluster beside itself, to just before a bad deployment
+  sysgenpro.odoo_ops.pg_pitr_restore:
+    stanza: prod
+    pgbackrest_config: /etc/pgbackrest/pgbackrest.conf
+    target:
+      type: time
+      value: "2026-11-23T09:59:30+01:00"
+    data_dir: /var/lib/postgresql/15/pitr
+    port: 5499
+    action: pause
+    switch_wal_conninfo: "host=/var/run/postgresql dbname=postgres"
+  become: true
+  become_user: postgres
+  register: pitr
+
+- name: Render a CloudNativePG cluster restored to the same point
+  sysgenpro.odoo_ops.pg_pitr_restore:
+    engine: cloudnativepg
+    target:
+      type: time
+      value: "2026-11-23T09:59:30+01:00"
+    cnpg:
+      cluster_name: erp-pitr
+      namespace: erp
+      source_cluster: erp
+      barman_object_name: erp-backups
+  register: cnpg_pitr
+
+- name: Apply it
+  kubernetes.core.k8s:
+    definition: "{{ cnpg_pitr.resources }}"
+
+- name: Say how long it took (RTO evidence)
+  ansible.builtin.debug:
+    msg: "{{ pitr.stop_reason }} in {{ pitr.durations.total }} s"
+"""
+
+RETURN = r"""
+reached_target:
+  description: Whether the target was reached, proven by the log line and the replay timestamp.
+  returned: success
+  type: bool
+stop_reason:
+  description: The server's C(recovery stopping ...) log line.
+  returned: success
+  type: str
+  sample: "recovery stopping before commit of transaction 1234, time 2026-11-23 09:59:30.12+00"
+last_replay_ts:
+  description: The last replayed commit's time.
+  returned: success
+  type: str
+timeline:
+  description: The restored server's timeline.
+  returned: success
+  type: int
+state:
+  description: C(promoted) or C(paused).
+  returned: success
+  type: str
+target:
+  description: The normalised target.
+  returned: always
+  type: dict
+backup_set:
+  description: The backup restored.
+  returned: engine is pgbackrest
+  type: str
+backup_stop:
+  description: When that backup ended.
+  returned: engine is pgbackrest
+  type: str
+archive_max:
+  description: The newest WAL segment in the repository's archive before the restore.
+  returned: engine is pgbackrest
+  type: str
+data_dir:
+  description: The destination.
+  returned: engine is pgbackrest
+  type: str
+port:
+  description: The restored server's port.
+  returned: engine is pgbackrest
+  type: int
+log_file:
+  description: The restored server's log.
+  returned: success
+  type: str
+resources:
+  description: The rendered C(Cluster) (O(engine=cloudnativepg)).
+  returned: engine is cloudnativepg
+  type: list
+  elements: dict
+durations:
+  description: Seconds spent restoring files, replaying WAL, and in all - the RTO evidence.
+  returned: success
+  type: dict
+  sample: {restore: 4.2, replay: 1.9, total: 6.1}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.cnpg import recovery_cluster
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import (
+    PgBackRest, PgBackRestError, pgbackrest_argument_spec)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import normalize_target
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore, RestoreFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PostgresError)
+
+CNPG_OPTIONS = dict(
+    cluster_name=dict(type="str", required=True), namespace=dict(type="str", required=True),
+    source_cluster=dict(type="str", required=True), barman_object_name=dict(type="str"),
+    destination_path=dict(type="str"), endpoint_url=dict(type="str"), endpoint_ca_secret=dict(type="str", no_log=False),
+    credentials_secret=dict(type="str", no_log=False), wal_max_parallel=dict(type="int", default=8),
+    instances=dict(type="int", default=1), storage_size=dict(type="str", default="10Gi"), image_name=dict(type="str"))
+
+ARGUMENT_SPEC = dict(
+    engine=dict(type="str", choices=["pgbackrest", "cloudnativepg"], default="pgbackrest"),
+    cnpg=dict(type="dict", options=CNPG_OPTIONS),
+    target=dict(type="dict", required=True, options=dict(
+        type=dict(type="str", required=True, choices=["time", "lsn", "xid", "name", "immediate", "latest"]),
+        value=dict(type="str"),
+        inclusive=dict(type="bool", default=True),
+        timeline=dict(type="str", default="current"))),
+    backup_set=dict(type="str"),
+    data_dir=dict(type="path"),
+    port=dict(type="int"),
+    action=dict(type="str", choices=["pause", "promote"], default="pause"),
+    mode=dict(type="str", choices=["side_by_side", "in_place"], default="side_by_side"),
+    confirm=dict(type="bool", default=False),
+    switch_wal_conninfo=dict(type="str", no_log=True),
+    wait_timeout=dict(type="int", default=1800),
+    force=dict(type="bool", default=False),
+    copy_user=dict(type="str", default="postgres"),
+    pg_bin_dir=dict(type="path", default="/usr/lib/postgresql/15/bin"),
+)
+ARGUMENT_SPEC.update(pgbackrest_argument_spec())
+
+
+def render_cnpg(module):
+    try:
+        target = normalize_target(module.params["target"])
+        cluster = recovery_cluster(target, module.params["cnpg"], module.params.get("backup_set"))
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    module.exit_json(changed=False, target={k: target[k] for k in ("type", "value", "inclusive", "timeline")},
+                     resources=[cluster])
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_if=[
+        ("engine", "pgbackrest", ("stanza", "data_dir", "port")), ("engine", "cloudnativepg", ("cnpg",))])
+    if module.params["engine"] == "cloudnativepg":
+        render_cnpg(module)
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+    restore = None
+    try:
+        if os.geteuid() == 0:
+            raise ValueError("run pg_pitr_restore as the PostgreSQL OS user (become_user: postgres), not root: "
+                             "PostgreSQL refuses to run as root")
+        restore = PitrRestore(PgBackRest(module.params), module.params)
+        earlier = restore.plan()
+        if earlier:
+            module.exit_json(changed=False, **{k: v for k, v in earlier.items() if k != "key"})
+        if module.check_mode:
+            module.exit_json(changed=True, **restore.report)
+        result = restore.apply()
+    except (ValueError, PgBackRestError, PostgresError, RestoreFailed, OSError) as exc:
+        module.fail_json(msg=str(exc), changed=False, **(restore.report if restore else {}))
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()

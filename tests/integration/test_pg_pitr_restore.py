@@ -1,0 +1,341 @@
+"""pg_pitr_restore on a real PostgreSQL 15 cluster backed up by the pg_backup role (pgBackRest,
+SeaweedFS S3 over TLS), through ansible-playbook. Every pitfall of ../shared/PITR_CHECKLIST.md is a
+case here. The source is a private cluster of this module (its own archive and stanza)."""
+import contextlib
+import datetime
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import boto3
+import botocore.config
+import psycopg2
+import pytest
+
+from tests.harness.platform import Platform
+from tests.harness.playbook import run_tasks
+from tests.harness.process import free_port
+from tests.harness.tcp_proxy import CuttableProxy
+
+PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
+UTC = datetime.timezone.utc
+
+
+class Ticker:
+    """One row every ~50 ms, each carrying its own time, committed one by one."""
+
+    def __init__(self, conninfo):
+        self.conninfo, self.stop, self.thread = conninfo, threading.Event(), None
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        with contextlib.closing(psycopg2.connect(**self.conninfo)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for _tick in range(20000):  # bounded: ~16 minutes at most
+                    if self.stop.wait(0.05):
+                        break
+                    cur.execute("INSERT INTO ticks DEFAULT VALUES")
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def source(harness):
+    s3 = harness.up("s3")["s3"]
+    boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
+                 aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
+                 config=botocore.config.Config(s3={"addressing_style": "path"})).create_bucket(Bucket="pitr")
+    work = tempfile.mkdtemp(prefix="odoo_ops-pitr-")
+    os.chmod(work, 0o755)
+    platform = Platform(os.path.join(work, "platform"))
+    try:
+        pg = platform.up(["postgres"])["postgres"]
+        data = prepare_source(pg, s3, work)
+    except BaseException:
+        platform.down()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    try:
+        yield data
+    finally:
+        for name in os.listdir(data["restores"]):
+            stop_copy(os.path.join(data["restores"], name))
+        platform.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def prepare_source(pg, s3, work):
+    """Ticks table, commit timestamps on, pgBackRest configured by the pg_backup role (first full backup)."""
+    restores = os.path.join(work, "r")
+    os.makedirs(restores)
+    shutil.chown(restores, "postgres", "postgres")
+    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres", "dbname": "postgres"}
+    sql(superuser, "ALTER SYSTEM SET track_commit_timestamp = on")
+    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-l", pg["log"], "-w", "-t", "60",
+                    "restart"],
+                   check=True, capture_output=True, timeout=90)
+    sql(superuser, "CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())")
+    config = os.path.join(work, "etc", "pgbackrest.conf")
+    role_vars = {
+        "pg_backup_stanza": "pitr", "pg_backup_tier": 1, "pg_backup_pg_data": pg["data_dir"],
+        "pg_backup_pg_port": pg["port"], "pg_backup_pg_socket_dir": pg["socket_dir"], "pg_backup_config_path": config,
+        "pg_backup_spool_path": os.path.join(work, "spool"), "pg_backup_log_path": os.path.join(work, "log"),
+        "pg_backup_lock_path": os.path.join(work, "lock"), "pg_backup_repo_endpoint": s3["host"],
+        "pg_backup_repo_port": s3["port"], "pg_backup_repo_bucket": "pitr", "pg_backup_repo_region": s3["region"],
+        "pg_backup_repo_ca_file": s3["ca_file"], "pg_backup_repo_key": s3["access_key"],
+        "pg_backup_repo_key_secret": s3["secret_key"], "pg_backup_cipher_pass": "cipher-" + os.urandom(12).hex(),
+        "pg_backup_scheduler": "cron", "pg_backup_cron_dir": work, "pg_backup_bin_dir": work,
+        "ansible_become_method": "ansible.builtin.su"}
+    applied = run_tasks([{"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"},
+                          "vars": role_vars}], timeout=600)
+    assert applied.returncode == 0, applied
+    data = {"pg": pg, "superuser": superuser, "config": config, "work": work, "restores": restores, "s3": s3,
+            "secrets": [role_vars["pg_backup_cipher_pass"], s3["secret_key"]], "script": os.path.join(work, "pgbackrest-pitr-backup")}
+    return data
+
+
+def sql(conninfo, statement, args=None):
+    with contextlib.closing(psycopg2.connect(**conninfo)) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        cur.execute(statement, args)
+        return cur.fetchall() if cur.description else None
+
+
+def stop_copy(dest):
+    if os.path.exists(os.path.join(dest, "postmaster.pid")):
+        subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", dest, "-m", "immediate", "-w", "stop"],
+                       capture_output=True, timeout=60, check=False)
+    shutil.rmtree(dest, ignore_errors=True)
+
+
+def pgbackrest(source, *args):
+    return subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % source["config"],
+                           "--stanza=pitr"] + list(args), capture_output=True, text=True, timeout=300, check=True).stdout
+
+
+def info(source):
+    return json.loads(pgbackrest(source, "info", "--output=json"))[0]
+
+
+def task(source, name, port=None, **args):
+    options = {"stanza": "pitr", "pgbackrest_config": source["config"],
+               "data_dir": os.path.join(source["restores"], name), "port": port or free_port()}
+    options.update(args)
+    return {"sysgenpro.odoo_ops.pg_pitr_restore": options, "become": True, "become_user": "postgres",
+            "vars": {"ansible_become_method": "ansible.builtin.su"}}
+
+
+def run(*tasks, **kwargs):
+    result = run_tasks(list(tasks), timeout=900, **kwargs)
+    assert len(result.results) == len(tasks), [r.get("msg") for r in result.results] or result
+    return result.results
+
+
+def copy_ids(result):
+    conninfo = {"host": result["data_dir"], "port": result["port"], "user": "postgres", "dbname": "postgres"}
+    return [row[0] for row in sql(conninfo, "SELECT id FROM ticks ORDER BY id")]
+
+
+def commits(source):
+    """{id: commit time} of the source's rows."""
+    return dict(sql(source["superuser"], "SELECT id, pg_xact_commit_timestamp(xmin) FROM ticks"))
+
+
+def switch_and_wait(source):
+    """Close the current WAL segment and wait until it is archived."""
+    segment = sql(source["superuser"], "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        archived = sql(source["superuser"], "SELECT last_archived_wal FROM pg_stat_archiver")[0][0]
+        if archived and archived[-24:] >= segment[-24:]:
+            return
+        time.sleep(0.2)
+    raise AssertionError("WAL segment %s was not archived within 60 s" % segment)
+
+
+@pytest.fixture(scope="module")
+def history(source):
+    """Rows over a full and a differential backup, all archived: {id: commit time}, the backups."""
+    with Ticker(source["superuser"]):
+        time.sleep(4)
+        subprocess.run(["runuser", "-u", "postgres", "--", source["script"], "diff"], check=True, timeout=300,
+                       capture_output=True)
+        time.sleep(4)
+    switch_and_wait(source)
+    return {"commits": commits(source), "backups": info(source)["backup"]}
+
+
+def stamp(moment):
+    return moment.astimezone(UTC).isoformat()
+
+
+def test_exact_rows_at_random_targets_inclusive_both_ways_across_full_and_diff(source, history):
+    committed = history["commits"]
+    full_stop = datetime.datetime.fromtimestamp(history["backups"][0]["timestamp"]["stop"], UTC)
+    diff_stop = datetime.datetime.fromtimestamp(history["backups"][-1]["timestamp"]["stop"], UTC)
+    ordered = sorted((t, i) for i, t in committed.items() if t > full_stop + datetime.timedelta(milliseconds=200))
+    rng = random.Random(4)
+    picks = sorted(rng.sample(range(len(ordered) - 1), 20))
+    cases = []
+    for n, index in enumerate(picks):
+        commit_time, _row = ordered[index]
+        inclusive = n % 2 == 0
+        cases.append((commit_time, inclusive))  # exactly on a commit: inclusive decides that row
+    assert any(t < diff_stop for t, _i in cases) and any(t > diff_stop for t, _i in cases)
+    for batch in range(0, len(cases), 5):
+        chunk = cases[batch:batch + 5]
+        results = run(*[task(source, "exact%d" % (batch + k), target={"type": "time", "value": stamp(t),
+                                                                      "inclusive": inclusive})
+                        for k, (t, inclusive) in enumerate(chunk)])
+        for (target, inclusive), result in zip(chunk, results):
+            assert result.get("reached_target"), result
+            expected = sorted(i for i, t in committed.items() if t < target or (inclusive and t == target))
+            assert copy_ids(result) == expected, (target, inclusive, result["stop_reason"])
+            assert result["backup_set"] == (history["backups"][-1]["label"] if target >= diff_stop
+                                            else history["backups"][0]["label"])
+            assert result["state"] == "paused" and result["durations"]["total"] > 0
+            # PostgreSQL stops before the first commit after the target (inclusive) or at it (exclusive).
+            assert result["stop_reason"].startswith("recovery stopping before commit of transaction")
+            stop_copy(result["data_dir"])
+
+
+def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(source, history):
+    target = sorted(history["commits"].values())[-3]  # later commits in the archive let recovery stop
+    check = run(task(source, "plan", port=free_port(), target={"type": "time", "value": stamp(target)}), check=True)[0]
+    assert check["changed"] and check["backup_set"] == history["backups"][-1]["label"], check
+    assert check["target"]["value"].endswith("+00") and " " in check["target"]["value"]
+    assert not os.path.exists(check["data_dir"])
+    port = free_port()
+    first = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
+    assert first["changed"] and first["state"] == "promoted" and first["timeline"] >= 2, first.get("msg", first)
+    sql({"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}, "SELECT 1")
+    second = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
+    assert second["changed"] is False and second["backup_set"] == first["backup_set"], second
+    conninfo = {"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}
+    assert sql(conninfo, "SHOW archive_mode") == [("off",)]
+    stop_copy(first["data_dir"])
+
+
+def test_refusals_change_nothing(source, history):
+    backups = history["backups"]
+    before_full = datetime.datetime.fromtimestamp(backups[0]["timestamp"]["start"], UTC) - datetime.timedelta(seconds=1)
+    busy = os.path.join(source["restores"], "busy")
+    os.makedirs(busy, exist_ok=True)
+    open(os.path.join(busy, "keep.txt"), "w").write("data")
+    cases = [
+        ({"target": {"type": "time", "value": "2026-11-23 10:00:00"}}, "has no time zone"),
+        ({"target": {"type": "time", "value": stamp(before_full)}}, "before the end of the earliest backup"),
+        ({"target": {"type": "time", "value": stamp(before_full)}, "backup_set": backups[-1]["label"]},
+         "before backup %s stopped" % backups[-1]["label"]),
+        ({"target": {"type": "time", "value": "2999-01-01T00:00:00Z"}}, "is in the future"),
+        ({"target": {"type": "xid", "value": "1234"}}, "give backup_set"),
+        ({"target": {"type": "name", "value": "before_upgrade"}}, "give backup_set"),
+        ({"target": {"type": "lsn", "value": "not-an-lsn"}}, "is not an LSN"),
+        ({"target": {"type": "latest"}, "data_dir": busy}, "is not empty"),
+        ({"target": {"type": "latest"}, "mode": "in_place", "data_dir": source["pg"]["data_dir"]}, "needs confirm: true"),
+        ({"target": {"type": "latest"}, "mode": "in_place", "confirm": True, "data_dir": source["pg"]["data_dir"]},
+         "is running"),
+        ({"target": {"type": "latest"}, "port": source["pg"]["port"]}, "is in use"),
+        ({"target": {"type": "latest"}, "backup_set": "20990101-000000F"}, "is not in the repository"),
+        ({"target": {"type": "latest"}, "stanza": "nosuch"}, "nosuch"),
+    ]
+    listing = sorted(os.listdir(source["restores"]))
+    for args, message in cases:
+        result = run(task(source, "refused", **args))[0]
+        assert result.get("failed") and message in result["msg"], (args, result)
+        assert sorted(os.listdir(source["restores"])) == listing, args
+    assert open(os.path.join(busy, "keep.txt")).read() == "data"
+    shutil.rmtree(busy)
+
+
+def test_target_beyond_the_archive_fails_clearly_without_hanging(source, history):
+    switch_and_wait(source)  # archive_timeout (60 s) restarts here: the next rows stay unarchived meanwhile
+    with Ticker(source["superuser"]):
+        time.sleep(1.5)
+    # These rows sit in the current, unarchived WAL segment (archive_timeout is 60 s).
+    newest = max(commits(source).values())
+    started = time.monotonic()
+    result = run(task(source, "beyond", target={"type": "time", "value": stamp(newest)}, wait_timeout=120))[0]
+    assert result.get("failed") and "the archive ends before the target" in result["msg"], result
+    assert time.monotonic() - started < 120
+    assert not os.path.exists(os.path.join(source["restores"], "beyond"))
+    # The forced switch archives the tail first: the same target is then reached exactly.
+    conninfo = "host=%s port=%d user=postgres dbname=postgres" % (source["pg"]["socket_dir"], source["pg"]["port"])
+    done = run(task(source, "beyond", target={"type": "time", "value": stamp(newest)}, switch_wal_conninfo=conninfo))[0]
+    assert done.get("reached_target"), done
+    assert max(copy_ids(done)) == max(i for i, t in commits(source).items() if t <= newest)
+    stop_copy(done["data_dir"])
+
+
+def test_after_a_promoted_restore_the_source_timeline_is_still_followed(source, history):
+    """A promoted copy never archives (archive_mode off), so the repository has no timeline 2 and a
+    later restore of the source, on its current timeline, is exact."""
+    target = sorted(history["commits"].values())[len(history["commits"]) // 2]
+    promoted = run(task(source, "tl1", target={"type": "time", "value": stamp(target)}, action="promote"))[0]
+    assert promoted["state"] == "promoted" and promoted["timeline"] == 2, promoted
+    time.sleep(1)
+    stop_copy(promoted["data_dir"])
+    assert all(a["max"].startswith("00000001") for a in info(source)["archive"])  # nothing of the copy archived
+    listing = [o["Key"] for o in boto3.client(
+        "s3", endpoint_url=source["s3"]["endpoint"], region_name=source["s3"]["region"], verify=source["s3"]["ca_file"],
+        aws_access_key_id=source["s3"]["access_key"], aws_secret_access_key=source["s3"]["secret_key"],
+        config=botocore.config.Config(s3={"addressing_style": "path"})).list_objects_v2(
+            Bucket="pitr").get("Contents", [])]
+    assert not [key for key in listing if key.endswith("00000002.history")]
+    later = sorted(history["commits"].values())[-3]
+    again = run(task(source, "tl2", target={"type": "time", "value": stamp(later)}))[0]
+    assert copy_ids(again) == sorted(i for i, t in history["commits"].items() if t <= later)
+    stop_copy(again["data_dir"])
+
+
+def test_a_repository_error_during_recovery_aborts_instead_of_promoting(source, history):
+    """restore_command exits 126 on a repository error: PostgreSQL stops, nothing is promoted."""
+    proxy = CuttableProxy(source["s3"]["port"], cut_after=None)
+    config = os.path.join(source["work"], "etc", "via-proxy.conf")
+    text = open(source["config"]).read().replace("repo1-storage-port=%d" % source["s3"]["port"],
+                                                 "repo1-storage-port=%d" % proxy.port)
+    assert "repo1-storage-port=%d" % proxy.port in text and "[global]\n" in text
+    # An outage is noticed within seconds rather than pgBackRest's default minute per attempt.
+    text = text.replace("[global]\n", "[global]\narchive-timeout=10\nio-timeout=5\n", 1)
+    with open(config, "w") as handle:
+        handle.write(text)
+    shutil.chown(config, "postgres", "postgres")
+    dest = os.path.join(source["restores"], "flaky")
+
+    def cut_when_started():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not os.path.exists(os.path.join(dest, "postmaster.pid")):
+            time.sleep(0.01)
+        proxy.close()
+
+    cutter = threading.Thread(target=cut_when_started)
+    cutter.start()
+    try:
+        result = run(task(source, "flaky", target={"type": "latest"}, action="promote", pgbackrest_config=config,
+                          wait_timeout=120))[0]
+    finally:
+        cutter.join()
+        proxy.close()
+        os.unlink(config)
+    assert result.get("failed") and "restore_command failed" in result["msg"], result
+    assert not os.path.exists(dest)
+
+
+def test_secrets_never_in_output(source, history):
+    planned = dict(task(source, "secret", target={"type": "immediate"}), check_mode=True)
+    result = run_tasks([planned, task(source, "secret2", target={"type": "latest"}, stanza="nosuch")], verbosity=3)
+    assert len(result.results) == 2
+    for secret in source["secrets"]:
+        assert secret not in result.output and secret not in result.stderr
