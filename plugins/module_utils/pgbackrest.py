@@ -40,7 +40,9 @@ class PgBackRest:
         bad = sorted(name for name in options if not OPTION_RE.match(name))
         if bad:
             raise ValueError("pgbackrest_options has names that are not pgBackRest options: %s" % ", ".join(bad))
-        if not re.match(r"^[A-Za-z0-9_.-]+$", self.stanza or ""):
+        if not self.stanza:
+            raise ValueError("stanza is required: the pgBackRest stanza of the source cluster")
+        if not re.match(r"^[A-Za-z0-9_.-]+$", self.stanza):
             raise ValueError("stanza %r is not a valid stanza name" % self.stanza)
         if self.config and not os.path.isfile(self.config):
             raise ValueError("pgbackrest_config %s does not exist" % self.config)

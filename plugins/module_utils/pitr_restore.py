@@ -24,6 +24,7 @@ import socket
 import subprocess
 import time
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import pgbackrest_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import (
     backup_stop, choose_backup, format_time, normalize_target)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, psycopg2
@@ -43,6 +44,24 @@ FAILURES = [
      "restore_command failed (object store or repository error): recovery aborted rather than ending early"),
     ("could not locate required checkpoint record", "the backup's WAL is missing from the archive"),
 ]
+
+
+def pitr_argument_spec():
+    """Options shared by pg_pitr_restore and pg_pitr_tenant (see the sysgenpro.odoo_ops.pitr doc fragment)."""
+    spec = dict(
+        target=dict(type="dict", required=True, options=dict(
+            type=dict(type="str", required=True, choices=["time", "lsn", "xid", "name", "immediate", "latest"]),
+            value=dict(type="str"),
+            inclusive=dict(type="bool", default=True),
+            timeline=dict(type="str", default="current"))),
+        backup_set=dict(type="str"),
+        switch_wal_conninfo=dict(type="str", no_log=True),
+        wait_timeout=dict(type="int", default=1800),
+        copy_user=dict(type="str", default="postgres"),
+        pg_bin_dir=dict(type="path", default=PG_BIN),
+    )
+    spec.update(pgbackrest_argument_spec())
+    return spec
 
 
 class RestoreFailed(Exception):

@@ -36,6 +36,7 @@ author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.pitr
 attributes:
   platform:
     platforms: posix
@@ -97,48 +98,6 @@ options:
       image_name:
         description: PostgreSQL image, when not the operator's default.
         type: str
-  stanza:
-    description: The pgBackRest stanza of the source cluster (O(engine=pgbackrest)).
-    type: str
-  pgbackrest_config:
-    description: pgBackRest's configuration file (as the C(pg_backup) role writes it). Falls back to E(PGBACKREST_CONFIG).
-    type: path
-  pgbackrest_options:
-    description:
-      - Repository options instead of, or over, the configuration file - pgBackRest option names
-        without dashes in front (C(repo1-s3-endpoint), C(repo1-cipher-pass)). They are passed as
-        C(PGBACKREST_*) environment variables, never on a command line.
-    type: dict
-    default: {}
-  pgbackrest_path:
-    description: The C(pgbackrest) program.
-    type: path
-  target:
-    description: The recovery target.
-    type: dict
-    required: true
-    suboptions:
-      type:
-        description: What the target is; C(immediate) is the end of the backup, C(latest) the end of the archive.
-        type: str
-        required: true
-        choices: [time, lsn, xid, name, immediate, latest]
-      value:
-        description:
-          - The time (ISO 8601 with a zone, C(Z) or an offset), LSN (C(0/1A2B3C4D)), transaction id or
-            restore point name. None for C(immediate) and C(latest).
-        type: str
-      inclusive:
-        description: Stop just after the target (V(true)) or just before it.
-        type: bool
-        default: true
-      timeline:
-        description: C(current) (the backup's own, so an earlier restore's timeline is not followed by accident), C(latest) or a number.
-        type: str
-        default: current
-  backup_set:
-    description: The backup to restore (its pgBackRest label). Chosen for time and LSN targets; required for xid and name.
-    type: str
   data_dir:
     description:
       - The destination data directory; new or empty for O(mode=side_by_side), the cluster's own
@@ -164,29 +123,10 @@ options:
     description: Required for O(mode=in_place).
     type: bool
     default: false
-  switch_wal_conninfo:
-    description:
-      - libpq connection string of the live primary. Before restoring, the module commits one empty
-        transaction there (recovery to a time stops at the first commit after the target, so one
-        must exist in the archive), switches its WAL segment and waits until it is archived, so a
-        recent target is covered.
-    type: str
-  wait_timeout:
-    description: Seconds allowed for each of the restore, the WAL switch and the recovery.
-    type: int
-    default: 1800
   force:
     description: Restore again over an earlier restore of this module in O(data_dir), even for the same target.
     type: bool
     default: false
-  copy_user:
-    description: Role the module connects as to the restored server, through its Unix socket (the cluster's superuser).
-    type: str
-    default: postgres
-  pg_bin_dir:
-    description: Folder of PostgreSQL's programs (C(pg_ctl)).
-    type: path
-    default: /usr/lib/postgresql/15/bin
 requirements:
   - pgBackRest and PostgreSQL 15 on the host that runs the module
   - psycopg2
@@ -297,10 +237,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.cnpg import recovery_cluster
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import (
-    PgBackRest, PgBackRestError, pgbackrest_argument_spec)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import normalize_target
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore, RestoreFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import (
+    PitrRestore, RestoreFailed, pitr_argument_spec)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PostgresError)
 
@@ -314,24 +254,14 @@ CNPG_OPTIONS = dict(
 ARGUMENT_SPEC = dict(
     engine=dict(type="str", choices=["pgbackrest", "cloudnativepg"], default="pgbackrest"),
     cnpg=dict(type="dict", options=CNPG_OPTIONS),
-    target=dict(type="dict", required=True, options=dict(
-        type=dict(type="str", required=True, choices=["time", "lsn", "xid", "name", "immediate", "latest"]),
-        value=dict(type="str"),
-        inclusive=dict(type="bool", default=True),
-        timeline=dict(type="str", default="current"))),
-    backup_set=dict(type="str"),
     data_dir=dict(type="path"),
     port=dict(type="int"),
     action=dict(type="str", choices=["pause", "promote"], default="pause"),
     mode=dict(type="str", choices=["side_by_side", "in_place"], default="side_by_side"),
     confirm=dict(type="bool", default=False),
-    switch_wal_conninfo=dict(type="str", no_log=True),
-    wait_timeout=dict(type="int", default=1800),
     force=dict(type="bool", default=False),
-    copy_user=dict(type="str", default="postgres"),
-    pg_bin_dir=dict(type="path", default="/usr/lib/postgresql/15/bin"),
 )
-ARGUMENT_SPEC.update(pgbackrest_argument_spec())
+ARGUMENT_SPEC.update(pitr_argument_spec())
 
 
 def render_cnpg(module):

@@ -3,6 +3,7 @@ SeaweedFS S3 over TLS), through ansible-playbook. Every pitfall of ../shared/PIT
 case here. The source is a private cluster of this module (its own archive and stanza)."""
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import botocore.config
 import psycopg2
 import pytest
 
+from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.platform import Platform
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port
@@ -339,3 +341,68 @@ def test_secrets_never_in_output(source, history):
     assert len(result.results) == 2
     for secret in source["secrets"]:
         assert secret not in result.output and secret not in result.stderr
+
+
+def tenant_task(source, **args):
+    pg, s3 = source["pg"], source["s3"]
+    options = {"stanza": "pitr", "pgbackrest_config": source["config"], "work_dir": source["restores"],
+               "port": free_port(), "login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
+               "login_password": pg["admin_password"], "s3_endpoint_url": s3["endpoint"], "s3_region": s3["region"],
+               "s3_access_key": s3["access_key"], "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"]}
+    options.update(args)
+    return {"sysgenpro.odoo_ops.pg_pitr_tenant": options, "become": True, "become_user": "postgres",
+            "vars": {"ansible_become_method": "ansible.builtin.su"}}
+
+
+def sha1_tree(path):
+    return {os.path.relpath(os.path.join(d, f), path): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
+            for d, _s, files in os.walk(path) for f in files}
+
+
+def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, history):
+    pg, s3 = source["pg"], source["s3"]
+    root = os.path.join(source["work"], "filestore")
+    os.makedirs(root)
+    sql(source["superuser"], "CREATE ROLE pitr_fleet; GRANT pitr_fleet TO odoo_ops_admin")
+    for name in ("pitr_a", "pitr_b"):
+        server = {k: v for k, v in source["superuser"].items() if k != "dbname"}
+        create_odoo_fixture(server, name, owner="pitr_fleet", filestore_root=root, attachments=6)
+        sql(dict(source["superuser"], dbname=name),
+            "SET ROLE pitr_fleet; CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())")
+    subprocess.run(["chown", "-R", "postgres:postgres", root], check=True)
+    boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
+                 aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
+                 config=botocore.config.Config(s3={"addressing_style": "path"})).create_bucket(Bucket="pitr-logical")
+    logical = dict(tenant_task(source)["sysgenpro.odoo_ops.pg_pitr_tenant"], name="pitr_a", bucket="pitr-logical",
+                   filestore_root=root)
+    for key in ("stanza", "pgbackrest_config", "work_dir", "port"):
+        logical.pop(key)
+    backup = run({"sysgenpro.odoo_ops.odoo_backup": logical})[0]
+    assert backup["changed"], backup
+    backed_up = sha1_tree(os.path.join(root, "pitr_a"))
+    # After the backup, before the target: an attachment whose file that backup cannot have.
+    sql(dict(source["superuser"], dbname="pitr_a"), "INSERT INTO ir_attachment (name, store_fname, checksum, db_datas) "
+        "VALUES ('late.pdf', 'ff/ff00000000000000000000000000000000000000', 'ff00000000000000000000000000000000000000', "
+        "NULL)")
+    a_conn, b_conn = dict(source["superuser"], dbname="pitr_a"), dict(source["superuser"], dbname="pitr_b")
+    with Ticker(a_conn), Ticker(b_conn):
+        time.sleep(3)
+    a_commits = dict(sql(a_conn, "SELECT id, pg_xact_commit_timestamp(xmin) FROM ticks"))
+    target = sorted(a_commits.values())[len(a_commits) // 2]
+    b_before = sql(b_conn, "SELECT count(*) FROM ticks")[0][0]
+    conninfo = "host=%s port=%d user=postgres dbname=postgres" % (pg["socket_dir"], pg["port"])
+    refused = run(tenant_task(source, tenant="pitr_a", target={"type": "time", "value": stamp(target)}, swap=True))[0]
+    assert refused.get("failed") and "needs confirm: true" in refused["msg"], refused
+    result = run(tenant_task(source, tenant="pitr_a", target={"type": "time", "value": stamp(target)}, swap=True,
+                             confirm=True, switch_wal_conninfo=conninfo, filestore_root=root, bucket="pitr-logical"))[0]
+    assert result.get("swapped") and result["cluster"]["reached_target"], result.get("msg", result)
+    assert sorted(r[0] for r in sql(a_conn, "SELECT id FROM ticks")) == sorted(
+        i for i, t in a_commits.items() if t <= target)
+    forensic = result["forensic_database"]
+    assert sql(dict(source["superuser"], dbname=forensic), "SELECT count(*) FROM ticks")[0][0] == len(a_commits)
+    assert sql(b_conn, "SELECT count(*) FROM ticks")[0][0] == b_before  # the neighbour keeps what it wrote after T
+    assert sql(a_conn, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'") == [("pitr_fleet",)]
+    assert result["filestore"]["backup"] == backup["key"]
+    assert result["filestore"]["missing"] == ["ff/ff00000000000000000000000000000000000000"]
+    assert sha1_tree(os.path.join(root, "pitr_a")) == backed_up and os.path.isdir(os.path.join(root, forensic))
+    assert result["side_cluster_removed"] and os.listdir(source["restores"]) == []

@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One tenant out of a shared cluster, back to a point in time, while the other tenants keep running.
+
+The whole cluster is restored beside the live one and left paused at the target (read-only, never
+promoted into service); the tenant's database is copied from it into the live cluster under a new
+name (`pg_dump -Fd --jobs` from the paused copy, which no one writes; then `pg_restore --jobs`); on request the names are swapped, the damaged database kept as
+`<tenant>_pre_pitr_<UTC time>` for forensics. The filestore comes from the tenant's newest logical
+backup at or before the restored point: attachments are content-addressed, so files the restored
+database needs but that backup lacks are reported, never invented. The side cluster is always
+stopped and removed.
+"""
+
+import datetime
+import os
+import shutil
+import subprocess
+import tempfile
+import zipfile
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
+    FilestoreBuild, stage_files, tar_filestore_files, zip_filestore_files)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import list_backups
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import parse_time
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name, observe_database
+
+
+class TenantPitr:
+    def __init__(self, pg, pgbackrest, store, params):
+        self.pg, self.store, self.p = pg, store, params
+        self.tenant = check_tenant_name(params["tenant"], "tenant")
+        self.restored = check_tenant_name(params.get("restored_name") or "%s_pitr" % self.tenant, "restored_name")
+        side = os.path.join(params["work_dir"], "%s_pitr_side" % self.tenant)
+        self.cluster = PitrRestore(pgbackrest, dict(params, data_dir=side, action="pause", mode="side_by_side",
+                                                    force=False, confirm=False))
+        self.report = {"tenant": self.tenant, "restored_database": self.restored, "swapped": False}
+
+    def plan(self):
+        if self.p["swap"] and not self.p["confirm"]:
+            raise ValueError("swap replaces live tenant %s by the restored copy: it needs confirm: true" % self.tenant)
+        if not os.path.isdir(self.p["work_dir"]):
+            raise ValueError("work_dir %s does not exist" % self.p["work_dir"])
+        live = observe_database(self.pg, self.tenant)
+        if not live["exists"]:
+            raise ValueError("tenant %s does not exist on %s" % (self.tenant, self.pg.where))
+        if observe_database(self.pg, self.restored)["exists"]:
+            raise ValueError("database %s already exists on %s: give another restored_name or remove it"
+                             % (self.restored, self.pg.where))
+        self.owner = live["owner"]
+        if self.p.get("filestore_root"):
+            target = os.path.join(self.p["filestore_root"], self.restored)
+            if os.path.exists(target):
+                raise ValueError("filestore %s already exists" % target)
+            if not self.p.get("bucket"):
+                raise ValueError("filestore_root needs bucket: the filestore comes from the tenant's logical backups")
+            self.store.check_bucket(self.p["bucket"])
+        if self.cluster.plan():
+            raise ValueError("%s holds an earlier restore: remove it first" % self.cluster.dest)
+        self.report.update(cluster=self.cluster.report, owner=self.owner)
+        return self.report
+
+    def apply(self):
+        created, built = False, None
+        try:
+            self.cluster.apply()
+            reached = parse_time(self.cluster.report["last_replay_ts"]) if self.cluster.report.get(
+                "last_replay_ts") else datetime.datetime.now(datetime.timezone.utc)
+            self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
+                sql.Identifier(self.restored), sql.Identifier(self.owner)))
+            created = True
+            self._copy_database()
+            if self.p.get("filestore_root"):
+                built = self._restore_filestore(reached)
+            if self.p["swap"]:
+                self._swap(built)
+            elif built:
+                built.commit()
+                self.report["filestore"]["path"] = built.target
+        except BaseException:
+            if built:
+                built.discard()
+            if created and not self.report["swapped"]:
+                self.pg.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.restored)))
+            raise
+        finally:
+            self.cluster._remove()  # pylint: disable=protected-access  # the side cluster never outlives the task
+        self.report["side_cluster_removed"] = not os.path.exists(self.cluster.dest)
+        return self.report
+
+    def _copy_database(self):
+        dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.p["work_dir"])
+        try:
+            side = {"PGHOST": self.cluster.dest, "PGPORT": str(self.p["port"]), "PGUSER": self.p["copy_user"]}
+            done = subprocess.run(
+                [os.path.join(self.p["pg_bin_dir"], "pg_dump"), "--format=directory", "--jobs=%d" % self.p["jobs"],
+                 "--no-owner", "--file=%s" % os.path.join(dump_dir, "db"),
+                 "--dbname=%s" % self.tenant], capture_output=True, text=True, env=dict(os.environ, **side),
+                timeout=self.p["wait_timeout"], check=False)
+            if done.returncode != 0:
+                raise RuntimeError("pg_dump of %s from the restored cluster failed: %s" % (self.tenant, done.stderr[-800:]))
+            restore_custom(self.pg, os.path.join(dump_dir, "db"), self.restored, self.owner, self.p["jobs"],
+                           os.path.join(self.p["pg_bin_dir"], "pg_restore"))
+        finally:
+            shutil.rmtree(dump_dir, ignore_errors=True)
+
+    def _restore_filestore(self, reached):
+        backups = [b for b in list_backups(self.store, self.p["bucket"], self.p["key_prefix"], self.tenant)
+                   if b["verified"] and b["created"] <= reached]
+        build = FilestoreBuild(self.p["filestore_root"], self.restored)
+        if not backups:
+            build.stage()
+            self.report["filestore"] = {"backup": None, "note": "no verified logical backup of %s at or before %s: "
+                                                                "empty filestore" % (self.tenant, reached.isoformat())}
+        else:
+            chosen = backups[-1]
+            source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": chosen["key"]})
+            sidecar = source.check() or {}
+            if source.format == "zip":
+                try:
+                    with zipfile.ZipFile(source.download(self.p["work_dir"], sidecar.get("sha256"))) as archive:
+                        stage_files(build, zip_filestore_files(archive))
+                finally:
+                    source.discard()
+            else:
+                objects = sidecar.get("objects") or []
+                with source.filestore_tar(objects[1]["sha256"] if len(objects) > 1 else None) as archive:
+                    stage_files(build, tar_filestore_files(archive))
+            self.report["filestore"] = {"backup": chosen["key"], "backup_created": chosen["created"].isoformat()}
+        self.report["filestore"]["missing"] = self._missing_files(build.staging)
+        return build
+
+    def _missing_files(self, staging):
+        """Attachments the restored database names but the backup's filestore lacks (never invented)."""
+        try:
+            rows = self.pg.query("SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL "
+                                 "AND store_fname <> ''", dbname=self.restored)
+        finally:
+            self.pg.close(self.restored)  # a rename needs the database without sessions
+        return sorted(name for (name,) in rows if not os.path.isfile(os.path.join(staging, name)))
+
+    def _swap(self, built):
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        forensic = check_tenant_name("%s_pre_pitr_%s" % (self.tenant, stamp.lower()), "forensic name")
+        self.pg.execute(sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}").format(
+            sql.Literal(self.tenant)))
+        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.tenant),
+                                                                         sql.Identifier(forensic)))
+        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.restored),
+                                                                         sql.Identifier(self.tenant)))
+        self.report.update(swapped=True, forensic_database=forensic)
+        if built:
+            root = self.p["filestore_root"]
+            live = os.path.join(root, self.tenant)
+            if os.path.isdir(live):
+                os.rename(live, os.path.join(root, forensic))
+            built.target = live
+            built.commit()
+            self.report["filestore"]["path"] = live

@@ -1,0 +1,187 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: pg_pitr_tenant
+short_description: Bring one tenant of a shared cluster back to a point in time, the other tenants untouched
+version_added: 0.1.0
+description:
+  - Restores the whole cluster beside the live one with M(sysgenpro.odoo_ops.pg_pitr_restore)'s
+    machinery (same target rules, same proof), paused at the target and never promoted into
+    service; copies the tenant's database from it into the live cluster under O(restored_name)
+    (parallel C(pg_dump -Fd) then C(pg_restore --jobs), owned by the tenant's owner); and always
+    stops and removes the side cluster. Other tenants of the live cluster keep everything they
+    wrote after the target.
+  - With O(swap) (and O(confirm)) the restored database takes the tenant's name, and the damaged
+    one is kept as C(<tenant>_pre_pitr_<UTC time>) for forensics; its sessions are cut first.
+  - With O(filestore_root), the filestore comes from the tenant's newest verified logical backup
+    (M(sysgenpro.odoo_ops.odoo_backup)) made at or before the restored point; attachments the
+    restored database names but that backup lacks are listed in RV(filestore) (C(missing)), never
+    invented. The module's user must be able to write O(filestore_root).
+  - Any failure drops the restored database and its staged filestore; the live tenant is untouched
+    unless the swap itself ran.
+  - Run it as the PostgreSQL OS user (C(become_user=postgres)).
+author:
+  - sysgenpro odoo_ops maintainers (@sysgenpro)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.pitr
+  - sysgenpro.odoo_ops.postgres
+  - sysgenpro.odoo_ops.s3
+attributes:
+  platform:
+    platforms: posix
+    support: full
+  check_mode:
+    support: full
+    details: Runs the pre-checks of the cluster restore and of the live side, and reports the plan.
+  diff_mode:
+    support: none
+options:
+  tenant:
+    description: The tenant (database) to bring back, in the live cluster the login options reach.
+    type: str
+    required: true
+  restored_name:
+    description: Name of the restored database in the live cluster. Defaults to C(<tenant>_pitr).
+    type: str
+  work_dir:
+    description: Folder for the side cluster (C(<tenant>_pitr_side)) and the dump; it needs room for both.
+    type: path
+    required: true
+  port:
+    description: Port of the side cluster (its socket is in its data directory).
+    type: int
+    required: true
+  jobs:
+    description: Parallel jobs of C(pg_dump) and C(pg_restore).
+    type: int
+    default: 2
+  swap:
+    description: Give the restored database the tenant's name, keeping the old one for forensics. Needs O(confirm).
+    type: bool
+    default: false
+  confirm:
+    description: Required with O(swap).
+    type: bool
+    default: false
+  filestore_root:
+    description: Odoo's filestore folder; the restored database's filestore is built there from a logical backup.
+    type: path
+  bucket:
+    description: Bucket of the tenant's logical backups (needed with O(filestore_root)).
+    type: str
+  key_prefix:
+    description: Prefix the logical backups were written under.
+    type: str
+    default: odoo/
+requirements:
+  - pgBackRest and PostgreSQL 15 on the host that runs the module
+  - psycopg2
+  - boto3 (botocore), with O(filestore_root)
+"""
+
+EXAMPLES = r"""
+- name: Bring acme back to 09:59:30, beside its damaged database
+  sysgenpro.odoo_ops.pg_pitr_tenant:
+    tenant: acme
+    stanza: shared1
+    pgbackrest_config: /etc/pgbackrest/pgbackrest.conf
+    target:
+      type: time
+      value: "2026-11-23T09:59:30+01:00"
+    switch_wal_conninfo: "host=/var/run/postgresql dbname=postgres"
+    work_dir: /var/lib/postgresql/pitr
+    port: 5499
+    login_unix_socket: /var/run/postgresql
+    filestore_root: /var/lib/odoo/filestore
+    bucket: erp-backups-tier1
+    swap: true
+    confirm: true
+  become: true
+  become_user: postgres
+"""
+
+RETURN = r"""
+tenant:
+  description: The tenant.
+  returned: always
+  type: str
+restored_database:
+  description: The restored database's name (the tenant's own after a swap).
+  returned: always
+  type: str
+swapped:
+  description: Whether the names were swapped.
+  returned: always
+  type: bool
+forensic_database:
+  description: The damaged database's new name, after a swap.
+  returned: when swapped
+  type: str
+cluster:
+  description: The side cluster's restore (what M(sysgenpro.odoo_ops.pg_pitr_restore) returns - target, backup, proof, durations).
+  returned: always
+  type: dict
+filestore:
+  description: The logical backup the filestore came from, its time, the files it lacked (C(missing)) and the filestore's path.
+  returned: with filestore_root
+  type: dict
+side_cluster_removed:
+  description: The side cluster was stopped and its directory removed.
+  returned: success
+  type: bool
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import RestoreFailed, pitr_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_tenant import TenantPitr
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+    postgres_argument_spec, run_postgres_module)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
+
+ARGUMENT_SPEC = dict(
+    tenant=dict(type="str", required=True),
+    restored_name=dict(type="str"),
+    work_dir=dict(type="path", required=True),
+    port=dict(type="int", required=True),
+    jobs=dict(type="int", default=2),
+    swap=dict(type="bool", default=False),
+    confirm=dict(type="bool", default=False),
+    filestore_root=dict(type="path"),
+    bucket=dict(type="str"),
+    key_prefix=dict(type="str", default="odoo/", no_log=False),
+)
+ARGUMENT_SPEC.update(pitr_argument_spec())
+ARGUMENT_SPEC.update(postgres_argument_spec())
+ARGUMENT_SPEC.update(s3_argument_spec())
+
+
+def bring_back(module, pg):
+    if os.geteuid() == 0:
+        raise ValueError("run pg_pitr_tenant as the PostgreSQL OS user (become_user: postgres), not root")
+    if module.params.get("filestore_root") and not HAS_BOTO3:
+        raise ValueError("filestore_root needs boto3 (botocore) on the host that runs the module")
+    store = ObjectStore(module.params) if module.params.get("filestore_root") else None
+    work = TenantPitr(pg, PgBackRest(module.params), store, module.params)
+    plan = work.plan()
+    if module.check_mode:
+        return dict(plan, changed=True)
+    return dict(work.apply(), changed=True)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_postgres_module(module, lambda pg: bring_back(module, pg),
+                        expected=(ValueError, PgBackRestError, RestoreFailed, S3Error, RuntimeError, OSError))
+
+
+if __name__ == "__main__":
+    main()
