@@ -25,7 +25,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup imp
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import parse_time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name, observe_database
 
 
@@ -50,7 +50,7 @@ class TenantPitr:
         if observe_database(self.pg, self.restored)["exists"]:
             raise ValueError("database %s already exists on %s: give another restored_name or remove it"
                              % (self.restored, self.pg.where))
-        self.owner = live["owner"]
+        self.owner, self.live = live["owner"], live
         if self.p.get("filestore_root"):
             target = os.path.join(self.p["filestore_root"], self.restored)
             if os.path.exists(target):
@@ -72,9 +72,11 @@ class TenantPitr:
             self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
                 sql.Identifier(self.restored), sql.Identifier(self.owner)))
             created = True
+            self._copy_database_settings()
             self._copy_database()
             if self.p.get("filestore_root"):
                 built = self._restore_filestore(reached)
+            self.report["rows_after_target"] = self._rows_after_target()
             if self.p["swap"]:
                 self._swap(built)
             elif built:
@@ -90,6 +92,52 @@ class TenantPitr:
             self.cluster._remove()  # pylint: disable=protected-access  # the side cluster never outlives the task
         self.report["side_cluster_removed"] = not os.path.exists(self.cluster.dest)
         return self.report
+
+    def _copy_database_settings(self):
+        """The tenant's isolation, limits and odoo_tenant metadata, so the copy is guarded like the tenant."""
+        live = self.live
+        name = sql.Identifier(self.restored)
+        if not live["public_connect"]:
+            self.pg.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(name))
+        self.pg.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
+            name, sql.Literal(live["connection_limit"])))
+        if live["statement_timeout"]:
+            self.pg.execute(sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(
+                name, sql.Literal(live["statement_timeout"])))
+        comment = self.pg.query("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                                (self.tenant,))[0][0]
+        if comment:
+            self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(comment)))
+
+    def _rows_after_target(self):
+        """{table: rows of the damaged database with an id above the restored one's highest}: what the
+        restore gives up, for the report. A suspended tenant is opened for the count and closed again."""
+        reopen = not self.live["allow_connections"]
+        name = sql.Identifier(self.tenant)
+        try:
+            if reopen:
+                self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+            tables = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                      "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'id' AND a.atttypid IN "
+                      "('int4'::regtype, 'int8'::regtype) WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1")
+            highest = {}
+            for (table,) in self.pg.query(tables, dbname=self.restored):
+                highest[table] = self.pg.query(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
+                    sql.Identifier(table)), dbname=self.restored)[0][0]
+            after = {}
+            for (table,) in self.pg.query(tables, dbname=self.tenant):
+                count = self.pg.query(sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(sql.Identifier(table)),
+                                      (highest.get(table, 0),), dbname=self.tenant)[0][0]
+                if count:
+                    after[table] = count
+            return after
+        except PostgresError as exc:
+            return {"unreadable": str(exc)}
+        finally:
+            self.pg.close(self.tenant)
+            self.pg.close(self.restored)
+            if reopen:
+                self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
 
     def _copy_database(self):
         dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.p["work_dir"])
@@ -151,6 +199,8 @@ class TenantPitr:
                                                                          sql.Identifier(forensic)))
         self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.restored),
                                                                          sql.Identifier(self.tenant)))
+        if not self.live["allow_connections"]:  # a suspended tenant comes back suspended: resume is a decision
+            self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(self.tenant)))
         self.report.update(swapped=True, forensic_database=forensic)
         if built:
             root = self.p["filestore_root"]

@@ -21,6 +21,9 @@ description:
     (M(sysgenpro.odoo_ops.odoo_backup)) made at or before the restored point; attachments the
     restored database names but that backup lacks are listed in RV(filestore) (C(missing)), never
     invented. The module's user must be able to write O(filestore_root).
+  - The restored database gets the tenant's isolation (CONNECT revoked from PUBLIC), limits and
+    M(sysgenpro.odoo_ops.odoo_tenant) metadata; after a swap a suspended tenant stays suspended
+    (resuming it is a decision, M(sysgenpro.odoo_ops.odoo_tenant) C(state=present)).
   - Any failure drops the restored database and its staged filestore; the live tenant is untouched
     unless the swap itself ran.
   - Run it as the PostgreSQL OS user (C(become_user=postgres)).
@@ -130,6 +133,14 @@ filestore:
   description: The logical backup the filestore came from, its time, the files it lacked (C(missing)) and the filestore's path.
   returned: with filestore_root
   type: dict
+rows_after_target:
+  description:
+    - Per table with an integer C(id), the rows of the damaged database above the restored one's
+      highest id - what the restore gives up (the incident report's lost rows). A suspended
+      tenant's database is opened for the count and closed again.
+  returned: success
+  type: dict
+  sample: {account_move: 42, account_move_line: 168}
 side_cluster_removed:
   description: The side cluster was stopped and its directory removed.
   returned: success

@@ -370,6 +370,7 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
         sql(dict(source["superuser"], dbname=name),
             "SET ROLE pitr_fleet; CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())")
     subprocess.run(["chown", "-R", "postgres:postgres", root], check=True)
+    sql(source["superuser"], "REVOKE CONNECT, TEMPORARY ON DATABASE pitr_a FROM PUBLIC")  # as odoo_tenant isolates
     boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
                  aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
                  config=botocore.config.Config(s3={"addressing_style": "path"})).create_bucket(Bucket="pitr-logical")
@@ -406,3 +407,5 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
     assert result["filestore"]["missing"] == ["ff/ff00000000000000000000000000000000000000"]
     assert sha1_tree(os.path.join(root, "pitr_a")) == backed_up and os.path.isdir(os.path.join(root, forensic))
     assert result["side_cluster_removed"] and os.listdir(source["restores"]) == []
+    assert result["rows_after_target"]["ticks"] == len(a_commits) - len([t for t in a_commits.values() if t <= target])
+    assert sql(source["superuser"], "SELECT has_database_privilege('public', 'pitr_a', 'CONNECT')") == [(False,)]
