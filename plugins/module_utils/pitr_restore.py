@@ -35,6 +35,7 @@ LOG = "odoo_ops_recovery.log"
 PG_BIN = "/usr/lib/postgresql/15/bin"
 STOP_RE = re.compile(r"recovery stopping (before|after) .*|recovery stopping after reaching consistency")
 TIMELINE_RE = re.compile(r"selected new timeline ID: (\d+)")
+RESTORED_WAL_RE = re.compile(r'restored log file "([0-9A-F]{8})[0-9A-F]{16}" from archive')
 # What the server's log says when recovery cannot reach the target, in the operator's words.
 FAILURES = [
     ("recovery ended before configured recovery target was reached",
@@ -43,6 +44,9 @@ FAILURES = [
     ("odoo_ops: archive-get",
      "restore_command failed (object store or repository error): recovery aborted rather than ending early"),
     ("could not locate required checkpoint record", "the backup's WAL is missing from the archive"),
+    ("is not a child of this server's history",
+     "the chosen backup ended on the old timeline after the new one branched off, so it cannot follow it: give "
+     "backup_set, a backup that ended before the branch (or take a new full backup after an in-place restore)"),
 ]
 
 
@@ -246,10 +250,10 @@ class PitrRestore:
                          'echo "odoo_ops: archive-get $1 failed with exit $rc" >&2\nexit 126\n' % get)
 
     def _server_options(self):
-        options = {"port": str(self.p["port"]), "unix_socket_directories": self.dest, "listen_addresses": "",
-                   "hot_standby": "on"}
-        if self.p["mode"] == "side_by_side":
-            options.update(archive_mode="off", primary_conninfo="", primary_slot_name="", cluster_name="pitr-copy")
+        options = {"hot_standby": "on"}
+        if self.p["mode"] == "side_by_side":  # in place, the cluster keeps its own port, sockets and archiving
+            options.update(port=str(self.p["port"]), unix_socket_directories=self.dest, listen_addresses="",
+                           archive_mode="off", primary_conninfo="", primary_slot_name="", cluster_name="pitr-copy")
         return " ".join("-c %s=%s" % (k, shlex.quote(v) if v else "''") for k, v in sorted(options.items()))
 
     def _start(self):
@@ -274,7 +278,11 @@ class PitrRestore:
             return None
 
     def _connect(self):
-        return contextlib.closing(psycopg2.connect(host=self.dest, port=self.p["port"], dbname="postgres",
+        """A connection through the server's own socket, as postmaster.pid names it (port, folder)."""
+        with open(os.path.join(self.dest, "postmaster.pid"), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+        socket_dir = lines[4].split(",")[0].strip() if len(lines) > 4 and lines[4].strip() else self.dest
+        return contextlib.closing(psycopg2.connect(host=socket_dir, port=int(lines[3]), dbname="postgres",
                                                    user=self.p["copy_user"], connect_timeout=5))
 
     def _await_end(self):
@@ -299,8 +307,8 @@ class PitrRestore:
                         return "promoted"
                     if pause == "paused":
                         return "paused"
-            except psycopg2.OperationalError:
-                pass  # still starting, or in recovery before consistency
+            except (psycopg2.OperationalError, OSError, IndexError, ValueError):
+                pass  # still starting (postmaster.pid not complete yet), or in recovery before consistency
             time.sleep(0.2)
         raise RestoreFailed("recovery did not end within wait_timeout (%d s) %s"
                             % (self.p["wait_timeout"], self._log_tail()))
@@ -311,9 +319,12 @@ class PitrRestore:
         with self._connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
             replay_ts, checkpoint_tli = cur.fetchone()
-        timelines = TIMELINE_RE.findall(text)
+        # Promoted: the new timeline it chose; paused: that of the last WAL file replayed (the
+        # checkpoint's timeline lags behind while in recovery).
+        timelines = TIMELINE_RE.findall(text) or [int(tli, 16) for tli in RESTORED_WAL_RE.findall(text)]
         proof = {"state": state, "stop_reason": stop.group(0) if stop else None,
                  "last_replay_ts": format_time(replay_ts) if replay_ts else None,
+                 "last_replay_epoch": replay_ts.timestamp() if replay_ts else None,
                  "timeline": int(timelines[-1]) if timelines else checkpoint_tli}
         kind = self.target["type"]
         if kind != "latest" and not stop:

@@ -184,6 +184,10 @@ last_replay_ts:
   description: The last replayed commit's time.
   returned: success
   type: str
+last_replay_epoch:
+  description: The same time in seconds since the epoch (for arithmetic, such as an RPO).
+  returned: success
+  type: float
 timeline:
   description: The restored server's timeline.
   returned: success

@@ -93,6 +93,8 @@ class Postgres(Service):
         # Our settings live in their own file, rewritten on every start and included once.
         with open(os.path.join(data, "harness.conf"), "w", encoding="utf-8") as conf:
             conf.write("".join("%s = %s\n" % item for item in settings.items()))
+        if owner:  # every file of the cluster is its owner's (a delta restore as that user rewrites them)
+            shutil.chown(os.path.join(data, "harness.conf"), owner, owner)
         main_conf = os.path.join(data, "postgresql.conf")
         with open(main_conf, encoding="utf-8") as conf:
             included = "include 'harness.conf'" in conf.read()

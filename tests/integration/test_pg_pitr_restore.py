@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -18,13 +19,16 @@ import botocore.config
 import psycopg2
 import pytest
 
+from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.platform import Platform
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port
+from tests.harness.services import REPO_ROOT
 from tests.harness.tcp_proxy import CuttableProxy
 
 PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
+VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 UTC = datetime.timezone.utc
 
 
@@ -409,3 +413,83 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
     assert result["side_cluster_removed"] and os.listdir(source["restores"]) == []
     assert result["rows_after_target"]["ticks"] == len(a_commits) - len([t for t in a_commits.values() if t <= target])
     assert sql(source["superuser"], "SELECT has_database_privilege('public', 'pitr_a', 'CONNECT')") == [(False,)]
+
+
+def test_incident_playbook_freezes_restores_verifies_returns_and_reports(source, history, harness):
+    """incident_db_corruption.yml on tenant pitr_b (made by the test above): route in maintenance and
+    tenant suspended, restored to T with pg_pitr_tenant, read back, resumed, routed, reported."""
+    pg = source["pg"]
+    traefik = harness.up("traefik", "backend")
+    b_conn = dict(source["superuser"], dbname="pitr_b")
+    with Ticker(b_conn):
+        time.sleep(2)
+    b_commits = dict(sql(b_conn, "SELECT id, pg_xact_commit_timestamp(xmin) FROM ticks"))
+    target = sorted(b_commits.values())[-5]
+    reports = os.path.join(source["work"], "reports")
+    os.makedirs(reports)
+    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
+             "login_password": pg["admin_password"]}
+    extra = {"incident_tenant": "pitr_b", "incident_target": stamp(target), "incident_confirm": True,
+             "incident_report_dir": reports, "incident_postgres": login, "ansible_become_method": "ansible.builtin.su",
+             "incident_pitr": {"stanza": "pitr", "pgbackrest_config": source["config"], "work_dir": source["restores"],
+                               "port": free_port(), "switch_wal_conninfo": "host=%s port=%d user=postgres dbname=postgres"
+                               % (pg["socket_dir"], pg["port"])},
+             "odoo_ops_tenants": [{"name": "pitr_b", "hosts": ["pitr-b.localhost"]}],
+             "odoo_ops_traefik_dynamic_dir": traefik["traefik"]["dynamic_dir"],
+             "odoo_ops_traefik_api_url": traefik["traefik"]["api_url"],
+             "odoo_ops_backend_url": traefik["backend"]["http_url"],
+             "odoo_ops_websocket_url": traefik["backend"]["websocket_url"]}
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    refused = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/incident_db_corruption.yml",
+                              "-e", json.dumps(dict(extra, incident_confirm=False))], cwd=REPO_ROOT, env=env,
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert refused.returncode != 0 and "incident_confirm=true" in refused.stdout
+    assert not os.listdir(reports) and sql(source["superuser"], "SELECT datallowconn FROM pg_database "
+                                                                "WHERE datname = 'pitr_b'") == [(True,)]
+    done = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/incident_db_corruption.yml",
+                           "-e", json.dumps(extra)], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert sorted(r[0] for r in sql(b_conn, "SELECT id FROM ticks")) == sorted(
+        i for i, t in b_commits.items() if t <= target)
+    (report_json,) = [n for n in os.listdir(reports) if n.endswith(".json")]
+    report = json.load(open(os.path.join(reports, report_json)))
+    assert report["outcome"] == "restored" and report["rows_after_target"]["ticks"] == 4, report
+    assert report["forensic_database"].startswith("pitr_b_pre_pitr_") and float(report["rto_seconds"]) > 0
+    assert float(report["rpo_seconds"]) > 0 and report["reached"] <= stamp(target).replace("T", " ")
+    markdown = open(os.path.join(reports, report_json[:-5] + ".md")).read()
+    assert "tenant pitr_b" in markdown and "- ticks: 4" in markdown
+    assert request(traefik["traefik"]["web_port"], "pitr-b.localhost", "/web/login")[0] == 200  # served again
+
+
+def test_in_place_restore_makes_a_new_timeline_and_later_targets_on_it_are_exact(source, history):
+    """Last in this module: the source itself is restored in place (stopped first, confirm given),
+    promoted on timeline 2, writes on; a later target on timeline 2 is then reached exactly when the
+    timeline is followed (latest) and refused as beyond the archive on the backup's own (current)."""
+    pg = source["pg"]
+    diff_stop = datetime.datetime.fromtimestamp(history["backups"][-1]["timestamp"]["stop"], UTC)
+    # Branch after the last backup: a backup that ended on timeline 1 after the branch cannot follow timeline 2.
+    first = sorted(t for t in history["commits"].values() if t > diff_stop + datetime.timedelta(seconds=1))[5]
+    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"],
+                   check=True, capture_output=True, timeout=90)
+    try:
+        back = run(task(source, "unused", target={"type": "time", "value": stamp(first)}, mode="in_place",
+                        confirm=True, data_dir=pg["data_dir"], port=pg["port"], action="promote"))[0]
+        assert back.get("reached_target") and back["state"] == "promoted" and back["timeline"] == 2, back.get("msg", back)
+        assert sorted(r[0] for r in sql(source["superuser"], "SELECT id FROM ticks")) == sorted(
+            i for i, t in history["commits"].items() if t <= first)
+        assert sql(source["superuser"], "SHOW archive_mode") == [("on",)]  # in place, the cluster archives again
+        with Ticker(source["superuser"]):
+            time.sleep(2)
+        now_rows = dict(sql(source["superuser"], "SELECT id, pg_xact_commit_timestamp(xmin) FROM ticks"))
+        later = sorted(now_rows.values())[-4]
+        switch_and_wait(source)
+        followed = run(task(source, "tl_latest", target={"type": "time", "value": stamp(later), "timeline": "latest"}))[0]
+        assert followed.get("reached_target") and followed["timeline"] == 2, followed.get("msg", followed)
+        assert copy_ids(followed) == sorted(i for i, t in now_rows.items() if t <= later)
+        stop_copy(followed["data_dir"])
+        stayed = run(task(source, "tl_current", target={"type": "time", "value": stamp(later)}))[0]
+        assert stayed.get("failed") and "the archive ends before the target" in stayed["msg"], stayed
+    finally:
+        subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"],
+                       capture_output=True, timeout=90, check=False)
