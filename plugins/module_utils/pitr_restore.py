@@ -110,7 +110,8 @@ class PitrRestore:
             self._check_destination()
         else:
             self._check_stopped()
-        self._check_port()
+        if not (self.report.get("replaces") and stamp.get("port") == self.p["port"]):
+            self._check_port()  # (the restore being replaced holds its own port until it is stopped)
         self._check_disk(chosen["info"]["size"])
         if self.p.get("switch_wal_conninfo"):
             self.report["switch_wal"] = "forced on the live primary, then waited for it to be archived"

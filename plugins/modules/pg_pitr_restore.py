@@ -224,6 +224,10 @@ log_file:
   description: The restored server's log.
   returned: success
   type: str
+replaces:
+  description: With O(force), what the replaced earlier restore was (stanza, target, backup, action, mode).
+  returned: when an earlier restore was replaced
+  type: dict
 resources:
   description: The rendered C(Cluster) (O(engine=cloudnativepg)).
   returned: engine is cloudnativepg

@@ -219,7 +219,8 @@ def test_exact_rows_at_random_targets_inclusive_both_ways_across_full_and_diff(s
 
 def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(source, history):
     target = sorted(history["commits"].values())[-3]  # later commits in the archive let recovery stop
-    check = run(task(source, "plan", port=free_port(), target={"type": "time", "value": stamp(target)}), check=True)[0]
+    zulu = stamp(target).replace("+00:00", "Z")
+    check = run(task(source, "plan", port=free_port(), target={"type": "time", "value": zulu}), check=True)[0]
     assert check["changed"] and check["backup_set"] == history["backups"][-1]["label"], check
     assert check["target"]["value"].endswith("+00") and " " in check["target"]["value"]
     assert not os.path.exists(check["data_dir"])
@@ -231,6 +232,11 @@ def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(sourc
     assert second["changed"] is False and second["backup_set"] == first["backup_set"], second
     conninfo = {"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}
     assert sql(conninfo, "SHOW archive_mode") == [("off",)]
+    sql(conninfo, "CREATE TABLE scribble (id int)")  # the operator wrote into the promoted copy
+    forced = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote",
+                      force=True))[0]
+    assert forced["changed"] and forced["replaces"], forced.get("msg", forced)
+    assert sql(conninfo, "SELECT to_regclass('scribble')") == [(None,)]  # a fresh restore, not the old copy
     stop_copy(first["data_dir"])
 
 
