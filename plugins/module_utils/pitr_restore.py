@@ -106,10 +106,10 @@ class PitrRestore:
             return stamp
         if stamp and self.p["force"]:
             self.report["replaces"] = stamp.get("key")
-        elif mode == "side_by_side":
+        if mode == "in_place":
+            self._check_stopped()  # forced or not: never over a running cluster
+        elif not self.report.get("replaces"):
             self._check_destination()
-        else:
-            self._check_stopped()
         if not (self.report.get("replaces") and stamp.get("port") == self.p["port"]):
             self._check_port()  # (the restore being replaced holds its own port until it is stopped)
         self._check_disk(chosen["info"]["size"])

@@ -42,6 +42,8 @@ class TenantPitr:
     def plan(self):
         if self.p["swap"] and not self.p["confirm"]:
             raise ValueError("swap replaces live tenant %s by the restored copy: it needs confirm: true" % self.tenant)
+        if self.p["swap"]:  # the forensic name must fit before anything is restored
+            check_tenant_name("%s_pre_pitr_%s" % (self.tenant, "20260101t000000z"), "forensic name of %s" % self.tenant)
         if not os.path.isdir(self.p["work_dir"]):
             raise ValueError("work_dir %s does not exist" % self.p["work_dir"])
         live = observe_database(self.pg, self.tenant)
