@@ -87,6 +87,13 @@ def backup_stop(backup):
     return datetime.datetime.fromtimestamp(backup["timestamp"]["stop"], datetime.timezone.utc)
 
 
+def reachable_from(backup):
+    """The earliest time target a backup can reach. pgBackRest records its stop in whole seconds,
+    and a target before the backup's consistency point makes PostgreSQL exit ("requested recovery
+    stop point is before consistent recovery point"): one second of margin."""
+    return backup_stop(backup) + datetime.timedelta(seconds=1)
+
+
 def choose_backup(backups, target, backup_set=None):
     """The backup (an entry of `pgbackrest info`'s list) to restore for the target.
 
@@ -104,7 +111,7 @@ def choose_backup(backups, target, backup_set=None):
         raise ValueError("a %s target cannot choose a backup by itself: give backup_set (one that ended before "
                          "the target)" % target["type"])
     elif target["type"] == "time":
-        fitting = [b for b in backups if backup_stop(b) <= target["moment"]]
+        fitting = [b for b in backups if reachable_from(b) <= target["moment"]]
         if not fitting:
             raise ValueError("target %s is before the end of the earliest backup (%s, stopped %s): no backup can "
                              "reach it" % (target["value"], backups[0]["label"], format_time(backup_stop(backups[0]))))
@@ -117,9 +124,9 @@ def choose_backup(backups, target, backup_set=None):
         chosen = fitting[-1]
     else:
         chosen = backups[-1]
-    if target["type"] == "time" and backup_stop(chosen) > target["moment"]:
-        raise ValueError("target %s is before backup %s stopped (%s): PostgreSQL would silently stop at the "
-                         "backup's end instead; choose an earlier backup"
+    if target["type"] == "time" and reachable_from(chosen) > target["moment"]:
+        raise ValueError("target %s is before backup %s stopped (%s, reachable a second later): PostgreSQL would "
+                         "stop at the backup's end instead, or refuse; choose an earlier backup"
                          % (target["value"], chosen["label"], format_time(backup_stop(chosen))))
     if target["type"] == "lsn" and lsn_value(chosen["lsn"]["stop"]) > lsn_value(target["value"]):
         raise ValueError("target lsn %s is before backup %s stopped (lsn %s)"

@@ -154,6 +154,8 @@ class PitrRestore:
 
     def _check_port(self):
         with contextlib.closing(socket.socket()) as probe:
+            # as PostgreSQL binds: connections of a server just stopped linger in TIME_WAIT
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", self.p["port"]))
             except OSError:

@@ -56,7 +56,9 @@ def at(seconds):
 
 def test_time_and_lsn_targets_choose_the_newest_backup_that_ended_before():
     assert choose_backup(BACKUPS, normalize_target({"type": "time", "value": at(1500)}))["label"] == "F1"
-    assert choose_backup(BACKUPS, normalize_target({"type": "time", "value": at(2010)}))["label"] == "D1"
+    assert choose_backup(BACKUPS, normalize_target({"type": "time", "value": at(2011)}))["label"] == "D1"
+    # pgBackRest's stop is in whole seconds: within the next second the earlier backup is chosen
+    assert choose_backup(BACKUPS, normalize_target({"type": "time", "value": at(2010.5)}))["label"] == "F1"
     assert choose_backup(BACKUPS, normalize_target({"type": "lsn", "value": "0/5000000"}))["label"] == "F1"
     assert choose_backup(BACKUPS, normalize_target({"type": "latest"}))["label"] == "D1"
 
