@@ -56,6 +56,11 @@ def backup_key(prefix, tenant, now, backup_format="zip"):
     return "%s%s/%s_%s%s" % (prefix, tenant, tenant, now.strftime("%Y%m%dT%H%M%SZ"), suffix)
 
 
+def format_of(key):
+    """The backup format a key names by its suffix (zip or custom), or None for any other object."""
+    return next((f for suffix, f in BACKUP_SUFFIXES.items() if key.endswith(suffix)), None)
+
+
 def filestore_tar_key(dump_key):
     """The filestore object beside a custom-format backup's dump."""
     return dump_key[:-len(".dump")] + FILESTORE_TAR_SUFFIX
@@ -189,7 +194,7 @@ class TenantBackup:
                 # The filestore tar goes up while pg_dump runs: its files are immutable once written
                 # (named by their SHA-1), so it needs no snapshot, and the two streams overlap.
                 extra = self.extra_args(created, manifest["version"], "application/octet-stream")
-                streams = [(key, extra, lambda w: self._write_dump(w, snapshot, members)),
+                streams = [(key, extra, lambda w: self._write_dump(lambda: contextlib.nullcontext(w), snapshot, members)),
                            (filestore_tar_key(key), self.extra_args(created, manifest["version"], "application/x-tar"),
                             lambda w: self._write_tar(w, body, members))]
             objects = self._upload_all(streams)
@@ -228,12 +233,12 @@ class TenantBackup:
                 with open(path, "rb") as source:
                     members[arcname] = write_member(archive, member, source)
 
-    def _write_dump(self, target, snapshot, members):
-        """pg_dump into target (a writable stream, or a callable opening one); a failed dump raises."""
+    def _write_dump(self, open_target, snapshot, members):
+        """pg_dump into what open_target() opens (a writable stream's context); a failed dump raises."""
         dump = self._pg_dump(snapshot)
         try:
             reader = HashingReader(dump.stdout)
-            with (target() if callable(target) else contextlib.nullcontext(target)) as out:
+            with open_target() as out:
                 for chunk in iter(lambda: reader.read(CHUNK), b""):
                     self._check_failed()
                     out.write(chunk)
@@ -295,7 +300,7 @@ def list_backups(store, bucket, prefix, tenant):
     objects = _list_objects(store, bucket, prefix, tenant)
     found = []
     for key, obj in sorted(objects.items()):
-        backup_format = next((f for suffix, f in BACKUP_SUFFIXES.items() if key.endswith(suffix)), None)
+        backup_format = format_of(key)
         if not backup_format:
             continue
         sidecar = _read_json(store, bucket, key + SIDECAR_SUFFIX) if key + SIDECAR_SUFFIX in objects else None

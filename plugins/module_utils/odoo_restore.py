@@ -18,8 +18,10 @@ import tarfile
 import tempfile
 import zipfile
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
+    stage_files, tar_filestore_files, zip_filestore_files)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import (
-    BACKUP_SUFFIXES, SIDECAR_SUFFIX, HashingReader, filestore_tar_key)
+    SIDECAR_SUFFIX, HashingReader, filestore_tar_key, format_of)
 
 CHUNK = 1024 * 1024
 
@@ -31,7 +33,7 @@ class BackupSource:
         self.store, self.bucket, self.key = store, spec.get("bucket"), spec.get("key")
         if not self.bucket or not self.key:
             raise ValueError("from_backup needs bucket and key")
-        self.format = next((f for suffix, f in BACKUP_SUFFIXES.items() if self.key.endswith(suffix)), None)
+        self.format = format_of(self.key)
         if not self.format:
             raise ValueError("from_backup key %s is neither a backup zip (.zip) nor a custom-format dump (.dump)"
                              % self.key)
@@ -76,6 +78,16 @@ class BackupSource:
             pass  # the end-of-archive padding tarfile leaves unread
         self._check_sha256(self.filestore_key, reader, expected_sha256)
 
+    def stage_filestore(self, build, sidecar):
+        """Fill a FilestoreBuild's staging from the backup's filestore: the downloaded zip's members,
+        or the custom format's tar, streamed and checked against the sidecar's SHA-256."""
+        if self.format == "zip":
+            with zipfile.ZipFile(self.path) as archive:
+                return stage_files(build, zip_filestore_files(archive))
+        objects = (sidecar or {}).get("objects") or []
+        with self.filestore_tar(objects[1]["sha256"] if len(objects) > 1 else None) as archive:
+            return stage_files(build, tar_filestore_files(archive))
+
     def _check_sha256(self, key, reader, expected):
         if expected and reader.record["sha256"] != expected:
             raise ValueError("backup s3://%s/%s has SHA-256 %s, its manifest records %s: refusing to restore it"
@@ -111,7 +123,7 @@ def restore_dump(pg, archive_path, dbname, owner, psql_path=None):
 
 
 def restore_custom(pg, dump_path, dbname, owner, jobs=1, pg_restore_path=None):
-    """Restore a `pg_dump -Fc` file into dbname as owner, stopping at the first error: in one
+    """Restore a `pg_dump` custom file or directory into dbname as owner, stopping at the first error: in one
     transaction with one job; with several, in parallel (then the caller drops dbname on failure)."""
     env = dict(os.environ, **pg.client_env())
     argv = [pg_restore_path or "pg_restore", "--exit-on-error", "--no-owner", "--role=%s" % owner,

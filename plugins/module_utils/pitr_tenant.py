@@ -17,16 +17,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-import zipfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
-    FilestoreBuild, stage_files, tar_filestore_files, zip_filestore_files)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreBuild
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import list_backups
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import parse_time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, sql
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name, observe_database
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import (
+    allow_connections, check_tenant_name, observe_database, revoke_public, terminate_sessions)
 
 
 class TenantPitr:
@@ -100,7 +99,7 @@ class TenantPitr:
         live = self.live
         name = sql.Identifier(self.restored)
         if not live["public_connect"]:
-            self.pg.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(name))
+            revoke_public(self.pg, self.restored)
         self.pg.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
             name, sql.Literal(live["connection_limit"])))
         if live["statement_timeout"]:
@@ -115,10 +114,9 @@ class TenantPitr:
         """{table: rows of the damaged database with an id above the restored one's highest}: what the
         restore gives up, for the report. A suspended tenant is opened for the count and closed again."""
         reopen = not self.live["allow_connections"]
-        name = sql.Identifier(self.tenant)
         try:
             if reopen:
-                self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+                allow_connections(self.pg, self.tenant, True)
             tables = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'id' AND a.atttypid IN "
                       "('int4'::regtype, 'int8'::regtype) WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1")
@@ -139,7 +137,7 @@ class TenantPitr:
             self.pg.close(self.tenant)
             self.pg.close(self.restored)
             if reopen:
-                self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+                allow_connections(self.pg, self.tenant, False)
 
     def _copy_database(self):
         dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.p["work_dir"])
@@ -169,16 +167,12 @@ class TenantPitr:
             chosen = backups[-1]
             source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": chosen["key"]})
             sidecar = source.check() or {}
-            if source.format == "zip":
-                try:
-                    with zipfile.ZipFile(source.download(self.p["work_dir"], sidecar.get("sha256"))) as archive:
-                        stage_files(build, zip_filestore_files(archive))
-                finally:
-                    source.discard()
-            else:
-                objects = sidecar.get("objects") or []
-                with source.filestore_tar(objects[1]["sha256"] if len(objects) > 1 else None) as archive:
-                    stage_files(build, tar_filestore_files(archive))
+            try:
+                if source.format == "zip":  # a zip's central directory is at its end: it is read from disk
+                    source.download(self.p["work_dir"], sidecar.get("sha256"))
+                source.stage_filestore(build, sidecar)
+            finally:
+                source.discard()
             self.report["filestore"] = {"backup": chosen["key"], "backup_created": chosen["created"].isoformat()}
         self.report["filestore"]["missing"] = self._missing_files(build.staging)
         return build
@@ -195,14 +189,13 @@ class TenantPitr:
     def _swap(self, built):
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         forensic = check_tenant_name("%s_pre_pitr_%s" % (self.tenant, stamp.lower()), "forensic name")
-        self.pg.execute(sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}").format(
-            sql.Literal(self.tenant)))
+        terminate_sessions(self.pg, self.tenant)
         self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.tenant),
                                                                          sql.Identifier(forensic)))
         self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.restored),
                                                                          sql.Identifier(self.tenant)))
         if not self.live["allow_connections"]:  # a suspended tenant comes back suspended: resume is a decision
-            self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(self.tenant)))
+            allow_connections(self.pg, self.tenant, False)
         self.report.update(swapped=True, forensic_database=forensic)
         if built:
             root = self.p["filestore_root"]

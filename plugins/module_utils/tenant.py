@@ -16,11 +16,9 @@ import re
 import secrets
 import shutil
 import time
-import zipfile
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
-    FilestoreBuild, check_hardlink, check_root, owner_ids, stage_files, tar_filestore_files, tree_size,
-    zip_filestore_files)
+    FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_db import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom, restore_dump
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
@@ -70,6 +68,29 @@ def observe_database(pg, name):
         metadata = None
     return {"exists": True, "owner": owner, "allow_connections": allow, "connection_limit": limit,
             "statement_timeout": timeout, "public_connect": public, "metadata": metadata}
+
+
+def allow_connections(pg, name, allow):
+    pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+        sql.Identifier(name), sql.SQL("true" if allow else "false")))
+
+
+def terminate_sessions(pg, name, timeout=10.0):
+    """Cut the sessions of database name and wait (bounded) until they are gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = pg.query("SELECT usename, pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
+                               "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left}))))
+        time.sleep(0.1)
+
+
+def revoke_public(pg, name):
+    pg.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
 
 
 class Step:
@@ -196,7 +217,7 @@ class Tenant:
                      lambda: self._build_filestore(origin), filestore=True)
         if origin_key == "source" and not copy:
             plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin,
-                     lambda: self._allow_connections(origin, False))
+                     lambda: allow_connections(self.pg, origin, False))
 
     def _plan_restore(self, plan, path):
         if not HAS_BOTO3:
@@ -247,14 +268,7 @@ class Tenant:
 
     def _filestore_from_backup(self, backup, sidecar):
         self._built = FilestoreBuild(self.p["filestore_root"], self.name, self.uid, self.gid)
-        if backup.format == "zip":
-            with zipfile.ZipFile(backup.path) as archive:
-                stage_files(self._built, zip_filestore_files(archive))
-        else:
-            objects = (sidecar or {}).get("objects") or []
-            expected = objects[1]["sha256"] if len(objects) > 1 else None
-            with backup.filestore_tar(expected) as archive:
-                stage_files(self._built, tar_filestore_files(archive))
+        backup.stage_filestore(self._built, sidecar)
         self._built.commit()
         self._committed, self._built = self._built.target, None
 
@@ -301,7 +315,7 @@ class Tenant:
     def _plan_settings(self, plan, current, path, created_from=None):
         """Isolation, limits and metadata, for a new or an existing tenant."""
         if current.get("public_connect"):
-            plan.add("revoke CONNECT on %s from PUBLIC" % self.name, self._revoke_public, public_connect=False)
+            plan.add("revoke CONNECT on %s from PUBLIC" % self.name, lambda: revoke_public(self.pg, self.name), public_connect=False)
         limit = self.p.get("connection_limit")
         if limit is not None and current.get("connection_limit") != limit:
             plan.add("connection limit %s -> %s" % (current.get("connection_limit"), limit),
@@ -364,14 +378,14 @@ class Tenant:
         if self.p["state"] == "suspended":
             if current["allow_connections"]:
                 plan.add("suspend %s: refuse new connections" % self.name,
-                         lambda: self._allow_connections(self.name, False), allow_connections=False)
+                         lambda: allow_connections(self.pg, self.name, False), allow_connections=False)
             sessions = self.sessions(self.name)
             if sessions:
-                plan.add("cut %d open session(s) of %s" % (sessions, self.name), lambda: self._terminate(self.name))
+                plan.add("cut %d open session(s) of %s" % (sessions, self.name), lambda: terminate_sessions(self.pg, self.name))
             plan.report["sessions_cut"] = sessions
             return
         if not current["allow_connections"]:
-            plan.add("resume %s: accept connections" % self.name, lambda: self._allow_connections(self.name, True),
+            plan.add("resume %s: accept connections" % self.name, lambda: allow_connections(self.pg, self.name, True),
                      allow_connections=True)
         self._plan_settings(plan, current, path)
         if self.p.get("neutralize") and not self._is_neutralized(current):
@@ -453,15 +467,15 @@ class Tenant:
 
     def _reopen_origin(self):
         if self._reopen:
-            self._allow_connections(self._reopen, True)
+            allow_connections(self.pg, self._reopen, True)
             self._reopen = None
 
     def _create_database(self, origin, owner, strategy, sessions):
         if sessions:
             # Refuse new sessions first, or Odoo reconnects between the cut and the copy.
-            self._allow_connections(origin, False)
+            allow_connections(self.pg, origin, False)
             self._reopen = origin
-            self._terminate(origin)
+            terminate_sessions(self.pg, origin)
         self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}").format(
             sql.Identifier(self.name), sql.Identifier(origin), sql.Identifier(owner), sql.SQL(strategy.upper())))
 
@@ -489,26 +503,6 @@ class Tenant:
 
     def _alter(self, clause, value):
         self.pg.execute(sql.SQL("ALTER DATABASE {} " + clause).format(sql.Identifier(self.name), value))
-
-    def _allow_connections(self, name, allow):
-        self.pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-            sql.Identifier(name), sql.SQL("true" if allow else "false")))
-
-    def _terminate(self, name, timeout=10.0):
-        """Cut the sessions of database name and wait (bounded) until they are gone."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = self.pg.query("SELECT usename, pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-            if not left:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError("%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
-                                   "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left}))))
-            time.sleep(0.1)
-
-    def _revoke_public(self):
-        self.pg.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(self.name)))
 
     def _comment(self, metadata):
         self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
