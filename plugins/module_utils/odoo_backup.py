@@ -268,7 +268,7 @@ class TenantBackup:
                 members[arcname] = reader.record
 
 
-def _list_objects(store, bucket, prefix, tenant):
+def list_objects(store, bucket, prefix, tenant):
     """{key: object} of every object under the tenant's prefix, all pages."""
     objects, token = {}, None
     for _page in range(10000):  # bounded: 10 million objects at 1000 a page
@@ -290,14 +290,15 @@ def _read_json(store, bucket, key):
 def newest_backup(store, bucket, prefix, tenant):
     """The newest sidecar manifest under the tenant's prefix (dict), or None. Keys carry the UTC
     time, so the newest sorts last."""
-    sidecars = sorted(key for key in _list_objects(store, bucket, prefix, tenant) if key.endswith(SIDECAR_SUFFIX))
+    sidecars = sorted(key for key in list_objects(store, bucket, prefix, tenant) if key.endswith(SIDECAR_SUFFIX))
     return _read_json(store, bucket, sidecars[-1]) if sidecars else None
 
 
-def list_backups(store, bucket, prefix, tenant):
+def list_backups(store, bucket, prefix, tenant, objects=None):
     """The tenant's backups: key, format, created (aware datetime), size, verified (its sidecar
-    exists and records the object's actual size), and every object that belongs to it."""
-    objects = _list_objects(store, bucket, prefix, tenant)
+    exists and records the object's actual size), its sidecar manifest, and every object that
+    belongs to it. objects: the listing of list_objects, when the caller has it already."""
+    objects = list_objects(store, bucket, prefix, tenant) if objects is None else objects
     found = []
     for key, obj in sorted(objects.items()):
         backup_format = format_of(key)
@@ -308,6 +309,6 @@ def list_backups(store, bucket, prefix, tenant):
         belongs = [key] + ([filestore_tar_key(key)] if backup_format == "custom" else [])
         found.append({"key": key, "format": backup_format, "created": created, "size": obj["Size"],
                       "verified": bool(sidecar) and sidecar.get("size") == obj["Size"],
-                      "sidecar": key + SIDECAR_SUFFIX if sidecar else None,
+                      "sidecar": key + SIDECAR_SUFFIX if sidecar else None, "manifest": sidecar,
                       "objects": [k for k in belongs if k in objects] + ([key + SIDECAR_SUFFIX] if sidecar else [])})
     return found

@@ -49,17 +49,17 @@ class PgBackRest:
         self.env = dict(os.environ)
         self.env.update(("PGBACKREST_" + name.upper().replace("-", "_"), str(value)) for name, value in options.items())
 
-    def command(self, name, *args):
+    def command(self, name, *args, operands=()):
         """argv of one pgBackRest command (also what restore_command runs)."""
         argv = [self.binary, "--stanza=%s" % self.stanza]
         if self.config:
             argv.append("--config=%s" % self.config)
-        return argv + list(args) + [name]
+        return argv + list(args) + [name] + list(operands)
 
-    def run(self, name, *args, timeout=3600):
+    def run(self, name, *args, timeout=3600, operands=()):
         try:
-            done = subprocess.run(self.command(name, *args), capture_output=True, text=True, env=self.env,
-                                  timeout=timeout, check=False)
+            done = subprocess.run(self.command(name, *args, operands=operands), capture_output=True, text=True,
+                                  env=self.env, timeout=timeout, check=False)
         except FileNotFoundError:
             raise PgBackRestError("pgBackRest is not installed (%s not found)" % self.binary)
         except subprocess.TimeoutExpired:

@@ -94,7 +94,7 @@ class PitrRestore:
         backups = info.get("backup") or []
         chosen = choose_backup(backups, self.target, self.p.get("backup_set"))
         self.backup = chosen
-        self.report.update(target=self._target_report(), backup_set=chosen["label"], backup_type=chosen["type"],
+        self.report.update(target=self.target_report(), backup_set=chosen["label"], backup_type=chosen["type"],
                            backup_stop=format_time(backup_stop(chosen)), backup_size=chosen["info"]["size"],
                            archive_max=self._archive_max(info), data_dir=self.dest, port=self.p["port"], mode=mode)
         if self.target["type"] == "time":
@@ -117,11 +117,11 @@ class PitrRestore:
             self.report["switch_wal"] = "forced on the live primary, then waited for it to be archived"
         return None
 
-    def _target_report(self):
+    def target_report(self):
         return {k: self.target[k] for k in ("type", "value", "inclusive", "timeline")}
 
     def _key(self):
-        return {"stanza": self.pgbr.stanza, "target": self._target_report(), "backup_set": self.backup["label"],
+        return {"stanza": self.pgbr.stanza, "target": self.target_report(), "backup_set": self.backup["label"],
                 "action": self.p["action"], "mode": self.p["mode"]}
 
     @staticmethod
@@ -171,7 +171,7 @@ class PitrRestore:
     def apply(self):
         started = time.monotonic()
         if self.report.get("replaces") and self.p["mode"] == "side_by_side":
-            self._remove()
+            self.discard()
         if self.p.get("switch_wal_conninfo"):
             self.report["switched_wal"] = self._switch_wal()
         try:
@@ -183,7 +183,7 @@ class PitrRestore:
         except BaseException:
             self._stop()
             if self.p["mode"] == "side_by_side":
-                self._remove()
+                self.discard()
             raise
         ended = time.monotonic()
         self.report.update(proof, durations={"restore": round(restored - started, 3),
@@ -295,7 +295,7 @@ class PitrRestore:
         while time.monotonic() < deadline:
             if self._postmaster_pid():
                 seen = True
-            elif seen or "FATAL" in self._log_text() or time.monotonic() - started > 60:
+            elif seen or "FATAL" in self.log_text() or time.monotonic() - started > 60:
                 # (pg_ctl -W returns before postmaster.pid exists: not there yet is not gone)
                 raise RestoreFailed(self._failure_reason())
             else:
@@ -317,7 +317,7 @@ class PitrRestore:
                             % (self.p["wait_timeout"], self._log_tail()))
 
     def _prove(self, state):
-        text = self._log_text()
+        text = self.log_text()
         stop = STOP_RE.search(text)
         with self._connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
@@ -342,7 +342,7 @@ class PitrRestore:
         proof["reached_target"] = True
         return proof
 
-    def _log_text(self):
+    def log_text(self):
         try:
             with open(os.path.join(self.dest, LOG), encoding="utf-8", errors="replace") as handle:
                 return handle.read()
@@ -350,11 +350,11 @@ class PitrRestore:
             return ""
 
     def _log_tail(self):
-        lines = [line for line in self._log_text().splitlines() if re.search(r"FATAL|ERROR|LOG:  recovery|odoo_ops", line)]
+        lines = [line for line in self.log_text().splitlines() if re.search(r"FATAL|ERROR|LOG:  recovery|odoo_ops", line)]
         return ("(server log: %s)" % " | ".join(lines[-6:])) if lines else ""
 
     def _failure_reason(self):
-        text = self._log_text()
+        text = self.log_text()
         for needle, meaning in FAILURES:
             if needle in text:
                 return "recovery failed: %s %s" % (meaning, self._log_tail())
@@ -365,7 +365,7 @@ class PitrRestore:
             subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-m", "immediate", "-w", "-t", "60", "stop"],
                            capture_output=True, timeout=90, check=False)
 
-    def _remove(self):
+    def discard(self):
         """Remove a side-by-side destination: only one this module made (stamped, or made in this run)."""
         self._stop()
         if os.path.isdir(self.dest):

@@ -13,6 +13,7 @@ stopped and removed.
 """
 
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import par
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import (
-    allow_connections, check_tenant_name, observe_database, revoke_public, terminate_sessions)
+    MANAGED_BY, allow_connections, check_tenant_name, observe_database, revoke_public, terminate_sessions)
 
 
 class TenantPitr:
@@ -48,7 +49,12 @@ class TenantPitr:
         live = observe_database(self.pg, self.tenant)
         if not live["exists"]:
             raise ValueError("tenant %s does not exist on %s" % (self.tenant, self.pg.where))
-        if observe_database(self.pg, self.restored)["exists"]:
+        restored = observe_database(self.pg, self.restored)
+        earlier = self._earlier_restore(live if self.p["swap"] else restored)
+        if earlier:
+            self.report.update(done_before=earlier, swapped=bool(self.p["swap"]))
+            return self.report
+        if restored["exists"]:
             raise ValueError("database %s already exists on %s: give another restored_name or remove it"
                              % (self.restored, self.pg.where))
         self.owner, self.live = live["owner"], live
@@ -63,6 +69,17 @@ class TenantPitr:
             raise ValueError("%s holds an earlier restore: remove it first" % self.cluster.dest)
         self.report.update(cluster=self.cluster.report, owner=self.owner)
         return self.report
+
+    def _stamp(self):
+        """What the restored database records of this restore, so that the same request again is a no-op."""
+        return {"target": self.cluster.target_report(), "stanza": self.cluster.pgbr.stanza}
+
+    def _earlier_restore(self, state):
+        """The record of an identical earlier restore in a database's metadata (the live tenant after a
+        swap, the restored copy without one), or None."""
+        recorded = ((state.get("metadata") or {}) if state.get("exists") else {}).get("pitr") or {}
+        stamp = self._stamp()
+        return recorded if all(recorded.get(k) == v for k, v in stamp.items()) else None
 
     def apply(self):
         created, built = False, None
@@ -90,7 +107,7 @@ class TenantPitr:
                 self.pg.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.restored)))
             raise
         finally:
-            self.cluster._remove()  # pylint: disable=protected-access  # the side cluster never outlives the task
+            self.cluster.discard()  # the side cluster never outlives the task
         self.report["side_cluster_removed"] = not os.path.exists(self.cluster.dest)
         return self.report
 
@@ -105,10 +122,10 @@ class TenantPitr:
         if live["statement_timeout"]:
             self.pg.execute(sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(
                 name, sql.Literal(live["statement_timeout"])))
-        comment = self.pg.query("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                                (self.tenant,))[0][0]
-        if comment:
-            self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(comment)))
+        metadata = dict(live.get("metadata") or {"managed_by": MANAGED_BY, "tenant": self.tenant})
+        metadata["pitr"] = dict(self._stamp(), backup_set=self.cluster.report.get("backup_set"),
+                                reached=self.cluster.report.get("last_replay_ts"))
+        self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(json.dumps(metadata))))
 
     def _rows_after_target(self):
         """{table: rows of the damaged database with an id above the restored one's highest}: what the

@@ -26,6 +26,9 @@ description:
     (resuming it is a decision, M(sysgenpro.odoo_ops.odoo_tenant) C(state=present)).
   - Any failure drops the restored database and its staged filestore; the live tenant is untouched
     unless the swap itself ran.
+  - The restored database records the restore (stanza and target) in its metadata, so the same
+    request again - after a swap, or while the restored copy exists - is C(changed=false) and
+    restores nothing (RV(done_before)); a new target restores again.
   - Run it as the PostgreSQL OS user (C(become_user=postgres)).
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
@@ -121,6 +124,10 @@ swapped:
   description: Whether the names were swapped.
   returned: always
   type: bool
+done_before:
+  description: The record of an identical earlier restore (stanza, target, backup set, point reached) when nothing was done.
+  returned: when the same restore was done before
+  type: dict
 forensic_database:
   description: The damaged database's new name, after a swap.
   returned: when swapped
@@ -183,6 +190,8 @@ def bring_back(module, pg):
     store = ObjectStore(module.params) if module.params.get("filestore_root") else None
     work = TenantPitr(pg, PgBackRest(module.params), store, module.params)
     plan = work.plan()
+    if plan.get("done_before"):
+        return dict(plan, changed=False)
     if module.check_mode:
         return dict(plan, changed=True)
     return dict(work.apply(), changed=True)

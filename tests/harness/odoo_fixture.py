@@ -53,6 +53,16 @@ def file_name(content):
     return sha1, "%s/%s" % (sha1[:2], sha1)
 
 
+def create_fleet_role(connect_kwargs, name, member="odoo_ops_admin"):
+    """A fleet role (LOGIN) that `member` (the collection's admin role) belongs to, as odoo_tenant arranges it."""
+    admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE ROLE {} LOGIN; GRANT {} TO {}").format(
+            sql.Identifier(name), sql.Identifier(name), sql.Identifier(member)))
+    admin.close()
+
+
 def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None, db_mb=0, filestore_mb=0,
                         attachments=12):
     """Create database `dbname` (owned by `owner`) and, when filestore_root is given, its filestore.

@@ -20,6 +20,7 @@ import psycopg2
 import pytest
 
 from tests.harness.odoo_fixture import create_odoo_fixture
+from tests.harness.options import login_options, s3_options
 from tests.harness.playbook import run_tasks
 from tests.harness.tcp_proxy import CuttableProxy
 
@@ -44,11 +45,7 @@ def env(harness):
                           config=botocore.config.Config(s3={"addressing_style": "path"}))
     client.create_bucket(Bucket="backups")
     client.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
-    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
-             "login_password": pg["admin_password"]}
-    s3_options = {"s3_endpoint_url": s3["endpoint"], "s3_access_key": s3["access_key"],
-                  "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"], "s3_region": s3["region"]}
-    data = {"superuser": superuser, "root": root, "s3": client, "login": login, "s3_options": s3_options,
+    data = {"superuser": superuser, "root": root, "s3": client, "login": login_options(pg), "s3_options": s3_options(s3),
             "s3_port": s3["port"], "secrets": [pg["admin_password"], s3["secret_key"]]}
     run(tenant(data, name="bkacme", template="golden_b", base_url="https://bkacme.erp.test"))
     yield data

@@ -10,24 +10,20 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-import boto3
-import botocore.config
 import psycopg2
 import pytest
 
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
-from tests.harness.platform import Platform
+from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, s3_client, sql, stop_copy, switch_and_wait
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port
 from tests.harness.services import REPO_ROOT
 from tests.harness.tcp_proxy import CuttableProxy
 
-PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 UTC = datetime.timezone.utc
 
@@ -59,80 +55,8 @@ class Ticker:
 
 @pytest.fixture(scope="module")
 def source(harness):
-    s3 = harness.up("s3")["s3"]
-    boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                 aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                 config=botocore.config.Config(s3={"addressing_style": "path"})).create_bucket(Bucket="pitr")
-    work = tempfile.mkdtemp(prefix="odoo_ops-pitr-")
-    os.chmod(work, 0o755)
-    platform = Platform(os.path.join(work, "platform"))
-    try:
-        pg = platform.up(["postgres"])["postgres"]
-        data = prepare_source(pg, s3, work)
-    except BaseException:
-        platform.down()
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    try:
+    with pitr_source(harness.up("s3")["s3"], "pitr", "pitr") as data:
         yield data
-    finally:
-        for name in os.listdir(data["restores"]):
-            stop_copy(os.path.join(data["restores"], name))
-        platform.down()
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def prepare_source(pg, s3, work):
-    """Ticks table, commit timestamps on, pgBackRest configured by the pg_backup role (first full backup)."""
-    restores = os.path.join(work, "r")
-    os.makedirs(restores)
-    shutil.chown(restores, "postgres", "postgres")
-    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres", "dbname": "postgres"}
-    sql(superuser, "ALTER SYSTEM SET track_commit_timestamp = on")
-    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-l", pg["log"], "-w", "-t", "60",
-                    "restart"],
-                   check=True, capture_output=True, timeout=90)
-    sql(superuser, "CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())")
-    config = os.path.join(work, "etc", "pgbackrest.conf")
-    role_vars = {
-        "pg_backup_stanza": "pitr", "pg_backup_tier": 1, "pg_backup_pg_data": pg["data_dir"],
-        "pg_backup_pg_port": pg["port"], "pg_backup_pg_socket_dir": pg["socket_dir"], "pg_backup_config_path": config,
-        "pg_backup_spool_path": os.path.join(work, "spool"), "pg_backup_log_path": os.path.join(work, "log"),
-        "pg_backup_lock_path": os.path.join(work, "lock"), "pg_backup_repo_endpoint": s3["host"],
-        "pg_backup_repo_port": s3["port"], "pg_backup_repo_bucket": "pitr", "pg_backup_repo_region": s3["region"],
-        "pg_backup_repo_ca_file": s3["ca_file"], "pg_backup_repo_key": s3["access_key"],
-        "pg_backup_repo_key_secret": s3["secret_key"], "pg_backup_cipher_pass": "cipher-" + os.urandom(12).hex(),
-        "pg_backup_scheduler": "cron", "pg_backup_cron_dir": work, "pg_backup_bin_dir": work,
-        "ansible_become_method": "ansible.builtin.su"}
-    applied = run_tasks([{"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"},
-                          "vars": role_vars}], timeout=600)
-    assert applied.returncode == 0, applied
-    data = {"pg": pg, "superuser": superuser, "config": config, "work": work, "restores": restores, "s3": s3,
-            "secrets": [role_vars["pg_backup_cipher_pass"], s3["secret_key"]], "script": os.path.join(work, "pgbackrest-pitr-backup")}
-    return data
-
-
-def sql(conninfo, statement, args=None):
-    with contextlib.closing(psycopg2.connect(**conninfo)) as conn, conn.cursor() as cur:
-        conn.autocommit = True
-        cur.execute(statement, args)
-        return cur.fetchall() if cur.description else None
-
-
-def stop_copy(dest):
-    if os.path.exists(os.path.join(dest, "postmaster.pid")):
-        subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", dest, "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60, check=False)
-    shutil.rmtree(dest, ignore_errors=True)
-
-
-def pgbackrest(source, *args):
-    return subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % source["config"],
-                           "--stanza=pitr"] + list(args), capture_output=True, text=True, timeout=300, check=True).stdout
-
-
-def info(source):
-    return json.loads(pgbackrest(source, "info", "--output=json"))[0]
 
 
 def task(source, name, port=None, **args):
@@ -159,25 +83,12 @@ def commits(source):
     return dict(sql(source["superuser"], "SELECT id, pg_xact_commit_timestamp(xmin) FROM ticks"))
 
 
-def switch_and_wait(source):
-    """Close the current WAL segment and wait until it is archived."""
-    segment = sql(source["superuser"], "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        archived = sql(source["superuser"], "SELECT last_archived_wal FROM pg_stat_archiver")[0][0]
-        if archived and archived[-24:] >= segment[-24:]:
-            return
-        time.sleep(0.2)
-    raise AssertionError("WAL segment %s was not archived within 60 s" % segment)
-
-
 @pytest.fixture(scope="module")
 def history(source):
     """Rows over a full and a differential backup, all archived: {id: commit time}, the backups."""
     with Ticker(source["superuser"]):
         time.sleep(4)
-        subprocess.run(["runuser", "-u", "postgres", "--", source["script"], "diff"], check=True, timeout=300,
-                       capture_output=True)
+        backup(source, "diff")
         time.sleep(4)
     switch_and_wait(source)
     return {"commits": commits(source), "backups": info(source)["backup"]}
@@ -310,11 +221,7 @@ def test_after_a_promoted_restore_the_source_timeline_is_still_followed(source, 
     time.sleep(1)
     stop_copy(promoted["data_dir"])
     assert all(a["max"].startswith("00000001") for a in info(source)["archive"])  # nothing of the copy archived
-    listing = [o["Key"] for o in boto3.client(
-        "s3", endpoint_url=source["s3"]["endpoint"], region_name=source["s3"]["region"], verify=source["s3"]["ca_file"],
-        aws_access_key_id=source["s3"]["access_key"], aws_secret_access_key=source["s3"]["secret_key"],
-        config=botocore.config.Config(s3={"addressing_style": "path"})).list_objects_v2(
-            Bucket="pitr").get("Contents", [])]
+    listing = [o["Key"] for o in s3_client(source["s3"]).list_objects_v2(Bucket="pitr").get("Contents", [])]
     assert not [key for key in listing if key.endswith("00000002.history")]
     later = sorted(history["commits"].values())[-3]
     again = run(task(source, "tl2", target={"type": "time", "value": stamp(later)}))[0]
@@ -391,15 +298,13 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
             "SET ROLE pitr_fleet; CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())")
     subprocess.run(["chown", "-R", "postgres:postgres", root], check=True)
     sql(source["superuser"], "REVOKE CONNECT, TEMPORARY ON DATABASE pitr_a FROM PUBLIC")  # as odoo_tenant isolates
-    boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                 aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                 config=botocore.config.Config(s3={"addressing_style": "path"})).create_bucket(Bucket="pitr-logical")
+    s3_client(s3).create_bucket(Bucket="pitr-logical")
     logical = dict(tenant_task(source)["sysgenpro.odoo_ops.pg_pitr_tenant"], name="pitr_a", bucket="pitr-logical",
                    filestore_root=root)
     for key in ("stanza", "pgbackrest_config", "work_dir", "port"):
         logical.pop(key)
-    backup = run({"sysgenpro.odoo_ops.odoo_backup": logical})[0]
-    assert backup["changed"], backup
+    made = run({"sysgenpro.odoo_ops.odoo_backup": logical})[0]
+    assert made["changed"], made
     backed_up = sha1_tree(os.path.join(root, "pitr_a"))
     # After the backup, before the target: an attachment whose file that backup cannot have.
     sql(dict(source["superuser"], dbname="pitr_a"), "INSERT INTO ir_attachment (name, store_fname, checksum, db_datas) "
@@ -423,12 +328,19 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
     assert sql(dict(source["superuser"], dbname=forensic), "SELECT count(*) FROM ticks")[0][0] == len(a_commits)
     assert sql(b_conn, "SELECT count(*) FROM ticks")[0][0] == b_before  # the neighbour keeps what it wrote after T
     assert sql(a_conn, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'") == [("pitr_fleet",)]
-    assert result["filestore"]["backup"] == backup["key"]
+    assert result["filestore"]["backup"] == made["key"]
     assert result["filestore"]["missing"] == ["ff/ff00000000000000000000000000000000000000"]
     assert sha1_tree(os.path.join(root, "pitr_a")) == backed_up and os.path.isdir(os.path.join(root, forensic))
     assert result["side_cluster_removed"] and os.listdir(source["restores"]) == []
     assert result["rows_after_target"]["ticks"] == len(a_commits) - len([t for t in a_commits.values() if t <= target])
     assert sql(source["superuser"], "SELECT has_database_privilege('public', 'pitr_a', 'CONNECT')") == [(False,)]
+    same = dict(target={"type": "time", "value": stamp(target)}, swap=True, confirm=True, filestore_root=root,
+                bucket="pitr-logical")
+    for check in (True, False):  # the same request again restores nothing, in check mode or not
+        again = run(tenant_task(source, tenant="pitr_a", **same), check=check)[0]
+        assert again["changed"] is False and again["done_before"]["backup_set"] == result["cluster"]["backup_set"], again
+    assert sorted(r[0] for r in sql(a_conn, "SELECT id FROM ticks")) == sorted(
+        i for i, t in a_commits.items() if t <= target)
 
 
 def test_incident_playbook_freezes_restores_verifies_returns_and_reports(source, history, harness):

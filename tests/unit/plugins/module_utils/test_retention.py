@@ -1,6 +1,6 @@
 import datetime
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_plan
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_gaps, retention_plan
 
 UTC = datetime.timezone.utc
 
@@ -43,3 +43,33 @@ def test_newest_verified_is_never_deleted():
 
 def test_nothing_kept_nothing_to_delete_when_empty():
     assert retention_plan([], 7, 4, 3) == ({}, [])
+
+
+def _at(*args):
+    return {"key": "k%s" % (args,), "created": datetime.datetime(*args, tzinfo=datetime.timezone.utc)}
+
+
+def test_gaps_none_for_a_full_history():
+    days = [_at(2026, 11, 23 - d, 1) for d in range(7)]  # Monday 23rd back to Tuesday 17th: two ISO weeks
+    history = days + [_at(2026, 11, 9, 1), _at(2026, 11, 2, 1), _at(2026, 10, 15, 1), _at(2026, 9, 15, 1)]
+    assert retention_gaps(history, 7, 4, 3) == {}
+
+
+def test_gaps_name_the_missing_periods():
+    history = [_at(2026, 11, 23 - d, 1) for d in (0, 1, 3, 4, 5, 6)] + [_at(2026, 10, 1, 1)]
+    gaps = retention_gaps(history, 7, 4, 3)
+    assert gaps["daily"] == ["2026-11-21"]
+    assert gaps["weekly"] == ["2026-W46", "2026-W45"]  # the weeks of Nov 9-15 and Nov 2-8
+    assert "monthly" not in gaps  # November and October held; September is before the oldest backup
+
+
+def test_gaps_not_owed_before_the_first_backup_nor_for_empty_classes():
+    young = [_at(2026, 11, 23, 1), _at(2026, 11, 22, 1)]
+    assert retention_gaps(young, 7, 4, 3) == {}
+    assert retention_gaps([], 7, 4, 3) == {}
+    assert retention_gaps([_at(2026, 11, 23, 1), _at(2026, 1, 5, 1)], 0, 0, 12)["monthly"][0] == "2026-10"
+
+
+def test_month_slots_cross_a_year():
+    history = [_at(2026, 1, 10, 1), _at(2025, 11, 10, 1)]
+    assert retention_gaps(history, 0, 0, 3) == {"monthly": ["2025-12"]}

@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""backup_verify's `objects` level: a tenant's logical backups (made by odoo_backup) as they sit in
+object storage - present, the size and SHA-256 their sidecar records, young enough for the tier's
+RPO, the retention classes held, object lock and server-side encryption where the tier needs them.
+Reads only."""
+
+import concurrent.futures
+import datetime
+import hashlib
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import (
+    SIDECAR_SUFFIX, filestore_tar_key, format_of, list_backups, list_objects)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_gaps
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import CheckFailed
+
+CHUNK = 1024 * 1024
+# What each tier promises for its logical backups (daily, kept by class; tier 1 immutable).
+TIER_POLICY = {
+    1: {"max_age": 26 * 3600, "daily": 7, "weekly": 4, "monthly": 3, "object_lock": True},
+    2: {"max_age": 26 * 3600, "daily": 7, "weekly": 4, "monthly": 0, "object_lock": False},
+    3: {"max_age": 8 * 86400, "daily": 0, "weekly": 2, "monthly": 0, "object_lock": False},
+}
+
+
+def tier_policy(tier, overrides):
+    """The tier's policy with the options the task gives (None: the tier's)."""
+    policy = dict(TIER_POLICY[tier])
+    policy.update((k, v) for k, v in overrides.items() if v is not None)
+    return policy
+
+
+def sha256_of(store, bucket, key):
+    """(SHA-256, size) of an object, streamed."""
+    body = store.call("read %s" % key, "get_object", Bucket=bucket, Key=key)["Body"]
+    digest, size = hashlib.sha256(), 0
+    for chunk in iter(lambda: body.read(CHUNK), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class ObjectsLevel:
+    def __init__(self, store, params, policy, checks):
+        self.store, self.p, self.policy, self.checks = store, params, policy, checks
+        self.bucket, self.tenant = params["bucket"], params["name"]
+        self.now = datetime.datetime.now(datetime.timezone.utc)
+        self.objects = list_objects(store, self.bucket, params["key_prefix"], self.tenant)
+        self.backups = list_backups(store, self.bucket, params["key_prefix"], self.tenant, objects=self.objects)
+
+    def chosen(self):
+        """The backups whose objects are read: the given key, the newest, or all."""
+        if self.p.get("key"):
+            found = [b for b in self.backups if b["key"] == self.p["key"]]
+            if not found:
+                raise ValueError("key %s is not a backup of %s in bucket %s" % (self.p["key"], self.tenant, self.bucket))
+            return found
+        return self.backups if self.p["scope"] == "all" else self.backups[-1:]
+
+    def run(self, figures):
+        with self.checks.run("objects.present", self.tenant) as entry:
+            entry["detail"] = self._present()
+        chosen = self.chosen() if self.backups else []
+        figures["backup"] = chosen[-1]["key"] if chosen else None
+        with self.checks.run("objects.integrity", self.tenant) as entry:
+            entry["detail"] = self._integrity(chosen)
+        with self.checks.run("objects.age", self.tenant) as entry:
+            entry["detail"] = self._age(figures)
+        with self.checks.run("objects.retention", self.tenant) as entry:
+            entry["detail"] = self._retention()
+        if self.policy["object_lock"] or self.p.get("require_encryption"):
+            with self.checks.run("objects.protection", self.tenant) as entry:
+                entry["detail"] = self._protection(chosen)
+        return chosen
+
+    def _present(self):
+        if not self.backups:
+            where = "s3://%s/%s%s/" % (self.bucket, self.p["key_prefix"], self.tenant)
+            raise CheckFailed("no backups of %s under %s" % (self.tenant, where))
+        missing = []
+        for key in sorted(k for k in self.objects if k.endswith(SIDECAR_SUFFIX)):
+            backup_key = key[:-len(SIDECAR_SUFFIX)]
+            needed = [backup_key] + ([filestore_tar_key(backup_key)] if format_of(backup_key) == "custom" else [])
+            missing += [k for k in needed if k not in self.objects]
+        if missing:
+            raise CheckFailed("missing object(s) that a sidecar manifest records: %s" % ", ".join(missing))
+        return "%d backups, each with its objects" % len(self.backups)
+
+    def _integrity(self, chosen):
+        if not chosen:
+            raise CheckFailed("no backup to check")
+        with concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="verify") as pool:
+            problems = [p for found in pool.map(self._backup_problems, chosen) for p in found]
+        if problems:
+            raise CheckFailed("; ".join(problems))
+        return "%d backup(s): every object has the size and SHA-256 its sidecar records" % len(chosen)
+
+    def _backup_problems(self, backup):
+        sidecar = backup["manifest"]
+        if not sidecar:
+            return ["%s has no sidecar manifest: its size and SHA-256 cannot be checked" % backup["key"]]
+        recorded = sidecar.get("objects") or [{"key": backup["key"], "size": sidecar.get("size"),
+                                               "sha256": sidecar.get("sha256")}]
+        problems = []
+        for entry in recorded:
+            key = entry["key"]
+            if key not in self.objects:
+                problems.append("%s is missing" % key)
+                continue
+            size = self.objects[key]["Size"]
+            if size != entry["size"]:
+                problems.append("%s is %d bytes, its sidecar records %d (%s)" % (
+                    key, size, entry["size"], "truncated" if size < entry["size"] else "grown"))
+                continue
+            digest, _read = sha256_of(self.store, self.bucket, key)
+            if digest != entry["sha256"]:
+                problems.append("%s has SHA-256 %s, its sidecar records %s (the object or its sidecar was altered)"
+                                % (key, digest, entry["sha256"]))
+        return problems
+
+    def _age(self, figures):
+        if not self.backups:
+            raise CheckFailed("no backup")
+        newest = self.backups[-1]
+        age = int((self.now - newest["created"]).total_seconds())
+        figures["backup_age_seconds"] = age
+        if age > self.policy["max_age"]:
+            raise CheckFailed("the newest backup %s is %d s old, older than the RPO of %d s (tier %d)"
+                              % (newest["key"], age, self.policy["max_age"], self.p["tier"]))
+        return "newest backup %d s old (RPO %d s)" % (age, self.policy["max_age"])
+
+    def _retention(self):
+        classes = (self.policy["daily"], self.policy["weekly"], self.policy["monthly"])
+        gaps = retention_gaps(self.backups, *classes)
+        if gaps:
+            raise CheckFailed("retention classes violated: %s" % "; ".join(
+                "%s: no backup in %s" % (label, ", ".join(periods)) for label, periods in sorted(gaps.items())))
+        return "%d daily / %d weekly / %d monthly held" % classes
+
+    def _protection(self, chosen):
+        problems = []
+        for backup in chosen:
+            for key in (o for o in backup["objects"] if not o.endswith(SIDECAR_SUFFIX)):
+                head = self.store.call("read %s" % key, "head_object", Bucket=self.bucket, Key=key)
+                until = head.get("ObjectLockRetainUntilDate")
+                if self.policy["object_lock"] and not (head.get("ObjectLockMode") and until and until > self.now):
+                    problems.append("%s has no object lock retention (tier %d requires immutable backups)"
+                                    % (key, self.p["tier"]))
+                if self.p.get("require_encryption") and not head.get("ServerSideEncryption"):
+                    problems.append("%s is not encrypted server-side" % key)
+        if problems:
+            raise CheckFailed("; ".join(problems))
+        return "object lock%s present" % (" and server-side encryption" if self.p.get("require_encryption") else "")

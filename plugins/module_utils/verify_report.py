@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What backup_verify found: the checks it ran, and the evidence it writes (JSON, Markdown, and a
+Prometheus textfile for node_exporter's textfile collector)."""
+
+import contextlib
+import json
+import os
+import re
+import time
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.files import check_writable_dir, write_atomic
+
+
+class CheckFailed(Exception):
+    """A check's finding: the message names what is wrong, in the operator's words."""
+
+
+class Checks:
+    """The checks of one verification run, in order: {name, subject, ok, detail, seconds}."""
+
+    def __init__(self, safe=str):
+        self.items, self.safe = [], safe
+
+    @contextlib.contextmanager
+    def run(self, name, subject):
+        """Time a check; CheckFailed (or any other error, reported as such) makes it fail. A
+        block that sets entry["detail"] passes with that detail."""
+        entry = {"name": name, "subject": subject, "ok": True, "detail": "", "seconds": 0.0}
+        started = time.monotonic()
+        try:
+            yield entry
+        except CheckFailed as exc:
+            entry.update(ok=False, detail=self.safe(str(exc)))
+        except Exception as exc:  # pylint: disable=broad-except  # an error is a failed check, named, not a crash
+            entry.update(ok=False, detail=self.safe("%s: %s" % (type(exc).__name__, exc)))
+        entry["seconds"] = round(time.monotonic() - started, 3)
+        self.items.append(entry)
+
+    def add(self, name, subject, ok, detail):
+        self.items.append({"name": name, "subject": subject, "ok": ok, "detail": detail, "seconds": 0.0})
+
+    @property
+    def verified(self):
+        return bool(self.items) and all(item["ok"] for item in self.items)
+
+    def failed(self):
+        return [item for item in self.items if not item["ok"]]
+
+    def summary(self, subjects):
+        """One paragraph naming each failed check."""
+        failed = self.failed()
+        if not failed:
+            return "backup verification of %s passed: %d checks" % (", ".join(subjects), len(self.items))
+        return "backup verification of %s failed %d of %d checks: %s" % (
+            ", ".join(subjects), len(failed), len(self.items),
+            "; ".join("%s [%s]: %s" % (item["name"], item["subject"], item["detail"]) for item in failed))
+
+
+def report_stem(subjects, stamp):
+    return "backup-verify-%s-%s" % ("-".join(re.sub(r"[^A-Za-z0-9_.-]", "_", s) for s in subjects), stamp)
+
+
+def markdown(result):
+    lines = ["# Backup verification: %s" % ", ".join(result["subjects"]), "",
+             "- Verdict: **%s**" % ("VERIFIED" if result["verified"] else "FAILED"),
+             "- Verified at: %s" % result["verified_at"], "- Levels: %s" % ", ".join(result["levels"])]
+    for subject, figures in sorted(result["figures"].items()):
+        lines.append("- %s: backup %s, data age at backup (RPO) %s s, restore (RTO) %s s" % (
+            subject, figures.get("backup") or "-", figures.get("backup_age_seconds", "-"),
+            figures.get("restore_seconds", "-")))
+    lines += ["", result["msg"], "", "| check | subject | result | seconds | detail |", "|---|---|---|---|---|"]
+    for item in result["checks"]:
+        detail = item["detail"].replace("|", "\\|").replace("\n", " ")
+        verdict = "ok" if item["ok"] else "FAILED"
+        lines.append("| %s | %s | %s | %.3f | %s |" % (item["name"], item["subject"], verdict, item["seconds"], detail))
+    return "\n".join(lines) + "\n"
+
+
+def _label(value):
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def prometheus(result, kinds):
+    """node_exporter textfile: one series per subject ({tenant=...} or {cluster=...})."""
+    metrics = [("backup_verify_success", "1 when every check of the last verification passed.",
+                lambda s, f: 1 if all(c["ok"] for c in result["checks"] if c["subject"] == s) else 0),
+               ("backup_age_seconds", "Age of the newest backup at verification time.",
+                lambda s, f: f.get("backup_age_seconds")),
+               ("backup_restore_seconds", "Measured restore time of the last restore-level verification (RTO).",
+                lambda s, f: f.get("restore_seconds")),
+               ("backup_verify_timestamp_seconds", "When the last verification ran (Unix time).",
+                lambda s, f: result["verified_epoch"])]
+    lines = []
+    for name, help_text, value_of in metrics:
+        lines += ["# HELP %s %s" % (name, help_text), "# TYPE %s gauge" % name]
+        for subject in result["subjects"]:
+            value = value_of(subject, result["figures"].get(subject, {}))
+            if value is not None:
+                lines.append('%s{%s="%s"} %s' % (name, kinds[subject], _label(subject), value))
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(result, kinds, stamp, report_dir=None, textfile_dir=None):
+    """Write the JSON and Markdown reports (named with stamp) and the textfile; returns their paths."""
+    written = {}
+    stem = report_stem(result["subjects"], stamp)
+    if report_dir:
+        check_writable_dir(report_dir, "report_dir")
+        written["json"] = os.path.join(report_dir, stem + ".json")
+        written["markdown"] = os.path.join(report_dir, stem + ".md")
+        write_atomic(written["json"], json.dumps(result, indent=2, sort_keys=True).encode(), 0o644)
+        write_atomic(written["markdown"], markdown(result).encode(), 0o644)
+    if textfile_dir:
+        check_writable_dir(textfile_dir, "textfile_dir")
+        written["textfile"] = os.path.join(textfile_dir, report_stem(result["subjects"], "latest") + ".prom")
+        write_atomic(written["textfile"], prometheus(result, kinds).encode(), 0o644)
+    return written

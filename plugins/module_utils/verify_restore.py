@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""backup_verify's `restore` level: a throwaway restore, then integrity and Odoo checks, then cleanup.
+
+Logical: the tenant backup goes into a temporary database on the verification server (its dump in
+one transaction that stops at the first error, or pg_restore --exit-on-error) and its filestore
+into a temporary folder. Physical: the pgBackRest stanza is restored beside the live cluster with
+pg_pitr_restore's machinery, promoted, proven to have reached its target and, for `latest`, to
+have replayed the archive to its end. Then: pg_amcheck --heapallindexed, pg_checksums --check
+(physical, when data checksums are on), and Odoo assertions - base installed, an active admin user,
+every attachment's file present with the SHA-1 its name and checksum say. Whatever happens, the
+temporary database, folders and server are removed.
+"""
+
+import hashlib
+import os
+import re
+import secrets
+import subprocess
+import time
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreBuild
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import (
+    BackupSource, restore_custom, restore_dump)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import parse_time
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore, wal_name_key
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import Postgres, sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import revoke_public, terminate_sessions
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import CheckFailed
+
+RESTORED_SEGMENT_RE = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
+ADMIN_SQL = ("SELECT login, active FROM res_users WHERE id = coalesce((SELECT res_id FROM ir_model_data "
+             "WHERE module = 'base' AND name = 'user_admin'), (SELECT id FROM res_users WHERE login = 'admin'))")
+
+
+def throwaway_name(kind):
+    return "odoo_ops_verify_%s_%s" % (kind, secrets.token_hex(4))
+
+
+def amcheck(pg, dbname, pg_bin_dir):
+    """pg_amcheck --heapallindexed on one database ('*': all); corruption raises CheckFailed."""
+    argv = [os.path.join(pg_bin_dir, "pg_amcheck"), "--heapallindexed", "--install-missing", "--no-password",
+            "--host=%s" % pg.host, "--port=%d" % pg.port, "--username=%s" % pg.user]
+    argv += ["--all"] if dbname == "*" else ["--database=%s" % dbname]
+    done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, **pg.client_env()),
+                          timeout=3600, check=False)
+    output = pg.safe((done.stdout + done.stderr).strip())
+    if done.returncode == 0:
+        return "pg_amcheck --heapallindexed: no corruption"
+    if "permission denied to create extension" in output:
+        return "not run: installing amcheck needs a superuser (verify as one, or install amcheck in the server)"
+    raise CheckFailed("pg_amcheck found corruption (exit %d): %s" % (done.returncode, " | ".join(output.splitlines()[:8])))
+
+
+def odoo_checks(checks, subject, pg, dbname, filestore=None):
+    """Odoo assertions on a restored database; the attachments' files when a filestore folder is given."""
+    with checks.run("restore.odoo_base", subject) as entry:
+        rows = pg.query("SELECT state, latest_version FROM ir_module_module WHERE name = 'base'", dbname=dbname)
+        if not rows or rows[0][0] != "installed":
+            raise CheckFailed("%s: module base is %s" % (dbname, rows[0][0] if rows else "absent"))
+        entry["detail"] = "%s: base %s installed" % (dbname, rows[0][1])
+    with checks.run("restore.odoo_admin", subject) as entry:
+        rows = pg.query(ADMIN_SQL, dbname=dbname)
+        if not rows or not rows[0][1]:
+            raise CheckFailed("%s: no active admin user (%s)" % (dbname, "archived" if rows else "absent"))
+        entry["detail"] = "%s: admin user %s active" % (dbname, rows[0][0])
+    if filestore is None:
+        return
+    with checks.run("restore.attachments", subject) as entry:
+        entry["detail"] = attachment_problems(pg, dbname, filestore)
+
+
+def attachment_problems(pg, dbname, filestore):
+    rows = pg.query("SELECT store_fname, array_agg(DISTINCT checksum) FROM ir_attachment "
+                    "WHERE store_fname IS NOT NULL GROUP BY store_fname ORDER BY 1", dbname=dbname)
+    missing, altered = [], []
+    for store_fname, sums in rows:
+        path = os.path.join(filestore, store_fname)
+        if not os.path.isfile(path):
+            missing.append(store_fname)
+            continue
+        digest = hashlib.sha1()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != os.path.basename(store_fname) or any(s and s != digest.hexdigest() for s in sums):
+            altered.append("%s (content SHA-1 %s)" % (store_fname, digest.hexdigest()))
+    problems = []
+    if missing:
+        problems.append("%d attachment file(s) missing from the backup's filestore: %s" % (
+            len(missing), ", ".join(missing[:10])))
+    if altered:
+        problems.append("%d attachment file(s) whose content no longer matches their SHA-1: %s" % (
+            len(altered), ", ".join(altered[:10])))
+    if problems:
+        raise CheckFailed("%s: %s" % (dbname, "; ".join(problems)))
+    return "%s: %d attachment files present, each with the SHA-1 of its name" % (dbname, len(rows))
+
+
+class LogicalRestore:
+    """A tenant backup restored into a temporary database and folder of the verification server."""
+
+    def __init__(self, pg, store, params, checks):
+        self.pg, self.store, self.p, self.checks = pg, store, params, checks
+        self.tenant = params["name"]
+
+    def run(self, backup, figures):
+        name = throwaway_name(self.tenant)[:63]
+        source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": backup["key"]})
+        build = FilestoreBuild(self.p["work_dir"], name)
+        created = False
+        try:
+            with self.checks.run("restore.logical", self.tenant) as entry:
+                started = time.monotonic()
+                source.download(self.p["work_dir"], (backup.get("manifest") or {}).get("sha256"))
+                self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                    sql.Identifier(name)))
+                created = True
+                revoke_public(self.pg, name)
+                if source.format == "zip":
+                    restore_dump(self.pg, source.path, name, self.pg.user, os.path.join(self.p["pg_bin_dir"], "psql"))
+                else:
+                    restore_custom(self.pg, source.path, name, self.pg.user, self.p["jobs"],
+                                   os.path.join(self.p["pg_bin_dir"], "pg_restore"))
+                files = source.stage_filestore(build, backup.get("manifest"))
+                figures["restore_seconds"] = round(time.monotonic() - started, 3)
+                entry["detail"] = "%s restored in %.1f s (%d filestore files)" % (
+                    backup["key"], figures["restore_seconds"], files)
+            if self.checks.items[-1]["ok"]:
+                with self.checks.run("restore.amcheck", self.tenant) as entry:
+                    entry["detail"] = amcheck(self.pg, name, self.p["pg_bin_dir"])
+                odoo_checks(self.checks, self.tenant, self.pg, name, build.staging)
+        finally:
+            source.discard()
+            build.discard()
+            self.pg.close(name)
+            if created:
+                terminate_sessions(self.pg, name)
+                self.pg.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+class PhysicalRestore:
+    """A pgBackRest stanza restored beside the live cluster, checked, then stopped and removed."""
+
+    def __init__(self, pgbackrest, params, checks):
+        self.pgbr, self.p, self.checks = pgbackrest, params, checks
+        self.stanza = pgbackrest.stanza
+
+    def run(self, figures, port):
+        dest = os.path.join(self.p["work_dir"], throwaway_name(self.stanza))
+        restore = PitrRestore(self.pgbr, {
+            "data_dir": dest, "port": port, "target": self.p["target"], "action": "promote", "mode": "side_by_side",
+            "confirm": False, "force": False, "backup_set": self.p.get("backup_set"),
+            "switch_wal_conninfo": self.p.get("switch_wal_conninfo"), "wait_timeout": self.p["wait_timeout"],
+            "copy_user": self.p["copy_user"], "pg_bin_dir": self.p["pg_bin_dir"]})
+        try:
+            with self.checks.run("restore.physical", self.stanza) as entry:
+                restore.plan()
+                report = restore.apply()
+                figures["restore_seconds"] = report["durations"]["total"]
+                figures["backup"] = report["backup_set"]
+                if report.get("last_replay_ts"):
+                    figures["backup_age_seconds"] = int(time.time() - parse_time(report["last_replay_ts"]).timestamp())
+                entry["detail"] = self._reached(restore, report)
+            if self.checks.items[-1]["ok"]:
+                self._integrity(restore, dest, port)
+        finally:
+            restore.discard()
+
+    def _reached(self, restore, report):
+        """For `latest`, PostgreSQL ends recovery at the first segment it cannot fetch - also at a
+        gap - and promotes: the replay must reach the archive's last segment."""
+        if self.p["target"]["type"] != "latest":
+            return "target reached: %s" % report["stop_reason"]
+        replayed = RESTORED_SEGMENT_RE.findall(restore.log_text())
+        last = max(replayed, key=wal_name_key) if replayed else None
+        if report.get("archive_max") and wal_name_key(last) < wal_name_key(report["archive_max"]):
+            raise CheckFailed("recovery ended at WAL %s but the archive reaches %s: a segment is missing or unreadable, "
+                              "so a restore would silently lose what follows" % (last, report["archive_max"]))
+        return "backup %s restored and the archive replayed to its end (%s) in %.1f s" % (
+            report["backup_set"], last, report["durations"]["total"])
+
+    def _integrity(self, restore, dest, port):
+        copy = Postgres({"login_unix_socket": dest, "login_port": port, "login_user": self.p["copy_user"]})
+        try:
+            checksums = copy.query("SHOW data_checksums")[0][0] == "on"
+            with self.checks.run("restore.amcheck", self.stanza) as entry:
+                entry["detail"] = amcheck(copy, "*", self.p["pg_bin_dir"])
+            databases = [row[0] for row in copy.query(
+                "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1")]
+            for dbname in databases:
+                if self.p.get("databases") and dbname not in self.p["databases"]:
+                    continue
+                if copy.query("SELECT to_regclass('ir_module_module')", dbname=dbname)[0][0]:
+                    odoo_checks(self.checks, self.stanza, copy, dbname)
+        finally:
+            copy.close()
+        if checksums:
+            with self.checks.run("restore.checksums", self.stanza) as entry:
+                entry["detail"] = self._checksums(dest)
+
+    def _checksums(self, dest):
+        """pg_checksums --check needs the copy cleanly stopped."""
+        bin_dir = self.p["pg_bin_dir"]
+        subprocess.run([os.path.join(bin_dir, "pg_ctl"), "-D", dest, "-m", "fast", "-w", "-t", "120", "stop"],
+                       capture_output=True, timeout=180, check=False)
+        done = subprocess.run([os.path.join(bin_dir, "pg_checksums"), "--check", "-D", dest], capture_output=True,
+                              text=True, timeout=3600, check=False)
+        if done.returncode != 0:
+            lines = [line for line in (done.stdout + done.stderr).splitlines() if "checksum" in line.lower()]
+            raise CheckFailed("pg_checksums --check failed (exit %d): %s" % (done.returncode, " | ".join(lines[:8])))
+        found = re.search(r"Blocks scanned:\s+(\d+)", done.stdout)
+        return "pg_checksums: %s blocks, no bad checksum" % (found.group(1) if found else "all")

@@ -1,0 +1,380 @@
+"""backup_verify against real backups: odoo_backup's objects in SeaweedFS S3 over TLS, and a private
+PostgreSQL 15 cluster backed up by the pg_backup role (pgBackRest). Every fault of the catalogue is
+made for real, then must be found with a message that names it; the clean set has no finding."""
+import contextlib
+import datetime
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import zipfile
+
+import psycopg2
+import pytest
+
+from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
+from tests.harness.options import login_options, s3_options
+from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, s3_client, sql, switch_and_wait
+from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.services import REPO_ROOT
+
+UTC = datetime.timezone.utc
+FLEET = "verify_fleet"
+SIDECAR = ".manifest.json"
+
+
+@pytest.fixture(scope="module")
+def env(harness):
+    state = harness.up("postgres", "s3")
+    pg, s3 = state["postgres"], state["s3"]
+    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
+    root = tempfile.mkdtemp(prefix="odoo_ops-verify-fs-")
+    work = tempfile.mkdtemp(prefix="odoo_ops-verify-work-")
+    os.chmod(root, 0o755)
+    create_fleet_role(superuser, FLEET)
+    for name in ("vfacme", "vfmissing", "vfaltered"):
+        create_odoo_fixture(superuser, name, owner=FLEET, filestore_root=root)
+    client = s3_client(s3)
+    client.create_bucket(Bucket="verify")
+    client.create_bucket(Bucket="verify-locked", ObjectLockEnabledForBucket=True)
+    login, store = login_options(pg), s3_options(s3)
+    data = {"superuser": superuser, "root": root, "work": work, "s3": client, "login": login, "s3_options": store,
+            "secrets": [pg["admin_password"], s3["secret_key"]]}
+    locked = run({"sysgenpro.odoo_ops.odoo_backup": dict(
+        login, **store, name="vfacme", bucket="verify-locked", filestore_root=root, tier=1,
+        object_lock_mode="COMPLIANCE", object_lock_days=1)})
+    plain = dict(login, **store)
+    plain.update(name="vfacme", bucket="verify", key_prefix="base/", filestore_root=root, tier=2)
+    plain = run({"sysgenpro.odoo_ops.odoo_backup": plain})
+    assert locked["changed"] and plain["changed"], (locked.get("msg"), plain.get("msg"))
+    data.update(locked=locked, plain=plain)
+    for created in history_dates(datetime.datetime.now(UTC)):  # a tier-1 history behind the locked backup
+        plant(data, locked, "verify-locked", "odoo/", "vfacme", created, lock=True)
+    yield data
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def run(*tasks, **kwargs):
+    result = run_tasks(list(tasks), timeout=900, **kwargs)
+    assert result.results, result
+    return result.results[-1]
+
+
+def verify(env, **args):
+    options = dict(env["login"], **env["s3_options"])
+    options.update(name="vfacme", bucket="verify", tier=2, work_dir=env["work"], fail_on_error=False)
+    options.update(args)
+    return {"sysgenpro.odoo_ops.backup_verify": options}
+
+
+def failed(result):
+    """{check name: detail} of the failed checks."""
+    assert result.get("checks"), result
+    return {c["name"]: c["detail"] for c in result["checks"] if not c["ok"]}
+
+
+def plant(env, made, bucket, prefix, tenant, created, lock=False, body=None):
+    """A backup as odoo_backup writes it, made at `created`: a server-side copy of a real one (or body),
+    with its sidecar rewritten for the new key and time."""
+    key = "%s%s/%s_%s.zip" % (prefix, tenant, tenant, created.strftime("%Y%m%dT%H%M%SZ"))
+    sidecar = json.loads(env["s3"].get_object(Bucket=made["bucket"], Key=made["manifest_key"])["Body"].read())
+    extra = {"ObjectLockMode": "COMPLIANCE",
+             "ObjectLockRetainUntilDate": datetime.datetime.now(UTC) + datetime.timedelta(days=1)} if lock else {}
+    if body is None:
+        env["s3"].copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": made["bucket"], "Key": made["key"]}, **extra)
+    else:
+        env["s3"].put_object(Bucket=bucket, Key=key, Body=body, **extra)
+        sidecar.update(size=len(body), sha256=hashlib.sha256(body).hexdigest())
+    recorded = {"key": key, "size": sidecar["size"], "sha256": sidecar["sha256"]}
+    sidecar.update(key=key, created=created.isoformat(), objects=[recorded])
+    env["s3"].put_object(Bucket=bucket, Key=key + SIDECAR, Body=json.dumps(sidecar).encode(), **extra)
+    return key
+
+
+def history_dates(now):
+    """A tier-1 history: 7 daily, 4 weekly and 3 monthly backups, counted back from now."""
+    dates = [now - datetime.timedelta(days=d, minutes=5) for d in range(1, 7)]
+    dates += [now - datetime.timedelta(weeks=w) for w in range(1, 4)]
+    month = now.replace(day=15, hour=12, minute=0, second=0, microsecond=0)
+    for _back in range(2):
+        month = (month.replace(day=1) - datetime.timedelta(days=1)).replace(day=15)
+        dates.append(month)
+    return dates
+
+
+def leftovers(env):
+    """Temporary databases, downloads or staging folders a verification left behind."""
+    with contextlib.closing(psycopg2.connect(dbname="postgres", **env["superuser"])) as conn, conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'odoo_ops_verify_%'")
+        return cur.fetchall() + [n for n in os.listdir(env["work"]) if "odoo" in n]
+
+
+def test_clean_tier1_set_has_no_finding_and_reports_agree(env):
+    reports = os.path.join(env["work"], "reports")
+    os.makedirs(reports)
+    result = run(verify(env, bucket="verify-locked", tier=1, level=["objects", "restore"], scope="all",
+                        report_dir=reports, textfile_dir=reports))
+    assert result["verified"] and not failed(result), result["msg"]
+    assert result["changed"] is False and result["restore_seconds"] > 0
+    names = [c["name"] for c in result["checks"]]
+    for name in ("objects.integrity", "objects.age", "objects.retention", "objects.protection", "restore.logical",
+                 "restore.odoo_base", "restore.odoo_admin", "restore.attachments"):
+        assert name in names, names
+    assert "12 backup(s)" in next(c["detail"] for c in result["checks"] if c["name"] == "objects.integrity")
+    report = json.load(open(result["reports"]["json"]))
+    assert report["verified"] is True and report["checks"] == result["checks"]
+    assert "**VERIFIED**" in open(result["reports"]["markdown"]).read()
+    metrics = open(result["reports"]["textfile"]).read()
+    assert 'backup_verify_success{tenant="vfacme"} 1' in metrics and 'backup_restore_seconds{tenant="vfacme"}' in metrics
+    assert not leftovers(env)
+    again = run(verify(env, bucket="verify-locked", tier=1, level=["objects"]), check=True)
+    assert again["verified"] and again["changed"] is False
+
+
+@pytest.mark.parametrize("fault, check, words", [
+    ("flipped_bit", "objects.integrity", "has SHA-256"),
+    ("truncated", "objects.integrity", "(truncated)"),
+    ("missing", "objects.present", "missing object"),
+    ("sidecar_checksum", "objects.integrity", "its sidecar records"),
+    ("older_than_rpo", "objects.age", "older than the RPO"),
+    ("no_object_lock", "objects.protection", "no object lock retention"),
+    ("no_weekly", "objects.retention", "weekly: no backup in"),
+])
+def test_object_faults_are_named(env, fault, check, words):
+    prefix, now = "%s/" % fault, datetime.datetime.now(UTC)
+    key = plant(env, env["plain"], "verify", prefix, "vfacme", now - datetime.timedelta(
+        days=3 if fault == "older_than_rpo" else 0))
+    args = {"key_prefix": prefix, "level": ["objects"]}
+    if fault == "flipped_bit":
+        body = bytearray(env["s3"].get_object(Bucket="verify", Key=key)["Body"].read())
+        body[len(body) // 2] ^= 0x10
+        env["s3"].put_object(Bucket="verify", Key=key, Body=bytes(body))
+    elif fault == "truncated":
+        body = env["s3"].get_object(Bucket="verify", Key=key)["Body"].read()
+        env["s3"].put_object(Bucket="verify", Key=key, Body=body[:len(body) - 1000])
+    elif fault == "missing":
+        env["s3"].delete_object(Bucket="verify", Key=key)
+        plant(env, env["plain"], "verify", prefix, "vfacme", now - datetime.timedelta(hours=1))
+    elif fault == "sidecar_checksum":
+        sidecar = json.loads(env["s3"].get_object(Bucket="verify", Key=key + SIDECAR)["Body"].read())
+        sidecar["objects"][0]["sha256"] = "0" * 64
+        env["s3"].put_object(Bucket="verify", Key=key + SIDECAR, Body=json.dumps(sidecar).encode())
+    elif fault == "no_object_lock":
+        args["tier"] = 1
+        args["retention"] = {"daily": 1, "weekly": 1, "monthly": 1}
+    elif fault == "no_weekly":
+        for created in [now - datetime.timedelta(days=d, minutes=1) for d in range(1, 7)] + [
+                now - datetime.timedelta(days=40)]:
+            plant(env, env["plain"], "verify", prefix, "vfacme", created)
+    result = run(verify(env, **args))
+    found = failed(result)
+    assert result["verified"] is False and check in found and words in found[check], (fault, found)
+    assert check in result["msg"] and words in result["msg"]
+    assert set(found) == {check}, found
+    strict = run(verify(env, fail_on_error=True, **args))
+    assert strict.get("failed") and check in strict["msg"], strict
+
+
+def zip_with(body, replace):
+    """A copy of an Odoo backup zip with some members' content replaced."""
+    source, out = zipfile.ZipFile(io.BytesIO(body)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, replace.get(item.filename, source.read(item.filename)))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fault, words", [
+    ("file_missing", "missing from the backup's filestore"),
+    ("file_altered", "no longer matches their SHA-1"),
+    ("failing_statement", "dump.sql failed"),
+])
+def test_restore_faults_are_named_and_leave_nothing(env, fault, words):
+    tenant = {"file_missing": "vfmissing", "file_altered": "vfaltered", "failing_statement": "vfacme"}[fault]
+    folder = os.path.join(env["root"], tenant)
+    stored = sorted(os.path.join(d, f) for d, _s, files in os.walk(folder) for f in files if "checklist" not in d)
+    if fault == "file_missing":
+        os.unlink(stored[0])  # the database still points at it: the backup goes without it
+    elif fault == "file_altered":
+        with open(stored[1], "r+b") as handle:
+            handle.write(b"bit rot")
+    prefix = "%s/" % fault
+    if fault == "failing_statement":
+        body = env["s3"].get_object(Bucket="verify", Key=env["plain"]["key"])["Body"].read()
+        dump = zipfile.ZipFile(io.BytesIO(body)).read("dump.sql")
+        broken = dump + b"\nINSERT INTO public.res_users (id, login) VALUES (1, 'duplicate id');\n"
+        plant(env, env["plain"], "verify", prefix, tenant, datetime.datetime.now(UTC), body=zip_with(body, {
+            "dump.sql": broken}))
+    else:
+        options = dict(env["login"], **env["s3_options"])
+        options.update(name=tenant, bucket="verify", key_prefix=prefix, filestore_root=env["root"], tier=2)
+        made = run({"sysgenpro.odoo_ops.odoo_backup": options})
+        assert made["changed"], made
+    result = run(verify(env, name=tenant, key_prefix=prefix, level=["objects", "restore"]))
+    found = failed(result)
+    check = "restore.logical" if fault == "failing_statement" else "restore.attachments"
+    assert set(found) == {check} and words in found[check], found
+    if fault == "failing_statement":
+        assert "duplicate key" in found[check], found
+    assert not leftovers(env)
+
+
+def test_bad_input_is_refused_and_writes_nothing(env):
+    reports = os.path.join(env["work"], "bad-reports")
+    os.makedirs(reports)
+    cases = [
+        ({"name": "Bad Tenant"}, "is not a valid tenant id"),
+        ({"level": ["repository"]}, "give stanza"),
+        ({"name": None, "level": ["objects"]}, "give name and bucket"),
+        ({"stanza": "x y"}, "not a valid stanza name"),
+        ({"stanza": "verify", "level": ["restore"], "target": {"type": "time", "value": "2026-11-23 10:00:00"}},
+         "has no time zone"),
+        ({"textfile_dir": "/nonexistent/textfiles"}, "textfile_dir /nonexistent/textfiles does not exist"),
+        ({"level": ["restore"], "work_dir": "/nonexistent/work"}, "work_dir /nonexistent/work does not exist"),
+    ]
+    for args, words in cases:
+        result = run(verify(env, report_dir=reports, fail_on_error=True, **args))
+        assert result.get("failed") and words in result["msg"], (args, result.get("msg"))
+    assert not os.listdir(reports)
+    missing = run(verify(env, bucket="no-such-bucket", report_dir=reports, textfile_dir=reports))
+    assert failed(missing) == {"objects.listing": failed(missing)["objects.listing"]}
+    assert "bucket no-such-bucket is missing" in failed(missing)["objects.listing"]
+    assert 'backup_verify_success{tenant="vfacme"} 0' in open(missing["reports"]["textfile"]).read()
+    unreachable = run(verify(env, s3_endpoint_url="https://localhost:9", s3_retries=1))
+    assert "localhost:9" in failed(unreachable)["objects.listing"]
+
+
+def playbook(name, extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/%s" % name, "-e", json.dumps(extra)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_dr_drill_and_backup_verify_playbooks_report_every_tenant(env):
+    reports = os.path.join(env["work"], "drill")
+    os.makedirs(reports)
+    tenants = [{"name": "vfacme", "tier": 1, "backup_bucket": "verify-locked"}, {"name": "vfnobackup", "tier": 1},
+               {"name": "vfmissing", "tier": 2}]
+    extra = {"odoo_ops_tenants": tenants, "dr_drill_bucket": "verify", "dr_drill_s3": env["s3_options"],
+             "dr_drill_postgres": env["login"], "dr_drill_report_dir": reports, "dr_drill_work_dir": env["work"]}
+    done = playbook("dr_drill.yml", extra)
+    assert done.returncode != 0 and "vfnobackup failed the drill" in done.stdout, done.stdout[-3000:]
+    (name,) = [n for n in os.listdir(reports) if n.startswith("dr-drill-") and n.endswith(".json")]
+    report = json.load(open(os.path.join(reports, name)))
+    rows = {row["subject"]: row for row in report["subjects"]}
+    assert sorted(rows) == ["vfacme", "vfnobackup"] and report["passed"] is False  # tier 2 is not drilled
+    acme = rows["vfacme"]
+    assert acme["verified"] is True and acme["objectives_met"] is True, acme
+    assert 0 < float(acme["rto_seconds"]) <= float(acme["rto_objective"]) and acme["backup"].startswith("odoo/vfacme/")
+    assert rows["vfnobackup"]["verified"] is False and "objects.present" in rows["vfnobackup"]["failed_checks"]
+    assert "| vfacme | tenant | True |" in open(os.path.join(reports, name[:-5] + ".md")).read()
+    assert not leftovers(env)
+    verified = playbook("backup_verify.yml", {"odoo_ops_tenants": tenants, "backup_verify_tenants": ["vfacme"],
+                                              "backup_verify_bucket": "verify", "backup_verify_s3": env["s3_options"],
+                                              "backup_verify_postgres": env["login"]})
+    assert verified.returncode == 0, verified.stdout[-3000:]
+    assert "backup verification of vfacme passed" in verified.stdout
+
+
+def test_secrets_never_in_results_or_verbose_output(env):
+    result = run_tasks([verify(env, level=["objects", "restore"], key_prefix="base/")], verbosity=3)
+    assert result.returncode == 0, result
+    for secret in env["secrets"]:
+        assert secret not in result.output and secret not in result.stderr
+
+
+# --- physical backups (pgBackRest) -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(harness):
+    with pitr_source(harness.up("s3")["s3"], "verify", "verify-repo") as source:
+        sql(source["superuser"], "CREATE ROLE phys_fleet")
+        server = {k: v for k, v in source["superuser"].items() if k != "dbname"}
+        create_odoo_fixture(server, "phys_acme", owner="phys_fleet")
+        backup(source, "diff")
+        sql(source["superuser"], "INSERT INTO ticks DEFAULT VALUES")
+        switch_and_wait(source)
+        yield source
+
+
+def physical(cluster, **args):
+    options = {"stanza": "verify", "pgbackrest_config": cluster["config"], "level": ["repository", "restore"],
+               "work_dir": cluster["restores"], "fail_on_error": False}
+    options.update(args)
+    return {"sysgenpro.odoo_ops.backup_verify": options, "become": True, "become_user": "postgres",
+            "vars": {"ansible_become_method": "ansible.builtin.su"}}
+
+
+def test_physical_clean_then_corrupted_backup_file(cluster):
+    clean = run(physical(cluster))
+    assert clean["verified"] and not failed(clean), clean["msg"]
+    names = {c["name"]: c["detail"] for c in clean["checks"]}
+    assert "archive replayed to its end" in names["restore.physical"]
+    assert "no corruption" in names["restore.amcheck"] and "no bad checksum" in names["restore.checksums"]
+    assert "phys_acme: base" in names["restore.odoo_base"]
+    assert not os.listdir(cluster["restores"])
+    client, label = s3_client(cluster["s3"]), info(cluster)["backup"][-1]["label"]
+    key = "pgbackrest/verify/backup/verify/%s/pg_data/global/pg_control.zst" % label
+    original = client.get_object(Bucket="verify-repo", Key=key)["Body"].read()
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    client.put_object(Bucket="verify-repo", Key=key, Body=bytes(flipped))
+    try:
+        result = run(physical(cluster, level=["repository"]))
+    finally:
+        client.put_object(Bucket="verify-repo", Key=key, Body=original)
+    found = failed(result)
+    assert set(found) == {"repository.verify"} and "checksum invalid" in found["repository.verify"], found
+    assert "pg_control" in found["repository.verify"]
+
+
+def test_deleted_wal_segment_after_the_latest_backup(cluster):
+    sql(cluster["superuser"], "INSERT INTO ticks DEFAULT VALUES")
+    switch_and_wait(cluster)
+    sql(cluster["superuser"], "INSERT INTO ticks DEFAULT VALUES")
+    switch_and_wait(cluster)
+    latest = info(cluster)["backup"][-1]
+    stop = latest["archive"]["stop"]
+    following = "%s%08X" % (stop[:16], int(stop[16:], 16) + 1)
+    client = s3_client(cluster["s3"])
+    listing = client.list_objects_v2(Bucket="verify-repo", Prefix="pgbackrest/verify/archive/", MaxKeys=1000)
+    key = next(k["Key"] for k in listing["Contents"] if "/%s-" % following in k["Key"])
+    saved = client.get_object(Bucket="verify-repo", Key=key)["Body"].read()
+    client.delete_object(Bucket="verify-repo", Key=key)
+    try:
+        result = run(physical(cluster))
+    finally:
+        client.put_object(Bucket="verify-repo", Key=key, Body=saved)
+    found = failed(result)
+    assert "repository.wal_continuity" in found and following in found["repository.wal_continuity"], found
+    assert "restore.physical" in found and "recovery ended at WAL" in found["restore.physical"], found
+    assert not os.listdir(cluster["restores"])
+
+
+def test_heap_corruption_found_by_amcheck(cluster):
+    """A damaged heap page (checksums on: the page no longer matches its checksum), backed up as is."""
+    superuser, pg = cluster["superuser"], cluster["pg"]
+    sql(superuser, "CREATE TABLE victim AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 2000) g")
+    sql(superuser, "CHECKPOINT")
+    path = os.path.join(pg["data_dir"], sql(superuser, "SELECT pg_relation_filepath('victim')")[0][0])
+    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"],
+                   check=True, capture_output=True, timeout=90)
+    with open(path, "r+b") as handle:
+        handle.seek(4000)
+        handle.write(b"\xde\xad\xbe\xef" * 16)
+    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-l", pg["log"], "-w", "-t", "60",
+                    "start"], check=True, capture_output=True, timeout=90)
+    try:
+        backup(cluster, "full")
+        switch_and_wait(cluster)
+        result = run(physical(cluster))
+    finally:
+        sql(superuser, "DROP TABLE victim")
+    found = failed(result)
+    assert "restore.amcheck" in found and "corruption" in found["restore.amcheck"], found
+    assert "victim" in found["restore.amcheck"] or "invalid page" in found["restore.amcheck"], found
+    assert not os.listdir(cluster["restores"])
