@@ -130,13 +130,13 @@ def _verify_tenant(p, levels, checks, figures):
 
 def _verify_cluster(p, pgbackrest, levels, checks, figures):
     if "repository" in levels:
+        info = None
         with checks.run("repository.info", pgbackrest.stanza) as entry:
-            level = RepositoryLevel(pgbackrest, checks)
             info = pgbackrest.info()
             entry["detail"] = "%d backups, archive %s" % (len(info.get("backup") or []), ", ".join(
                 "%s-%s" % (a.get("min"), a.get("max")) for a in info.get("archive") or []))
-        if checks.items[-1]["ok"]:
-            level.run(figures)
+        if info is not None:
+            RepositoryLevel(pgbackrest, checks).run(figures, info)
     if "restore" in levels:
         PhysicalRestore(pgbackrest, p, checks).run(figures, p.get("port") or free_port())
 

@@ -12,7 +12,6 @@ created here dropped, and the source reopened.
 import datetime
 import json
 import os
-import re
 import secrets
 import shutil
 import time
@@ -23,16 +22,9 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_db import 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom, restore_dump
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_tenant_name
 
-TENANT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MANAGED_BY = "sysgenpro.odoo_ops"
-
-
-def check_tenant_name(name, what="name"):
-    if not isinstance(name, str) or not TENANT_NAME_RE.match(name):
-        raise ValueError("%s %r is not a valid tenant id: 1-63 characters, a lower-case letter first, then "
-                         "lower-case letters, digits or '_' (it is the database name)" % (what, name))
-    return name
 
 
 def utc_now():

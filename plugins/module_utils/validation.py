@@ -14,6 +14,14 @@ from urllib.parse import urlsplit
 ROUTE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 HOST_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 K8S_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+TENANT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def check_tenant_name(name, what="name"):
+    if not isinstance(name, str) or not TENANT_NAME_RE.match(name):
+        raise ValueError("%s %r is not a valid tenant id: 1-63 characters, a lower-case letter first, then "
+                         "lower-case letters, digits or '_' (it is the database name)" % (what, name))
+    return name
 
 
 def check_route_name(name):

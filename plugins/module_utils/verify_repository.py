@@ -60,8 +60,8 @@ class RepositoryLevel:
         self.pgbr, self.checks = pgbackrest, checks
         self.stanza = pgbackrest.stanza
 
-    def run(self, figures):
-        info = self.pgbr.info()
+    def run(self, figures, info):
+        """The checks, on the stanza's entry of `pgbackrest info` (read by the caller)."""
         backups = info.get("backup") or []
         if backups:
             newest = backups[-1]
@@ -74,7 +74,6 @@ class RepositoryLevel:
             entry["detail"] = self._backups(backups)
         with self.checks.run("repository.wal_continuity", self.stanza) as entry:
             entry["detail"] = self._continuity(info, backups)
-        return info
 
     def _verify(self):
         text = self.pgbr.run("verify", "--output=text", "--verbose", "--log-level-console=info",

@@ -63,6 +63,16 @@ def create_fleet_role(connect_kwargs, name, member="odoo_ops_admin"):
     admin.close()
 
 
+def create_odoo_server_role(connect_kwargs, name, password):
+    """The role an Odoo server (or the test workload) logs in as: it creates its tenants' databases."""
+    admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(name),
+                                                                                sql.Literal(password)))
+    admin.close()
+
+
 def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None, db_mb=0, filestore_mb=0,
                         attachments=12):
     """Create database `dbname` (owned by `owner`) and, when filestore_root is given, its filestore.

@@ -223,6 +223,24 @@ def test_restore_faults_are_named_and_leave_nothing(env, fault, words):
     assert not leftovers(env)
 
 
+def test_custom_format_backup_verifies_and_a_tampered_tar_is_named(env):
+    options = dict(env["login"], **env["s3_options"])
+    options.update(name="vfacme", bucket="verify", key_prefix="custom/", filestore_root=env["root"], tier=2,
+                   format="custom")
+    made = run({"sysgenpro.odoo_ops.odoo_backup": options})
+    assert made["changed"] and made["key"].endswith(".dump"), made
+    result = run(verify(env, key_prefix="custom/", level=["objects", "restore"], jobs=2))
+    assert result["verified"] and not failed(result), result["msg"]
+    assert "2 backup(s)" not in result["checks"][2]["detail"] and not leftovers(env)
+    tar = made["objects"][1]["key"]
+    body = bytearray(env["s3"].get_object(Bucket="verify", Key=tar)["Body"].read())
+    body[-2000] ^= 0x01
+    env["s3"].put_object(Bucket="verify", Key=tar, Body=bytes(body))
+    found = failed(run(verify(env, key_prefix="custom/", level=["objects", "restore"])))
+    assert tar in found["objects.integrity"] and "has SHA-256" in found["objects.integrity"], found
+    assert "restore.logical" in found and not leftovers(env), found
+
+
 def test_bad_input_is_refused_and_writes_nothing(env):
     reports = os.path.join(env["work"], "bad-reports")
     os.makedirs(reports)

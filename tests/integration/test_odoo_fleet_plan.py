@@ -1,0 +1,36 @@
+"""odoo_fleet_plan through ansible-playbook: a hybrid plan, and the refusals with their arithmetic."""
+from tests.harness.playbook import run_tasks
+
+FLEETS = [{"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 2, "memory_mb": 4096,
+           "web_containers": 2},
+          {"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 2048}]
+
+
+def plan(check=False, **args):
+    result = run_tasks([{"sysgenpro.odoo_ops.odoo_fleet_plan": dict({"fleets": FLEETS}, **args)}], check=check)
+    assert result.results, result
+    return result.results[-1]
+
+
+def test_hybrid_plan_fits_and_renders_odoo_conf_in_check_mode_too():
+    clusters = {"main": {"max_connections": 200, "reserved_connections": 10}}
+    done = plan(postgres_clusters=clusters, host_memory_mb=32768)
+    assert done["changed"] is False and [f["name"] for f in done["fleets"]] == ["shared1", "initech"]
+    assert done["budgets"]["main"]["worst_case"] <= done["budgets"]["main"]["budget"] == 190
+    cron = done["fleets"][0]["containers"][1]
+    assert cron["role"] == "cron" and "db_name = acme,globex\n" in cron["odoo_conf"]
+    assert "dbfilter = ^%d$\n" in done["fleets"][0]["containers"][0]["odoo_conf"]
+    assert "list_db = False\n" in cron["odoo_conf"] and "proxy_mode = True\n" in cron["odoo_conf"]
+    assert plan(check=True, postgres_clusters=clusters, host_memory_mb=32768)["fleets"] == done["fleets"]
+
+
+def test_oversubscribed_connections_and_memory_are_refused_with_the_arithmetic():
+    refused = plan(postgres_clusters={"main": {"max_connections": 100, "reserved_connections": 10}},
+                   fleets=[dict(FLEETS[0], db_maxconn=16), FLEETS[1]])
+    assert refused.get("failed") and "does not fit" in refused["msg"], refused
+    assert "shared1 web: 2 x (5 workers + 0 cron + 1 gevent) x db_maxconn 16 = 192" in refused["msg"]
+    assert "against max_connections 100 - reserve 10 = 90" in refused["msg"]
+    small = plan(host_memory_mb=8192, postgres_clusters={"main": {"max_connections": 200}})
+    assert small.get("failed") and "= 16384 MB against host_memory_mb 8192 - host_reserved_mb 2048" in small["msg"]
+    bad = plan(fleets=[dict(FLEETS[0], name="Shared 1")])
+    assert bad.get("failed") and "fleet name 'Shared 1'" in bad["msg"]

@@ -1,0 +1,91 @@
+"""The odoo_images role on a real Docker Engine: a Debian base from debootstrap, images built on it,
+cached by their inputs (a second run changes nothing); the Odoo test workload image runs, laid out
+like the official Odoo image, and serves a tenant from the harness's PostgreSQL."""
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.harness.odoo_fixture import create_odoo_server_role
+from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.process import free_port
+from tests.harness.services import REPO_ROOT
+
+BUILD = ["postgres", "redis", "traefik", "odoo_test_workload"]
+
+
+@pytest.fixture(scope="module")
+def images(harness):
+    harness.up("docker")
+    cache = tempfile.mkdtemp(prefix="odoo_ops-images-")
+    role = {"name": "odoo_images", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.odoo_images"},
+            "vars": {"odoo_images_build": BUILD, "odoo_images_cache_dir": cache,
+                     "odoo_images_traefik_binary": os.path.join(VENV_BIN, "traefik"),
+                     "odoo_images_test_workload_source": os.path.join(REPO_ROOT, "tests", "harness")}}
+    show = {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}
+    first = run_tasks([role, show], timeout=1500)
+    assert first.returncode == 0, first
+    yield {"first": first, "role": role, "show": show, "built": first.results[-1]["odoo_images_built"]}
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+def docker(*args, timeout=120):
+    return subprocess.run(["docker"] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_images_built_once_and_cached_by_their_inputs(images):
+    built = images["built"]
+    assert sorted(built) == sorted(BUILD) and all(":" in tag for tag in built.values()), built
+    again = run_tasks([images["role"], images["show"]], timeout=600)
+    assert again.returncode == 0 and again.stats.get("changed") == 0, again.stats
+    assert again.results[-1]["odoo_images_built"] == built
+    assert "pgBackRest 2." in docker("run", "--rm", "--entrypoint", "pgbackrest", built["postgres"], "version").stdout
+    assert "15." in docker("run", "--rm", built["postgres"], "postgres", "--version").stdout
+    assert "Redis server" in docker("run", "--rm", built["redis"], "redis-server", "--version").stdout
+    assert "Version:" in docker("run", "--rm", built["traefik"], "version").stdout
+
+
+def test_workload_image_layout_and_a_tenant_served(images, harness):
+    image = images["built"]["odoo_test_workload"]
+    layout = docker("run", "--rm", "--entrypoint", "sh", image, "-c",
+                    "id -un && ls -d /etc/odoo /var/lib/odoo /mnt/extra-addons")
+    assert layout.returncode == 0 and sorted(layout.stdout.split()) == ["/etc/odoo", "/mnt/extra-addons",
+                                                                        "/var/lib/odoo", "odoo"], layout
+    pg = harness.up("postgres")["postgres"]
+    create_odoo_server_role({"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}, "img_odoo", "img-secret")
+    work = tempfile.mkdtemp(prefix="odoo_ops-imgwl-")
+    os.chmod(work, 0o777)  # the container's odoo user writes its data_dir here
+    http_port, gevent_port = free_port(), free_port()
+    with open(os.path.join(work, "odoo.conf"), "w", encoding="utf-8") as handle:
+        handle.write("[options]\ndb_host = 127.0.0.1\ndb_port = %d\ndb_user = img_odoo\ndb_password = img-secret\n"
+                     "http_interface = 127.0.0.1\nhttp_port = %d\ngevent_port = %d\ndbfilter = ^%%d$\nproxy_mode = True\n"
+                     "list_db = False\ndata_dir = /var/lib/odoo\nworkers = 2\n" % (pg["port"], http_port, gevent_port))
+    mounts = ["--network", "host", "-v", "%s/odoo.conf:/etc/odoo/odoo.conf:ro" % work, "-v", "%s:/var/lib/odoo" % work]
+    name = "odoo-ops-test-workload-%d" % http_port
+    try:
+        init = docker("run", "--rm", *mounts, image, "-c", "/etc/odoo/odoo.conf", "-d", "imgacme", "-i", "base",
+                      "--stop-after-init")
+        assert init.returncode == 0 and "base installed" in init.stdout, init
+        assert os.path.isdir(os.path.join(work, "filestore", "imgacme"))
+        assert docker("run", "-d", "--name", name, *mounts, image).returncode == 0
+        body = ""
+        for _attempt in range(100):  # bounded: 10 s
+            with contextlib.suppress(OSError):
+                body = subprocess.run([sys.executable, "-c", "import http.client as h; c = h.HTTPConnection("
+                                       "'127.0.0.1', %d, timeout=2); c.request('GET', '/web/login', headers={'Host': "
+                                       "'imgacme.erp.test'}); print(c.getresponse().read().decode())" % http_port],
+                                      capture_output=True, text=True, timeout=10, check=False).stdout
+            if "imgacme" in body:
+                break
+            time.sleep(0.1)
+        assert 'data-database="imgacme"' in body, docker("logs", name).stdout
+        started = time.monotonic()
+        assert docker("stop", "-t", "20", name).returncode == 0 and time.monotonic() - started < 15
+    finally:
+        docker("rm", "-f", name)
+        subprocess.run(["rm", "-rf", work], check=False)

@@ -1,0 +1,77 @@
+"""The sizing model of Odoo fleets (pure logic): workers, memory limits, the connection budget."""
+import pytest
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_sizing import (
+    PlanRefused, odoo_conf, plan_fleets)
+
+CLUSTERS = {"main": {"max_connections": 200, "reserved_connections": 10}}
+
+
+def shared(**extra):
+    return dict({"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 2, "memory_mb": 4096,
+                 "web_containers": 2}, **extra)
+
+
+def dedicated(**extra):
+    return dict({"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 2048}, **extra)
+
+
+def test_hybrid_plan_workers_from_cpu_memory_limits_and_an_equal_share_of_the_budget():
+    fleets, budgets = plan_fleets([shared(), dedicated()], CLUSTERS)
+    web, cron = fleets[0]["containers"]
+    assert web["workers"] == 5 and web["count"] == 2 and web["options"]["max_cron_threads"] == 0
+    assert "db_name" not in web["options"] and web["options"]["dbfilter"] == "^%d$"
+    assert cron["options"]["db_name"] == "acme,globex" and cron["options"]["max_cron_threads"] == 2
+    initech = fleets[1]["containers"][0]
+    assert initech["workers"] == 3 and initech["options"]["dbfilter"] == "^initech$"
+    assert initech["options"]["db_name"] == "initech"
+    # processes: shared web 2 x (5 + 1), cron 1 + 2 + 1, initech web 3 + 1, initech cron 4 = 24; 190 // 24 = 7
+    assert {f["db_maxconn"] for f in fleets} == {7} and budgets["main"]["worst_case"] == 24 * 7 <= 190
+    assert web["options"]["limit_memory_hard"] == int(4096 * 0.9 - 4 * (0.8 * 150 + 0.2 * 1024)) * 1024 * 1024
+    assert cron["options"]["limit_memory_hard"] == 2560 * 1024 * 1024
+    assert web["options"]["proxy_mode"] is True and web["options"]["list_db"] is False
+
+
+def test_workers_bounded_by_memory():
+    fleets, _budgets = plan_fleets([dedicated(cpus=8, memory_mb=1536)], CLUSTERS)
+    web = fleets[0]["containers"][0]
+    assert web["workers"] == 3  # (1536 * 0.9 - 512) // 324.8 + 1; 2 x 8 + 1 would be 17
+    assert web["options"]["limit_memory_hard"] >= 512 * 1024 * 1024
+
+
+def test_oversubscribed_plan_is_refused_with_the_arithmetic():
+    with pytest.raises(PlanRefused) as refused:
+        plan_fleets([shared(db_maxconn=32), dedicated(db_maxconn=16)], CLUSTERS)
+    message = str(refused.value)
+    assert "shared1 web: 2 x (5 workers + 0 cron + 1 gevent) x db_maxconn 32 = 384" in message
+    assert "total 640 against max_connections 200 - reserve 10 = 190" in message and "does not fit" in message
+
+
+def test_a_share_under_the_minimum_is_refused():
+    with pytest.raises(PlanRefused, match="would get 2 each, under 4"):
+        plan_fleets([shared(web_containers=6)], {"main": {"max_connections": 120, "reserved_connections": 10}})
+
+
+def test_clusters_are_budgeted_apart_and_bad_fleets_refused():
+    clusters = dict(CLUSTERS, initech_pg={"max_connections": 50, "reserved_connections": 5})
+    fleets, budgets = plan_fleets([shared(), dedicated(postgres="initech_pg")], clusters)
+    assert budgets["initech_pg"]["budget"] == 45 and fleets[1]["db_maxconn"] == 45 // 8
+    with pytest.raises(PlanRefused, match="not among the clusters"):
+        plan_fleets([dedicated(postgres="nowhere")], CLUSTERS)
+    with pytest.raises(PlanRefused, match="serves exactly one tenant"):
+        plan_fleets([dedicated(tenants=["a", "b"])], CLUSTERS)
+    with pytest.raises(PlanRefused, match="tenant acme is in two fleets"):
+        plan_fleets([shared(), dedicated(name="other", tenants=["acme"])], CLUSTERS)
+    with pytest.raises(ValueError, match="fleet name 'Shared 1' is not a valid"):
+        plan_fleets([shared(name="Shared 1")], CLUSTERS)
+    with pytest.raises(ValueError, match="fleet shared1 tenant 'ac-me' is not a valid tenant id"):
+        plan_fleets([shared(tenants=["ac-me"])], CLUSTERS)
+    with pytest.raises(ValueError, match="fleet shared1: web_containers is 0, at least 1"):
+        plan_fleets([shared(web_containers=0)], CLUSTERS)
+    with pytest.raises(PlanRefused, match="too little for one Odoo worker"):
+        plan_fleets([dedicated(memory_mb=512)], CLUSTERS)
+
+
+def test_odoo_conf_text():
+    assert odoo_conf({"workers": 3, "proxy_mode": True, "list_db": False}) == (
+        "[options]\nlist_db = False\nproxy_mode = True\nworkers = 3\n")
