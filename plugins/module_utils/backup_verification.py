@@ -121,6 +121,10 @@ def _verify_tenant(p, levels, checks, figures):
         if not chosen:
             checks.add("restore.logical", tenant, False, "no backup of %s to restore" % tenant)
             return
+        if "backup_age_seconds" not in figures:  # restore level alone: the RPO of the backup restored
+            figures["backup"] = chosen[-1]["key"]
+            figures["backup_age_seconds"] = int((datetime.datetime.now(datetime.timezone.utc)
+                                                 - chosen[-1]["created"]).total_seconds())
         pg = Postgres(p)
         try:
             LogicalRestore(pg, store, p, checks).run(chosen[-1], figures)

@@ -232,6 +232,9 @@ def test_custom_format_backup_verifies_and_a_tampered_tar_is_named(env):
     result = run(verify(env, key_prefix="custom/", level=["objects", "restore"], jobs=2))
     assert result["verified"] and not failed(result), result["msg"]
     assert "2 backup(s)" not in result["checks"][2]["detail"] and not leftovers(env)
+    alone = run(verify(env, key_prefix="custom/", level=["restore"]))  # the restore level alone still gives RPO/RTO
+    assert alone["verified"] and alone["figures"]["vfacme"]["backup"] == made["key"], alone["msg"]
+    assert alone["figures"]["vfacme"]["backup_age_seconds"] >= 0 and alone["restore_seconds"] > 0
     tar = made["objects"][1]["key"]
     body = bytearray(env["s3"].get_object(Bucket="verify", Key=tar)["Body"].read())
     body[-2000] ^= 0x01
@@ -239,6 +242,17 @@ def test_custom_format_backup_verifies_and_a_tampered_tar_is_named(env):
     found = failed(run(verify(env, key_prefix="custom/", level=["objects", "restore"])))
     assert tar in found["objects.integrity"] and "has SHA-256" in found["objects.integrity"], found
     assert "restore.logical" in found and not leftovers(env), found
+
+
+def test_server_side_encryption_required(env):
+    options = dict(env["login"], **env["s3_options"])
+    options.update(name="vfacme", bucket="verify", key_prefix="sse/", filestore_root=env["root"], tier=2,
+                   server_side_encryption="AES256")
+    assert run({"sysgenpro.odoo_ops.odoo_backup": options})["changed"]
+    encrypted = run(verify(env, key_prefix="sse/", require_encryption=True))
+    assert encrypted["verified"] and "server-side encryption" in encrypted["checks"][-1]["detail"], encrypted["msg"]
+    found = failed(run(verify(env, key_prefix="base/", require_encryption=True)))
+    assert set(found) == {"objects.protection"} and "is not encrypted server-side" in found["objects.protection"]
 
 
 def test_bad_input_is_refused_and_writes_nothing(env):
@@ -370,6 +384,23 @@ def test_deleted_wal_segment_after_the_latest_backup(cluster):
     found = failed(result)
     assert "repository.wal_continuity" in found and following in found["repository.wal_continuity"], found
     assert "restore.physical" in found and "recovery ended at WAL" in found["restore.physical"], found
+    assert not os.listdir(cluster["restores"])
+
+
+def test_dr_drill_restores_the_cluster_and_measures_rto_rpo(cluster):
+    reports = os.path.join(cluster["work"], "drill")
+    os.makedirs(reports)
+    shutil.chown(reports, "postgres", "postgres")  # the cluster's verification runs as postgres and writes here
+    conninfo = "host=%s port=%d user=postgres dbname=postgres" % (cluster["pg"]["socket_dir"], cluster["pg"]["port"])
+    done = playbook("dr_drill.yml", {"odoo_ops_tenants": [], "dr_drill_report_dir": reports, "dr_drill_stanza": "verify",
+                                     "dr_drill_pgbackrest_config": cluster["config"], "dr_drill_work_dir": cluster["restores"],
+                                     "dr_drill_switch_wal_conninfo": conninfo, "ansible_become_method": "ansible.builtin.su"})
+    assert done.returncode == 0, done.stdout[-3000:]
+    (name,) = [n for n in os.listdir(reports) if n.startswith("dr-drill-") and n.endswith(".json")]
+    assert [n for n in os.listdir(reports) if n.startswith("backup-verify-verify-")]  # the module's own evidence
+    (row,) = json.load(open(os.path.join(reports, name)))["subjects"]
+    assert row["subject"] == "verify" and row["kind"] == "cluster" and row["verified"] is True, row
+    assert row["objectives_met"] is True and 0 <= float(row["rpo_seconds"]) <= 300 and float(row["rto_seconds"]) > 0
     assert not os.listdir(cluster["restores"])
 
 
