@@ -1,9 +1,12 @@
 """Start, watch and stop one service process: bounded waits, kept logs, stop by PID."""
+import contextlib
 import os
 import random
 import signal
 import socket
+import shutil
 import subprocess
+import tempfile
 import time
 
 
@@ -118,3 +121,16 @@ def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM):
 def tcp_open(port, host="127.0.0.1"):
     with socket.create_connection((host, port), timeout=1):
         return True
+
+
+@contextlib.contextmanager
+def scratch_dirs(*prefixes, mode=0o755):
+    """Temporary folders (one per prefix), removed on the way out - also when a fixture's setup fails."""
+    paths = [tempfile.mkdtemp(prefix=prefix) for prefix in prefixes]
+    try:
+        for path in paths:
+            os.chmod(path, mode)
+        yield paths
+    finally:
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import zipfile
 
 import psycopg2
@@ -19,6 +18,7 @@ from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
 from tests.harness.options import login_options, s3_options
 from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, s3_client, sql, switch_and_wait
 from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 
 UTC = datetime.timezone.utc
@@ -28,12 +28,16 @@ SIDECAR = ".manifest.json"
 
 @pytest.fixture(scope="module")
 def env(harness):
+    with scratch_dirs("odoo_ops-verify-fs-", "odoo_ops-verify-work-") as (root, work):
+        yield _logical_env(harness, root, work)
+
+
+def _logical_env(harness, root, work):
+    """Three fixture tenants, two buckets (one under object lock), a locked tier-1 backup with a
+    history behind it, and a plain tier-2 one."""
     state = harness.up("postgres", "s3")
     pg, s3 = state["postgres"], state["s3"]
     superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
-    root = tempfile.mkdtemp(prefix="odoo_ops-verify-fs-")
-    work = tempfile.mkdtemp(prefix="odoo_ops-verify-work-")
-    os.chmod(root, 0o755)
     create_fleet_role(superuser, FLEET)
     for name in ("vfacme", "vfmissing", "vfaltered"):
         create_odoo_fixture(superuser, name, owner=FLEET, filestore_root=root)
@@ -53,9 +57,7 @@ def env(harness):
     data.update(locked=locked, plain=plain)
     for created in history_dates(datetime.datetime.now(UTC)):  # a tier-1 history behind the locked backup
         plant(data, locked, "verify-locked", "odoo/", "vfacme", created, lock=True)
-    yield data
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.rmtree(work, ignore_errors=True)
+    return data
 
 
 def run(*tasks, **kwargs):

@@ -3,17 +3,15 @@ cached by their inputs (a second run changes nothing); the Odoo test workload im
 like the official Odoo image, and serves a tenant from the harness's PostgreSQL."""
 import contextlib
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
 
+from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_server_role
 from tests.harness.playbook import VENV_BIN, run_tasks
-from tests.harness.process import free_port
+from tests.harness.process import free_port, scratch_dirs
 from tests.harness.services import REPO_ROOT
 
 BUILD = ["postgres", "redis", "traefik", "odoo_test_workload"]
@@ -22,16 +20,15 @@ BUILD = ["postgres", "redis", "traefik", "odoo_test_workload"]
 @pytest.fixture(scope="module")
 def images(harness):
     harness.up("docker")
-    cache = tempfile.mkdtemp(prefix="odoo_ops-images-")
-    role = {"name": "odoo_images", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.odoo_images"},
-            "vars": {"odoo_images_build": BUILD, "odoo_images_cache_dir": cache,
-                     "odoo_images_traefik_binary": os.path.join(VENV_BIN, "traefik"),
-                     "odoo_images_test_workload_source": os.path.join(REPO_ROOT, "tests", "harness")}}
-    show = {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}
-    first = run_tasks([role, show], timeout=1500)
-    assert first.returncode == 0, first
-    yield {"first": first, "role": role, "show": show, "built": first.results[-1]["odoo_images_built"]}
-    shutil.rmtree(cache, ignore_errors=True)
+    with scratch_dirs("odoo_ops-images-") as (cache,):
+        role = {"name": "odoo_images", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.odoo_images"},
+                "vars": {"odoo_images_build": BUILD, "odoo_images_cache_dir": cache,
+                         "odoo_images_traefik_binary": os.path.join(VENV_BIN, "traefik"),
+                         "odoo_images_test_workload_source": os.path.join(REPO_ROOT, "tests", "harness")}}
+        show = {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}
+        first = run_tasks([role, show], timeout=1500)
+        assert first.returncode == 0, first
+        yield {"first": first, "role": role, "show": show, "built": first.results[-1]["odoo_images_built"]}
 
 
 def docker(*args, timeout=120):
@@ -58,8 +55,11 @@ def test_workload_image_layout_and_a_tenant_served(images, harness):
                                                                         "/var/lib/odoo", "odoo"], layout
     pg = harness.up("postgres")["postgres"]
     create_odoo_server_role({"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}, "img_odoo", "img-secret")
-    work = tempfile.mkdtemp(prefix="odoo_ops-imgwl-")
-    os.chmod(work, 0o777)  # the container's odoo user writes its data_dir here
+    with scratch_dirs("odoo_ops-imgwl-", mode=0o777) as (work,):  # the container's odoo user writes data_dir here
+        serve_from_image(image, pg, work)
+
+
+def serve_from_image(image, pg, work):
     http_port, gevent_port = free_port(), free_port()
     with open(os.path.join(work, "odoo.conf"), "w", encoding="utf-8") as handle:
         handle.write("[options]\ndb_host = 127.0.0.1\ndb_port = %d\ndb_user = img_odoo\ndb_password = img-secret\n"
@@ -73,19 +73,15 @@ def test_workload_image_layout_and_a_tenant_served(images, harness):
         assert init.returncode == 0 and "base installed" in init.stdout, init
         assert os.path.isdir(os.path.join(work, "filestore", "imgacme"))
         assert docker("run", "-d", "--name", name, *mounts, image).returncode == 0
-        body = ""
-        for _attempt in range(100):  # bounded: 10 s
+        body = b""
+        for _attempt in range(100):  # bounded: about 10 s
             with contextlib.suppress(OSError):
-                body = subprocess.run([sys.executable, "-c", "import http.client as h; c = h.HTTPConnection("
-                                       "'127.0.0.1', %d, timeout=2); c.request('GET', '/web/login', headers={'Host': "
-                                       "'imgacme.erp.test'}); print(c.getresponse().read().decode())" % http_port],
-                                      capture_output=True, text=True, timeout=10, check=False).stdout
-            if "imgacme" in body:
+                body = request(http_port, "imgacme.erp.test", "/web/login", timeout=2)[2]
+            if b"imgacme" in body:
                 break
             time.sleep(0.1)
-        assert 'data-database="imgacme"' in body, docker("logs", name).stdout
+        assert b'data-database="imgacme"' in body, docker("logs", name).stdout
         started = time.monotonic()
         assert docker("stop", "-t", "20", name).returncode == 0 and time.monotonic() - started < 15
     finally:
         docker("rm", "-f", name)
-        subprocess.run(["rm", "-rf", work], check=False)

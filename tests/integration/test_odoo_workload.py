@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import psycopg2
@@ -19,7 +18,7 @@ import pytest
 
 from tests.harness.example_backend import encode_frame, read_frame
 from tests.harness.odoo_fixture import create_odoo_server_role
-from tests.harness.process import free_port
+from tests.harness.process import free_port, scratch_dirs
 from tests.harness.services import REPO_ROOT
 
 # as a module: run as a script, tests/harness/http.py would shadow the standard library's http
@@ -65,16 +64,15 @@ def env(harness):
     pg = harness.up("postgres")["postgres"]
     superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres", "dbname": "postgres"}
     create_odoo_server_role({k: v for k, v in superuser.items() if k != "dbname"}, "wl_odoo", "wl-secret")
-    folder = tempfile.mkdtemp(prefix="odoo_ops-workload-")
-    ports = {"http_port": free_port(), "gevent_port": free_port()}
-    conf = write_conf(folder, pg, **ports)
-    for name in ("wla", "wlb"):
-        done = subprocess.run([sys.executable] + WORKLOAD + ["-c", conf, "-d", name, "-i", "base", "--stop-after-init"],
-                              capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=REPO_ROOT),
-                              cwd=REPO_ROOT, check=False)
-        assert done.returncode == 0 and "base installed" in done.stdout, done.stdout + done.stderr
-    yield {"pg": pg, "folder": folder, "conf": conf, "superuser": superuser, **ports}
-    subprocess.run(["rm", "-rf", folder], check=False)
+    with scratch_dirs("odoo_ops-workload-") as (folder,):
+        ports = {"http_port": free_port(), "gevent_port": free_port()}
+        conf = write_conf(folder, pg, **ports)
+        for name in ("wla", "wlb"):
+            done = subprocess.run([sys.executable] + WORKLOAD + ["-c", conf, "-d", name, "-i", "base", "--stop-after-init"],
+                                  capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+                                  cwd=REPO_ROOT, check=False)
+            assert done.returncode == 0 and "base installed" in done.stdout, done.stdout + done.stderr
+        yield {"pg": pg, "folder": folder, "conf": conf, "superuser": superuser, **ports}
 
 
 def test_init_creates_the_odoo_tables_and_filestore(env):

@@ -4,9 +4,7 @@ neutralized staging copy on its own host, remove only with confirmation and afte
 import contextlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 
 import psycopg2
 import pytest
@@ -16,6 +14,7 @@ from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
 from tests.harness.options import login_options, s3_options
 from tests.harness.pitr_source import s3_client
 from tests.harness.playbook import VENV_BIN
+from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 
 FLEET = "lifecycle_fleet"
@@ -26,20 +25,18 @@ def env(harness):
     state = harness.up("postgres", "s3", "traefik", "backend")
     pg, s3, traefik = state["postgres"], state["s3"], state["traefik"]
     superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
-    root = tempfile.mkdtemp(prefix="odoo_ops-lifecycle-fs-")
-    os.chmod(root, 0o755)
-    create_fleet_role(superuser, FLEET)
-    create_odoo_fixture(superuser, "lc_golden", owner=FLEET, filestore_root=root)
-    s3_client(s3).create_bucket(Bucket="lifecycle")
-    extra = {"odoo_ops_postgres": login_options(pg), "odoo_ops_s3": s3_options(s3), "odoo_ops_backup_bucket": "lifecycle",
-             "odoo_ops_filestore_root": root, "odoo_ops_template": "lc_golden", "odoo_ops_fleet_owner": FLEET,
-             "odoo_ops_traefik_dynamic_dir": traefik["dynamic_dir"], "odoo_ops_traefik_api_url": traefik["api_url"],
-             "odoo_ops_public_port": traefik["web_port"], "odoo_ops_backend_url": state["backend"]["http_url"],
-             "odoo_ops_websocket_url": state["backend"]["websocket_url"],
-             "odoo_ops_tenants": [{"name": "lcacme", "hosts": ["lcacme.localhost"], "tier": 1}]}
-    yield {"extra": extra, "superuser": superuser, "root": root, "port": traefik["web_port"], "s3": s3_client(s3),
-           "dynamic_dir": traefik["dynamic_dir"]}
-    shutil.rmtree(root, ignore_errors=True)
+    with scratch_dirs("odoo_ops-lifecycle-fs-") as (root,):
+        create_fleet_role(superuser, FLEET)
+        create_odoo_fixture(superuser, "lc_golden", owner=FLEET, filestore_root=root)
+        s3_client(s3).create_bucket(Bucket="lifecycle")
+        extra = {"odoo_ops_postgres": login_options(pg), "odoo_ops_s3": s3_options(s3), "odoo_ops_backup_bucket": "lifecycle",
+                 "odoo_ops_filestore_root": root, "odoo_ops_template": "lc_golden", "odoo_ops_fleet_owner": FLEET,
+                 "odoo_ops_traefik_dynamic_dir": traefik["dynamic_dir"], "odoo_ops_traefik_api_url": traefik["api_url"],
+                 "odoo_ops_public_port": traefik["web_port"], "odoo_ops_backend_url": state["backend"]["http_url"],
+                 "odoo_ops_websocket_url": state["backend"]["websocket_url"],
+                 "odoo_ops_tenants": [{"name": "lcacme", "hosts": ["lcacme.localhost"], "tier": 1}]}
+        yield {"extra": extra, "superuser": superuser, "root": root, "port": traefik["web_port"], "s3": s3_client(s3),
+               "dynamic_dir": traefik["dynamic_dir"]}
 
 
 def playbook(env, name, **extra):
