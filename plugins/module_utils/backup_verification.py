@@ -18,7 +18,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import nor
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import pitr_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import Postgres, postgres_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore, s3_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_tenant_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_objects import ObjectsLevel, tier_policy
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import Checks, write_reports
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_repository import RepositoryLevel

@@ -82,6 +82,12 @@ class HashingReader:
     def record(self):
         return {"sha256": self.digest.hexdigest(), "size": self.size}
 
+    def drain(self):
+        """Read (and hash) what is left; returns the record."""
+        for _chunk in iter(lambda: self.read(CHUNK), b""):
+            pass
+        return self.record
+
 
 def write_member(archive, member, source):
     """Copy the stream source into a new zip member (a name, or a ZipInfo that says its

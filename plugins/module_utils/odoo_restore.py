@@ -74,8 +74,7 @@ class BackupSource:
         reader = HashingReader(body)
         with tarfile.open(fileobj=reader, mode="r|") as archive:
             yield archive
-        for _chunk in iter(lambda: reader.read(CHUNK), b""):
-            pass  # the end-of-archive padding tarfile leaves unread
+        reader.drain()  # the end-of-archive padding tarfile leaves unread
         self._check_sha256(self.filestore_key, reader, expected_sha256)
 
     def stage_filestore(self, build, sidecar):
@@ -87,6 +86,14 @@ class BackupSource:
         objects = (sidecar or {}).get("objects") or []
         with self.filestore_tar(objects[1]["sha256"] if len(objects) > 1 else None) as archive:
             return stage_files(build, tar_filestore_files(archive))
+
+    def restore_into(self, pg, dbname, owner, jobs=1, psql_path=None, pg_restore_path=None):
+        """The downloaded dump into the empty database dbname as owner, stopping at the first error:
+        a zip's dump.sql with psql, a custom dump with pg_restore (jobs in parallel)."""
+        if self.format == "zip":
+            restore_dump(pg, self.path, dbname, owner, psql_path)
+        else:
+            restore_custom(pg, self.path, dbname, owner, jobs, pg_restore_path)
 
     def _check_sha256(self, key, reader, expected):
         if expected and reader.record["sha256"] != expected:

@@ -10,8 +10,6 @@ stay under `max_connections` minus a reserve (superuser slots, backups, monitori
 A plan that does not fit is refused with the arithmetic, never trimmed silently.
 """
 
-import math
-
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_k8s_name, check_tenant_name
 
 RAM_PER_WORKER_MB = 0.8 * 150 + 0.2 * 1024  # Odoo's deploy guide: 80 % light requests, 20 % heavy
@@ -155,4 +153,4 @@ def _fleet_plan(fleet, containers, db_maxconn, cluster):
     return {"name": fleet["name"], "kind": fleet["kind"], "postgres": cluster, "tenants": tenants,
             "db_maxconn": db_maxconn, "containers": out, "connections": sum(c["connections"] for c in out),
             "cpus": fleet["cpus"], "memory_mb": fleet["memory_mb"],
-            "concurrent_users": int(math.floor(out[0]["workers"] * out[0]["count"] * 6))}
+            "concurrent_users": out[0]["workers"] * out[0]["count"] * 6}

@@ -26,7 +26,8 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import par
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import (
-    MANAGED_BY, allow_connections, check_tenant_name, observe_database, revoke_public, terminate_sessions)
+    MANAGED_BY, allow_connections, check_tenant_name, create_empty_database, drop_database, observe_database,
+    revoke_public, terminate_sessions)
 
 
 class TenantPitr:
@@ -87,8 +88,7 @@ class TenantPitr:
             self.cluster.apply()
             reached = parse_time(self.cluster.report["last_replay_ts"]) if self.cluster.report.get(
                 "last_replay_ts") else datetime.datetime.now(datetime.timezone.utc)
-            self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
-                sql.Identifier(self.restored), sql.Identifier(self.owner)))
+            create_empty_database(self.pg, self.restored, self.owner)
             created = True
             self._copy_database_settings()
             self._copy_database()
@@ -104,7 +104,7 @@ class TenantPitr:
             if built:
                 built.discard()
             if created and not self.report["swapped"]:
-                self.pg.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.restored)))
+                drop_database(self.pg, self.restored)
             raise
         finally:
             self.cluster.discard()  # the side cluster never outlives the task

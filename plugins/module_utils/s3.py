@@ -5,6 +5,7 @@
 
 import collections
 import concurrent.futures
+import datetime
 import hashlib
 import traceback
 
@@ -68,6 +69,16 @@ class ObjectStore:
             self.call("bucket %s" % bucket, "head_bucket", Bucket=bucket)
         except S3Error as exc:
             raise ValueError("bucket %s is missing or unreachable: %s" % (bucket, exc))
+
+    def protection(self, bucket, key):
+        """An object's protection: retain_until (object lock retention still in force, else None),
+        legal_hold, encryption (its server-side encryption, or None)."""
+        head = self.call("read %s" % key, "head_object", Bucket=bucket, Key=key)
+        until = head.get("ObjectLockRetainUntilDate")
+        if until and until <= datetime.datetime.now(datetime.timezone.utc):
+            until = None  # retention in the past does not protect
+        return {"retain_until": until, "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON",
+                "encryption": head.get("ServerSideEncryption")}
 
     def object_lock(self, bucket):
         """The bucket's object-lock configuration, or None when it has none."""

@@ -19,7 +19,7 @@ import time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
     FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_db import OdooDatabase
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom, restore_dump
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_tenant_name
@@ -79,6 +79,18 @@ def terminate_sessions(pg, name, timeout=10.0):
             raise RuntimeError("%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
                                "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left}))))
         time.sleep(0.1)
+
+
+def create_empty_database(pg, name, owner=None):
+    """An empty UTF-8 database from template0 (what a restore or a copy starts from)."""
+    statement = "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'" + (" OWNER {}" if owner else "")
+    pg.execute(sql.SQL(statement).format(*[sql.Identifier(n) for n in (name, owner) if n]))
+
+
+def drop_database(pg, name):
+    """Drop a database if it exists, cutting its sessions (PostgreSQL's FORCE)."""
+    pg.close(name)
+    pg.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def revoke_public(pg, name):
@@ -234,16 +246,15 @@ class Tenant:
         plan.add("create empty database %s owned by %s" % (self.name, owner), lambda: self._create_empty(owner),
                  exists=True, owner=owner, allow_connections=True, connection_limit=-1, statement_timeout=None,
                  public_connect=True)
+        jobs = self.p["from_backup"].get("jobs") or 1
         if backup.format == "zip":
-            plan.add("restore dump.sql into %s (one transaction, stop at the first error)" % self.name,
-                     lambda: restore_dump(self.pg, backup.path, self.name, owner, self.p.get("psql_path")))
+            label = "restore dump.sql into %s (one transaction, stop at the first error)" % self.name
         else:
-            jobs = self.p["from_backup"].get("jobs") or 1
             if not 1 <= jobs <= 64:
                 raise ValueError("from_backup.jobs must be 1-64, not %d" % jobs)
-            plan.add("restore the dump into %s with pg_restore, %d job(s), stopping at the first error"
-                     % (self.name, jobs), lambda: restore_custom(self.pg, backup.path, self.name, owner, jobs,
-                                                                 self.p.get("pg_restore_path")))
+            label = "restore the dump into %s with pg_restore, %d job(s), stopping at the first error" % (self.name, jobs)
+        plan.add(label, lambda: backup.restore_into(self.pg, self.name, owner, jobs, self.p.get("psql_path"),
+                                                    self.p.get("pg_restore_path")))
         if copy:
             plan.add("reset identity as Odoo's duplicate does, remove the enterprise code",
                      lambda: OdooDatabase(self.pg, self.name).reset_as_copy(self.p["base_url"]))
@@ -255,8 +266,7 @@ class Tenant:
                      lambda: self._filestore_from_backup(backup, sidecar), filestore=True)
 
     def _create_empty(self, owner):
-        self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
-            sql.Identifier(self.name), sql.Identifier(owner)))
+        create_empty_database(self.pg, self.name, owner)
 
     def _filestore_from_backup(self, backup, sidecar):
         self._built = FilestoreBuild(self.p["filestore_root"], self.name, self.uid, self.gid)
@@ -450,8 +460,7 @@ class Tenant:
         if self._committed:
             shutil.rmtree(self._committed, ignore_errors=True)
         if self.observe(self.name)["exists"]:
-            self.pg.close(self.name)
-            self.pg.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+            drop_database(self.pg, self.name)
         if self._created_role:
             self._drop_role(self._created_role)
             if self._created_role_file:

@@ -8,14 +8,12 @@ Reads only."""
 
 import concurrent.futures
 import datetime
-import hashlib
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import (
-    SIDECAR_SUFFIX, filestore_tar_key, format_of, list_backups, list_objects)
+    SIDECAR_SUFFIX, HashingReader, filestore_tar_key, format_of, list_backups, list_objects)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_gaps
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import CheckFailed
 
-CHUNK = 1024 * 1024
 # What each tier promises for its logical backups (daily, kept by class; tier 1 immutable).
 TIER_POLICY = {
     1: {"max_age": 26 * 3600, "daily": 7, "weekly": 4, "monthly": 3, "object_lock": True},
@@ -32,13 +30,8 @@ def tier_policy(tier, overrides):
 
 
 def sha256_of(store, bucket, key):
-    """(SHA-256, size) of an object, streamed."""
-    body = store.call("read %s" % key, "get_object", Bucket=bucket, Key=key)["Body"]
-    digest, size = hashlib.sha256(), 0
-    for chunk in iter(lambda: body.read(CHUNK), b""):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
+    """{sha256, size} of an object, streamed."""
+    return HashingReader(store.call("read %s" % key, "get_object", Bucket=bucket, Key=key)["Body"]).drain()
 
 
 class ObjectsLevel:
@@ -113,7 +106,7 @@ class ObjectsLevel:
                 problems.append("%s is %d bytes, its sidecar records %d (%s)" % (
                     key, size, entry["size"], "truncated" if size < entry["size"] else "grown"))
                 continue
-            digest, _read = sha256_of(self.store, self.bucket, key)
+            digest = sha256_of(self.store, self.bucket, key)["sha256"]
             if digest != entry["sha256"]:
                 problems.append("%s has SHA-256 %s, its sidecar records %s (the object or its sidecar was altered)"
                                 % (key, digest, entry["sha256"]))
@@ -142,12 +135,11 @@ class ObjectsLevel:
         problems = []
         for backup in chosen:
             for key in (o for o in backup["objects"] if not o.endswith(SIDECAR_SUFFIX)):
-                head = self.store.call("read %s" % key, "head_object", Bucket=self.bucket, Key=key)
-                until = head.get("ObjectLockRetainUntilDate")
-                if self.policy["object_lock"] and not (head.get("ObjectLockMode") and until and until > self.now):
+                protection = self.store.protection(self.bucket, key)
+                if self.policy["object_lock"] and not protection["retain_until"]:
                     problems.append("%s has no object lock retention (tier %d requires immutable backups)"
                                     % (key, self.p["tier"]))
-                if self.p.get("require_encryption") and not head.get("ServerSideEncryption"):
+                if self.p.get("require_encryption") and not protection["encryption"]:
                     problems.append("%s is not encrypted server-side" % key)
         if problems:
             raise CheckFailed("; ".join(problems))

@@ -21,12 +21,12 @@ import subprocess
 import time
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreBuild
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import (
-    BackupSource, restore_custom, restore_dump)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import parse_time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore, wal_name_key
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import Postgres, sql
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import revoke_public, terminate_sessions
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import Postgres
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import (
+    create_empty_database, drop_database, revoke_public)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import CheckFailed
 
 RESTORED_SEGMENT_RE = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
@@ -114,15 +114,11 @@ class LogicalRestore:
             with self.checks.run("restore.logical", self.tenant) as entry:
                 started = time.monotonic()
                 source.download(self.p["work_dir"], (backup.get("manifest") or {}).get("sha256"))
-                self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
-                    sql.Identifier(name)))
+                create_empty_database(self.pg, name)
                 created = True
                 revoke_public(self.pg, name)
-                if source.format == "zip":
-                    restore_dump(self.pg, source.path, name, self.pg.user, os.path.join(self.p["pg_bin_dir"], "psql"))
-                else:
-                    restore_custom(self.pg, source.path, name, self.pg.user, self.p["jobs"],
-                                   os.path.join(self.p["pg_bin_dir"], "pg_restore"))
+                source.restore_into(self.pg, name, self.pg.user, self.p["jobs"], os.path.join(self.p["pg_bin_dir"], "psql"),
+                                    os.path.join(self.p["pg_bin_dir"], "pg_restore"))
                 files = source.stage_filestore(build, backup.get("manifest"))
                 figures["restore_seconds"] = round(time.monotonic() - started, 3)
                 entry["detail"] = "%s restored in %.1f s (%d filestore files)" % (
@@ -134,10 +130,8 @@ class LogicalRestore:
         finally:
             source.discard()
             build.discard()
-            self.pg.close(name)
             if created:
-                terminate_sessions(self.pg, name)
-                self.pg.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                drop_database(self.pg, name)
 
 
 class PhysicalRestore:

@@ -86,15 +86,13 @@ locked:
   sample: [{key: odoo/acme/acme_20260101T010000Z.zip, retain_until: "2026-12-01T00:00:00+00:00", legal_hold: false}]
 """
 
-import datetime
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import list_backups
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_plan
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import (
     BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_tenant_name
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -107,15 +105,6 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_SPEC.update(s3_argument_spec())
 
 
-def lock_of(store, bucket, key):
-    """(retain_until or None, legal hold) of an object; retention in the past does not count."""
-    head = store.call("read %s" % key, "head_object", Bucket=bucket, Key=key)
-    until = head.get("ObjectLockRetainUntilDate")
-    if until and until <= datetime.datetime.now(datetime.timezone.utc):
-        until = None
-    return until, head.get("ObjectLockLegalHoldStatus") == "ON"
-
-
 def apply_retention(module):
     params = module.params
     check_tenant_name(params["name"])
@@ -126,7 +115,8 @@ def apply_retention(module):
                                   params["keep_monthly"])
     locked, deletable = [], []
     for key in delete:
-        until, hold = lock_of(store, params["bucket"], key)
+        protection = store.protection(params["bucket"], key)
+        until, hold = protection["retain_until"], protection["legal_hold"]
         if until or hold:
             locked.append({"key": key, "retain_until": until.isoformat() if until else None, "legal_hold": hold})
         else:
