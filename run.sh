@@ -12,7 +12,8 @@ shift || true
 case "$action" in
   site)
     scripts/setup.sh
-    .venv/bin/python -m tests.harness up --root .cache/platform --local-ports >/dev/null
+    .venv/bin/python -m tests.harness up --root .cache/platform --local-ports --services docker,s3 \
+      --bucket odoo-ops-backups >/dev/null
     exec .venv/bin/ansible-playbook playbooks/site.yml "$@"
     ;;
   test)

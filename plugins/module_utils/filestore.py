@@ -20,13 +20,14 @@ class FilestoreError(Exception):
 
 
 def owner_ids(user, group):
-    """(uid, gid) for names (None: leave as is); ValueError naming an unknown user or group."""
+    """(uid, gid) for names or numeric ids (None: leave as is); ValueError naming an unknown user or
+    group. Numeric ids serve containers, whose users the host does not know."""
     try:
-        uid = pwd.getpwnam(user).pw_uid if user else -1
+        uid = -1 if not user else int(user) if str(user).isdigit() else pwd.getpwnam(user).pw_uid
     except KeyError:
         raise ValueError("filestore_owner %r is not a user on this host" % user)
     try:
-        gid = grp.getgrnam(group).gr_gid if group else -1
+        gid = -1 if not group else int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
     except KeyError:
         raise ValueError("filestore_group %r is not a group on this host" % group)
     return uid, gid

@@ -241,10 +241,10 @@ options:
     choices: [copy, hardlink]
     default: copy
   filestore_owner:
-    description: User owning the tenant's filestore (its folders are mode 0700).
+    description: User owning the tenant's filestore (its folders are mode 0700) - a name, or a numeric uid (a container's user).
     type: str
   filestore_group:
-    description: Group of the tenant's filestore.
+    description: Group of the tenant's filestore - a name or a numeric gid.
     type: str
   final_backup:
     description:

@@ -1,8 +1,10 @@
-"""Command line: python -m tests.harness {up,down,status} --root DIR [--services a,b] [--local-ports]"""
+"""Command line: python -m tests.harness {up,down,status} --root DIR [--services a,b] [--local-ports]
+[--bucket NAME ...] (up: also create these buckets, with object lock, when missing)"""
 import argparse
 import json
 import sys
 
+from .options import ensure_bucket
 from .platform import LOCAL_PLATFORM_PORTS, ORDER, Platform
 from .process import ServiceError
 
@@ -21,6 +23,7 @@ def main(argv=None):
     parser.add_argument("--root", required=True, help="directory for data, logs and state.json")
     parser.add_argument("--services", default=",".join(ORDER), help="comma-separated, default: all")
     parser.add_argument("--local-ports", action="store_true", help="the local platform's fixed ports")
+    parser.add_argument("--bucket", action="append", default=[], help="up: create this bucket (object lock) if missing")
     args = parser.parse_args(argv)
     names = [name for name in args.services.split(",") if name]
     unknown = sorted(set(names) - set(ORDER))
@@ -29,7 +32,9 @@ def main(argv=None):
     platform = Platform(args.root, LOCAL_PLATFORM_PORTS if args.local_ports else None)
     try:
         if args.action == "up":
-            platform.up(names)
+            state = platform.up(names)
+            for bucket in args.bucket:
+                ensure_bucket(state["s3"], bucket)
         elif args.action == "down":
             platform.down(names)
     except ServiceError as exc:

@@ -2,8 +2,10 @@
 server here, so this stands in for it in tests, honouring the parts of Odoo's contract the
 collection depends on (../shared/ODOO_FACTS.md):
 
-- reads odoo.conf ([options]: http_port, gevent_port, http_interface, db_host, db_port, db_user,
-  db_password, db_name, dbfilter, proxy_mode, list_db, data_dir, workers, db_maxconn);
+- reads odoo.conf ([options]: http_port, gevent_port, http_interface, http_enable, db_host, db_port,
+  db_user, db_password, db_name, dbfilter, proxy_mode, list_db, data_dir, workers, db_maxconn) and
+  Odoo's command-line overrides --http-port, --gevent-port, --http-interface, --no-http;
+- with http_enable off (a cron-only server) serves nothing and waits for SIGTERM;
 - selects the database per request with dbfilter (`%h` host without port and leading `www.`, `%d`
   its first label, applied with re.match like Odoo), among db_name's databases or else those the
   role owns; X-Forwarded-Host counts only with proxy_mode; no single match answers 303 to
@@ -17,7 +19,7 @@ collection depends on (../shared/ODOO_FACTS.md):
 - `-d NAME -i base --stop-after-init` creates the database with the Odoo tables the collection reads;
 - SIGTERM stops accepting, lets requests in flight finish (bounded), then exits.
 
-Run: python odoo_workload.py -c /etc/odoo/odoo.conf [-d NAME -i base --stop-after-init]
+Run: python odoo_workload.py -c /etc/odoo/odoo.conf [--http-port N --gevent-port N] [-d NAME -i base --stop-after-init]
 """
 import argparse
 import configparser
@@ -41,7 +43,8 @@ except ImportError:  # in the image, the three files sit side by side
 
 DEFAULTS = {"http_port": "8069", "gevent_port": "8072", "http_interface": "", "db_host": "", "db_port": "5432",
             "db_user": "odoo", "db_password": "", "db_name": "", "dbfilter": "", "proxy_mode": "False",
-            "list_db": "True", "data_dir": "/var/lib/odoo", "workers": "0", "db_maxconn": "64"}
+            "list_db": "True", "data_dir": "/var/lib/odoo", "workers": "0", "db_maxconn": "64",
+            "http_enable": "True"}
 
 
 def read_config(path):
@@ -50,7 +53,7 @@ def read_config(path):
     if path and not parser.read(path):
         raise SystemExit("odoo_workload: cannot read config %s" % path)
     options = dict(parser["options"])
-    for key in ("proxy_mode", "list_db"):
+    for key in ("proxy_mode", "list_db", "http_enable"):
         options[key] = options[key].strip().lower() in ("true", "1", "yes")
     for key in ("http_port", "gevent_port", "db_port", "workers", "db_maxconn"):
         options[key] = int(options[key])
@@ -169,7 +172,8 @@ def initialise(options, dbname):
 
 def serve(options):
     servers = []
-    for port, role in ((options["http_port"], "http"), (options["gevent_port"], "websocket")):
+    ports = ((options["http_port"], "http"), (options["gevent_port"], "websocket")) if options["http_enable"] else ()
+    for port, role in ports:
         handler = type("Workload%sHandler" % role.title(), (WorkloadHandler,), {"role": role, "options": options})
         ThreadingHTTPServer.allow_reuse_address = True
         server = ThreadingHTTPServer((options["http_interface"] or "0.0.0.0", port), handler)
@@ -184,8 +188,11 @@ def serve(options):
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True) for s in servers]
     for thread in threads:
         thread.start()
-    print("odoo_workload: serving on %s:%d (http) and :%d (gevent)" % (
-        options["http_interface"] or "0.0.0.0", options["http_port"], options["gevent_port"]), flush=True)
+    if servers:
+        print("odoo_workload: serving on %s:%d (http) and :%d (gevent)" % (
+            options["http_interface"] or "0.0.0.0", options["http_port"], options["gevent_port"]), flush=True)
+    else:
+        print("odoo_workload: http_enable is off, no HTTP served (cron only)", flush=True)
     while not stopping.wait(0.5):
         pass
     for server in servers:
@@ -200,8 +207,17 @@ def main(argv=None):
     parser.add_argument("-d", "--database")
     parser.add_argument("-i", "--init")
     parser.add_argument("--stop-after-init", action="store_true")
+    parser.add_argument("--http-port", type=int)
+    parser.add_argument("--gevent-port", type=int)
+    parser.add_argument("--http-interface")
+    parser.add_argument("--no-http", action="store_true")
     args = parser.parse_args(argv)
     options = read_config(args.config)
+    for key in ("http_port", "gevent_port", "http_interface"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    if args.no_http:
+        options["http_enable"] = False
     if args.database and args.init:
         print("odoo_workload: %s" % initialise(options, args.database), flush=True)
     if args.stop_after_init:

@@ -1,4 +1,6 @@
-"""Module options for the harness's services: the admin role's login, and the object store's."""
+"""Module options for the harness's services (the admin role's login, the object store's) and an S3 client."""
+import boto3
+import botocore.config
 
 
 def login_options(pg):
@@ -10,3 +12,16 @@ def login_options(pg):
 def s3_options(s3):
     return {"s3_endpoint_url": s3["endpoint"], "s3_access_key": s3["access_key"], "s3_secret_key": s3["secret_key"],
             "s3_ca_bundle": s3["ca_file"], "s3_region": s3["region"]}
+
+
+def s3_client(s3):
+    return boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
+                        aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
+                        config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+
+def ensure_bucket(s3, bucket):
+    """The bucket, with object lock, created when missing."""
+    client = s3_client(s3)
+    if bucket not in [entry["Name"] for entry in client.list_buckets().get("Buckets", [])]:
+        client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)

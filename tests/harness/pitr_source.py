@@ -8,20 +8,13 @@ import subprocess
 import tempfile
 import time
 
-import boto3
-import botocore.config
 import psycopg2
 
+from .options import s3_client
 from .platform import Platform
 from .playbook import run_tasks
 
 PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
-
-
-def s3_client(s3):
-    return boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                        aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                        config=botocore.config.Config(s3={"addressing_style": "path"}))
 
 
 @contextlib.contextmanager

@@ -15,8 +15,8 @@ import psycopg2
 import pytest
 
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
-from tests.harness.options import login_options, s3_options
-from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, s3_client, sql, switch_and_wait
+from tests.harness.options import login_options, s3_client, s3_options
+from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, switch_and_wait
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
+from tests.harness.docker_platform import image_tasks
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_server_role
-from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port, scratch_dirs
-from tests.harness.services import REPO_ROOT
 
 BUILD = ["postgres", "redis", "traefik", "odoo_test_workload"]
 
@@ -21,14 +21,10 @@ BUILD = ["postgres", "redis", "traefik", "odoo_test_workload"]
 def images(harness):
     harness.up("docker")
     with scratch_dirs("odoo_ops-images-") as (cache,):
-        role = {"name": "odoo_images", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.odoo_images"},
-                "vars": {"odoo_images_build": BUILD, "odoo_images_cache_dir": cache,
-                         "odoo_images_traefik_binary": os.path.join(VENV_BIN, "traefik"),
-                         "odoo_images_test_workload_source": os.path.join(REPO_ROOT, "tests", "harness")}}
-        show = {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}
-        first = run_tasks([role, show], timeout=1500)
+        tasks = image_tasks(BUILD, cache)
+        first = run_tasks(tasks, timeout=1500)
         assert first.returncode == 0, first
-        yield {"first": first, "role": role, "show": show, "built": first.results[-1]["odoo_images_built"]}
+        yield {"first": first, "tasks": tasks, "built": first.results[-1]["odoo_images_built"]}
 
 
 def docker(*args, timeout=120):
@@ -38,7 +34,7 @@ def docker(*args, timeout=120):
 def test_images_built_once_and_cached_by_their_inputs(images):
     built = images["built"]
     assert sorted(built) == sorted(BUILD) and all(":" in tag for tag in built.values()), built
-    again = run_tasks([images["role"], images["show"]], timeout=600)
+    again = run_tasks(images["tasks"], timeout=600)
     assert again.returncode == 0 and again.stats.get("changed") == 0, again.stats
     assert again.results[-1]["odoo_images_built"] == built
     assert "pgBackRest 2." in docker("run", "--rm", "--entrypoint", "pgbackrest", built["postgres"], "version").stdout

@@ -18,7 +18,8 @@ import pytest
 
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
-from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, s3_client, sql, stop_copy, switch_and_wait
+from tests.harness.options import s3_client
+from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, stop_copy, switch_and_wait
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port
 from tests.harness.services import REPO_ROOT

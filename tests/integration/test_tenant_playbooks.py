@@ -11,8 +11,7 @@ import pytest
 
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
-from tests.harness.options import login_options, s3_options
-from tests.harness.pitr_source import s3_client
+from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.playbook import VENV_BIN
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT

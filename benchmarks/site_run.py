@@ -1,0 +1,59 @@
+"""Time of the main job (site.yml on inventories/local): a first run with cached images, a first run
+without them (--uncached: the project's images are removed first and rebuilt, debootstrap included),
+and a re-run, with its changed count. Goals: first run with cached images <= 3 min, re-run <= 90 s
+with changed=0.
+
+Each run deploys a private copy of the local platform (own ports, names, folders), removed after.
+Run: .venv/bin/python -m benchmarks.site_run [--uncached]    (needs root: Docker Engine)
+"""
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks.benchlib import FreshPlatform
+from tests.harness.docker_platform import docker_platform
+from tests.harness.options import ensure_bucket
+
+
+def timed(platform):
+    started = time.monotonic()
+    run = platform.site()
+    seconds = time.monotonic() - started
+    if run.returncode:
+        raise SystemExit(run.stdout[-3000:])
+    changed = re.findall(r"changed=(\d+)", run.stdout)[-1]
+    return seconds, int(changed)
+
+
+def remove_project_images():
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "odoo-ops/*"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    if listed:
+        subprocess.run(["docker", "rmi", "-f"] + listed, capture_output=True, timeout=300, check=False)
+    return len(listed)
+
+
+def main(uncached):
+    with FreshPlatform("docker", "s3") as state:
+        rows = []
+        if uncached:
+            removed = remove_project_images()
+            with tempfile.TemporaryDirectory(prefix="odoo_ops-bench-site-") as root:
+                with docker_platform(root, state["s3"]) as platform:
+                    ensure_bucket(state["s3"], platform.extra["odoo_ops_backup_bucket"])
+                    rows.append(("first run, no cached images (%d removed)" % removed,) + timed(platform))
+        with tempfile.TemporaryDirectory(prefix="odoo_ops-bench-site-") as root:
+            with docker_platform(root, state["s3"]) as platform:
+                ensure_bucket(state["s3"], platform.extra["odoo_ops_backup_bucket"])
+                rows.append(("first run, cached images",) + timed(platform))
+                rows.append(("re-run",) + timed(platform))
+        print("site.yml on inventories/local (3 tenants, 2 fleets, 8 containers):")
+        goals = {"first run, cached images": "goal <= 180 s", "re-run": "goal <= 90 s, changed=0"}
+        for label, seconds, changed in rows:
+            print("  %-42s %6.1f s  changed=%-3d %s" % (label, seconds, changed, goals.get(label, "")))
+
+
+if __name__ == "__main__":
+    main("--uncached" in sys.argv[1:])

@@ -1,0 +1,162 @@
+"""A private copy of the local platform (inventories/local) on Docker: site.yml run with its own
+ports, container names and folders, so that tests and benchmarks never touch ./run.sh site's
+platform; and a constant load through Traefik that counts what went wrong."""
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+from .http import request
+from .process import ServiceError, free_port
+from .services import REPO_ROOT
+
+VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
+FLEET_PORTS = 44  # a fleet's port range (see the docker_odoo_fleet role)
+
+
+def free_port_range(count, attempts=50):
+    """The first of `count` consecutive ports on 127.0.0.1 that nothing listens on."""
+    for _attempt in range(attempts):
+        first = free_port(20000, 55000 - count)
+        socks = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise ServiceError("no %d consecutive free ports after %d attempts" % (count, attempts))
+
+
+def image_tasks(build, cache):
+    """Tasks running the odoo_images role for `build` (cache folder `cache`, the Traefik binary of
+    this virtual environment, the Odoo test workload of this checkout) and showing odoo_images_built."""
+    role = {"name": "odoo_images", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.odoo_images"},
+            "vars": {"odoo_images_build": build, "odoo_images_cache_dir": cache,
+                     "odoo_images_traefik_binary": os.path.join(VENV_BIN, "traefik"),
+                     "odoo_images_test_workload_source": os.path.join(REPO_ROOT, "tests", "harness")}}
+    return [role, {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}]
+
+
+class DockerPlatform:
+    """site.yml on inventories/local, pointed at a root folder, ports and a container prefix of its own."""
+
+    def __init__(self, root, s3_state, fleets=None):
+        self.root = root
+        self.prefix = "odoo-ops-t%s" % uuid.uuid4().hex[:6]
+        with open(os.path.join(root, "state.json"), "w", encoding="utf-8") as handle:
+            json.dump({"s3": s3_state}, handle)
+        self.ports = {"postgres": free_port(), "redis": free_port(), "web": free_port(), "websecure": free_port(),
+                      "api": free_port()}
+        fleets = fleets or [
+            {"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 1, "memory_mb": 1024,
+             "web_containers": 2, "cron_threads": 1},
+            {"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 1024,
+             "cron_threads": 1}]
+        self.fleets = [dict(fleet, port_base=free_port_range(FLEET_PORTS)) for fleet in fleets]
+        self.extra = {"odoo_ops_local_root": root, "odoo_ops_container_prefix": self.prefix,
+                      "odoo_ops_postgres_port": self.ports["postgres"], "odoo_ops_redis_port": self.ports["redis"],
+                      "odoo_ops_public_port": self.ports["web"], "odoo_ops_public_tls_port": self.ports["websecure"],
+                      "odoo_ops_traefik_api_port": self.ports["api"], "odoo_ops_fleets": self.fleets,
+                      "odoo_ops_backup_bucket": "site-" + self.prefix[-6:]}
+
+    def site(self, *args, extra=None, timeout=1500):
+        """ansible-playbook playbooks/site.yml; returns the CompletedProcess (stdout has the recap)."""
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_FORCE_COLOR="0")
+        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/site.yml",
+                "-e", json.dumps(dict(self.extra, **(extra or {})))] + list(args)
+        return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+
+    def containers(self):
+        """{name: labels} of this platform's containers, running or not."""
+        listed = subprocess.run(["docker", "ps", "-a", "--filter", "name=^%s-" % self.prefix, "--format",
+                                 "{{.Names}}\t{{json .Labels}}"], capture_output=True, text=True, timeout=60,
+                                check=True)
+        found = {}
+        for line in listed.stdout.splitlines():
+            name, labels = line.split("\t", 1)
+            found[name] = dict(item.split("=", 1) for item in json.loads(labels).split(",") if "=" in item)
+        return found
+
+    def remove(self):
+        """Every container and the volume of this platform, then its folder."""
+        names = list(self.containers())
+        if names:
+            subprocess.run(["docker", "rm", "-f"] + names, capture_output=True, timeout=120, check=False)
+        subprocess.run(["docker", "volume", "rm", "-f", self.prefix + "-postgres-data"], capture_output=True,
+                       timeout=60, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ConstantLoad:
+    """Threads sending GET /web/login through Traefik to the given hosts at a bounded rate; counts
+    answers by status and connection errors. Use as a context manager."""
+
+    def __init__(self, port, hosts, threads=4, interval=0.01, timeout=5):
+        self.port, self.hosts, self.interval, self.timeout = port, hosts, interval, timeout
+        self.statuses, self.errors, self.wrong_database = {}, [], 0
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+        self.started = self.seconds = None
+
+    def _run(self, offset):
+        count = offset
+        while not self._stop.is_set():
+            host = self.hosts[count % len(self.hosts)]
+            count += 1
+            try:
+                status, _headers, body = request(self.port, host, "/web/login", timeout=self.timeout)
+                wrong = status == 200 and ('data-database="%s"' % host.split(".")[0]).encode() not in body
+                with self._lock:
+                    self.statuses[status] = self.statuses.get(status, 0) + 1
+                    self.wrong_database += int(wrong)
+            except OSError as exc:
+                with self._lock:
+                    self.errors.append("%s: %s" % (host, exc))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+        self.seconds = time.monotonic() - self.started
+
+    @property
+    def total(self):
+        return sum(self.statuses.values()) + len(self.errors)
+
+    def report(self):
+        server_errors = sum(count for status, count in self.statuses.items() if status >= 500)
+        return {"requests": self.total, "seconds": round(self.seconds or 0, 1),
+                "rate": round(self.total / self.seconds, 1) if self.seconds else 0,
+                "statuses": dict(sorted(self.statuses.items())), "server_errors": server_errors,
+                "connection_errors": len(self.errors), "wrong_database": self.wrong_database,
+                "first_errors": self.errors[:3]}
+
+
+@contextlib.contextmanager
+def docker_platform(root, s3_state, fleets=None):
+    platform = DockerPlatform(root, s3_state, fleets)
+    try:
+        yield platform
+    finally:
+        platform.remove()
