@@ -160,6 +160,12 @@ class Tenant:
         root = self.p.get("filestore_root")
         return os.path.join(root, name) if root else None
 
+    def origin_filestore_path(self, origin):
+        """The template's or source's filestore: under source_filestore_root (another fleet's data
+        folder) when given, else beside the new tenant's."""
+        root = self.p.get("source_filestore_root") or self.p.get("filestore_root")
+        return os.path.join(root, origin) if root else None
+
     # -- planning --------------------------------------------------------------------------------
     def plan(self):
         current = self.observe(self.name)
@@ -217,7 +223,7 @@ class Tenant:
         if self.p.get("neutralize"):
             self._plan_neutralize(plan)
         if path:
-            plan.add("build filestore %s from %s (%s)" % (path, self.filestore_path(origin), self.p["filestore_copy"]),
+            plan.add("build filestore %s from %s (%s)" % (path, self.origin_filestore_path(origin), self.p["filestore_copy"]),
                      lambda: self._build_filestore(origin), filestore=True)
         if origin_key == "source" and not copy:
             plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin,
@@ -308,7 +314,7 @@ class Tenant:
                              "move it first" % path)
         if origin is None:
             return
-        source = self.filestore_path(origin)
+        source = self.origin_filestore_path(origin)
         if not os.path.isdir(source):
             plan.warnings.append("%s has no filestore at %s: the new tenant starts with an empty one" % (origin, source))
         elif self.p["filestore_copy"] == "hardlink":
@@ -519,7 +525,7 @@ class Tenant:
 
     def _build_filestore(self, origin):
         self._built = FilestoreBuild(self.p["filestore_root"], self.name, self.uid, self.gid)
-        self._built.stage(self.filestore_path(origin), self.p["filestore_copy"])
+        self._built.stage(self.origin_filestore_path(origin), self.p["filestore_copy"])
         self._built.commit()
         self._committed, self._built = self._built.target, None
 

@@ -232,6 +232,13 @@ options:
       - Odoo's filestore folder (C(<data_dir>/filestore)); the tenant's filestore is C(<filestore_root>/<name>).
       - When not given, filestores are left alone.
     type: path
+  source_filestore_root:
+    description:
+      - The filestore folder of the template or source, when it is not O(filestore_root) - for
+        example another fleet's data folder (a dedicated fleet's tenant created from a template
+        made in a shared fleet, or a tenant cloned from one fleet into another).
+      - Defaults to O(filestore_root).
+    type: path
   filestore_copy:
     description:
       - How a new filestore is filled from the template's or source's. V(hardlink) shares the
@@ -410,6 +417,7 @@ ARGUMENT_SPEC = dict(
     connection_limit=dict(type="int"),
     statement_timeout=dict(type="int"),
     filestore_root=dict(type="path"),
+    source_filestore_root=dict(type="path"),
     filestore_copy=dict(type="str", choices=["copy", "hardlink"], default="copy"),
     filestore_owner=dict(type="str"),
     filestore_group=dict(type="str"),

@@ -12,18 +12,32 @@ import threading
 import time
 import uuid
 
+import psycopg2
+
 from .http import request
 from .process import ServiceError, free_port
 from .services import REPO_ROOT
 
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 FLEET_PORTS = 44  # a fleet's port range (see the docker_odoo_fleet role)
+PLATFORM_PORTS = ("postgres", "postgres_standby", "redis", "web", "websecure", "api")
+
+
+def ephemeral_low():
+    """The first port of the kernel's ephemeral range: outgoing connections take local ports from
+    there, so a port chosen now and bound minutes later (a rolling update's new slot) must lie below."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port_range(count, attempts=50):
-    """The first of `count` consecutive ports on 127.0.0.1 that nothing listens on."""
+    """The first of `count` consecutive ports on 127.0.0.1, below the ephemeral range, that nothing
+    listens on."""
     for _attempt in range(attempts):
-        first = free_port(20000, 55000 - count)
+        first = free_port(20000, ephemeral_low() - count)
         socks = []
         try:
             for port in range(first, first + count):
@@ -37,6 +51,14 @@ def free_port_range(count, attempts=50):
             for sock in socks:
                 sock.close()
     raise ServiceError("no %d consecutive free ports after %d attempts" % (count, attempts))
+
+
+def platform_ports(fleet_count):
+    """({name: port} of PLATFORM_PORTS, [port_base of each fleet]): one block of free ports for a
+    whole platform, so that none of its ports collide."""
+    first = free_port_range(len(PLATFORM_PORTS) + FLEET_PORTS * fleet_count)
+    ports = {name: first + offset for offset, name in enumerate(PLATFORM_PORTS)}
+    return ports, [first + len(PLATFORM_PORTS) + FLEET_PORTS * index for index in range(fleet_count)]
 
 
 def image_tasks(build, cache):
@@ -55,18 +77,19 @@ class DockerPlatform:
     def __init__(self, root, s3_state, fleets=None):
         self.root = root
         self.prefix = "odoo-ops-t%s" % uuid.uuid4().hex[:6]
+        self.s3 = s3_state
         with open(os.path.join(root, "state.json"), "w", encoding="utf-8") as handle:
             json.dump({"s3": s3_state}, handle)
-        self.ports = {"postgres": free_port(), "redis": free_port(), "web": free_port(), "websecure": free_port(),
-                      "api": free_port()}
         fleets = fleets or [
             {"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 1, "memory_mb": 1024,
              "web_containers": 2, "cron_threads": 1},
             {"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 1024,
              "cron_threads": 1}]
-        self.fleets = [dict(fleet, port_base=free_port_range(FLEET_PORTS)) for fleet in fleets]
+        self.ports, bases = platform_ports(len(fleets))
+        self.fleets = [dict(fleet, port_base=base) for fleet, base in zip(fleets, bases)]
         self.extra = {"odoo_ops_local_root": root, "odoo_ops_container_prefix": self.prefix,
-                      "odoo_ops_postgres_port": self.ports["postgres"], "odoo_ops_redis_port": self.ports["redis"],
+                      "odoo_ops_postgres_port": self.ports["postgres"],
+                      "odoo_ops_postgres_standby_port": self.ports["postgres_standby"], "odoo_ops_redis_port": self.ports["redis"],
                       "odoo_ops_public_port": self.ports["web"], "odoo_ops_public_tls_port": self.ports["websecure"],
                       "odoo_ops_traefik_api_port": self.ports["api"], "odoo_ops_fleets": self.fleets,
                       "odoo_ops_backup_bucket": "site-" + self.prefix[-6:]}
@@ -80,6 +103,20 @@ class DockerPlatform:
         return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
                               check=False)
 
+    def secrets(self):
+        """{name: value} of the secrets the local inventory generated (files of the password lookup)."""
+        folder = os.path.join(self.root, "secrets")
+        found = {}
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                found[name] = handle.read().split()[0]  # "<password>[ salt=...]"
+        return found
+
+    def connect(self, server="postgres"):
+        """A psycopg2 connection as the superuser to database postgres on `server` (postgres or postgres_standby)."""
+        return psycopg2.connect(host="127.0.0.1", port=self.ports[server], user="postgres", password=self.secrets()["postgres"],
+                                dbname="postgres", connect_timeout=10)
+
     def containers(self):
         """{name: labels} of this platform's containers, running or not."""
         listed = subprocess.run(["docker", "ps", "-a", "--filter", "name=^%s-" % self.prefix, "--format",
@@ -92,12 +129,14 @@ class DockerPlatform:
         return found
 
     def remove(self):
-        """Every container and the volume of this platform, then its folder."""
+        """Every container and volume of this platform, then its folder."""
         names = list(self.containers())
         if names:
             subprocess.run(["docker", "rm", "-f"] + names, capture_output=True, timeout=120, check=False)
-        subprocess.run(["docker", "volume", "rm", "-f", self.prefix + "-postgres-data"], capture_output=True,
-                       timeout=60, check=False)
+        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=^%s-" % self.prefix],
+                                 capture_output=True, text=True, timeout=60, check=False).stdout.split()
+        if volumes:
+            subprocess.run(["docker", "volume", "rm", "-f"] + volumes, capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -5,8 +5,10 @@ import os
 from .process import ServiceError, log_tail
 from .services import SERVICES, allocate_ports
 
-# Start order; stop runs in reverse.
-ORDER = ("docker", "postgres", "s3", "redis", "backend", "traefik")
+# Start order; stop runs in reverse. Docker Engine last: when it starts it restarts the containers
+# with restart policies, whose PostgreSQL archives WAL to the object store, which must be up then
+# and still up while dockerd stops them.
+ORDER = ("postgres", "s3", "redis", "backend", "traefik", "docker")
 
 # Fixed loopback ports of the local platform (./run.sh site), so its URLs stay the same.
 LOCAL_PLATFORM_PORTS = {

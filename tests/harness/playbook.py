@@ -35,8 +35,19 @@ class PlaybookRun:
     def stats(self):
         return self.data.get("stats", {}).get("localhost", {})
 
+    @property
+    def failures(self):
+        """The messages of the tasks that failed (also inside loops)."""
+        found = []
+        for result in self.results:
+            for one in [result] + [item for item in result.get("results", []) if isinstance(item, dict)]:
+                if one.get("failed") and one.get("msg"):
+                    found.append(str(one["msg"]))
+        return found
+
     def __repr__(self):
-        return "PlaybookRun(rc=%s)\n%s\n%s" % (self.returncode, self.output[-4000:], self.stderr[-2000:])
+        return "PlaybookRun(rc=%s)\nfailed: %s\n%s\n%s" % (self.returncode, self.failures, self.output[-4000:],
+                                                           self.stderr[-2000:])
 
 
 def run_tasks(tasks, check=False, diff=True, as_user=None, verbosity=0, extra_env=None, timeout=300):

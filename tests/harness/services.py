@@ -13,12 +13,13 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
 from .process import (ServiceError, free_port, log_tail, pid_alive, spawn, stop_pid,
                       tcp_open, wait_until)
-from .tls import make_test_ca
+from .tls import make_test_ca, reuse_test_ca
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
@@ -150,9 +151,11 @@ class SeaweedS3(Service):
 
     def start(self, ports):
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
-        tls = make_test_ca(self.dir)
-        access_key, secret_key = "odoo_ops_" + secrets.token_hex(6), secrets.token_urlsafe(30)
+        # A restart on the same folder (./run.sh down, then site) keeps its data, keys and CA, so that
+        # what was configured with them (pgbackrest.conf, tenant backups) stays valid.
+        tls = reuse_test_ca(self.dir) or make_test_ca(self.dir)
         config = os.path.join(self.dir, "s3.json")
+        access_key, secret_key = self._credentials(config)
         with open(os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
             json.dump({"identities": [{"name": "odoo_ops", "credentials": [
                 {"accessKey": access_key, "secretKey": secret_key}],
@@ -172,6 +175,16 @@ class SeaweedS3(Service):
                  "port": ports["s3_https"], "region": "us-east-1", "ca_file": tls["ca.crt"],
                  "access_key": access_key, "secret_key": secret_key, "log": self.log}
         return self.await_ready(state, 90, interval=0.3)
+
+    @staticmethod
+    def _credentials(config):
+        """The keys of an earlier start in this folder, or new ones."""
+        try:
+            with open(config, encoding="utf-8") as handle:
+                credentials = json.load(handle)["identities"][0]["credentials"][0]
+            return credentials["accessKey"], credentials["secretKey"]
+        except (OSError, ValueError, KeyError, IndexError):
+            return "odoo_ops_" + secrets.token_hex(6), secrets.token_urlsafe(30)
 
     def healthy(self, state):
         if not pid_alive(state.get("pid")):
@@ -266,7 +279,9 @@ class DockerEngine(Service):
         pid = spawn(["dockerd", "--host", "unix://" + self.socket,
                      "--pidfile", os.path.join(self.dir, "dockerd.pid")], self.log)
         state = {"pid": pid, "started_here": True, "host": "unix://" + self.socket, "log": self.log}
-        return self.await_ready(state, 60, check=self._answers, interval=0.5)
+        # Bounded, but long enough for dockerd to restore containers with restart policies (a
+        # PostgreSQL container left running by a crash gets its 60 s stop timeout first).
+        return self.await_ready(state, 180, check=self._answers, interval=0.5)
 
     def _answers(self):
         return subprocess.run(["docker", "-H", "unix://" + self.socket, "info"], capture_output=True,
@@ -276,8 +291,15 @@ class DockerEngine(Service):
         return self._answers()
 
     def stop(self, state):
-        if state.get("started_here"):
-            stop_pid(state.get("pid"), timeout=30)
+        if not state.get("started_here") or not pid_alive(state.get("pid")):
+            return
+        # dockerd alone first: it stops the containers itself (each within its stop timeout), where a
+        # signal to its whole process group would hit containerd and the shims under them.
+        os.kill(state["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 120
+        while pid_alive(state["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop_pid(state["pid"], timeout=5)  # what is left of its group
 
 
 class ExampleBackend(Service):

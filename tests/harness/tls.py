@@ -57,3 +57,19 @@ def make_test_ca(directory, hosts=("localhost",), days=30):
     _write(paths["server.key"], key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
                                                   serialization.NoEncryption()), 0o600)
     return paths
+
+
+def reuse_test_ca(directory, margin=datetime.timedelta(days=1)):
+    """The paths of a CA and certificate make_test_ca wrote into directory earlier, while the
+    certificate is valid for at least `margin` more; otherwise None."""
+    paths = {name: os.path.join(directory, name) for name in ("ca.crt", "server.crt", "server.key")}
+    try:
+        with open(paths["server.crt"], "rb") as handle:
+            cert = x509.load_pem_x509_certificate(handle.read())
+    except (OSError, ValueError):
+        return None
+    if not all(os.path.isfile(path) for path in paths.values()):
+        return None
+    if cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc) < margin:
+        return None
+    return paths

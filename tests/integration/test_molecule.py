@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from tests.harness.docker_platform import FLEET_PORTS, free_port_range, image_tasks
+from tests.harness.docker_platform import image_tasks, platform_ports
 from tests.harness.playbook import VENV_BIN, run_tasks
-from tests.harness.process import free_port, scratch_dirs
+from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 
 BUILD = ["postgres", "redis", "traefik", "odoo_test_workload", "ansible_target"]
@@ -28,11 +28,11 @@ def test_molecule_scenario(images, scenario):
         prefix = "odoo-ops-m%s" % os.path.basename(root)[-6:].lower().replace("_", "x")
         env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_FORCE_COLOR="0", PY_COLORS="0", MOLECULE_NO_LOG="false",
-                   ODOO_OPS_MOLECULE_ROOT=root, ODOO_OPS_MOLECULE_PREFIX=prefix,
-                   ODOO_OPS_MOLECULE_PORT_FLEETS=str(free_port_range(FLEET_PORTS)),
-                   ODOO_OPS_MOLECULE_PORT_FLEETS2=str(free_port_range(FLEET_PORTS)))
-        for name in ("postgres", "redis", "web", "websecure", "api"):
-            env["ODOO_OPS_MOLECULE_PORT_%s" % name.upper()] = str(free_port())
+                   ODOO_OPS_MOLECULE_ROOT=root, ODOO_OPS_MOLECULE_PREFIX=prefix)
+        ports, fleet_bases = platform_ports(2)
+        for name, port in ports.items():
+            env["ODOO_OPS_MOLECULE_PORT_%s" % name.upper()] = str(port)
+        env["ODOO_OPS_MOLECULE_PORT_FLEETS"], env["ODOO_OPS_MOLECULE_PORT_FLEETS2"] = map(str, fleet_bases)
         env.update({"ODOO_OPS_IMAGE_%s" % name.upper(): tag for name, tag in images.items()})
         try:
             run = subprocess.run([os.path.join(VENV_BIN, "molecule"), "test", "-s", scenario], cwd=REPO_ROOT, env=env,

@@ -111,6 +111,24 @@ def test_create_from_template_check_idempotent_and_real_state(pg):
     assert copied["database.uuid"] != golden["database.uuid"]
 
 
+def test_template_filestore_from_another_fleets_folder(pg, tmp_path):
+    """A dedicated fleet's tenant made from a template whose filestore is in another fleet's folder:
+    source_filestore_root finds it, the files land under the tenant's own filestore_root."""
+    other = str(tmp_path / "dedicated-filestore")
+    os.makedirs(other)
+    task = tenant(pg, name="solo", template=GOLDEN, base_url="https://solo.erp.test", filestore_root=other,
+                  source_filestore_root=pg["root"])
+    planned = run(task, check=True)
+    assert "actions" in planned, planned.get("msg")
+    assert "build filestore %s/solo from %s/%s (copy)" % (other, pg["root"], GOLDEN) in planned["actions"]
+    assert not planned.get("warnings"), planned.get("warnings")
+    assert run(task)["changed"] and run(task)["changed"] is False
+    rows = query(pg, "SELECT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL", dbname="solo")
+    assert rows and all(os.path.isfile(os.path.join(other, "solo", fname)) for (fname,) in rows)
+    assert not os.path.exists(os.path.join(pg["root"], "solo"))
+    run(tenant(pg, name="solo", state="absent", filestore_root=other, force=True))
+
+
 def test_limits_change_is_an_idempotent_update_with_a_diff(pg):
     base = dict(name="limits", template=GOLDEN, base_url="https://limits.erp.test")
     run(tenant(pg, connection_limit=10, **base))

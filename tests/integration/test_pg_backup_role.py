@@ -36,14 +36,24 @@ def setup(harness):
         "pg_backup_scheduler": "cron", "pg_backup_cron_dir": work, "pg_backup_bin_dir": work,
         # root becomes postgres with su here (no sudo on these machines)
         "ansible_become_method": "ansible.builtin.su"}
-    yield {"vars": role_vars, "work": work, "pg": pg, "secrets": [cipher, s3["secret_key"]]}
-    subprocess.run(["rm", "-rf", work], check=False)
+    try:
+        yield {"vars": role_vars, "work": work, "pg": pg, "secrets": [cipher, s3["secret_key"]]}
+    finally:
+        # The session's cluster is shared: stop it archiving into the configuration removed below.
+        with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres",
+                                                 dbname="postgres")) as conn, conn.cursor() as cur:
+            conn.autocommit = True
+            for statement in ("ALTER SYSTEM RESET archive_command", "ALTER SYSTEM RESET archive_timeout",
+                              "SELECT pg_reload_conf()"):
+                cur.execute(statement)
+        subprocess.run(["rm", "-rf", work], check=False)
 
 
-def apply_role(setup, verbosity=0, **overrides):
+def apply_role(setup, verbosity=0, check=False, **overrides):
     task = {"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"},
             "vars": dict(setup["vars"], **overrides)}
-    return run_tasks([task], verbosity=verbosity, timeout=600)
+    show = {"name": "show", "ansible.builtin.debug": {"var": "pg_backup_status"}}
+    return run_tasks([task, show], verbosity=verbosity, check=check, timeout=600)
 
 
 def pgbackrest(setup, *args):
@@ -60,6 +70,14 @@ def archiver(setup):
         return cur.fetchone()
 
 
+def setting(setup, name):
+    pg = setup["pg"]
+    with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres",
+                                             dbname="postgres")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_setting(%s)", (name,))
+        return cur.fetchone()[0]
+
+
 def test_bad_input_writes_nothing(setup):
     config = os.path.join(setup["work"], "refused", "pgbackrest.conf")
     run = apply_role(setup, pg_backup_cipher_pass="short", pg_backup_config_path=config)
@@ -68,6 +86,10 @@ def test_bad_input_writes_nothing(setup):
 
 
 def test_role_archives_backs_up_and_is_idempotent(setup):
+    planned = apply_role(setup, check=True)  # a new host: nothing written, nothing created, no failure
+    assert planned.returncode == 0 and planned.stats["changed"] > 0, planned
+    assert not os.path.exists(setup["vars"]["pg_backup_config_path"])
+    assert setup["vars"]["pg_backup_config_path"] not in setting(setup, "archive_command")
     first = apply_role(setup)
     assert first.returncode == 0 and first.stats["changed"] > 0, first
     info = json.loads(pgbackrest(setup, "info", "--output=json"))[0]
@@ -88,6 +110,11 @@ def test_role_archives_backs_up_and_is_idempotent(setup):
 
     second = apply_role(setup)
     assert second.returncode == 0 and second.stats["changed"] == 0, second
+    status = second.results[-1]["pg_backup_status"]
+    assert status["stanza"] == "main" and status["tier"] == 1 and status["status"] == "ok" and status["backups"] == 2
+    assert status["last_backup"]["type"] == "diff" and status["last_backup"]["stop"].endswith("+00")
+    assert status["archive"]["max"] and status["archiver"]["failed_count"] == 0
+    assert apply_role(setup, check=True).stats["changed"] == 0
 
 
 def test_secrets_never_in_output(setup):

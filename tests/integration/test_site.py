@@ -3,10 +3,13 @@
 workload image), each tenant reachable through Traefik by host name; idempotent; a rolling update
 under load without errors; refusals before anything changes. Run on a private copy of the local
 platform (own ports, names and folders)."""
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -26,6 +29,17 @@ def recap(run):
     """The PLAY RECAP counters of a run, e.g. {'ok': 101, 'changed': 0, 'failed': 0}."""
     line = [ln for ln in run.stdout.splitlines() if ln.startswith("localhost") and "ok=" in ln][-1]
     return {key: int(value) for key, value in (field.split("=") for field in line.split()[2:])}
+
+
+def files_under(folder):
+    """{relative path: SHA-1} of the files below folder (attachments, without Odoo's checklist markers)."""
+    found = {}
+    for parent, _dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(parent, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, folder)] = hashlib.sha1(handle.read()).hexdigest()
+    return {path: digest for path, digest in found.items() if not path.startswith("checklist")}
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +67,23 @@ def test_refusals_before_anything_changes(harness, tmp_path):
                    {"name": "initech", "hosts": ["initech.localhost"]}]
         run = bad.site(extra={"odoo_ops_tenants": tenants})
         assert run.returncode != 0 and 'each host must start with "acme."' in run.stdout, run.stdout[-3000:]
-        assert bad.containers() == {}
+        # Fleet port ranges that overlap, or lie where outgoing connections take their local ports.
+        ephemeral = [dict(bad.fleets[0], port_base=40000), bad.fleets[1]]
+        run = bad.site(extra={"odoo_ops_fleets": ephemeral})
+        assert run.returncode != 0 and "fleet shared1 (40000-40043): 44 of its ports lie in the kernel's ephemeral " \
+            "range" in run.stdout, run.stdout[-3000:]
+        overlapping = [bad.fleets[0], dict(bad.fleets[1], port_base=bad.fleets[0]["port_base"] + 40)]
+        run = bad.site(extra={"odoo_ops_fleets": overlapping})
+        base = bad.fleets[0]["port_base"]
+        assert run.returncode != 0 and "fleet shared1 (%d-%d) overlaps fleet initech (%d-%d)" % (
+            base, base + 43, base + 40, base + 83) in run.stdout, run.stdout[-3000:]
+        assert bad.containers() == {} and sorted(os.listdir(str(tmp_path))) == ["state.json"]
 
 
 def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform):
     names = platform.containers()
     roles = sorted(labels.get("odoo_ops_role") or labels.get("odoo_ops_component") for labels in names.values())
-    assert roles == ["cron", "cron", "postgres", "redis", "traefik", "web", "web", "web"], names
+    assert roles == ["cron", "cron", "postgres", "postgres-standby", "redis", "traefik", "web", "web", "web"], names
     summary = platform.first.stdout
     port = platform.ports["web"]
     for tenant, hosts in TENANT_HOSTS.items():
@@ -67,6 +91,103 @@ def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform)
             assert "http://%s:%d/web/login" % (host, port) in summary
     assert "fleet shared1 (shared): 2 web" in summary and "fleet initech (dedicated): 1 web" in summary
     assert summary.count("verification passed") == 3, summary[-3000:]
+    # Every tenant has the template's attachment files, the dedicated fleet's too (its folder is another).
+    data = os.path.join(platform.root, "odoo", "data", "fleets")
+    template = files_under(os.path.join(data, "shared1", "filestore", "odoo_template"))
+    assert template and "has no filestore" not in platform.first.stderr + summary
+    for tenant, fleet in (("acme", "shared1"), ("globex", "shared1"), ("initech", "initech")):
+        assert files_under(os.path.join(data, fleet, "filestore", tenant)) == template, tenant
+
+
+def test_postgres_archives_to_pgbackrest_and_streams_to_its_standby(platform):
+    """The cluster's WAL reaches the pgBackRest repository (no failures), a full backup exists, the
+    standby is in recovery, streams through its slot and shows a row written on the primary."""
+    stanza = platform.prefix
+    config = os.path.join(platform.root, "odoo", "config", "postgres", "pgbackrest", "pgbackrest.conf")
+    info = subprocess.run(["docker", "exec", "--user", "postgres", stanza + "-postgres", "pgbackrest", "--config=" + config,
+                           "--stanza=" + stanza, "info", "--output=json"], capture_output=True, text=True, timeout=120,
+                          check=True)
+    stanza_info = json.loads(info.stdout)[0]
+    assert stanza_info["status"]["code"] == 0 and [b["type"] for b in stanza_info["backup"]] == ["full"], stanza_info
+    assert stanza_info["cipher"] == "aes-256-cbc"
+    primary = platform.connect("postgres")
+    with primary, primary.cursor() as cur:
+        cur.execute("SELECT archived_count, failed_count, current_setting('archive_timeout') FROM pg_stat_archiver")
+        archived, failed, timeout = cur.fetchone()
+        assert archived > 0 and failed == 0 and timeout == "1min"
+        cur.execute("CREATE TABLE IF NOT EXISTS standby_probe (n int); INSERT INTO standby_probe VALUES (42)")
+        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_type = 'physical'")
+        assert cur.fetchall() == [(True,)]
+    primary.close()
+    standby = platform.connect("postgres_standby")
+    try:
+        with standby.cursor() as cur:
+            cur.execute("SELECT pg_is_in_recovery()")
+            assert cur.fetchone() == (True,)
+            for _attempt in range(50):  # bounded: 10 s
+                cur.execute("SELECT to_regclass('public.standby_probe') IS NOT NULL")  # created with its row
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.2)
+            cur.execute("SELECT n FROM standby_probe")
+            assert cur.fetchall() == [(42,)]
+    finally:
+        standby.close()
+    summary = platform.first.stdout
+    assert "pgBackRest stanza %s (tier 1): ok, 1 backups, last full" % stanza in summary, summary[-3000:]
+    assert "standby %s-postgres-standby" % stanza in summary
+
+
+def archiver(platform):
+    conn = platform.connect("postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_postmaster_start_time(), failed_count, last_archived_wal FROM pg_stat_archiver")
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def switch_wal(platform):
+    conn = platform.connect("postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO standby_probe VALUES (1)")  # something to switch away from
+            cur.execute("SELECT pg_walfile_name(pg_switch_wal())")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def wait_for(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError("%s within %d s" % (what, seconds))
+
+
+def test_a_failing_archive_push_is_retried_without_restarting_postgres(platform):
+    """The repository refuses pgBackRest (a wrong key): archiving fails and is retried, PostgreSQL
+    keeps running (its asynchronous archiver's exit is reaped by the container's init, not taken by
+    the postmaster for a crash), and once the key is right again the WAL reaches the repository."""
+    config = os.path.join(platform.root, "odoo", "config", "postgres", "pgbackrest", "pgbackrest.conf")
+    with open(config, encoding="utf-8") as handle:
+        good = handle.read()
+    started, failed, _last = archiver(platform)
+    try:
+        with open(config, "w", encoding="utf-8") as handle:
+            handle.write(good.replace("repo1-s3-key-secret=", "repo1-s3-key-secret=wrong"))
+        switch_wal(platform)
+        wait_for(lambda: archiver(platform)[1] > failed, 60, "a failed archive attempt")
+    finally:
+        with open(config, "w", encoding="utf-8") as handle:
+            handle.write(good)
+    segment = switch_wal(platform)
+    wait_for(lambda: (archiver(platform)[2] or "") >= segment, 90, "segment %s archived" % segment)
+    assert archiver(platform)[0] == started  # the postmaster never restarted
 
 
 def test_isolation_every_host_reaches_its_own_database_only(platform):
@@ -93,9 +214,38 @@ def test_websocket_reaches_the_gevent_port_and_the_manager_is_closed(platform):
     assert status == 403 and b"list_db" in body, body
 
 
-def test_rerun_changes_nothing(platform):
-    again = platform.site()
+def test_rerun_changes_nothing_and_no_secret_is_shown(platform):
+    again = platform.site("-vvv")
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-4000:]
+    secrets = dict(platform.secrets(), s3=platform.s3["secret_key"])
+    assert {"postgres", "redis", "odoo-admin", "replication", "pgbackrest-cipher", "fleet-shared1"} <= set(secrets)
+    for name, value in secrets.items():
+        for run in (platform.first, again):
+            assert value not in run.stdout and value not in run.stderr, "secret %s shown" % name
+
+
+def test_an_update_whose_new_container_cannot_start_is_taken_back(platform):
+    """Another program holds a port of the next slot: the new web container cannot bind it, so the
+    update stops naming it and why, removes it, and the old one goes on serving behind the same routes."""
+    fleet = platform.fleets[0]
+    old = "%s-%s-web-1a" % (platform.prefix, fleet["name"])
+    assert old in platform.containers()
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        blocker.bind(("127.0.0.1", fleet["port_base"] + 2))  # web container 1, slot b
+        blocker.listen(1)
+        run = platform.site(extra={"odoo_ops_odoo_options": {"log_level": "warn"}, "docker_odoo_fleet_wait_seconds": 12})
+    finally:
+        blocker.close()
+    assert run.returncode != 0
+    assert "The new web container %s-%s-web-1b did not become healthy within 12 s" % (platform.prefix, fleet["name"]) \
+        in run.stdout and "%s still serves and the routes are unchanged" % old in run.stdout, run.stdout[-3000:]
+    assert "Address already in use" in run.stdout
+    after = platform.containers()
+    assert old in after and not [name for name in after if name.endswith("-web-1b")], after
+    for host in TENANT_HOSTS["acme"] + TENANT_HOSTS["globex"]:
+        status, _headers, body = request(platform.ports["web"], host, "/web/login")
+        assert status == 200 and b'data-database="%s"' % host.split(".")[-2].encode() in body
 
 
 def test_rolling_update_under_load_without_errors(platform):
