@@ -49,7 +49,7 @@ def main(uncached):
                 ensure_bucket(state["s3"], platform.extra["odoo_ops_backup_bucket"])
                 rows.append(("first run, cached images",) + timed(platform))
                 rows.append(("re-run",) + timed(platform))
-        print("site.yml on inventories/local (3 tenants, 2 fleets, 8 containers):")
+        print("site.yml on inventories/local (3 tenants, 2 fleets, 9 containers, pgBackRest and a standby):")
         goals = {"first run, cached images": "goal <= 180 s", "re-run": "goal <= 90 s, changed=0"}
         for label, seconds, changed in rows:
             print("  %-42s %6.1f s  changed=%-3d %s" % (label, seconds, changed, goals.get(label, "")))
