@@ -3,11 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one object-storage client of the collection (S3-compatible): settings, errors, multipart writes."""
 
+import base64
 import collections
 import concurrent.futures
 import datetime
 import hashlib
 import traceback
+import zlib
 
 from ansible.module_utils.basic import env_fallback
 
@@ -45,9 +47,16 @@ class ObjectStore:
         verify = False
         if params.get("s3_validate_certs", True):
             verify = params.get("s3_ca_bundle") or True
+        endpoint = params.get("s3_endpoint_url") or "https://"
+        s3_options = {"addressing_style": "path"}
+        if endpoint.startswith("https://"):
+            # TLS authenticates every byte in transit, and each part carries its CRC-32 in a
+            # header (MultipartWriter): a SHA-256 of the payload for the signature would be a
+            # third pass over the data. Over plain HTTP the payload stays signed.
+            s3_options["payload_signing_enabled"] = False
         config = botocore.config.Config(
             retries={"mode": "standard", "max_attempts": params.get("s3_retries") or 5},
-            s3={"addressing_style": "path"}, connect_timeout=10, read_timeout=60)
+            s3=s3_options, connect_timeout=10, read_timeout=60)
         self.client = botocore.session.get_session().create_client(
             "s3", endpoint_url=params.get("s3_endpoint_url"), region_name=params.get("s3_region") or "us-east-1",
             aws_access_key_id=params.get("s3_access_key"), aws_secret_access_key=params.get("s3_secret_key"),
@@ -102,7 +111,9 @@ class MultipartWriter:
         self.store, self.bucket, self.key, self.part_size = store, bucket, key, part_size
         self.upload_id = store.call("start upload of %s" % key, "create_multipart_upload",
                                     Bucket=bucket, Key=key, **extra)["UploadId"]
-        self.chunks, self.buffered = [], 0
+        # Parts are filled in place in reused buffers: each byte is copied once, and a fresh
+        # part-sized allocation per part (page faults, zeroing) would cost more than the copy.
+        self.spare, self.buffer, self.filled = [], bytearray(part_size), 0
         self.pending, self.parts = collections.deque(), []
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part")
         # One thread hashes the parts in order, off the producer's thread (hashlib releases the GIL).
@@ -111,16 +122,18 @@ class MultipartWriter:
         self.hash, self.size = hashlib.sha256(), 0
 
     def write(self, data):
-        self.chunks.append(bytes(data))
-        self.buffered += len(data)
-        self.size += len(data)
-        if self.buffered >= self.part_size:
-            body = b"".join(self.chunks)
-            for offset in range(0, len(body) - self.part_size + 1, self.part_size):
-                self._submit(body[offset:offset + self.part_size])
-            rest = body[len(body) - len(body) % self.part_size:]
-            self.chunks, self.buffered = [rest] if rest else [], len(rest)
-        return len(data)
+        view = memoryview(data).cast("B")
+        written = len(view)
+        self.size += written
+        while view:
+            count = min(len(view), self.part_size - self.filled)
+            self.buffer[self.filled:self.filled + count] = view[:count]
+            self.filled += count
+            view = view[count:]
+            if self.filled == self.part_size:
+                self._submit(self.buffer)
+                self.buffer, self.filled = self.spare.pop() if self.spare else bytearray(self.part_size), 0
+        return written
 
     def flush(self):
         pass
@@ -129,23 +142,29 @@ class MultipartWriter:
         while len(self.pending) >= self.concurrency:  # back-pressure: at most `concurrency` parts in flight
             self._finish_oldest()
         number = len(self.parts) + len(self.pending) + 1
-        self.pending.append((self.hasher.submit(self.hash.update, body), self.pool.submit(self._upload, number, body)))
+        self.pending.append((body, self.hasher.submit(self.hash.update, body), self.pool.submit(self._upload, number, body)))
 
     def _finish_oldest(self):
-        hashed, uploaded = self.pending.popleft()
+        body, hashed, uploaded = self.pending.popleft()
         hashed.result()
         self.parts.append(uploaded.result())
+        if len(body) == self.part_size:
+            self.spare.append(body)  # both threads are done with it
 
     def _upload(self, number, body):
+        # The part's CRC-32 goes in a header: botocore would otherwise compute it into an
+        # aws-chunked trailer, which sends the body through a reader in small copies.
+        crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
         answer = self.store.call("upload part %d of %s" % (number, self.key), "upload_part", Bucket=self.bucket,
-                                 Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body)
+                                 Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body,
+                                 ChecksumCRC32=crc)
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def finish(self):
         """Upload what is left and wait for every part; the object exists only after complete()."""
-        if self.chunks or not (self.parts or self.pending):
-            self._submit(b"".join(self.chunks))
-            self.chunks, self.buffered = [], 0
+        if self.filled or not (self.parts or self.pending):
+            self._submit(bytes(self.buffer[:self.filled]))
+            self.buffer, self.filled = None, 0
         while self.pending:
             self._finish_oldest()
         self.pool.shutdown()
@@ -160,7 +179,7 @@ class MultipartWriter:
                         Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts})
 
     def abort(self):
-        for hashed, uploaded in self.pending:
+        for _body, hashed, uploaded in self.pending:
             hashed.cancel()
             uploaded.cancel()
         self.pool.shutdown(wait=True)  # a part still uploading would otherwise land after the abort

@@ -19,6 +19,7 @@ import botocore.exceptions
 import psycopg2
 import pytest
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import MultipartWriter, ObjectStore, S3Error
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import login_options, s3_options
 from tests.harness.playbook import run_tasks
@@ -46,6 +47,7 @@ def env(harness):
     client.create_bucket(Bucket="backups")
     client.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
     data = {"superuser": superuser, "root": root, "s3": client, "login": login_options(pg), "s3_options": s3_options(s3),
+            "s3_endpoint": s3["endpoint"],
             "s3_port": s3["port"], "secrets": [pg["admin_password"], s3["secret_key"]]}
     run(tenant(data, name="bkacme", template="golden_b", base_url="https://bkacme.erp.test"))
     yield data
@@ -259,6 +261,41 @@ def test_bad_input_writes_nothing(env):
                          from_backup={"bucket": "backups", "key": "odoo/none.zip"}))
     assert missing.get("failed") and "does not exist or cannot be read" in missing["msg"]
     assert world(env) == before
+
+
+def test_multipart_writer_parts_content_and_crc(env):
+    """The writer's parts are exactly part_size (the last one the rest), the object is every byte
+    written in order although part buffers are reused and callers reuse theirs, and the store
+    checks each part's CRC-32 header."""
+    part = 5 * 1024 * 1024
+    store = ObjectStore(env["s3_options"])
+    writer = MultipartWriter(store, "backups", "writer/parts.bin", part, {}, concurrency=2)
+    expected = hashlib.sha256()
+    reused = bytearray(3 * 1024 * 1024 + 7)  # odd-sized, crossing part ends, rewritten after each write
+    for number in range(9):
+        reused[:] = os.urandom(len(reused))
+        expected.update(reused)
+        writer.write(reused)
+        tail = memoryview(bytes([number]) * 1000)[10:]
+        expected.update(tail)
+        writer.write(tail)
+    writer.finish()
+    sizes = [p["Size"] for p in env["s3"].list_parts(Bucket="backups", Key="writer/parts.bin",
+                                                     UploadId=writer.upload_id)["Parts"]]
+    writer.complete()
+    body = env["s3"].get_object(Bucket="backups", Key="writer/parts.bin")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == expected.hexdigest() == writer.hash.hexdigest()
+    assert writer.size == len(body) and sizes == [part] * (len(body) // part) + [len(body) % part]
+    assert env["s3_endpoint"].startswith("https://")
+    assert store.client.meta.config.s3["payload_signing_enabled"] is False  # TLS + CRC-32, no third pass
+
+    broken = MultipartWriter(store, "backups", "writer/broken.bin", part, {}, concurrency=1)
+    with pytest.raises(S3Error, match="BadDigest"):
+        store.call("upload part 1", "upload_part", Bucket="backups", Key="writer/broken.bin",
+                   UploadId=broken.upload_id, PartNumber=1, Body=b"x" * 1024, ChecksumCRC32="AAAAAA==")
+    broken.abort()
+    env["s3"].delete_object(Bucket="backups", Key="writer/parts.bin")
+    assert not keys(env, prefix="writer/")
 
 
 @pytest.mark.parametrize("backup_format", ["zip", "custom"])
