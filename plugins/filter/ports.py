@@ -21,11 +21,12 @@ def _parse_ranges(text):
     return ranges
 
 
-def _bounds(claim):
-    """A port, [first, last], or a mapping with port_base (or first) and count (a fleet's entry)."""
+def _bounds(claim, span):
+    """A port, [first, last], or a mapping with port_base (or first) and count, `span` by default
+    (a fleet's entry)."""
     if isinstance(claim, dict):
         first = int(claim.get("first", claim.get("port_base")))
-        return first, first + int(claim.get("count", 1)) - 1
+        return first, first + int(claim.get("count", span)) - 1
     if isinstance(claim, (list, tuple)):
         return int(claim[0]), int(claim[-1])
     return int(claim), int(claim)
@@ -35,15 +36,15 @@ def _label(name, first, last):
     return "%s (%d-%d)" % (name, first, last)
 
 
-def port_conflicts(claims, local_port_range="", reserved_ports=""):
+def port_conflicts(claims, local_port_range="", reserved_ports="", span=1):
     """Messages naming each problem of `claims` ({owner: port, [first, last] or {port_base, count}}): an invalid range, two
     owners whose ranges overlap, ports in the ephemeral range `local_port_range` (the text of
     /proc/sys/net/ipv4/ip_local_port_range) that `reserved_ports` (ip_local_reserved_ports) does
-    not reserve. No message: the plan is sound."""
+    not reserve. A mapping without count covers `span` ports. No message: the plan is sound."""
     problems = []
     ranges = []
     for name, claim in sorted(claims.items()):
-        first, last = _bounds(claim)
+        first, last = _bounds(claim, span)
         if not 1 <= first <= last <= 65535:
             problems.append("%s: ports %d-%d are not a range of valid ports" % (name, first, last))
             continue

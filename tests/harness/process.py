@@ -93,13 +93,19 @@ def _not_zombie(pid):
         return False
 
 
-def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM):
-    """Signal the process group of pid, wait at most `timeout` s, then SIGKILL it."""
+def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM, group=True):
+    """Signal the process group of pid (pid alone with group=False: a daemon that stops its own
+    children), wait at most `timeout` s, then SIGKILL the group."""
     if not pid_alive(pid):
         return
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
+    signalled = False
+    if group:
+        try:
+            os.killpg(pid, sig)
+            signalled = True
+        except (ProcessLookupError, PermissionError):
+            pass  # not a group leader: pid alone
+    if not signalled:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:

@@ -13,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -291,15 +290,10 @@ class DockerEngine(Service):
         return self._answers()
 
     def stop(self, state):
-        if not state.get("started_here") or not pid_alive(state.get("pid")):
-            return
-        # dockerd alone first: it stops the containers itself (each within its stop timeout), where a
-        # signal to its whole process group would hit containerd and the shims under them.
-        os.kill(state["pid"], signal.SIGTERM)
-        deadline = time.monotonic() + 120
-        while pid_alive(state["pid"]) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        stop_pid(state["pid"], timeout=5)  # what is left of its group
+        if state.get("started_here"):
+            # dockerd alone: it stops the containers itself (each within its stop timeout), where a
+            # signal to its whole process group would hit containerd and the shims under them.
+            stop_pid(state.get("pid"), timeout=120, group=False)
 
 
 class ExampleBackend(Service):

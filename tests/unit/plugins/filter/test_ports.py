@@ -11,6 +11,10 @@ def test_a_sound_plan_has_no_conflicts():
               "Traefik web": 18080, "Traefik API": "18081"}
     assert port_conflicts(claims, LINUX_DEFAULT, "") == []
     assert FilterModule().filters()["port_conflicts"] is port_conflicts
+    # A fleet entry without count covers the span the role passes (its 44-port layout).
+    assert port_conflicts({"fleet a": {"port_base": 18100}, "fleet b": {"port_base": 18140}}, span=44) == [
+        "fleet a (18100-18143) overlaps fleet b (18140-18183)"]
+    assert port_conflicts({"fleet a": {"port_base": 18100}, "fleet b": {"port_base": 18144}}, span=44) == []
 
 
 def test_overlapping_ranges_are_named():
