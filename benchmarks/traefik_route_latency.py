@@ -17,9 +17,9 @@ import time
 from benchmarks.benchlib import (FreshPlatform, finish_module, go, percentile, start_module, start_warm_module,
                                  summary, wait_first_status)
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.files import write_atomic  # noqa: E402
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik_config import RouteSpec, file_config
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik_file_route import render
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import write_atomic  # noqa: E402
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import RouteSpec, file_config
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_route import render
 
 
 def tenant_args(state, name):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: ansible-lint (production profile), ansible-test sanity, unit and integration tests
+# Every test: ruff (lint and format), the module_utils import graph, ansible-lint (production profile), ansible-test sanity, unit and integration tests
 # against real services (started and stopped by the tests themselves). Exit status: 0 when all pass.
 # Usage: scripts/test.sh [lint|sanity|pytest ...]   (default: all, in that order)
 set -uo pipefail
@@ -8,7 +8,8 @@ root=$(pwd)
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_CONFIG="$root/ansible.cfg" PYTHONDONTWRITEBYTECODE=1
 
 lint() {
-  ansible-lint --profile production --offline
+  ruff check . && ruff format --check . && python scripts/import_graph.py >/dev/null &&
+    ansible-lint --profile production --offline
 }
 
 sanity() {

@@ -10,7 +10,7 @@ __metaclass__ = type
 import base64
 import hashlib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_sizing import odoo_conf
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import odoo_conf
 
 ROUNDS = 210000  # OWASP's figure for PBKDF2-HMAC-SHA512
 

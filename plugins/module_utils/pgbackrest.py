@@ -61,9 +61,9 @@ class PgBackRest:
             done = subprocess.run(self.command(name, *args, operands=operands), capture_output=True, text=True,
                                   env=self.env, timeout=timeout, check=False)
         except FileNotFoundError:
-            raise PgBackRestError("pgBackRest is not installed (%s not found)" % self.binary)
+            raise PgBackRestError("pgBackRest is not installed (%s not found)" % self.binary) from None
         except subprocess.TimeoutExpired:
-            raise PgBackRestError("pgbackrest %s did not finish within %d s" % (name, timeout))
+            raise PgBackRestError("pgbackrest %s did not finish within %d s" % (name, timeout)) from None
         if done.returncode != 0:
             lines = [line for line in (done.stderr + done.stdout).splitlines() if "ERROR" in line or "WARN" in line]
             raise PgBackRestError("pgbackrest %s failed (exit %d): %s" % (

@@ -211,7 +211,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup_verification import ARGUMENT_SPEC, verify
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.run import ARGUMENT_SPEC, verify
 
 
 def main():

@@ -212,12 +212,15 @@ throughput:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import TenantBackup, newest_backup
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import newest_backup
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.writer import TenantBackup
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
     postgres_argument_spec, run_postgres_module)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import (
     BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import check_tenant_name, observe_database, utc_now, parse_timestamp
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import observe_database
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),

@@ -88,11 +88,11 @@ locked:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import list_backups
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_plan
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_plan
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import (
     BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),

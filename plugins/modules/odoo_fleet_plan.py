@@ -126,7 +126,7 @@ budgets:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_sizing import PlanRefused, plan_fleets
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PlanRefused, plan_fleets
 
 FLEET_OPTIONS = dict(
     name=dict(type="str", required=True),

@@ -386,11 +386,11 @@ final_backup:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
     postgres_argument_spec, run_postgres_module)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import S3Error, s3_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import PER_TENANT_OPTIONS, manage_tenants
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import S3Error, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.lifecycle import PER_TENANT_OPTIONS, manage_tenants
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),

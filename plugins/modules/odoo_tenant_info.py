@@ -103,9 +103,9 @@ tenants:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
     postgres_argument_spec, run_postgres_module)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant_inventory import list_tenants
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.inventory import list_tenants
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),

@@ -244,12 +244,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.cnpg import recovery_cluster
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.cnpg import recovery_cluster
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import normalize_target
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import normalize_target
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import (
     PitrRestore, RestoreFailed, pitr_argument_spec)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PostgresError)
 
 CNPG_OPTIONS = dict(

@@ -159,11 +159,11 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import RestoreFailed, pitr_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_tenant import TenantPitr
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import RestoreFailed, pitr_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.tenant import TenantPitr
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
     postgres_argument_spec, run_postgres_module)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type="str", required=True),

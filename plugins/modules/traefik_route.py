@@ -315,12 +315,12 @@ config:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik_file_route import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_route import (
     HAS_YAML, YAML_IMPORT_ERROR, FileRoute)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik_api import TraefikApi
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik_config import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApi
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import (
     RouteSpec, kubernetes_objects)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_route_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_route_name
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),

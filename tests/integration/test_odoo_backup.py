@@ -19,7 +19,7 @@ import botocore.exceptions
 import psycopg2
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import MultipartWriter, ObjectStore, S3Error
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter, ObjectStore, S3Error
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import login_options, s3_options
 from tests.harness.playbook import run_tasks

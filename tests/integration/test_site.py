@@ -86,7 +86,7 @@ def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform)
     assert roles == ["cron", "cron", "postgres", "postgres-standby", "redis", "traefik", "web", "web", "web"], names
     summary = platform.first.stdout
     port = platform.ports["web"]
-    for tenant, hosts in TENANT_HOSTS.items():
+    for hosts in TENANT_HOSTS.values():
         for host in hosts:
             assert "http://%s:%d/web/login" % (host, port) in summary
     assert "fleet shared1 (shared): 2 web" in summary and "fleet initech (dedicated): 1 web" in summary

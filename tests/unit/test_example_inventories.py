@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.filter.ports import port_conflicts
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_sizing import plan_fleets
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import plan_fleets
 from ansible_collections.sysgenpro.odoo_ops.plugins.modules.odoo_fleet_plan import check_host_memory
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "inventories")

@@ -1,7 +1,7 @@
 """Pure logic of backup_verify: pgBackRest's verify report, WAL gaps, the checks and the evidence."""
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import (
     CheckFailed, Checks, markdown, prometheus)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_repository import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.repository import (
     parse_verify, segment_name, segment_number, wal_gaps)
 
 # pgbackrest 2.45 `verify --output=text --verbose --log-level-console=info` after a bit was flipped

@@ -1,7 +1,7 @@
 """The sizing model of Odoo fleets (pure logic): workers, memory limits, the connection budget."""
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_sizing import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import (
     PlanRefused, odoo_conf, plan_fleets)
 
 CLUSTERS = {"main": {"max_connections": 200, "reserved_connections": 10}}

@@ -3,7 +3,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import (
     choose_backup, format_time, normalize_target, parse_time)
 
 UTC = datetime.timezone.utc

@@ -1,6 +1,6 @@
 import datetime
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_gaps, retention_plan
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_gaps, retention_plan
 
 UTC = datetime.timezone.utc
 

@@ -2,27 +2,29 @@ import datetime
 
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils import odoo_db, tenant
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common import timestamps, validation
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo import database as odoo_db
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import lifecycle as tenant
 
 
 @pytest.mark.parametrize("name", ["acme", "a", "acme_build_2", "x" * 63])
 def test_valid_tenant_ids(name):
-    assert tenant.check_tenant_name(name) == name
+    assert validation.check_tenant_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["", "Acme", "1acme", "_acme", "acme-build", "acme.build", "x" * 64, None, "a b"])
 def test_invalid_tenant_ids(name):
     with pytest.raises(ValueError, match="is not a valid tenant id"):
-        tenant.check_tenant_name(name)
+        validation.check_tenant_name(name)
 
 
 def test_timestamps_need_a_zone():
-    assert tenant.parse_timestamp("2026-11-23T10:00:00Z", "t").utcoffset() == datetime.timedelta(0)
-    assert tenant.parse_timestamp("2026-11-23T10:00:00+01:00", "t").hour == 10
+    assert timestamps.parse_timestamp("2026-11-23T10:00:00Z", "t").utcoffset() == datetime.timedelta(0)
+    assert timestamps.parse_timestamp("2026-11-23T10:00:00+01:00", "t").hour == 10
     with pytest.raises(ValueError, match="has no time zone"):
-        tenant.parse_timestamp("2026-11-23 10:00:00", "t")
+        timestamps.parse_timestamp("2026-11-23 10:00:00", "t")
     with pytest.raises(ValueError, match="not an ISO 8601"):
-        tenant.parse_timestamp("yesterday", "t")
+        timestamps.parse_timestamp("yesterday", "t")
 
 
 def test_batch_entries_override_task_defaults():

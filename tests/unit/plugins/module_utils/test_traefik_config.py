@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils import traefik_config as tc
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik import config as tc
 
 
 def spec(**params):

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils import validation
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common import validation
 
 
 @pytest.mark.parametrize("host", ["acme.example.com", "a.b", "localhost", "x1-2.y", "a" * 63 + ".com"])

@@ -68,16 +68,16 @@ class ObjectStore:
             return getattr(self.client, method)(**kwargs)
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
-            raise S3Error("%s at %s: %s %s" % (what, self.endpoint, error.get("Code"), error.get("Message") or ""))
+            raise S3Error("%s at %s: %s %s" % (what, self.endpoint, error.get("Code"), error.get("Message") or "")) from None
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
-            raise S3Error("%s at %s: %s" % (what, self.endpoint, exc))
+            raise S3Error("%s at %s: %s" % (what, self.endpoint, exc)) from None
 
     def check_bucket(self, bucket):
         """Raise ValueError naming the bucket when it does not exist or cannot be reached."""
         try:
             self.call("bucket %s" % bucket, "head_bucket", Bucket=bucket)
         except S3Error as exc:
-            raise ValueError("bucket %s is missing or unreachable: %s" % (bucket, exc))
+            raise ValueError("bucket %s is missing or unreachable: %s" % (bucket, exc)) from None
 
     def protection(self, bucket, key):
         """An object's protection: retain_until (object lock retention still in force, else None),

@@ -9,93 +9,22 @@ or nothing: on any failure the new database is dropped, the staged filestore dis
 created here dropped, and the source reopened.
 """
 
-import datetime
 import json
 import os
 import secrets
 import shutil
-import time
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import (
     FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_db import OdooDatabase
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_tenant_name
-
-MANAGED_BY = "sysgenpro.odoo_ops"
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def parse_timestamp(value, what):
-    """An ISO 8601 timestamp with an explicit zone, as an aware datetime."""
-    try:
-        stamp = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("%s %r is not an ISO 8601 timestamp" % (what, value))
-    if stamp.tzinfo is None:
-        raise ValueError("%s %r has no time zone (add +00:00)" % (what, value))
-    return stamp
-
-
-def observe_database(pg, name):
-    """A database's tenant-relevant state: owner, connections, limits, isolation, our metadata."""
-    rows = pg.query(
-        "SELECT pg_get_userbyid(d.datdba), d.datallowconn, d.datconnlimit, shobj_description(d.oid, 'pg_database'),"
-        " (SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0),"
-        " has_database_privilege('public', d.datname, 'CONNECT') FROM pg_database d WHERE d.datname = %s", (name,))
-    if not rows:
-        return {"exists": False}
-    owner, allow, limit, comment, settings, public = rows[0]
-    timeout = next((s.split("=", 1)[1] for s in settings or [] if s.startswith("statement_timeout=")), None)
-    try:
-        metadata = json.loads(comment) if comment else None
-    except ValueError:
-        metadata = None
-    if not isinstance(metadata, dict) or metadata.get("managed_by") != MANAGED_BY:
-        metadata = None
-    return {"exists": True, "owner": owner, "allow_connections": allow, "connection_limit": limit,
-            "statement_timeout": timeout, "public_connect": public, "metadata": metadata}
-
-
-def allow_connections(pg, name, allow):
-    pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-        sql.Identifier(name), sql.SQL("true" if allow else "false")))
-
-
-def terminate_sessions(pg, name, timeout=10.0):
-    """Cut the sessions of database name and wait (bounded) until they are gone."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = pg.query("SELECT usename, pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
-                               "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left}))))
-        time.sleep(0.1)
-
-
-def create_empty_database(pg, name, owner=None):
-    """An empty UTF-8 database from template0 (what a restore or a copy starts from)."""
-    statement = "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'" + (" OWNER {}" if owner else "")
-    pg.execute(sql.SQL(statement).format(*[sql.Identifier(n) for n in (name, owner) if n]))
-
-
-def drop_database(pg, name):
-    """Drop a database if it exists, cutting its sessions (PostgreSQL's FORCE)."""
-    pg.close(name)
-    pg.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def revoke_public(pg, name):
-    pg.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
-
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import (
+    MANAGED_BY, allow_connections, create_empty_database, drop_database, observe_database, revoke_public,
+    terminate_sessions)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 
 class Step:
     def __init__(self, label, run):
@@ -453,7 +382,7 @@ class Tenant:
                 except Exception as exc:  # pylint: disable=broad-except  # reported with the step, after undo
                     if plan.creating:
                         self._undo_create()
-                    raise StepFailed(step.label, exc, changed=done > 0 and not plan.creating, undone=plan.creating)
+                    raise StepFailed(step.label, exc, changed=done > 0 and not plan.creating, undone=plan.creating) from None
                 done += 1
         finally:
             self._reopen_origin()

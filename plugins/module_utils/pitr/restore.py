@@ -25,9 +25,9 @@ import subprocess
 import time
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import pgbackrest_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import (
     backup_stop, choose_backup, format_time, normalize_target)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, psycopg2
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, psycopg2
 
 STAMP = "odoo_ops_restore.json"
 WRAPPER = "odoo_ops_restore_command"
@@ -159,7 +159,7 @@ class PitrRestore:
             try:
                 probe.bind(("127.0.0.1", self.p["port"]))
             except OSError:
-                raise ValueError("port %d is in use on 127.0.0.1: give the copy a free port" % self.p["port"])
+                raise ValueError("port %d is in use on 127.0.0.1: give the copy a free port" % self.p["port"]) from None
 
     def _check_disk(self, size):
         where = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest)
@@ -212,7 +212,7 @@ class PitrRestore:
                         time.sleep(0.2)
         except psycopg2.Error as exc:
             raise PostgresError("switch_wal_conninfo: cannot force a WAL switch on the live primary: %s"
-                                % str(exc).strip().splitlines()[0])
+                                % str(exc).strip().splitlines()[0]) from None
         raise RestoreFailed("WAL segment %s was not archived within %d s (last failed: %s): the archive would not "
                             "cover the target" % (segment, self.p["wait_timeout"], failed))
 

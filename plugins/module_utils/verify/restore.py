@@ -20,14 +20,13 @@ import secrets
 import subprocess
 import time
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreBuild
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import parse_time
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore, wal_name_key
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import Postgres
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import (
-    create_empty_database, drop_database, revoke_public)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import CheckFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import parse_time
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore, wal_name_key
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import create_empty_database, drop_database, revoke_public
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
 
 RESTORED_SEGMENT_RE = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
 ADMIN_SQL = ("SELECT login, active FROM res_users WHERE id = coalesce((SELECT res_id FROM ir_model_data "

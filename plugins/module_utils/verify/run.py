@@ -12,17 +12,17 @@ import contextlib
 import datetime
 import socket
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.files import check_writable_dir
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_writable_dir
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import normalize_target
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import pitr_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import Postgres, postgres_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.s3 import HAS_BOTO3, ObjectStore, s3_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_tenant_name
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_objects import ObjectsLevel, tier_policy
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import Checks, write_reports
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_repository import RepositoryLevel
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_restore import LogicalRestore, PhysicalRestore
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import normalize_target
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import pitr_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres, postgres_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.objects import ObjectsLevel, tier_policy
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import Checks, write_reports
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.repository import RepositoryLevel
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.restore import LogicalRestore, PhysicalRestore
 
 LEVELS = ("objects", "repository", "restore")
 

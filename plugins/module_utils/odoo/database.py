@@ -7,7 +7,7 @@ done in SQL against the tenant database. Module tables are touched only where th
 import datetime
 import uuid
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 
 DUMMY_MAIL_SERVER = ("neutralization - disable emails", "invalid", 1025)
 ENTERPRISE_KEYS = ("database.enterprise_code",)
@@ -144,7 +144,7 @@ class OdooDatabase:
             keyword = {"S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE"}.get(kind, "TABLE")
             statements.append(sql.SQL("ALTER {} {}.{} OWNER TO {}").format(
                 sql.SQL(keyword), sql.Identifier(schema), sql.Identifier(name), sql.Identifier(new_owner)))
-        for schema, signature in self.pg.query(
+        for _schema, signature in self.pg.query(
                 "SELECT n.nspname, p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                 "WHERE pg_get_userbyid(p.proowner) = %s AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
                 (old_owner,), self.dbname):

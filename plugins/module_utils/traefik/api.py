@@ -37,9 +37,9 @@ class TraefikApi:
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
-            raise TraefikApiError("Traefik API %s answered HTTP %s" % (self.url, exc.code))
+            raise TraefikApiError("Traefik API %s answered HTTP %s" % (self.url, exc.code)) from None
         except (OSError, ValueError) as exc:
-            raise TraefikApiError("Traefik API %s unreachable: %s" % (self.url, exc))
+            raise TraefikApiError("Traefik API %s unreachable: %s" % (self.url, exc)) from None
 
     @staticmethod
     def matches(observed, expected):

@@ -12,7 +12,7 @@ import datetime
 import json
 import re
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import CheckFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
 
 SEGMENTS_PER_LOG = 0x100  # 16 MB segments: 256 per 4 GB log file
 WAL_FILE_RE = re.compile(r"(?:^|/)([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})-[0-9a-f]{40}")

@@ -68,9 +68,9 @@ def check_url(url, what, schemes=("http", "https")):
     if not parts.hostname:
         raise ValueError("%s %r has no host" % (what, url))
     try:
-        parts.port  # pylint: disable=pointless-statement  # raises on a malformed port
+        _port = parts.port  # raises on a malformed port
     except ValueError:
-        raise ValueError("%s %r has an invalid port" % (what, url))
+        raise ValueError("%s %r has an invalid port" % (what, url)) from None
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("%s %r must not carry a path, query or fragment" % (what, url))
     return parts
@@ -81,4 +81,4 @@ def check_cidr(cidr):
     try:
         return str(ipaddress.ip_network(str(cidr), strict=True))
     except ValueError as exc:
-        raise ValueError("source range %r is not a valid IP address or CIDR: %s" % (cidr, exc))
+        raise ValueError("source range %r is not a valid IP address or CIDR: %s" % (cidr, exc)) from None

@@ -19,15 +19,16 @@ import shutil
 import subprocess
 import tempfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import FilestoreBuild
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import list_backups
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_restore import BackupSource, restore_custom
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr import parse_time
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr_restore import PitrRestore
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError, sql
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import (
-    MANAGED_BY, allow_connections, check_tenant_name, create_empty_database, drop_database, observe_database,
-    revoke_public, terminate_sessions)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, restore_custom
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import parse_time
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import (
+    MANAGED_BY, allow_connections, create_empty_database, drop_database, observe_database, revoke_public,
+    terminate_sessions)
 
 
 class TenantPitr:

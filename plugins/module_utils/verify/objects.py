@@ -9,10 +9,10 @@ Reads only."""
 import concurrent.futures
 import datetime
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
     SIDECAR_SUFFIX, HashingReader, filestore_tar_key, format_of, list_backups, list_objects)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.retention import retention_gaps
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify_report import CheckFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_gaps
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
 
 # What each tier promises for its logical backups (daily, kept by class; tier 1 immutable).
 TIER_POLICY = {

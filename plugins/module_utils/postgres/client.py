@@ -76,7 +76,7 @@ class Postgres:
                                     **self._ssl)
         except psycopg2.OperationalError as exc:
             raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s"
-                                % (self.where, self.user, dbname, self._safe(exc)))
+                                % (self.where, self.user, dbname, self._safe(exc))) from None
 
     @contextlib.contextmanager
     def exported_snapshot(self, dbname):
@@ -128,7 +128,7 @@ class Postgres:
         try:
             cur.execute(statement, args)
         except psycopg2.Error as exc:
-            raise PostgresError("PostgreSQL at %s: %s" % (self.where, self._safe(exc)))
+            raise PostgresError("PostgreSQL at %s: %s" % (self.where, self._safe(exc))) from None
 
     def close(self, dbname=None):
         for name in [dbname] if dbname else list(self._connections):

@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.files import check_writable_dir, write_atomic
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_writable_dir, write_atomic
 
 
 class CheckFailed(Exception):

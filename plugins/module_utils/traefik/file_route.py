@@ -11,9 +11,9 @@ import glob
 import os
 import traceback
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.files import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import (
     check_writable_dir, read_file, write_atomic)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik_config import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import (
     claimed_hosts, file_config, file_header)
 
 try:
@@ -60,7 +60,7 @@ class FileRoute:
         try:
             self.mode = int(mode, 8)
         except (TypeError, ValueError):
-            raise ValueError("mode %r is not an octal permission string such as '0644'" % (mode,))
+            raise ValueError("mode %r is not an octal permission string such as '0644'" % (mode,)) from None
         self.directory = directory
         self.name = name
         self.path = os.path.join(directory, "%s.yml" % name)

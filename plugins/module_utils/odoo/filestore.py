@@ -25,11 +25,11 @@ def owner_ids(user, group):
     try:
         uid = -1 if not user else int(user) if str(user).isdigit() else pwd.getpwnam(user).pw_uid
     except KeyError:
-        raise ValueError("filestore_owner %r is not a user on this host" % user)
+        raise ValueError("filestore_owner %r is not a user on this host" % user) from None
     try:
         gid = -1 if not group else int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
     except KeyError:
-        raise ValueError("filestore_group %r is not a group on this host" % group)
+        raise ValueError("filestore_group %r is not a group on this host" % group) from None
     return uid, gid
 
 

@@ -8,7 +8,7 @@ Pure logic: no I/O. One route model feeds both providers so they cannot drift ap
 
 import re
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
     check_cidr, check_hostname, check_route_name, check_url)
 
 MANAGED_BY = "sysgenpro.odoo_ops.traefik_route"

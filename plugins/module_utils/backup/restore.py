@@ -18,9 +18,9 @@ import tarfile
 import tempfile
 import zipfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import (
     stage_files, tar_filestore_files, zip_filestore_files)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_backup import (
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
     SIDECAR_SUFFIX, HashingReader, filestore_tar_key, format_of)
 
 CHUNK = 1024 * 1024
@@ -47,7 +47,7 @@ class BackupSource:
             try:
                 self.store.call("backup %s" % key, "head_object", Bucket=self.bucket, Key=key)
             except Exception as exc:  # pylint: disable=broad-except  # S3Error: reported as bad input
-                raise ValueError("backup s3://%s/%s does not exist or cannot be read: %s" % (self.bucket, key, exc))
+                raise ValueError("backup s3://%s/%s does not exist or cannot be read: %s" % (self.bucket, key, exc)) from None
         try:
             body = self.store.call("sidecar", "get_object", Bucket=self.bucket, Key=self.key + SIDECAR_SUFFIX)
             return json.loads(body["Body"].read())

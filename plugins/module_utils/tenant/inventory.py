@@ -5,10 +5,10 @@
 
 import os
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.filestore import tree_size
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo_db import OdooDatabase
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres import PostgresError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import observe_database
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import tree_size
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import observe_database
 
 
 def list_tenants(pg, params):

@@ -10,7 +10,7 @@ stay under `max_connections` minus a reserve (superuser slots, backups, monitori
 A plan that does not fit is refused with the arithmetic, never trimmed silently.
 """
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_k8s_name, check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_k8s_name, check_tenant_name
 
 RAM_PER_WORKER_MB = 0.8 * 150 + 0.2 * 1024  # Odoo's deploy guide: 80 % light requests, 20 % heavy
 ODOO_MAX_DB_MAXCONN = 64  # Odoo's default; more per process only wastes the budget

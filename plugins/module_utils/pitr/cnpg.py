@@ -9,7 +9,7 @@ bad input. The source's backups are read either through the in-tree `barmanObjec
 the Barman Cloud plugin (`plugin.parameters.barmanObjectName`), as the source cluster is set up.
 """
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.validation import check_k8s_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_k8s_name
 
 PLUGIN = "barman-cloud.cloudnative-pg.io"
 

@@ -30,7 +30,7 @@ def parse_time(value):
     try:
         moment = datetime.datetime.fromisoformat(normal.replace(" ", "T", 1))
     except ValueError:
-        raise ValueError("target time %r is not an ISO 8601 time such as 2026-11-23T10:15:00+01:00" % text)
+        raise ValueError("target time %r is not an ISO 8601 time such as 2026-11-23T10:15:00+01:00" % text) from None
     return moment.astimezone(datetime.timezone.utc)
 
 
