@@ -38,7 +38,16 @@ def s3_argument_spec():
 
 
 class S3Error(Exception):
-    """An object-storage failure, with a message naming the endpoint and never a key."""
+    """An object-storage failure, with a message naming the endpoint and never a key; `code` is the
+    store's error code (NoSuchKey, AccessDenied, ...) when it answered."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def not_found(self):
+        return self.code in ("NoSuchKey", "404", "NotFound", "NoSuchVersion")
 
 
 class ObjectStore:
@@ -68,7 +77,8 @@ class ObjectStore:
             return getattr(self.client, method)(**kwargs)
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
-            raise S3Error("%s at %s: %s %s" % (what, self.endpoint, error.get("Code"), error.get("Message") or "")) from None
+            raise S3Error("%s at %s: %s %s" % (what, self.endpoint, error.get("Code"), error.get("Message") or ""),
+                          error.get("Code")) from None
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise S3Error("%s at %s: %s" % (what, self.endpoint, exc)) from None
 
@@ -79,15 +89,32 @@ class ObjectStore:
         except S3Error as exc:
             raise ValueError("bucket %s is missing or unreachable: %s" % (bucket, exc)) from None
 
-    def protection(self, bucket, key):
-        """An object's protection: retain_until (object lock retention still in force, else None),
-        legal_hold, encryption (its server-side encryption, or None)."""
-        head = self.call("read %s" % key, "head_object", Bucket=bucket, Key=key)
+    def protection(self, bucket, key, version_id=None):
+        """An object's (or one version's) protection: retain_until (object lock retention still in
+        force, else None), legal_hold, encryption (its server-side encryption, or None)."""
+        head = self.call("read %s" % key, "head_object", Bucket=bucket, Key=key, **version_args(version_id))
         until = head.get("ObjectLockRetainUntilDate")
         if until and until <= datetime.datetime.now(datetime.timezone.utc):
             until = None  # retention in the past does not protect
         return {"retain_until": until, "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON",
                 "encryption": head.get("ServerSideEncryption")}
+
+    def versions(self, bucket, key):
+        """[{version_id, latest, size, delete_marker}] of one key, newest first (empty without versioning
+        support; a single entry with version_id None where the bucket never had versioning)."""
+        found, marker = [], {}
+        for _page in range(1000):  # bounded: 1000 pages of versions of one key
+            answer = self.call("list versions of %s" % key, "list_object_versions", Bucket=bucket, Prefix=key, **marker)
+            found += [{"version_id": v.get("VersionId") if v.get("VersionId") != "null" else None,
+                       "latest": v.get("IsLatest", False), "size": v.get("Size"), "delete_marker": False,
+                       "modified": v.get("LastModified")} for v in answer.get("Versions", []) if v["Key"] == key]
+            found += [{"version_id": v.get("VersionId"), "latest": v.get("IsLatest", False), "size": None,
+                       "delete_marker": True, "modified": v.get("LastModified")}
+                      for v in answer.get("DeleteMarkers", []) if v["Key"] == key]
+            if not answer.get("IsTruncated"):
+                break
+            marker = {"KeyMarker": answer.get("NextKeyMarker"), "VersionIdMarker": answer.get("NextVersionIdMarker")}
+        return sorted(found, key=lambda v: (not v["latest"], -(v["modified"].timestamp() if v["modified"] else 0)))
 
     def object_lock(self, bucket):
         """The bucket's object-lock configuration, or None when it has none."""
@@ -96,6 +123,11 @@ class ObjectStore:
         except botocore.exceptions.ClientError:
             return None
         return answer.get("ObjectLockConfiguration")
+
+
+def version_args(version_id):
+    """The VersionId argument of an S3 read pinned to a version (nothing when there is none)."""
+    return {"VersionId": version_id} if version_id else {}
 
 
 class MultipartWriter:
@@ -120,6 +152,7 @@ class MultipartWriter:
         self.hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-hash")
         self.concurrency = concurrency
         self.hash, self.size = hashlib.sha256(), 0
+        self.version_id = None
 
     def write(self, data):
         view = memoryview(data).cast("B")
@@ -175,8 +208,11 @@ class MultipartWriter:
         self.complete()
 
     def complete(self):
-        self.store.call("complete upload of %s" % self.key, "complete_multipart_upload", Bucket=self.bucket,
-                        Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts})
+        """Make the object; returns its version id (None where the bucket has no versioning)."""
+        answer = self.store.call("complete upload of %s" % self.key, "complete_multipart_upload", Bucket=self.bucket,
+                                 Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts})
+        self.version_id = answer.get("VersionId")
+        return self.version_id
 
     def abort(self):
         for _body, hashed, uploaded in self.pending:

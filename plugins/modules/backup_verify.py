@@ -38,6 +38,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
+  - sysgenpro.odoo_ops.backup_signing
   - sysgenpro.odoo_ops.pitr
 attributes:
   platform:

@@ -19,10 +19,15 @@ description:
     cannot restore this format.
   - The manifest is read in the snapshot C(pg_dump) dumps, so a tenant that changes during the
     backup is backed up as of one instant.
-  - A sidecar object C(<key>.manifest.json) records each object's SHA-256 and size, the creation
-    time, tier, format and each member's SHA-256. The object and sidecar carry tags and metadata (tenant, tier,
+  - A sidecar object C(<key>.manifest.json) records each object's SHA-256, size and version id
+    (where the bucket keeps versions, as it always does with object lock), the creation time, tier,
+    format and each member's SHA-256 and size, and is signed with O(backup_signing_key) (HMAC-SHA256),
+    so that restores, verification, retention and removals can tell it from one written by anyone
+    else who holds the bucket's keys. The object and sidecar carry tags and metadata (tenant, tier,
     kind, created, Odoo version), server-side encryption when asked, and object-lock retention when
     asked (the bucket must have object lock).
+  - The database is read by a session role made for the backup, with the tenant owner's rights only
+    (dropped at the end): what the tenant's database holds never runs with the connecting role's rights.
   - On any failure the multipart upload is aborted - nothing is left under the final key.
   - Each run makes a new backup (C(changed=true)), unless O(if_older_than) finds a recent one.
 author:
@@ -31,13 +36,14 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
+  - sysgenpro.odoo_ops.backup_signing
 attributes:
   platform:
     platforms: posix
     support: full
   check_mode:
     support: full
-    details: Checks the tenant, bucket and object lock and reports that a backup would be made.
+    details: Checks the tenant, bucket, object lock and signing key, and reports the key, format and estimated size it would write.
   diff_mode:
     support: none
 options:
@@ -113,11 +119,14 @@ options:
     default: 30
   if_older_than:
     description:
-      - Make a backup only if the newest one of this tenant (by its sidecar) is older than this many
-        seconds; otherwise return that one with C(changed=false).
+      - Make a backup only if the newest one of this tenant (by its signed sidecar; one that does not
+        authenticate is passed over) is older than this many seconds; otherwise return that one
+        with C(changed=false).
     type: int
-  pg_dump_path:
-    description: The C(pg_dump) program; its major version must not be older than the server's.
+  pg_bin_dir:
+    description:
+      - Folder of PostgreSQL's client programs; C(pg_dump)'s major version must not be older than
+        the server's. Defaults to the programs on E(PATH), then Debian's folders.
     type: path
 """
 
@@ -212,7 +221,10 @@ throughput:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import newest_backup
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
+    newest_backup, signing_argument_spec, signing_keys)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import SessionRole
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.writer import TenantBackup
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
     postgres_argument_spec, run_postgres_module)
@@ -238,17 +250,25 @@ ARGUMENT_SPEC = dict(
     object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
     object_lock_days=dict(type="int", default=30),
     if_older_than=dict(type="int"),
-    pg_dump_path=dict(type="path"),
+    pg_bin_dir=dict(type="path"),
 )
 ARGUMENT_SPEC.update(postgres_argument_spec())
 ARGUMENT_SPEC.update(s3_argument_spec())
+ARGUMENT_SPEC.update(signing_argument_spec())
 
 
 def backup(module, pg):
     params = module.params
     check_tenant_name(params["name"])
-    if not observe_database(pg, params["name"])["exists"]:
+    keys = signing_keys(params)
+    if not keys:
+        raise ValueError("backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: a backup whose sidecar is "
+                         "not signed cannot be told from one anyone with the bucket's keys wrote")
+    found = observe_database(pg, params["name"])
+    if not found["exists"]:
         raise ValueError("tenant %s does not exist on %s" % (params["name"], pg.where))
+    if not found["allow_connections"]:
+        raise ValueError("tenant %s is suspended (it accepts no connections): resume it to back it up" % params["name"])
     if not 5 <= params["part_size_mb"] <= 1024 or not 0 <= (params["compress_level"] or 0) <= 9:
         raise ValueError("part_size_mb must be 5-1024 (S3's smallest part is 5 MiB) and compress_level 0-9")
     if not 1 <= params["upload_concurrency"] <= 32:
@@ -257,13 +277,15 @@ def backup(module, pg):
     store.check_bucket(params["bucket"])
     if params.get("object_lock_mode") and not (store.object_lock(params["bucket"]) or {}).get("ObjectLockEnabled"):
         raise ValueError("object_lock_mode is set but bucket %s has no object lock" % params["bucket"])
+    program(params.get("pg_bin_dir"), "pg_dump")
     if params.get("if_older_than"):
-        newest = newest_backup(store, params["bucket"], params["key_prefix"], params["name"])
+        newest = newest_backup(store, params["bucket"], params["key_prefix"], params["name"], keys)
         if newest and (utc_now() - parse_timestamp(newest["created"], "created")).total_seconds() < params["if_older_than"]:
             return dict(newest, changed=False)
     if module.check_mode:
-        return dict(changed=True, tenant=params["name"], bucket=params["bucket"])
-    return dict(TenantBackup(pg, store, params).run(), changed=True)
+        return dict(changed=True, **TenantBackup.estimate(pg, params))
+    with SessionRole(pg, [found["owner"]]) as session:
+        return dict(TenantBackup(session.client(), store, params, keys[0]).run(), changed=True)
 
 
 def main():

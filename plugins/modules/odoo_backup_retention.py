@@ -13,15 +13,21 @@ description:
     O(keep_monthly) months that have backups (grandfather-father-son), and the newest verified
     backup whatever its age; deletes the other backups of the tenant made by
     M(sysgenpro.odoo_ops.odoo_backup), with their sidecar manifests.
-  - A backup is verified when its sidecar manifest exists and records the object's actual size.
-  - Never tries to delete an object under object-lock retention or legal hold - it is reported in
-    RV(locked) and left alone.
+  - Only authenticated backups count - their sidecar's signature verifies with O(backup_signing_key)
+    and it records the object's actual size; others (planted by whoever holds the bucket's keys, or
+    imported by hand) are neither counted nor deleted, and reported in RV(untrusted), so that fake
+    backups cannot push real ones out of their retention.
+  - A deleted backup goes with every version of its objects (the recorded ones and any written
+    later), where the bucket keeps versions.
+  - Never tries to delete an object under object-lock retention or legal hold (checked on its
+    recorded version) - it is reported in RV(locked) and left alone.
   - Check mode reports the same keep, delete and locked sets and deletes nothing.
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_ops.s3
+  - sysgenpro.odoo_ops.backup_signing
 attributes:
   platform:
     platforms: posix
@@ -84,14 +90,21 @@ locked:
   type: list
   elements: dict
   sample: [{key: odoo/acme/acme_20260101T010000Z.zip, retain_until: "2026-12-01T00:00:00+00:00", legal_hold: false}]
+untrusted:
+  description: Backup objects whose sidecar is missing or does not authenticate; neither counted nor deleted.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{key: odoo/acme/acme_20261124T010000Z.zip, problem: "s3://b/odoo/acme/acme_20261124T010000Z.zip has no sidecar manifest"}]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
+    list_backups, recorded_objects, signing_argument_spec, signing_keys)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_plan
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import (
-    BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec)
+    BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec, version_args)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 
 ARGUMENT_SPEC = dict(
@@ -103,19 +116,29 @@ ARGUMENT_SPEC = dict(
     keep_monthly=dict(type="int", default=3),
 )
 ARGUMENT_SPEC.update(s3_argument_spec())
+ARGUMENT_SPEC.update(signing_argument_spec())
 
 
 def apply_retention(module):
     params = module.params
     check_tenant_name(params["name"])
+    keys = signing_keys(params)
+    if not keys:
+        raise ValueError("backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: retention counts only "
+                         "backups whose signed sidecar authenticates")
     store = ObjectStore(params)
     store.check_bucket(params["bucket"])
-    backups = {b["key"]: b for b in list_backups(store, params["bucket"], params["key_prefix"], params["name"])}
+    listed = list_backups(store, params["bucket"], params["key_prefix"], params["name"], keys)
+    # Only authenticated backups count toward the classes (and are ever deleted): objects planted by
+    # someone with the bucket's keys must not push real backups out of their retention.
+    backups = {b["key"]: b for b in listed if b["verified"]}
+    untrusted = [{"key": b["key"], "problem": b["problem"]} for b in listed if not b["verified"]]
     keep, delete = retention_plan(list(backups.values()), params["keep_daily"], params["keep_weekly"],
                                   params["keep_monthly"])
     locked, deletable = [], []
     for key in delete:
-        protection = store.protection(params["bucket"], key)
+        version = {o["key"]: o["version_id"] for o in recorded_objects(backups[key]["manifest"])}.get(key)
+        protection = store.protection(params["bucket"], key, version)
         until, hold = protection["retain_until"], protection["legal_hold"]
         if until or hold:
             locked.append({"key": key, "retain_until": until.isoformat() if until else None, "legal_hold": hold})
@@ -124,8 +147,10 @@ def apply_retention(module):
     if deletable and not module.check_mode:
         for key in deletable:
             for obj in backups[key]["objects"]:
-                store.call("delete %s" % obj, "delete_object", Bucket=params["bucket"], Key=obj)
-    return dict(changed=bool(deletable), delete=deletable, locked=locked,
+                for version in store.versions(params["bucket"], obj) or [{"version_id": None}]:
+                    store.call("delete %s" % obj, "delete_object", Bucket=params["bucket"], Key=obj,
+                               **version_args(version["version_id"]))
+    return dict(changed=bool(deletable), delete=deletable, locked=locked, untrusted=untrusted,
                 keep=[{"key": key, "created": backups[key]["created"].isoformat(), "reasons": reasons}
                       for key, reasons in sorted(keep.items())])
 

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
+  - sysgenpro.odoo_ops.backup_signing
 attributes:
   platform:
     platforms: posix
@@ -108,28 +109,48 @@ options:
       final_backup:
         description: See O(final_backup).
         type: dict
+      strategy:
+        description: See O(strategy).
+        type: str
+        choices: [dump, file_copy, wal_log]
   state:
-    description: What the tenant should be.
+    description:
+      - What the tenant should be.
+      - V(template) seals O(name) as a golden template instead - C(IS_TEMPLATE), no connections
+        allowed (no Odoo process can serve it or hold a session on it), no rights for C(PUBLIC),
+        template metadata, its filestore under O(filestore_root) mode 0700. Its owner must own no
+        other database (a role no fleet uses). A template is never removed by O(state=absent).
     type: str
-    choices: [present, suspended, absent]
+    choices: [present, suspended, absent, template]
     default: present
   template:
-    description: Golden database to create the tenant from (C(CREATE DATABASE ... TEMPLATE)).
+    description:
+      - Golden database to create the tenant from (C(CREATE DATABASE ... TEMPLATE)). A template that
+        is not sealed (see O(state=template)) gets a warning.
     type: str
   source:
-    description: Live tenant to clone. See O(copy) and O(terminate_connections).
+    description:
+      - Live tenant to clone (a tenant this collection manages). See O(copy), O(strategy) and O(terminate_connections).
     type: str
   from_backup:
     description:
       - Restore the tenant from a backup in an S3-compatible bucket (see the C(s3_*) options) - a
         zip in Odoo's format, made by M(sysgenpro.odoo_ops.odoo_backup) or by Odoo's database
         manager, or a C(.dump) of M(sysgenpro.odoo_ops.odoo_backup)'s O(sysgenpro.odoo_ops.odoo_backup#module:format=custom).
-      - The zip (or dump) is downloaded next to the filestore (or to the system's temporary folder)
-        and its SHA-256 checked against its sidecar manifest when it has one. A zip's C(dump.sql)
-        runs in one transaction that stops at the first error (Odoo's own restore does not), as the
-        owner role; a custom dump is restored by C(pg_restore --exit-on-error), with O(from_backup.jobs)
-        parallel jobs. A custom backup's filestore tar is streamed, not downloaded, and its
-        SHA-256 checked before the filestore is put in place.
+      - The backup is trusted only through its sidecar manifest signed with O(backup_signing_key)
+        (a secret kept outside the bucket) - refused when the signature does not verify, when the
+        sidecar describes another backup, or when it is missing (a zip Odoo made), unless
+        O(from_backup.allow_unsigned). Objects are read at the versions the sidecar records, bounded
+        to their recorded sizes, their SHA-256 checked; every zip member must be one the sidecar
+        lists, of its size; free space is checked before anything is written.
+      - The dump runs as a session role that owns nothing but the new database (no privileged
+        session to return to), and psql reads it behind C(\restrict) after a filter that refuses
+        any meta-command line - a backup can carry SQL only, never C(\!), C(\connect) or
+        C(\copy ... program). A zip's C(dump.sql) runs in one transaction that stops at the first
+        error (Odoo's own restore does not); a custom dump is restored by C(pg_restore --exit-on-error
+        --no-owner --no-acl), with O(from_backup.jobs) parallel jobs. Then the database and its
+        objects are handed to the owner, and what its SQL set at the database level (settings,
+        rights, template flag) is undone. A custom backup's filestore tar is streamed, not downloaded.
       - O(copy) applies as for O(source) - a copy gets a new identity (O(base_url) required).
     type: dict
     suboptions:
@@ -147,12 +168,34 @@ options:
             transaction; with more, a failure leaves a partial database, which the module drops.
         type: int
         default: 1
-  psql_path:
-    description: The C(psql) program used by O(from_backup) for a zip.
+      allow_unsigned:
+        description:
+          - Restore a backup whose sidecar is missing or does not authenticate (a zip a customer
+            brings from Odoo's database manager). It is still restored as a session role that owns
+            only the new database, behind C(\restrict), and a zip member may not expand more
+            than 200 times; a warning says it was not authenticated.
+        type: bool
+        default: false
+  pg_bin_dir:
+    description:
+      - Folder of PostgreSQL's client programs (C(psql), C(pg_dump), C(pg_restore)). Defaults to
+        the programs on E(PATH), then Debian's C(/usr/lib/postgresql/<version>/bin).
+      - C(psql) must have C(\restrict) (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 or later).
     type: path
-  pg_restore_path:
-    description: The C(pg_restore) program used by O(from_backup) for a custom-format backup.
-    type: path
+  odoo_addons_path:
+    description:
+      - Odoo addons folders (as in Odoo's C(addons_path)) of the Odoo the tenant runs. With them,
+        O(neutralize) runs Odoo's own C(<module>/data/neutralize.sql) of every installed module, as
+        C(odoo-bin neutralize) does; without them, a built-in list that covers base, payment,
+        delivery, fetchmail, IAP and mail templates only.
+    type: list
+    elements: path
+  lock_timeout:
+    description:
+      - Seconds to wait for another run working on the same tenant (or on the source being
+        cloned) to finish; each tenant's work holds a PostgreSQL advisory lock from plan to end.
+    type: int
+    default: 120
   copy:
     description:
       - With O(source) or O(from_backup), V(true) makes a copy (new identity, enterprise code removed), V(false) a move
@@ -161,25 +204,33 @@ options:
     default: true
   terminate_connections:
     description:
-      - Cut the open sessions of O(template) or O(source) to copy it (PostgreSQL cannot copy a
-        database others are connected to). Without it the task refuses and says how many sessions
-        would be cut. New connections are refused while the copy runs.
+      - Cut the open sessions of O(template) or O(source) to copy it with C(CREATE DATABASE ... TEMPLATE)
+        (PostgreSQL cannot copy a database others are connected to). Without it a file-level copy
+        of a database with sessions is refused, naming how many would be cut. New connections are
+        refused while the copy runs. A copy of a live tenant without it is taken online (O(strategy=dump)).
     type: bool
     default: false
   strategy:
     description:
-      - C(CREATE DATABASE) strategy. V(wal_log) (PostgreSQL 15's default) writes the new database
+      - How the new database is filled.
+      - V(dump) - an online copy of a live O(source) - one consistent snapshot dumped by C(pg_dump)
+        (as a session role with the source owner's rights) and restored by C(pg_restore) as a role
+        that owns only the new database; the source keeps serving its users. The default for a
+        copy from O(source) without O(terminate_connections). Not for a move (O(copy=false)).
+      - V(wal_log) (PostgreSQL 15's default for C(CREATE DATABASE)) writes the new database
         through the WAL - about its size in archived WAL - and leaves the rest of the cluster alone.
-        V(file_copy) copies the files and writes little WAL, but forces a checkpoint that flushes
+        The default for O(template), for a move, and with O(terminate_connections).
+      - V(file_copy) copies the files and writes little WAL, but forces a checkpoint that flushes
         every dirty buffer of the cluster - an I/O spike for all tenants of a shared cluster; worth
         it only for large templates. Measured in benchmarks/tenant_provision.py.
     type: str
-    choices: [file_copy, wal_log]
-    default: wal_log
+    choices: [dump, file_copy, wal_log]
   base_url:
     description:
-      - The tenant's URL, written to C(web.base.url). Required to create a copy, so that it never
-        points at the original's URL or at localhost.
+      - The tenant's URL (C(http) or C(https), no path), written to C(web.base.url). Required to
+        create a copy, so that it never points at the original's URL or at localhost.
+      - Odoo's workers cache parameters; the module bumps the database's C(base_cache_signaling_*)
+        sequences (as Odoo's own processes do) so a running fleet serves the new URL at once.
     type: str
   freeze_base_url:
     description: Also set C(web.base.url.freeze), so an admin login does not rewrite O(base_url).
@@ -187,10 +238,14 @@ options:
     default: true
   neutralize:
     description:
-      - Neutralize the tenant as C(odoo-bin neutralize) does (staging copies) - mail servers off and
-        a dummy one on, crons off but base's autovacuum, webhooks off, C(database.is_neutralized) -
-        plus payment providers, delivery carriers, incoming mail servers, IAP accounts and mail
-        templates where those tables exist. Verified afterwards; the task fails if it did not hold.
+      - Neutralize the tenant as C(odoo-bin neutralize) does (staging copies) - with O(odoo_addons_path),
+        Odoo's own script of every installed module (mail servers off and a dummy one on, crons
+        off but base's autovacuum, webhooks off, the neutralized banner on, push keys and
+        subscriptions deleted, payment providers disabled, ...), in one transaction; without it, the
+        built-in list.
+      - Verified afterwards - the flag, the mail servers, the crons, and per installed module web's
+        banner, mail's push keys and subscriptions, payment providers, IAP tokens, incoming mail
+        servers; the task fails if it did not hold.
     type: bool
     default: false
   pattern:
@@ -210,7 +265,8 @@ options:
   owner:
     description:
       - Role owning the database. Required for O(pattern=shared); defaults to O(name) for
-        O(pattern=dedicated). Changing the owner of an existing tenant is refused.
+        O(pattern=dedicated). Changing the owner of an existing tenant is refused, and so is a
+        superuser.
     type: str
   owner_password:
     description: Password for a dedicated owner role created by this task.
@@ -255,8 +311,12 @@ options:
     type: str
   final_backup:
     description:
-      - For O(state=absent) - the tenant's final backup, as returned by its backup task - at least
-        C(tenant) and C(created) (ISO 8601 with a zone).
+      - For O(state=absent) - the tenant's final backup, as returned by M(sysgenpro.odoo_ops.odoo_backup)
+        (its C(bucket) and C(key) are used). What counts is the store - the backup must exist at the
+        version its signed sidecar records, with its recorded size (or SHA-256 where the bucket has
+        no versioning), be this tenant's, not be dated in the future, and be younger than
+        O(final_backup_max_age). Only a database whose metadata says this collection manages it is
+        ever removed; PostgreSQL's own databases and templates never are.
     type: dict
   final_backup_max_age:
     description: Seconds a O(final_backup) may be old.
@@ -269,6 +329,10 @@ options:
 notes:
   - The connecting role needs C(CREATEDB) and C(CREATEROLE), not superuser; it grants itself
     membership of the owner roles it works with, and needs C(pg_signal_backend) to cut sessions.
+  - SQL inside a tenant database that the module writes runs as a session role made for the task
+    (member of the C(odoo_ops_sessions) group, dropped at the end) with no more rights than the
+    tenant's owner; pg_hba.conf must let it log in with a password (C(host all +odoo_ops_sessions ...)).
+    Reads by the connecting role name every table with its schema and only read plain tables.
 """
 
 EXAMPLES = r"""
@@ -287,13 +351,13 @@ EXAMPLES = r"""
     login_user: odoo_ops_admin
     login_password: "{{ vault_pg_admin_password }}"
 
-- name: Neutralized staging copy of acme on its own host name
+- name: Neutralized staging copy of acme (copied online while acme serves its users)
   sysgenpro.odoo_ops.odoo_tenant:
     name: acme_staging
     source: acme
     copy: true
-    terminate_connections: true
     neutralize: true
+    odoo_addons_path: [/opt/odoo/odoo/addons, /mnt/extra-addons]
     tier: 3
     owner: odoo_fleet_a
     base_url: https://acme-staging.erp.example.com
@@ -391,21 +455,24 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client
     postgres_argument_spec, run_postgres_module)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import S3Error, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.lifecycle import PER_TENANT_OPTIONS, manage_tenants
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),
     tenants=dict(type="list", elements="dict", options=PER_TENANT_OPTIONS),
-    state=dict(type="str", choices=["present", "suspended", "absent"], default="present"),
+    state=dict(type="str", choices=["present", "suspended", "absent", "template"], default="present"),
     template=dict(type="str"),
     source=dict(type="str"),
     from_backup=dict(type="dict", options=dict(bucket=dict(type="str", required=True),
                                                key=dict(type="str", required=True, no_log=False),
-                                               jobs=dict(type="int", default=1))),
-    psql_path=dict(type="path"),
-    pg_restore_path=dict(type="path"),
+                                               jobs=dict(type="int", default=1),
+                                               allow_unsigned=dict(type="bool", default=False))),
+    pg_bin_dir=dict(type="path"),
+    odoo_addons_path=dict(type="list", elements="path"),
+    lock_timeout=dict(type="int", default=120),
     copy=dict(type="bool", default=True),
     terminate_connections=dict(type="bool", default=False),
-    strategy=dict(type="str", choices=["file_copy", "wal_log"], default="wal_log"),
+    strategy=dict(type="str", choices=["dump", "file_copy", "wal_log"]),
     base_url=dict(type="str"),
     freeze_base_url=dict(type="bool", default=True),
     neutralize=dict(type="bool", default=False),
@@ -427,6 +494,7 @@ ARGUMENT_SPEC = dict(
 )
 ARGUMENT_SPEC.update(postgres_argument_spec())
 ARGUMENT_SPEC.update(s3_argument_spec())
+ARGUMENT_SPEC.update(signing_argument_spec())
 
 
 def main():
@@ -435,7 +503,7 @@ def main():
                            mutually_exclusive=[("name", "tenants"), ("template", "source", "from_backup"),
                                                ("owner_password", "owner_password_file")])
     run_postgres_module(module, lambda pg: manage_tenants(pg, module.params, module.check_mode, module.warn),
-                        expected=(ValueError, FilestoreError, RuntimeError, OSError, S3Error))
+                        expected=(ValueError, FilestoreError, RuntimeError, OSError, S3Error))  # TenantBusy is a RuntimeError
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ extends_documentation_fragment:
   - sysgenpro.odoo_ops.pitr
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
+  - sysgenpro.odoo_ops.backup_signing
 attributes:
   platform:
     platforms: posix
@@ -158,6 +159,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import RestoreFailed, pitr_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.tenant import TenantPitr
@@ -180,6 +182,7 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_SPEC.update(pitr_argument_spec())
 ARGUMENT_SPEC.update(postgres_argument_spec())
 ARGUMENT_SPEC.update(s3_argument_spec())
+ARGUMENT_SPEC.update(signing_argument_spec())
 
 
 def bring_back(module, pg):

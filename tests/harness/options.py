@@ -1,4 +1,6 @@
 """Module options for the harness's services (the admin role's login, the object store's) and an S3 client."""
+import hashlib
+
 import boto3
 import botocore.config
 
@@ -9,9 +11,15 @@ def login_options(pg):
             "login_password": pg["admin_password"]}
 
 
+def signing_key(s3):
+    """The backup signing key of a test session: derived from the store's secret (it never goes into a bucket)."""
+    return hashlib.sha256(b"odoo_ops test backup signing|" + s3["secret_key"].encode()).hexdigest()
+
+
 def s3_options(s3):
+    """The S3 options, and the backup signing key every module of the s3 action group takes."""
     return {"s3_endpoint_url": s3["endpoint"], "s3_access_key": s3["access_key"], "s3_secret_key": s3["secret_key"],
-            "s3_ca_bundle": s3["ca_file"], "s3_region": s3["region"]}
+            "s3_ca_bundle": s3["ca_file"], "s3_region": s3["region"], "backup_signing_key": signing_key(s3)}
 
 
 def s3_client(s3):

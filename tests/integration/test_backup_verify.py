@@ -14,6 +14,7 @@ import zipfile
 import psycopg2
 import pytest
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import sign_sidecar
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, switch_and_wait
@@ -90,9 +91,13 @@ def plant(env, made, bucket, prefix, tenant, created, lock=False, body=None):
         env["s3"].copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": made["bucket"], "Key": made["key"]}, **extra)
     else:
         env["s3"].put_object(Bucket=bucket, Key=key, Body=body, **extra)
-        sidecar.update(size=len(body), sha256=hashlib.sha256(body).hexdigest())
+        archive = zipfile.ZipFile(io.BytesIO(body))
+        sidecar.update(size=len(body), sha256=hashlib.sha256(body).hexdigest(), members={
+            i.filename: {"size": i.file_size, "sha256": hashlib.sha256(archive.read(i)).hexdigest()}
+            for i in archive.infolist()})
     recorded = {"key": key, "size": sidecar["size"], "sha256": sidecar["sha256"]}
-    sidecar.update(key=key, created=created.isoformat(), objects=[recorded])
+    sidecar.update(key=key, bucket=bucket, created=created.isoformat(), objects=[recorded])
+    sidecar = sign_sidecar(sidecar, env["s3_options"]["backup_signing_key"].encode())  # as odoo_backup would
     env["s3"].put_object(Bucket=bucket, Key=key + SIDECAR, Body=json.dumps(sidecar).encode(), **extra)
     return key
 
@@ -141,7 +146,7 @@ def test_clean_tier1_set_has_no_finding_and_reports_agree(env):
     ("flipped_bit", "objects.integrity", "has SHA-256"),
     ("truncated", "objects.integrity", "(truncated)"),
     ("missing", "objects.present", "missing object"),
-    ("sidecar_checksum", "objects.integrity", "its sidecar records"),
+    ("sidecar_checksum", "objects.integrity", "signature of the sidecar"),  # an altered sidecar no longer verifies
     ("older_than_rpo", "objects.age", "older than the RPO"),
     ("no_object_lock", "objects.protection", "no object lock retention"),
     ("no_weekly", "objects.retention", "weekly: no backup in"),

@@ -19,6 +19,7 @@ import botocore.exceptions
 import psycopg2
 import pytest
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import sign_sidecar
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter, ObjectStore, S3Error
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import login_options, s3_options
@@ -181,7 +182,8 @@ def test_custom_format_tampered_filestore_or_broken_dump_leaves_no_half_tenant(e
     env["s3"].put_object(Bucket="backups", Key="imports/garbage.filestore.tar", Body=b"")
     before = world(env)
     broken = run(tenant(env, name="bkacme_garbage", copy=False,
-                        from_backup={"bucket": "backups", "key": "imports/garbage.dump", "jobs": 2}))
+                        from_backup={"bucket": "backups", "key": "imports/garbage.dump", "jobs": 2,
+                                     "allow_unsigned": True}))
     assert broken.get("failed") and "pg_restore of the dump into bkacme_garbage failed" in broken["msg"], broken
     assert world(env) == before
 
@@ -210,7 +212,7 @@ def odoo_style_zip(env, dbname, dump_sql=None):
 def test_a_zip_made_like_odoos_restores(env):
     env["s3"].put_object(Bucket="backups", Key="imports/bkacme_odoo.zip", Body=odoo_style_zip(env, "bkacme"))
     result = run(tenant(env, name="bkacme_import", base_url="https://import.erp.test",
-                        from_backup={"bucket": "backups", "key": "imports/bkacme_odoo.zip"}))
+                        from_backup={"bucket": "backups", "key": "imports/bkacme_odoo.zip", "allow_unsigned": True}))
     assert result["changed"] and result["origin"]["sha256_verified"] is False
     assert table_checksums(env, "bkacme_import")["ir_attachment"] == table_checksums(env, "bkacme")["ir_attachment"]
     assert filestore_sha1(env, "bkacme_import") == filestore_sha1(env, "bkacme")
@@ -229,7 +231,7 @@ def test_restore_failing_part_way_leaves_no_half_tenant(env):
     env["s3"].put_object(Bucket="backups", Key="imports/broken.zip", Body=odoo_style_zip(env, "bkacme", broken))
     before = world(env)
     result = run(tenant(env, name="bkacme_broken", base_url="https://b.erp.test",
-                        from_backup={"bucket": "backups", "key": "imports/broken.zip"}))
+                        from_backup={"bucket": "backups", "key": "imports/broken.zip", "allow_unsigned": True}))
     assert result.get("failed") and "dump.sql failed" in result["msg"] and "division by zero" in result["msg"]
     assert "undone" in result["msg"] and result["changed"] is False
     assert world(env) == before
@@ -363,10 +365,9 @@ def test_backup_result_is_a_valid_final_backup(env):
     taken = run(backup(env, name="leaver"))
     removed = run(tenant(env, name="leaver", state="absent", final_backup=taken))
     assert removed["changed"] and removed["final_backup"]["key"] == taken["key"]
-    stale = dict(taken, created=(datetime.datetime.now(datetime.timezone.utc)
-                                 - datetime.timedelta(hours=5)).isoformat())
     run(tenant(env, name="leaver2", template="golden_b", base_url="https://leaver2.erp.test"))
-    refused = run(tenant(env, name="leaver2", state="absent", final_backup=dict(stale, tenant="leaver2")))
+    stale = run(backup(env, name="leaver2"))  # the sidecar's time counts: older than a max age of 0 s
+    refused = run(tenant(env, name="leaver2", state="absent", final_backup=stale, final_backup_max_age=0))
     assert refused.get("failed") and "older than final_backup_max_age" in refused["msg"]
 
 
@@ -385,8 +386,9 @@ def backup_history(env, bucket, name, days, lock_days=None, backup_format="zip")
         env["s3"].put_object(Bucket=bucket, Key=key, Body=b"backup", **extra)
         if backup_format == "custom":
             env["s3"].put_object(Bucket=bucket, Key=stem + ".filestore.tar", Body=b"tar", **extra)
-        env["s3"].put_object(Bucket=bucket, Key=key + ".manifest.json", **extra,
-                             Body=json.dumps({"tenant": name, "created": created.isoformat(), "size": 6}).encode())
+        sidecar = sign_sidecar({"tenant": name, "created": created.isoformat(), "size": 6, "bucket": bucket, "key": key},
+                               env["s3_options"]["backup_signing_key"].encode())
+        env["s3"].put_object(Bucket=bucket, Key=key + ".manifest.json", **extra, Body=json.dumps(sidecar).encode())
 
 
 def retention(env, **args):

@@ -14,10 +14,13 @@ import psycopg2
 import pytest
 
 from tests.harness.odoo_fixture import create_odoo_fixture
+from tests.harness.options import s3_client, s3_options
 from tests.harness.playbook import run_tasks
 
 FLEET = "tenant_fleet"  # each test module has its own roles: they share one PostgreSQL
-GOLDEN = "golden18"
+GOLDEN = "golden18"  # a template as the first versions of the collection left them: owned by the fleet, open
+SEALED = "golden18_sealed"  # a template as odoo_tenant state=template leaves it
+TEMPLATE_ROLE = "tenant_template"  # owns SEALED: a role no fleet uses
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +32,15 @@ def pg(harness):
     with connect(superuser) as conn:
         conn.cursor().execute("CREATE ROLE %s LOGIN PASSWORD 'fleet-pw'" % FLEET)
     create_odoo_fixture(superuser, GOLDEN, owner=FLEET, filestore_root=root)
+    with connect(superuser) as conn:
+        conn.cursor().execute("CREATE ROLE %s NOLOGIN" % TEMPLATE_ROLE)
+    create_odoo_fixture(superuser, SEALED, owner=TEMPLATE_ROLE, filestore_root=root)
     env = {"superuser": superuser, "root": root, "port": state["port"],
            "fleet": {"host": "127.0.0.1", "port": state["port"], "user": FLEET, "password": "fleet-pw"},
            "login": {"login_host": "127.0.0.1", "login_port": state["port"], "login_user": state["admin_user"],
                      "login_password": state["admin_password"]}}
+    sealed = run(tenant(env, name=SEALED, state="template", owner=None))
+    assert sealed["changed"], sealed
     yield env
     shutil.rmtree(root, ignore_errors=True)
 
@@ -116,11 +124,11 @@ def test_template_filestore_from_another_fleets_folder(pg, tmp_path):
     source_filestore_root finds it, the files land under the tenant's own filestore_root."""
     other = str(tmp_path / "dedicated-filestore")
     os.makedirs(other)
-    task = tenant(pg, name="solo", template=GOLDEN, base_url="https://solo.erp.test", filestore_root=other,
+    task = tenant(pg, name="solo", template=SEALED, base_url="https://solo.erp.test", filestore_root=other,
                   source_filestore_root=pg["root"])
     planned = run(task, check=True)
     assert "actions" in planned, planned.get("msg")
-    assert "build filestore %s/solo from %s/%s (copy)" % (other, pg["root"], GOLDEN) in planned["actions"]
+    assert "build filestore %s/solo from %s/%s (copy)" % (other, pg["root"], SEALED) in planned["actions"]
     assert not planned.get("warnings"), planned.get("warnings")
     assert run(task)["changed"] and run(task)["changed"] is False
     rows = query(pg, "SELECT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL", dbname="solo")
@@ -167,11 +175,21 @@ def test_copy_resets_identity_and_move_keeps_it(pg):
     assert run(tenant(pg, name="prod_moved", source="prod", copy=False))["changed"] is False
 
 
-def test_live_source_needs_terminate_connections(pg):
+def test_live_source_copied_online_by_default_and_cut_only_when_asked(pg):
+    """A live tenant always holds pooled sessions (real Odoo keeps some): its copy is taken online by
+    default; a file-level copy (strategy wal_log) needs terminate_connections."""
     run(tenant(pg, name="busy", template=GOLDEN, base_url="https://busy.erp.test"))
-    with connect(pg["fleet"], "busy"), connect(pg["fleet"], "busy"):  # the fleet's Odoo is connected
+    with connect(pg["fleet"], "busy") as one, connect(pg["fleet"], "busy"):  # the fleet's Odoo is connected
+        online = run(tenant(pg, name="busy_online", source="busy", base_url="https://bo.erp.test"))
+        assert online["changed"] and online["strategy"] == "dump" and online["origin"]["sessions_cut"] == 0, online
+        one.cursor().execute("SELECT 1")  # the live tenant's sessions were not cut
+        assert params(pg, "busy_online")["web.base.url"] == "https://bo.erp.test"
+        assert params(pg, "busy_online")["database.uuid"] != params(pg, "busy")["database.uuid"]
+        assert query(pg, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+                     dbname="busy_online") == [(FLEET,)]
+        assert query(pg, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'odoo\\_ops\\_s\\_%%'")[0][0] == 0
         before = world(pg)
-        refused = run(tenant(pg, name="busy_copy", source="busy", base_url="https://bc.erp.test"))
+        refused = run(tenant(pg, name="busy_copy", source="busy", base_url="https://bc.erp.test", strategy="wal_log"))
         assert refused.get("failed") and "2 open session(s)" in refused["msg"] and "terminate_connections" in refused["msg"]
         assert world(pg) == before
         done = run(tenant(pg, name="busy_copy", source="busy", base_url="https://bc.erp.test",
@@ -264,26 +282,41 @@ def test_suspend_and_resume(pg):
         pass
 
 
-def test_remove_needs_a_recent_final_backup(pg):
+def test_remove_needs_a_recent_final_backup(pg, harness):
+    """The final backup counts as the store and its signed sidecar say, never as the task says."""
+    s3 = harness.up("s3")["s3"]
+    store = s3_client(s3)
+    store.create_bucket(Bucket="tenant-final")
     run(tenant(pg, name="leaving", template=GOLDEN, base_url="https://leaving.erp.test"))
+    backup_task = {"sysgenpro.odoo_ops.odoo_backup": dict(pg["login"], **s3_options(s3), name="leaving",
+                                                          bucket="tenant-final", filestore_root=pg["root"])}
+    taken = run(backup_task)
+    assert taken["changed"], taken
+    other = run(tenant(pg, name="other_t", template=GOLDEN, base_url="https://other.erp.test"))
+    assert other["changed"]
+    other_backup = run(dict(backup_task, **{"sysgenpro.odoo_ops.odoo_backup": dict(
+        backup_task["sysgenpro.odoo_ops.odoo_backup"], name="other_t")}))
+    real = {k: taken[k] for k in ("bucket", "key", "tenant", "created")}
     before = world(pg)
     for backup, message in [(None, "without a final backup"),
-                            ({"tenant": "leaving", "created": "2020-01-01T00:00:00+00:00"}, "older than"),
-                            ({"tenant": "other", "created": "2099-01-01T00:00:00+00:00"}, "not of tenant leaving"),
-                            ({"tenant": "leaving", "created": "2026-01-01 10:00"}, "has no time zone")]:
-        refused = run(tenant(pg, name="leaving", state="absent", final_backup=backup))
+                            ({"tenant": "leaving", "created": "2099-01-01T00:00:00+00:00"}, "must name the backup"),
+                            (dict(real, key="odoo/leaving/leaving_20990101T000000Z.zip"), "does not exist"),
+                            (dict(real, key=other_backup["key"]), "not of tenant leaving")]:
+        refused = run(tenant(pg, name="leaving", state="absent", final_backup=backup, **s3_options(s3)))
         assert refused.get("failed") and message in refused["msg"], refused
         assert world(pg) == before
-    import datetime  # pylint: disable=import-outside-toplevel
-    fresh = {"tenant": "leaving", "created": datetime.datetime.now(datetime.timezone.utc).isoformat(), "key": "k1"}
-    check = run(tenant(pg, name="leaving", state="absent", final_backup=fresh), check=True)
+    # Older than allowed: judged by the sidecar's time.
+    refused = run(tenant(pg, name="leaving", state="absent", final_backup=real, final_backup_max_age=0, **s3_options(s3)))
+    assert refused.get("failed") and "older than" in refused["msg"], refused
+    # A task that claims a fresh time for an old backup does not change what counts.
+    check = run(tenant(pg, name="leaving", state="absent", final_backup=real, **s3_options(s3)), check=True)
     assert check["changed"] and world(pg) == before
-    removed = run(tenant(pg, name="leaving", state="absent", final_backup=fresh))
+    removed = run(tenant(pg, name="leaving", state="absent", final_backup=real, **s3_options(s3)))
     assert removed["changed"] and removed["removed"]["database_bytes"] > 0 and removed["removed"]["filestore_bytes"] > 0
-    assert removed["final_backup"]["checked"] is True
+    assert removed["final_backup"]["checked"] is True and removed["final_backup"]["created"] == taken["created"]
     assert not os.path.exists(os.path.join(pg["root"], "leaving"))
     assert query(pg, "SELECT count(*) FROM pg_database WHERE datname = 'leaving'")[0][0] == 0
-    assert run(tenant(pg, name="leaving", state="absent", final_backup=fresh))["changed"] is False
+    assert run(tenant(pg, name="leaving", state="absent", final_backup=real, **s3_options(s3)))["changed"] is False
 
 
 def test_bad_input_changes_nothing(pg, tmp_path):

@@ -18,7 +18,7 @@ import pytest
 
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
-from tests.harness.options import s3_client
+from tests.harness.options import s3_client, signing_key
 from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, stop_copy, switch_and_wait
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port
@@ -276,7 +276,8 @@ def tenant_task(source, **args):
     options = {"stanza": "pitr", "pgbackrest_config": source["config"], "work_dir": source["restores"],
                "port": free_port(), "login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
                "login_password": pg["admin_password"], "s3_endpoint_url": s3["endpoint"], "s3_region": s3["region"],
-               "s3_access_key": s3["access_key"], "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"]}
+               "s3_access_key": s3["access_key"], "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"],
+               "backup_signing_key": signing_key(s3)}
     options.update(args)
     return {"sysgenpro.odoo_ops.pg_pitr_tenant": options, "become": True, "become_user": "postgres",
             "vars": {"ansible_become_method": "ansible.builtin.su"}}

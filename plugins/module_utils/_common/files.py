@@ -1,11 +1,49 @@
 # -*- coding: utf-8 -*-
 # Copyright: sysgenpro odoo_ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Small file operations the modules share: read with mode, atomic replace, checked directories."""
+"""Small file operations the modules share: read with mode, atomic replace, checked directories,
+free space before a write, and copies bounded to the size a trusted record gives."""
 
 import os
+import shutil
 import stat
 import tempfile
+
+COPY_CHUNK = 1024 * 1024
+FREE_SPACE_MARGIN = 256 * 1024 * 1024  # plus 5 % of what is written: the file system must not fill up
+
+
+def human_bytes(count):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return ("%d %s" if unit == "bytes" else "%.1f %s") % (count, unit)
+        count /= 1024.0
+    return str(count)
+
+
+def check_free_space(path, needed, what):
+    """Raise ValueError unless the file system of path has room for `needed` bytes and the margin."""
+    free = shutil.disk_usage(path).free
+    margin = FREE_SPACE_MARGIN + needed // 20
+    if free < needed + margin:
+        raise ValueError("%s needs %s in %s (and a margin of %s), but only %s are free: nothing was written"
+                         % (what, human_bytes(needed), path, human_bytes(margin), human_bytes(free)))
+
+
+def copy_exact(source, target, size, what):
+    """Copy a stream into a file object: exactly `size` bytes, or ValueError (a source that holds more
+    than its record says is not read beyond it)."""
+    left = size
+    while True:
+        chunk = source.read(min(COPY_CHUNK, left + 1))
+        if not chunk:
+            break
+        if len(chunk) > left:
+            raise ValueError("%s holds more than the %d bytes recorded for it" % (what, size))
+        target.write(chunk)
+        left -= len(chunk)
+    if left:
+        raise ValueError("%s holds %d bytes, %d are recorded for it" % (what, size - left, size))
 
 
 def read_file(path):

@@ -31,15 +31,16 @@ import urllib.parse
 import zipfile
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
-    CHUNK, SIDECAR_SUFFIX, HashingReader, backup_key, filestore_tar_key)
+    CHUNK, SIDECAR_SUFFIX, HashingReader, backup_key, filestore_tar_key, sign_sidecar)
 
 
 def odoo_manifest(cur, dbname):
     """Odoo's manifest.json for the database the cursor reads (see Odoo's dump_db_manifest)."""
     server = cur.connection.server_version
-    cur.execute("SELECT name, latest_version FROM ir_module_module WHERE state = 'installed' ORDER BY name")
+    cur.execute("SELECT name, latest_version FROM public.ir_module_module WHERE state = 'installed' ORDER BY name")
     modules = dict(cur.fetchall())
     base = modules.get("base") or ""
     major = ".".join(base.split(".")[:2]) if base else None
@@ -70,8 +71,12 @@ def filestore_files(root):
 
 
 class TenantBackup:
-    def __init__(self, pg, store, params):
+    """One backup run. `pg` is the client the database is read with - a session role with the tenant
+    owner's rights (never the admin role: pg_dump and the manifest read run what the database holds)."""
+
+    def __init__(self, pg, store, params, signing_key):
         self.pg, self.store, self.p = pg, store, params
+        self.signing_key = signing_key
         self.name = params["name"]
         self._failed = threading.Event()  # set by the first stream that fails, to stop the others
         self.format = params.get("format") or "zip"
@@ -80,15 +85,30 @@ class TenantBackup:
         root = params.get("filestore_root")
         self.filestore = os.path.join(root, self.name) if root else None
 
+    @staticmethod
+    def estimate(pg, params, now=None):
+        """What a backup would write, for check mode: the key, the format, and the size estimated from
+        the database's and the filestore's (a zip stores both as they are; pg_dump is smaller)."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        backup_format = params.get("format") or "zip"
+        root = params.get("filestore_root")
+        files = [os.path.getsize(path) for _name, path in filestore_files(os.path.join(root, params["name"]) if root else None)]
+        database = pg.query("SELECT pg_database_size(%s)", (params["name"],))[0][0]
+        key = backup_key(params["key_prefix"], params["name"], now, backup_format)
+        objects = [key] + ([filestore_tar_key(key)] if backup_format == "custom" else []) + [key + SIDECAR_SUFFIX]
+        return {"key": key, "manifest_key": key + SIDECAR_SUFFIX, "bucket": params["bucket"], "tenant": params["name"],
+                "format": backup_format, "objects": objects, "estimated_size": database + sum(files),
+                "filestore_files": len(files), "database_bytes": database}
+
     def _pg_dump(self, snapshot):
-        argv = [self.p.get("pg_dump_path") or "pg_dump", "--no-owner", "--snapshot=%s" % snapshot,
+        argv = [program(self.p.get("pg_bin_dir"), "pg_dump"), "--no-owner", "--snapshot=%s" % snapshot,
                 "--dbname=%s" % self.name]
         if self.format == "custom":
             argv += ["--format=custom", "--compress=%d" % self.compress_level]
         else:
             argv += ["--format=plain"]
-        env = dict(os.environ, **self.pg.client_env())
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # pylint: disable=consider-using-with
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # pylint: disable=consider-using-with
+                                env=program_env(self.pg.client_env()))
 
     def extra_args(self, created, odoo_version, content_type):
         tags = {"tenant": self.name, "tier": str(self.p["tier"]), "kind": "odoo-%s" % self.format,
@@ -137,8 +157,8 @@ class TenantBackup:
         objects = []
         for future in futures:
             writer = future.result()
-            writer.complete()
-            objects.append({"key": writer.key, "size": writer.size, "sha256": writer.hash.hexdigest()})
+            objects.append({"key": writer.key, "size": writer.size, "sha256": writer.hash.hexdigest(),
+                            "version_id": writer.complete()})
         return objects
 
     def run(self):
@@ -170,6 +190,7 @@ class TenantBackup:
                    "object_lock": {"mode": extra.get("ObjectLockMode"),
                                    "retain_until": extra["ObjectLockRetainUntilDate"].isoformat()
                                    if "ObjectLockRetainUntilDate" in extra else None}}
+        sidecar = sign_sidecar(sidecar, self.signing_key)
         side_extra = {k: v for k, v in extra.items() if k != "ContentType"}
         self.store.call("write %s%s" % (key, SIDECAR_SUFFIX), "put_object", Bucket=self.p["bucket"],
                         Key=key + SIDECAR_SUFFIX, Body=json.dumps(sidecar, indent=2, sort_keys=True).encode(),

@@ -2,15 +2,32 @@
 # Copyright: sysgenpro odoo_ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What Odoo itself does to a database when it copies or neutralizes it (see ODOO_FACTS.md),
-done in SQL against the tenant database. Module tables are touched only where they exist."""
+done in SQL against the tenant database. Module tables are touched only where they exist.
+
+Who runs it matters (postgres/session.py): reads may come from the admin role, so every table is
+named with its schema (the admin's connections resolve names in pg_catalog only) and must be a plain
+table without row-level security - a view, or a policy, would run a tenant's function as the admin;
+writes come from a session role with no more rights than the tenant's owner.
+
+Odoo's workers cache ir.config_parameter (and views, routing, ...) per process; after a change in
+SQL the `base_cache_signaling_*` sequences are bumped, which is how Odoo's own processes tell each
+other to drop those caches, so a running fleet serves the new value on its next request.
+"""
 
 import datetime
+import os
 import uuid
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 
 DUMMY_MAIL_SERVER = ("neutralization - disable emails", "invalid", 1025)
 ENTERPRISE_KEYS = ("database.enterprise_code",)
+PUSH_KEYS = ("mail.web_push_vapid_private_key", "mail.web_push_vapid_public_key", "mail.sfu_server_key")
+NEUTRALIZED_STATES = ("installed", "to upgrade", "to remove")  # the modules Odoo's neutralize runs for
+
+
+class NotAnOdooTable(RuntimeError):
+    """A table the collection reads is something else (a view, a table under row-level security)."""
 
 
 def copy_reset_values(base_url, now=None):
@@ -22,12 +39,51 @@ def copy_reset_values(base_url, now=None):
             "base.login_cooldown_after": "10", "base.login_cooldown_duration": "60"}
 
 
+def neutralize_scripts(modules, addons_paths):
+    """[(module, SQL)] of Odoo's own `<module>/data/neutralize.sql`, for the given modules, each from
+    the first addons path that has the module (as Odoo's file_open looks them up)."""
+    found = []
+    for module in sorted(modules):
+        for root in addons_paths:
+            if os.path.isfile(os.path.join(root, module, "__manifest__.py")):
+                script = os.path.join(root, module, "data", "neutralize.sql")
+                if os.path.isfile(script):
+                    with open(script, encoding="utf-8") as handle:
+                        found.append((module, handle.read().strip()))
+                break
+    return found
+
+
 class OdooDatabase:
-    """One tenant database, through the collection's PostgreSQL client."""
+    """One tenant database, through one PostgreSQL client (the admin's for reads, a session role's
+    for writes)."""
 
     def __init__(self, pg, dbname):
         self.pg, self.dbname = pg, dbname
-        self._columns = {}
+        self._columns, self._checked = {}, set()
+
+    def table(self, name):
+        """public.<name>, once checked to be a plain table (never a view or a table under row-level
+        security, whose code would run as the caller)."""
+        if name not in self._checked:
+            rows = self.pg.query("SELECT c.relkind, c.relrowsecurity FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace "
+                                 "n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = %s", (name,),
+                                 self.dbname)
+            if rows and (rows[0][0] not in ("r", "p") or rows[0][1]):
+                raise NotAnOdooTable("%s: public.%s is %s, not a plain table as Odoo makes it: refusing to read it"
+                                     % (self.dbname, name, "under row-level security" if rows[0][1] else
+                                        "a relation of kind %r" % rows[0][0]))
+            self._checked.add(name)
+        return sql.Identifier("public", name)
+
+    def _run(self, statement, args=None, tables=()):
+        """Execute a statement whose {} are the given tables (checked, schema-qualified)."""
+        composed = sql.SQL(statement).format(*[self.table(t) for t in tables])
+        return self.pg.execute(composed, args, self.dbname)
+
+    def _rows(self, statement, args=None, tables=()):
+        composed = sql.SQL(statement).format(*[self.table(t) for t in tables])
+        return self.pg.query(composed, args, self.dbname)
 
     def columns(self, table):
         if table not in self._columns:
@@ -38,20 +94,31 @@ class OdooDatabase:
 
     def has(self, table, *columns):
         found = self.columns(table)
+        if found:
+            self.table(table)
         return bool(found) and all(column in found for column in columns)
 
     def parameters(self, *keys):
-        rows = self.pg.query("SELECT key, value FROM ir_config_parameter WHERE key = ANY(%s)", (list(keys),),
-                             self.dbname)
-        return dict(rows)
+        return dict(self._rows("SELECT key, value FROM {} WHERE key = ANY(%s)", (list(keys),), ["ir_config_parameter"]))
 
     def set_parameters(self, values):
         for key, value in sorted(values.items()):
-            self.pg.execute("INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s) "
-                            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value), self.dbname)
+            self._run("INSERT INTO {} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                      (key, value), ["ir_config_parameter"])
 
     def delete_parameters(self, keys):
-        self.pg.execute("DELETE FROM ir_config_parameter WHERE key = ANY(%s)", (list(keys),), self.dbname)
+        self._run("DELETE FROM {} WHERE key = ANY(%s)", (list(keys),), ["ir_config_parameter"])
+
+    def signal_caches(self):
+        """Bump Odoo's cache signalling sequences (those the database has: a database no Odoo
+        process loaded yet has none); returns their names."""
+        names = [row[0] for row in self.pg.query(
+            "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'S' AND c.relname LIKE 'base\\_cache\\_signaling%' ORDER BY 1",
+            dbname=self.dbname)]
+        for name in names:
+            self.pg.query(sql.SQL("SELECT pg_catalog.nextval({})").format(sql.Literal("public.%s" % name)), dbname=self.dbname)
+        return names
 
     def reset_as_copy(self, base_url):
         """Odoo's duplicate: new identity, cooldown defaults; and the enterprise code removed."""
@@ -66,25 +133,49 @@ class OdooDatabase:
         self.set_parameters(values)
         if not freeze:
             self.delete_parameters(["web.base.url.freeze"])
+        self.signal_caches()
 
-    def neutralize(self):
-        """Base's neutralization plus the known modules' ones whose tables exist; returns what was done."""
+    def installed_modules(self):
+        if not self.has("ir_module_module", "name", "state"):
+            return []
+        return [row[0] for row in self._rows("SELECT name FROM {} WHERE state = ANY(%s) ORDER BY name",
+                                             (list(NEUTRALIZED_STATES),), ["ir_module_module"])]
+
+    def neutralize(self, addons_paths=None):
+        """Neutralize as `odoo-bin neutralize` does: with addons_paths, Odoo's own script of every
+        installed module that has one, all in one transaction; without, the collection's built-in
+        list (base's script and the known modules' whose tables exist). Returns what was done."""
+        if addons_paths:
+            scripts = neutralize_scripts(self.installed_modules(), addons_paths)
+            if not any(module == "base" for module, _sql in scripts):
+                raise RuntimeError("no base/data/neutralize.sql under %s: not an Odoo addons path"
+                                   % ", ".join(addons_paths))
+            # One statement list, one transaction; Odoo's scripts name tables without a schema.
+            body = "SET LOCAL search_path = public, pg_catalog;\n" + "\n".join(
+                "%s;" % text.rstrip().rstrip(";") for _module, text in scripts)
+            self.pg.execute(body, dbname=self.dbname)
+            done = ["%s/data/neutralize.sql" % module for module, _sql in scripts]
+        else:
+            done = self._builtin_neutralize()
+        self.signal_caches()
+        return done
+
+    def _builtin_neutralize(self):
         done = []
-        self.pg.execute("UPDATE ir_mail_server SET active = false", dbname=self.dbname)
-        self.pg.execute("INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, active, "
-                        "smtp_authentication) VALUES (%s, %s, %s, 'none', true, 'login')", DUMMY_MAIL_SERVER,
-                        self.dbname)
+        self._run("UPDATE {} SET active = false", tables=["ir_mail_server"])
+        self._run("INSERT INTO {} (name, smtp_host, smtp_port, smtp_encryption, active, smtp_authentication) "
+                  "VALUES (%s, %s, %s, 'none', true, 'login')", DUMMY_MAIL_SERVER, ["ir_mail_server"])
         done.append("mail servers off, dummy server 'invalid:1025' on")
-        count = self.pg.execute("UPDATE ir_cron SET active = false WHERE active AND id NOT IN (SELECT res_id FROM "
-                                "ir_model_data WHERE model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')",
-                                dbname=self.dbname)
+        count = self._run("UPDATE {} SET active = false WHERE active AND id NOT IN (SELECT res_id FROM {} "
+                          "WHERE model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')",
+                          tables=["ir_cron", "ir_model_data"])
         done.append("%d crons off (base autovacuum kept)" % count)
         if self.has("ir_act_server", "webhook_url"):
-            count = self.pg.execute("UPDATE ir_act_server SET webhook_url = 'neutralization - disable webhook' "
-                                    "WHERE state = 'webhook'", dbname=self.dbname)
+            count = self._run("UPDATE {} SET webhook_url = 'neutralization - disable webhook' WHERE state = 'webhook'",
+                              tables=["ir_act_server"])
             done.append("%d webhooks off" % count)
         for table, statement, what in self._module_neutralizations():
-            count = self.pg.execute(statement, dbname=self.dbname)
+            count = self._run(statement, tables=[table])
             done.append("%s: %d %s" % (table, count, what))
         self.set_parameters({"database.is_neutralized": "true"})
         return done
@@ -92,42 +183,54 @@ class OdooDatabase:
     def _module_neutralizations(self):
         found = []
         if self.has("payment_provider", "is_live"):
-            found.append(("payment_provider", "UPDATE payment_provider SET is_live = false", "providers not live"))
+            found.append(("payment_provider", "UPDATE {} SET is_live = false", "providers not live"))
         elif self.has("payment_provider", "state"):  # Odoo 16-18
-            found.append(("payment_provider", "UPDATE payment_provider SET state = 'disabled' "
-                          "WHERE state NOT IN ('test', 'disabled')", "providers disabled"))
+            found.append(("payment_provider", "UPDATE {} SET state = 'disabled' WHERE state NOT IN ('test', 'disabled')",
+                          "providers disabled"))
         if self.has("delivery_carrier", "prod_environment"):
-            found.append(("delivery_carrier", "UPDATE delivery_carrier SET prod_environment = false",
-                          "carriers in test mode"))
+            found.append(("delivery_carrier", "UPDATE {} SET prod_environment = false", "carriers in test mode"))
         if self.has("fetchmail_server", "active"):
-            found.append(("fetchmail_server", "UPDATE fetchmail_server SET active = false", "incoming servers off"))
+            found.append(("fetchmail_server", "UPDATE {} SET active = false", "incoming servers off"))
         if self.has("iap_account", "account_token"):
-            found.append(("iap_account", "UPDATE iap_account SET account_token = "
-                          "regexp_replace(account_token, '(\\+.*)?$', '+disabled')", "IAP accounts disabled"))
+            found.append(("iap_account", "UPDATE {} SET account_token = regexp_replace(account_token, '(\\+.*)?$', "
+                          "'+disabled')", "IAP accounts disabled"))
         if self.has("mail_template", "mail_server_id"):
-            found.append(("mail_template", "UPDATE mail_template SET mail_server_id = NULL", "templates unbound"))
+            found.append(("mail_template", "UPDATE {} SET mail_server_id = NULL", "templates unbound"))
         return found
 
     def neutralization_problems(self):
-        """Empty when neutralized as Odoo defines it: the flag set, no active mail server but the dummy."""
+        """Empty when neutralized as Odoo defines it - the flag set, no active mail server but the
+        dummy, no active cron but base's autovacuum - and each installed module's own outcome holds
+        where the collection knows it: web's banner on, mail's push keys and subscriptions gone,
+        payment providers disabled, IAP tokens disabled, incoming mail servers off."""
         problems = []
-        if self.parameters("database.is_neutralized").get("database.is_neutralized") != "true":
+        if self.parameters("database.is_neutralized").get("database.is_neutralized") not in ("true", "True"):
             problems.append("database.is_neutralized is not 'true'")
-        active = self.pg.query("SELECT name, smtp_host FROM ir_mail_server WHERE active AND NOT "
-                               "(smtp_host = %s AND smtp_port = %s)", (DUMMY_MAIL_SERVER[1], DUMMY_MAIL_SERVER[2]),
-                               self.dbname)
+        active = self._rows("SELECT name, smtp_host FROM {} WHERE active AND NOT (smtp_host = %s AND smtp_port = %s)",
+                            (DUMMY_MAIL_SERVER[1], DUMMY_MAIL_SERVER[2]), ["ir_mail_server"])
         if active:
             problems.append("active mail servers remain: %s" % ", ".join("%s (%s)" % row for row in active))
+        if self.has("ir_cron", "active") and self.has("ir_model_data", "res_id"):
+            crons = self._rows("SELECT count(*) FROM {} WHERE active AND id NOT IN (SELECT res_id FROM {} WHERE "
+                               "model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')",
+                               tables=["ir_cron", "ir_model_data"])[0][0]
+            if crons:
+                problems.append("%d crons are still active" % crons)
+        installed = set(self.installed_modules())
+        for module, check in ((m, c) for m, c in MODULE_CHECKS if m in installed):
+            problem = check(self)
+            if problem:
+                problems.append("%s: %s" % (module, problem))
         return problems
 
     def facts(self):
         """Version and flags for inventory; None where the database has no Odoo tables."""
         if not self.has("ir_module_module", "latest_version"):
             return {"odoo_version": None, "neutralized": None}
-        version = self.pg.query("SELECT latest_version FROM ir_module_module WHERE name = 'base' "
-                                "AND state = 'installed'", dbname=self.dbname)
+        version = self._rows("SELECT latest_version FROM {} WHERE name = 'base' AND state = 'installed'",
+                             tables=["ir_module_module"])
         flag = self.parameters("database.is_neutralized").get("database.is_neutralized")
-        return {"odoo_version": version[0][0] if version else None, "neutralized": flag == "true"}
+        return {"odoo_version": version[0][0] if version else None, "neutralized": flag in ("true", "True")}
 
     def reassign_objects(self, old_owner, new_owner):
         """Give new_owner what old_owner owns in this database only.
@@ -158,3 +261,49 @@ class OdooDatabase:
         for statement in statements:
             self.pg.execute(statement, dbname=self.dbname)
         return len(statements)
+
+
+def _web_banner(odoo):
+    if not odoo.has("ir_ui_view", "key", "active"):
+        return None
+    rows = odoo._rows("SELECT active FROM {} WHERE key = 'web.neutralize_banner'",  # pylint: disable=protected-access
+                      tables=["ir_ui_view"])
+    return "the neutralization banner view is not active" if rows and not all(r[0] for r in rows) else None
+
+
+def _mail_push(odoo):
+    left = sorted(odoo.parameters(*PUSH_KEYS))
+    if left:
+        return "push keys remain: %s" % ", ".join(left)
+    for table in ("mail_push", "mail_push_device"):
+        if odoo.has(table, "id") and odoo._rows("SELECT count(*) FROM {}", tables=[table])[0][0]:  # pylint: disable=protected-access
+            return "%s still has rows" % table
+    return None
+
+
+def _payment(odoo):
+    if not odoo.has("payment_provider", "state"):
+        return None
+    live = odoo._rows("SELECT name::text FROM {} WHERE state NOT IN ('test', 'disabled')",  # pylint: disable=protected-access
+                      tables=["payment_provider"])
+    return "providers still enabled: %s" % ", ".join(r[0] for r in live) if live else None
+
+
+def _iap(odoo):
+    if not odoo.has("iap_account", "account_token"):
+        return None
+    count = odoo._rows("SELECT count(*) FROM {} WHERE account_token NOT LIKE '%+disabled'",  # pylint: disable=protected-access
+                       tables=["iap_account"])[0][0]
+    return "%d IAP accounts still enabled" % count if count else None
+
+
+def _fetchmail(odoo):
+    if not odoo.has("fetchmail_server", "active"):
+        return None
+    count = odoo._rows("SELECT count(*) FROM {} WHERE active", tables=["fetchmail_server"])[0][0]  # pylint: disable=protected-access
+    return "%d incoming mail servers still active" % count if count else None
+
+
+# The outcome of Odoo's neutralize.sql of each module, where the collection checks it.
+MODULE_CHECKS = (("web", _web_banner), ("mail", _mail_push), ("payment", _payment), ("iap", _iap),
+                 ("mail", _fetchmail))

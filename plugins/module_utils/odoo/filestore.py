@@ -14,6 +14,8 @@ import pwd
 import shutil
 import tempfile
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import copy_exact
+
 
 class FilestoreError(Exception):
     pass
@@ -111,39 +113,60 @@ class FilestoreBuild:
 
 
 def zip_filestore_files(archive, prefix="filestore/"):
-    """(path inside the filestore, opener) of an Odoo backup zip's filestore members."""
+    """(path inside the filestore, size, opener) of an Odoo backup zip's filestore members."""
     for info in archive.infolist():
         if info.filename.startswith(prefix) and not info.is_dir():
-            yield info.filename[len(prefix):], lambda info=info: archive.open(info)
+            yield info.filename[len(prefix):], info.file_size, lambda info=info: archive.open(info)
 
 
 def tar_filestore_files(archive, prefix="filestore/"):
-    """(path inside the filestore, opener) of a filestore tar's members, read as a stream; anything
-    but a regular file or a folder under filestore/ (a link, a device) is refused."""
+    """(path inside the filestore, size, opener) of a filestore tar's members, read as a stream;
+    anything but a regular file or a folder under filestore/ (a link, a device) is refused."""
     for member in archive:
         if not member.name.startswith(prefix) or member.isdir():
             continue
         if not member.isfile():
             raise FilestoreError("backup member %r is not a regular file" % member.name)
-        yield member.name[len(prefix):], lambda member=member: archive.extractfile(member)
+        yield member.name[len(prefix):], member.size, lambda member=member: archive.extractfile(member)
 
 
-def stage_files(build, files):
-    """Fill a FilestoreBuild's staging directory from (path inside the filestore, opener) pairs."""
+def check_member_path(relative):
+    """A path inside a filestore: relative, no '..', no empty or over-long part, no control characters."""
+    parts = relative.split("/") if relative else []
+    if (not parts or relative.startswith("/") or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
+            or any(ord(c) < 32 or c in "\x7f\\" for c in relative)):
+        raise FilestoreError("backup member %r points outside the filestore or is not a plain path" % relative)
+    return relative
+
+
+def stage_files(build, files, expected=None):
+    """Fill a FilestoreBuild's staging directory from (path inside the filestore, size, opener)
+    triples. expected: {path: size} a trusted record (the signed sidecar) gives - then a member it
+    does not list, or of another size, is refused before a byte of it is written. Each copy stops at
+    the size recorded for it, so a member cannot write more than it says."""
     build.staging = tempfile.mkdtemp(prefix=".%s." % build.name, suffix=".tmp", dir=build.root)
     build._own(build.staging)  # pylint: disable=protected-access  # same module's helper
-    count = 0
-    for relative, opener in files:
-        if not relative or relative.startswith("/") or ".." in relative.split("/"):
-            raise FilestoreError("backup member %r points outside the filestore" % relative)
+    count, seen = 0, set()
+    for relative, size, opener in files:
+        check_member_path(relative)
+        if relative in seen:
+            raise FilestoreError("backup member %r appears twice" % relative)
+        seen.add(relative)
+        if expected is not None and expected.get(relative) != size:
+            raise FilestoreError("backup member filestore/%s (%d bytes) is %s" % (
+                relative, size, "not in the backup's signed manifest" if relative not in expected else
+                "not the %d bytes its signed manifest records" % expected[relative]))
         target = os.path.join(build.staging, relative)
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):
             os.makedirs(folder, 0o700)
             for path in _parents(build.staging, folder):
                 build._own(path)  # pylint: disable=protected-access
-        with opener() as source, open(target, "wb") as handle:
-            shutil.copyfileobj(source, handle, 1024 * 1024)
+        with opener() as source, open(target, "xb") as handle:
+            try:
+                copy_exact(source, handle, size, "backup member filestore/%s" % relative)
+            except ValueError as exc:
+                raise FilestoreError(str(exc)) from None
         build._own(target)  # pylint: disable=protected-access
         count += 1
     return count

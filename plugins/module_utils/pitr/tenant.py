@@ -20,15 +20,17 @@ import subprocess
 import tempfile
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, restore_custom
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import parse_time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import (
-    MANAGED_BY, allow_connections, create_empty_database, drop_database, observe_database, revoke_public,
-    terminate_sessions)
+    MANAGED_BY, allow_connections, drop_database, observe_database, revoke_public, terminate_sessions)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program_env
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import SessionRole
 
 
 class TenantPitr:
@@ -84,15 +86,21 @@ class TenantPitr:
         return recorded if all(recorded.get(k) == v for k, v in stamp.items()) else None
 
     def apply(self):
-        created, built = False, None
+        created, built, filler = False, None, None
         try:
             self.cluster.apply()
             reached = parse_time(self.cluster.report["last_replay_ts"]) if self.cluster.report.get(
                 "last_replay_ts") else datetime.datetime.now(datetime.timezone.utc)
-            create_empty_database(self.pg, self.restored, self.owner)
+            # The copy is filled by a session role that owns only it, then handed to the tenant's owner.
+            filler = SessionRole(self.pg)
+            filler.create()
+            filler.create_database(self.restored)
             created = True
+            self._copy_database(filler)
+            filler.hand_over(self.restored, self.owner)
+            filler.drop()
+            filler = None
             self._copy_database_settings()
-            self._copy_database()
             if self.p.get("filestore_root"):
                 built = self._restore_filestore(reached)
             self.report["rows_after_target"] = self._rows_after_target()
@@ -104,7 +112,9 @@ class TenantPitr:
         except BaseException:
             if built:
                 built.discard()
-            if created and not self.report["swapped"]:
+            if filler is not None:
+                filler.drop()  # and the half-filled database it owns
+            elif created and not self.report["swapped"]:
                 drop_database(self.pg, self.restored)
             raise
         finally:
@@ -135,17 +145,19 @@ class TenantPitr:
         try:
             if reopen:
                 allow_connections(self.pg, self.tenant, True)
+            # Plain tables without row-level security only: their reading runs no code of the tenant's.
             tables = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'id' AND a.atttypid IN "
-                      "('int4'::regtype, 'int8'::regtype) WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1")
+                      "('int4'::regtype, 'int8'::regtype) WHERE n.nspname = 'public' AND c.relkind = 'r' "
+                      "AND NOT c.relrowsecurity ORDER BY 1")
             highest = {}
             for (table,) in self.pg.query(tables, dbname=self.restored):
                 highest[table] = self.pg.query(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
-                    sql.Identifier(table)), dbname=self.restored)[0][0]
+                    sql.Identifier("public", table)), dbname=self.restored)[0][0]
             after = {}
             for (table,) in self.pg.query(tables, dbname=self.tenant):
-                count = self.pg.query(sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(sql.Identifier(table)),
-                                      (highest.get(table, 0),), dbname=self.tenant)[0][0]
+                count = self.pg.query(sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(
+                    sql.Identifier("public", table)), (highest.get(table, 0),), dbname=self.tenant)[0][0]
                 if count:
                     after[table] = count
             return after
@@ -157,24 +169,24 @@ class TenantPitr:
             if reopen:
                 allow_connections(self.pg, self.tenant, False)
 
-    def _copy_database(self):
+    def _copy_database(self, filler):
         dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.p["work_dir"])
         try:
             side = {"PGHOST": self.cluster.dest, "PGPORT": str(self.p["port"]), "PGUSER": self.p["copy_user"]}
             done = subprocess.run(
                 [os.path.join(self.p["pg_bin_dir"], "pg_dump"), "--format=directory", "--jobs=%d" % self.p["jobs"],
                  "--no-owner", "--file=%s" % os.path.join(dump_dir, "db"),
-                 "--dbname=%s" % self.tenant], capture_output=True, text=True, env=dict(os.environ, **side),
+                 "--dbname=%s" % self.tenant], capture_output=True, text=True, env=program_env(side),
                 timeout=self.p["wait_timeout"], check=False)
             if done.returncode != 0:
                 raise RuntimeError("pg_dump of %s from the restored cluster failed: %s" % (self.tenant, done.stderr[-800:]))
-            restore_custom(self.pg, os.path.join(dump_dir, "db"), self.restored, self.owner, self.p["jobs"],
-                           os.path.join(self.p["pg_bin_dir"], "pg_restore"))
+            restore_custom(filler, os.path.join(dump_dir, "db"), self.restored, self.p["jobs"], self.p["pg_bin_dir"])
         finally:
             shutil.rmtree(dump_dir, ignore_errors=True)
 
     def _restore_filestore(self, reached):
-        backups = [b for b in list_backups(self.store, self.p["bucket"], self.p["key_prefix"], self.tenant)
+        keys = signing_keys(self.p)
+        backups = [b for b in list_backups(self.store, self.p["bucket"], self.p["key_prefix"], self.tenant, keys)
                    if b["verified"] and b["created"] <= reached]
         build = FilestoreBuild(self.p["filestore_root"], self.restored)
         if not backups:
@@ -183,12 +195,13 @@ class TenantPitr:
                                                                 "empty filestore" % (self.tenant, reached.isoformat())}
         else:
             chosen = backups[-1]
-            source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": chosen["key"]})
-            sidecar = source.check() or {}
+            source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": chosen["key"]}, keys, tenant=self.tenant)
+            source.check()
             try:
                 if source.format == "zip":  # a zip's central directory is at its end: it is read from disk
-                    source.download(self.p["work_dir"], sidecar.get("sha256"))
-                source.stage_filestore(build, sidecar)
+                    source.download(self.p["work_dir"])
+                    source.check_archive()
+                source.stage_filestore(build)
             finally:
                 source.discard()
             self.report["filestore"] = {"backup": chosen["key"], "backup_created": chosen["created"].isoformat()}
@@ -198,8 +211,9 @@ class TenantPitr:
     def _missing_files(self, staging):
         """Attachments the restored database names but the backup's filestore lacks (never invented)."""
         try:
-            rows = self.pg.query("SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL "
-                                 "AND store_fname <> ''", dbname=self.restored)
+            odoo = OdooDatabase(self.pg, self.restored)
+            rows = odoo.pg.query(sql.SQL("SELECT DISTINCT store_fname FROM {} WHERE store_fname IS NOT NULL "
+                                         "AND store_fname <> ''").format(odoo.table("ir_attachment")), dbname=self.restored)
         finally:
             self.pg.close(self.restored)  # a rename needs the database without sessions
         return sorted(name for (name,) in rows if not os.path.isfile(os.path.join(staging, name)))

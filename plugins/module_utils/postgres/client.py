@@ -39,6 +39,12 @@ def postgres_argument_spec():
     )
 
 
+# Every connection resolves unqualified names in pg_catalog only: a tenant database (or its owner's
+# ALTER DATABASE ... SET search_path) must never make the collection's SQL call a function or an
+# operator the tenant wrote. SQL on tenant tables names them public.<table>.
+PINNED_SEARCH_PATH = "-c search_path=pg_catalog,pg_temp"
+
+
 class PostgresError(Exception):
     """A failure talking to PostgreSQL, with a message safe to show (no password, no DSN)."""
 
@@ -56,6 +62,13 @@ class Postgres:
             self._ssl["sslrootcert"] = params["ca_cert"]
         self._connections = {}
 
+    def as_role(self, user, password):
+        """A client of the same server (host, port, TLS) logged in as another role."""
+        other = Postgres({"login_host": self.host, "login_port": self.port, "login_user": user,
+                          "login_password": password, "ssl_mode": self._ssl["sslmode"]})
+        other._ssl = dict(self._ssl)  # pylint: disable=protected-access  # same class
+        return other
+
     @property
     def where(self):
         return "%s:%s" % (self.host, self.port)
@@ -69,11 +82,18 @@ class Postgres:
         self._connections[dbname] = conn
         return conn
 
+    def connect_dedicated(self, dbname="postgres"):
+        """A new autocommit connection of the caller's own (not cached): for session-level state such as
+        advisory locks, which must not be closed by the client's other work."""
+        conn = self._open(dbname)
+        conn.autocommit = True
+        return conn
+
     def _open(self, dbname):
         try:
             return psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self._password,
                                     dbname=dbname, connect_timeout=10, application_name="sysgenpro.odoo_ops",
-                                    **self._ssl)
+                                    options=PINNED_SEARCH_PATH, **self._ssl)
         except psycopg2.OperationalError as exc:
             raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s"
                                 % (self.where, self.user, dbname, self._safe(exc))) from None

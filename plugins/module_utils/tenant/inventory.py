@@ -6,7 +6,7 @@
 import os
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import tree_size
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import NotAnOdooTable, OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import observe_database
 
@@ -37,6 +37,8 @@ def list_tenants(pg, params):
                 entry.update(OdooDatabase(pg, name).facts())
             except PostgresError:
                 pass  # no CONNECT privilege for this role: the facts stay unknown
+            except NotAnOdooTable as exc:
+                entry["problem"] = str(exc)  # a tenant's view in place of an Odoo table is not read
             finally:
                 pg.close(name)
         tenants.append(entry)

@@ -5,26 +5,38 @@
 
 plan() observes the real state and returns the ordered steps (check mode reports them; a real
 run applies the same steps). Refusals raise ValueError before anything changes. Creation is all
-or nothing: on any failure the new database is dropped, the staged filestore discarded, a role
-created here dropped, and the source reopened.
+or nothing: on any failure the database this run created is dropped (never one it did not), the
+staged filestore discarded, a role created here dropped, and the source reopened.
+
+Concurrent runs on one tenant are serialised by a PostgreSQL advisory lock per tenant, held from
+the plan to the end of the apply. SQL inside a tenant database that the collection writes runs as a
+session role (postgres/session.py): a restored backup or an online copy is filled by a role that
+owns nothing but the new database, and only then handed to the tenant's owner.
 """
 
 import json
 import os
 import secrets
 import shutil
+import subprocess
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name, check_url
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import HashingReader, signing_keys
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, RestoreRefused
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, version_args
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import (
     FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import (
-    MANAGED_BY, allow_connections, create_empty_database, drop_database, observe_database, revoke_public,
-    terminate_sessions)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
+    MANAGED_BY, PROTECTED_DATABASES, allow_connections, drop_database, executable_objects, observe_database,
+    revoke_public, tenant_locks, terminate_sessions)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import OwnerSessions, SessionRole
+
+FUTURE_SKEW = 300  # seconds a final backup's time may lie ahead of this host's clock
+
 
 class Step:
     def __init__(self, label, run):
@@ -56,7 +68,7 @@ class TenantPlan:
 
 
 class Tenant:
-    def __init__(self, pg, params):
+    def __init__(self, pg, params, writers=None):
         self.pg, self.p = pg, params
         self.name = check_tenant_name(params["name"])
         for key in ("template", "source"):
@@ -64,12 +76,19 @@ class Tenant:
                 check_tenant_name(params[key], key)
         if params.get("source") == self.name or params.get("template") == self.name:
             raise ValueError("a tenant cannot be created from itself (%s)" % self.name)
+        if params.get("base_url"):
+            check_url(params["base_url"], "base_url")
         self.uid, self.gid = owner_ids(params.get("filestore_owner"), params.get("filestore_group"))
+        self.writers = writers or OwnerSessions(pg)  # session role for SQL inside existing databases
         # What a run has done so far, for undoing a failed creation and for the result.
         self._created_role = self._created_role_file = self._built = self._committed = None
+        self._created_db = False  # only a database this run created is ever dropped by its undo
+        self._filler = None  # the session role that owns the new database while it is filled
+        self._owner = None  # the new database's owner (whose rights SQL inside it runs with)
         self._reopen = None
         self._cleanups = []  # run after every apply, failed or not (temporary downloads)
         self.neutralized = None
+        self.code_objects = None  # what a restored or copied database holds that can run code
 
     # -- observation ---------------------------------------------------------------------------
     def observe(self, name):
@@ -102,7 +121,9 @@ class Tenant:
         current["filestore"] = bool(path and os.path.isdir(path))
         plan = TenantPlan(current)
         state = self.p["state"]
-        if state == "absent":
+        if state == "template":
+            self._plan_template(plan, current, path)
+        elif state == "absent":
             self._plan_absent(plan, current, path)
         elif not current["exists"]:
             if state == "suspended":
@@ -123,34 +144,57 @@ class Tenant:
         found = self.observe(origin)
         if not found["exists"]:
             raise ValueError("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
+        if origin_key == "source" and not found["metadata"]:
+            raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned"
+                             % (origin, MANAGED_BY))
+        if origin_key == "template" and (found["metadata"] or {}).get("kind") not in (None, "template"):
+            raise ValueError("template %s is a tenant, not a template: clone it with source" % origin)
         copy = origin_key == "template" or self.p["copy"]
         if copy and not self.p.get("base_url"):
             raise ValueError("base_url is required to create %s as a copy: a copy must point at its own URL, "
                              "never at the original's or at localhost" % self.name)
-        sessions = self.sessions(origin)
+        # A live tenant always holds pooled sessions: its copy is taken online (one snapshot) unless the task
+        # asks to cut them for a file-level copy.
+        strategy = self.p.get("strategy") or (
+            "dump" if origin_key == "source" and copy and not self.p["terminate_connections"] else "wal_log")
+        if strategy == "dump" and not copy:
+            raise ValueError("strategy dump copies a live tenant while it runs: a move (copy: false) must stop its "
+                             "source first, use strategy wal_log or file_copy with terminate_connections: true")
+        if strategy == "dump" and not found["allow_connections"]:
+            raise ValueError("%s %s is suspended: strategy dump reads it online; use wal_log" % (origin_key, origin))
+        sessions = self.sessions(origin) if strategy != "dump" else 0
         if sessions and not self.p["terminate_connections"]:
             raise ValueError("%s %s has %d open session(s); they would be cut to copy it. Stop its Odoo first, or "
-                             "set terminate_connections: true" % (origin_key, origin, sessions))
+                             "set terminate_connections: true (or copy it online with strategy: dump)"
+                             % (origin_key, origin, sessions))
         owner = self._owner_for_new()
         self._plan_filestore_checks(plan, path, origin)
         plan.creating = True
-        plan.report.update(origin={origin_key: origin, "copy": copy, "sessions_cut": sessions})
+        plan.report.update(origin={origin_key: origin, "copy": copy, "sessions_cut": sessions}, strategy=strategy)
         self._plan_owner_role(plan, owner, found["owner"])
-        strategy = self.p["strategy"]
-        plan.add("create database %s from %s %s (strategy %s)" % (self.name, origin_key, origin, strategy),
-                 lambda: self._create_database(origin, owner, strategy, sessions),
-                 exists=True, owner=owner, allow_connections=True, connection_limit=-1, statement_timeout=None,
-                 public_connect=True)
-        if found["owner"] != owner:
-            plan.add("give %s the objects %s owns in the new database" % (owner, found["owner"]),
-                     lambda: OdooDatabase(self.pg, self.name).reassign_objects(found["owner"], owner))
+        if origin_key == "template" and (found["allow_connections"] or found["public_connect"]):
+            plan.warnings.append("template %s is not sealed (it accepts connections%s): any Odoo process whose dbfilter "
+                                 "matches it can serve it and hold a session that blocks tenant creation; seal it with "
+                                 "odoo_tenant state=template" % (origin, " from PUBLIC" if found["public_connect"] else ""))
+        created = dict(exists=True, owner=owner, allow_connections=True, connection_limit=-1, statement_timeout=None)
+        if strategy == "dump":
+            plan.add("copy %s online into a new database %s: one snapshot of it dumped by a session role with its "
+                     "owner's rights, restored by one that owns only the new database" % (origin, self.name),
+                     lambda: self._copy_online(origin, found["owner"]), public_connect=False, **created)
+            plan.add("undo what the copy set on database %s itself (settings, rights, flags); list the code it holds"
+                     % self.name, lambda: self._sanitize(refuse_code=False))
+        else:
+            plan.add("create database %s from %s %s (strategy %s)" % (self.name, origin_key, origin, strategy),
+                     lambda: self._create_database(origin, owner, strategy, sessions), public_connect=True, **created)
+            if found["owner"] != owner:
+                plan.add("give %s the objects %s owns in the new database" % (owner, found["owner"]),
+                         lambda: OdooDatabase(self.pg, self.name).reassign_objects(found["owner"], owner))
+        self._owner = owner
         if copy:
             plan.add("reset identity as Odoo's duplicate does (uuid, secret, create date, base URL, login "
-                     "cooldown), remove the enterprise code", lambda: OdooDatabase(self.pg, self.name).reset_as_copy(
-                         self.p["base_url"]))
+                     "cooldown), remove the enterprise code", lambda: self._odoo().reset_as_copy(self.p["base_url"]))
+        self._plan_content(plan, strategy == "dump", owner, created_from={origin_key: origin, "copy": copy})
         self._plan_settings(plan, plan.after, path, created_from={origin_key: origin, "copy": copy})
-        if self.p.get("neutralize"):
-            self._plan_neutralize(plan)
         if path:
             plan.add("build filestore %s from %s (%s)" % (path, self.origin_filestore_path(origin), self.p["filestore_copy"]),
                      lambda: self._build_filestore(origin), filestore=True)
@@ -161,51 +205,117 @@ class Tenant:
     def _plan_restore(self, plan, path):
         if not HAS_BOTO3:
             raise ValueError("from_backup needs the boto3 Python library on the host that runs the module")
-        backup = BackupSource(ObjectStore(self.p), self.p["from_backup"])
+        spec = self.p["from_backup"]
+        backup = BackupSource(ObjectStore(self.p), spec, signing_keys(self.p), allow_unsigned=spec.get("allow_unsigned"))
         sidecar = backup.check()
-        where = "s3://%s/%s" % (backup.bucket, backup.key)
+        where = backup.where
         copy = self.p["copy"]
         if copy and not self.p.get("base_url"):
             raise ValueError("base_url is required to restore %s as a copy: a copy must point at its own URL" % self.name)
         owner = self._owner_for_new()
         self._plan_filestore_checks(plan, path)
         plan.creating = True
-        plan.report.update(origin={"backup": where, "copy": copy, "sha256_verified": bool(sidecar)})
+        plan.report.update(origin={"backup": where, "copy": copy, "sha256_verified": bool(sidecar),
+                                   "authenticated": bool(sidecar), "backup_tenant": (sidecar or {}).get("tenant"),
+                                   "version_id": (backup.objects.get(backup.key) or {}).get("version_id")})
         if not sidecar:
-            plan.warnings.append("%s has no sidecar manifest (made by Odoo?): its SHA-256 cannot be verified" % where)
+            plan.warnings.append("%s is not authenticated (%s): restored because allow_unsigned is set, as a session "
+                                 "role that owns only the new database" % (where, backup.unsigned_reason))
         self._plan_owner_role(plan, owner, owner)
         scratch = self.p.get("filestore_root") or None
         self._cleanups.append(backup.discard)
-        plan.add("download %s and verify its SHA-256" % where,
-                 lambda: backup.download(scratch, (sidecar or {}).get("sha256")))
-        plan.add("create empty database %s owned by %s" % (self.name, owner), lambda: self._create_empty(owner),
-                 exists=True, owner=owner, allow_connections=True, connection_limit=-1, statement_timeout=None,
-                 public_connect=True)
-        jobs = self.p["from_backup"].get("jobs") or 1
+        plan.add("download %s at its recorded version, check its size, SHA-256 and members" % where,
+                 lambda: (backup.download(scratch), backup.check_archive()))
+        plan.add("create empty database %s owned by a session role that holds nothing else" % self.name,
+                 self._create_to_fill, exists=True, owner=owner, allow_connections=True, connection_limit=-1,
+                 statement_timeout=None, public_connect=False)
+        jobs = spec.get("jobs") or 1
         if backup.format == "zip":
-            label = "restore dump.sql into %s (one transaction, stop at the first error)" % self.name
+            label = "restore dump.sql into %s as that role (psql restricted, one transaction, stop at the first error)" % self.name
         else:
             if not 1 <= jobs <= 64:
                 raise ValueError("from_backup.jobs must be 1-64, not %d" % jobs)
-            label = "restore the dump into %s with pg_restore, %d job(s), stopping at the first error" % (self.name, jobs)
-        plan.add(label, lambda: backup.restore_into(self.pg, self.name, owner, jobs, self.p.get("psql_path"),
-                                                    self.p.get("pg_restore_path")))
+            label = "restore the dump into %s as that role with pg_restore, %d job(s), stopping at the first error" % (
+                self.name, jobs)
+        plan.add(label, lambda: backup.restore_into(self._filler, self.name, jobs, self.p.get("pg_bin_dir")))
+        plan.add("undo what the dump set on database %s itself (settings, rights, flags); list the code it holds"
+                 % self.name, lambda: self._sanitize(refuse_code=not sidecar))
+        self._owner = owner
         if copy:
             plan.add("reset identity as Odoo's duplicate does, remove the enterprise code",
-                     lambda: OdooDatabase(self.pg, self.name).reset_as_copy(self.p["base_url"]))
+                     lambda: self._odoo().reset_as_copy(self.p["base_url"]))
+        self._plan_content(plan, True, owner, created_from={"backup": where, "copy": copy})
         self._plan_settings(plan, plan.after, path, created_from={"backup": where, "copy": copy})
+        if path:
+            plan.add("restore filestore %s from the backup" % path, lambda: self._filestore_from_backup(backup),
+                     filestore=True)
+
+    def _plan_content(self, plan, filled, owner, created_from):
+        """The steps inside a new database: its URL, neutralization; then, when a session role filled
+        it, the hand-over to its owner."""
+        self._plan_base_url(plan, plan.after, created_from)
         if self.p.get("neutralize"):
             self._plan_neutralize(plan)
-        if path:
-            plan.add("restore filestore %s from the backup" % path,
-                     lambda: self._filestore_from_backup(backup, sidecar), filestore=True)
+        if filled:
+            plan.add("hand %s to %s: the database and every object in it; database settings, rights and flags its "
+                     "content set are undone; the session role dropped" % (self.name, owner), self._hand_over)
 
-    def _create_empty(self, owner):
-        create_empty_database(self.pg, self.name, owner)
+    def _create_to_fill(self):
+        """The new database, owned by a fresh session role that holds nothing else (a restore or an
+        online copy runs as it)."""
+        self._filler = SessionRole(self.pg)
+        self._filler.create()
+        self._filler.create_database(self.name)
+        self._created_db = True
 
-    def _filestore_from_backup(self, backup, sidecar):
+    def _sanitize(self, refuse_code):
+        """Database-level changes undone; the functions, triggers, rules and policies the new database
+        holds reported (they will run with its owner's rights). An unauthenticated backup may hold
+        none: whoever wrote it is not known to be the tenant."""
+        self._filler.sanitize(self.name)
+        found = executable_objects(self.pg, self.name)
+        if found and refuse_code:
+            raise RestoreRefused("the unauthenticated backup holds code that would run with the rights of %s once "
+                                 "restored: %s; restore it only from an authenticated backup, or review it first"
+                                 % (self._owner, ", ".join(found[:10])))
+        self.code_objects = found
+
+    def _hand_over(self):
+        self._filler.hand_over(self.name, self._owner)
+        self._filler.drop()
+        self._filler = None
+
+    def _odoo(self):
+        """The new or existing database's content, written as a session role: the one filling it, or one
+        with its owner's rights."""
+        if self._filler is not None:
+            return OdooDatabase(self._filler.client(), self.name)
+        return OdooDatabase(self.writers.client(self._owner), self.name)
+
+    def _copy_online(self, origin, origin_owner):
+        """pg_dump of origin (one snapshot, as a session role with its owner's rights) streamed into
+        pg_restore into the new database (as the role that owns only it)."""
+        self._create_to_fill()
+        bin_dir = self.p.get("pg_bin_dir")
+        dump = subprocess.Popen(  # pylint: disable=consider-using-with
+            [program(bin_dir, "pg_dump"), "--format=custom", "--compress=0", "--no-owner", "--no-acl",
+             "--dbname=%s" % origin], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=program_env(self.writers.env(origin_owner, origin)))
+        restore = subprocess.Popen(  # pylint: disable=consider-using-with
+            [program(bin_dir, "pg_restore"), "--exit-on-error", "--no-owner", "--no-acl", "--single-transaction",
+             "--dbname=%s" % self.name], stdin=dump.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=program_env(self._filler.env(self.name)))
+        dump.stdout.close()  # pg_restore holds the pipe: pg_dump sees SIGPIPE if it stops
+        restore_errors = restore.communicate()[1].decode("utf-8", "replace")
+        dump_errors = dump.stderr.read().decode("utf-8", "replace")
+        if dump.wait() != 0 or restore.returncode != 0:
+            raise RuntimeError("online copy of %s failed (pg_dump exit %s, pg_restore exit %s): %s" % (
+                origin, dump.returncode, restore.returncode,
+                self.pg.safe((dump_errors.strip() + " " + restore_errors.strip()).strip()[-800:])))
+
+    def _filestore_from_backup(self, backup):
         self._built = FilestoreBuild(self.p["filestore_root"], self.name, self.uid, self.gid)
-        backup.stage_filestore(self._built, sidecar)
+        backup.stage_filestore(self._built)
         self._built.commit()
         self._committed, self._built = self._built.target, None
 
@@ -215,6 +325,9 @@ class Tenant:
             raise ValueError("owner is required for a shared tenant: the fleet's Odoo role, which must own its "
                              "tenants' databases")
         check_tenant_name(owner, "owner")
+        if self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
+            raise ValueError("owner %s is a superuser: a tenant's Odoo would run with every right on the cluster; give "
+                             "it a role without SUPERUSER" % owner)
         return owner
 
     def _plan_owner_role(self, plan, owner, origin_owner):
@@ -267,12 +380,6 @@ class Tenant:
         if metadata != current.get("metadata"):
             plan.add("record tenant metadata on database %s" % self.name, lambda: self._comment(metadata),
                      metadata=metadata)
-        base_url = self.p.get("base_url")
-        # A new tenant always gets its URL; an existing one when it differs (read only then).
-        if base_url and (created_from is not None or self._current_base_url(current) != base_url):
-            frozen = " (frozen)" if self.p["freeze_base_url"] else ""
-            plan.add("web.base.url -> %s%s" % (base_url, frozen),
-                     lambda: OdooDatabase(self.pg, self.name).set_base_url(base_url, self.p["freeze_base_url"]))
         if path and not os.path.isdir(path) and created_from is None:
             plan.warnings.append("tenant %s has no filestore at %s" % (self.name, path))
 
@@ -287,14 +394,25 @@ class Tenant:
             metadata["owner_managed"] = not self.role_exists(self._owner_for_new())
         return metadata
 
+    def _plan_base_url(self, plan, current, created_from=None):
+        """A new tenant always gets its URL; an existing one when it differs (read only then). Odoo's
+        workers are told to drop their cached parameters, so the new URL is served at once."""
+        base_url = self.p.get("base_url")
+        if base_url and (created_from is not None or self._current_base_url(current) != base_url):
+            frozen = " (frozen)" if self.p["freeze_base_url"] else ""
+            plan.add("web.base.url -> %s%s" % (base_url, frozen),
+                     lambda: self._odoo().set_base_url(base_url, self.p["freeze_base_url"]))
+
     def _current_base_url(self, current):
         if not current.get("allow_connections"):
             return None  # cannot be read while suspended; it is set after the resume
         return OdooDatabase(self.pg, self.name).parameters("web.base.url").get("web.base.url")
 
     def _plan_neutralize(self, plan):
-        plan.add("neutralize %s (mail servers, crons, webhooks, payment, delivery, fetchmail, IAP) and verify"
-                 % self.name, self._neutralize)
+        how = ("Odoo's own neutralize.sql of every installed module, from %s" % ", ".join(self.p["odoo_addons_path"])
+               if self.p.get("odoo_addons_path") else
+               "the built-in list: mail servers, crons, webhooks, payment, delivery, fetchmail, IAP")
+        plan.add("neutralize %s (%s) and verify" % (self.name, how), self._neutralize)
 
     def _plan_existing(self, plan, current, path):
         metadata = current.get("metadata")
@@ -308,6 +426,8 @@ class Tenant:
         if self.p.get("template") and metadata is None:
             raise ValueError("database %s already exists and is not a tenant managed by %s; it was not created from "
                              "template %s" % (self.name, MANAGED_BY, self.p["template"]))
+        if (metadata or {}).get("kind") == "template":
+            raise ValueError("database %s is a template, not a tenant" % self.name)
         owner = self.p.get("owner")
         if owner and owner != current["owner"]:
             raise ValueError("tenant %s is owned by %s, not %s; changing a tenant's owner is not supported here"
@@ -324,7 +444,9 @@ class Tenant:
         if not current["allow_connections"]:
             plan.add("resume %s: accept connections" % self.name, lambda: allow_connections(self.pg, self.name, True),
                      allow_connections=True)
+        self._owner = current["owner"]
         self._plan_settings(plan, current, path)
+        self._plan_base_url(plan, current)
         if self.p.get("neutralize") and not self._is_neutralized(current):
             self._plan_neutralize(plan)
 
@@ -333,9 +455,57 @@ class Tenant:
             return False
         return not OdooDatabase(self.pg, self.name).neutralization_problems()
 
+    def _plan_template(self, plan, current, path):
+        """Seal a golden template: marked a template (clonable by any CREATEDB role), closed to every
+        connection (no Odoo process can serve it by host name or hold a session that blocks tenant
+        creation), no PUBLIC rights, owned by a role that owns no tenant, its filestore 0700."""
+        if not current["exists"]:
+            raise ValueError("template %s does not exist: create it (Odoo's -i base into an empty database) first"
+                             % self.name)
+        metadata = current.get("metadata")
+        if metadata and metadata.get("kind") != "template":
+            raise ValueError("database %s is a tenant, not a template: clone it with source instead" % self.name)
+        if self.p.get("owner") and self.p["owner"] != current["owner"]:
+            raise ValueError("template %s is owned by %s, not %s" % (self.name, current["owner"], self.p["owner"]))
+        others = [row[0] for row in self.pg.query(
+            "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) "
+            "AND datname <> %s AND NOT datistemplate ORDER BY 1", (current["owner"], self.name))]
+        if others:
+            raise ValueError("template %s is owned by %s, which also owns %s: a template must belong to a role no fleet "
+                             "uses, or that fleet can change what every future tenant inherits"
+                             % (self.name, current["owner"], ", ".join(others[:5])))
+        if not self.is_member(current["owner"]):
+            plan.add("let %s act for %s" % (self.pg.user, current["owner"]), lambda: self._grant_to_me(current["owner"]))
+        if not current.get("is_template") or current["allow_connections"]:
+            plan.add("seal %s: a template that accepts no connection" % self.name,
+                     lambda: self.pg.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+                                             .format(sql.Identifier(self.name))),
+                     is_template=True, allow_connections=False)
+        sessions = self.sessions(self.name)
+        if sessions:
+            plan.add("cut %d open session(s) of template %s" % (sessions, self.name),
+                     lambda: terminate_sessions(self.pg, self.name))
+        if current["public_connect"]:
+            plan.add("revoke CONNECT on %s from PUBLIC" % self.name, lambda: revoke_public(self.pg, self.name),
+                     public_connect=False)
+        wanted = dict(metadata or {"managed_by": MANAGED_BY, "kind": "template", "template": self.name,
+                                   "created": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")})
+        if wanted != metadata:
+            plan.add("record template metadata on database %s" % self.name, lambda: self._comment(wanted), metadata=wanted)
+        if path and os.path.isdir(path) and os.stat(path).st_mode & 0o077:
+            plan.add("filestore %s to mode 0700" % path, lambda: os.chmod(path, 0o700))
+
     def _plan_absent(self, plan, current, path):
         if not current["exists"] and not current["filestore"]:
             return
+        if current["exists"]:
+            kind = (current.get("metadata") or {}).get("kind")
+            if self.name in PROTECTED_DATABASES or current.get("is_template") or kind == "template":
+                raise ValueError("database %s is %s: odoo_tenant never removes it" % (
+                    self.name, "a template" if current.get("is_template") or kind == "template" else "PostgreSQL's own"))
+            if current.get("metadata") is None:
+                raise ValueError("database %s is not a tenant managed by %s (it has no tenant metadata): refusing to "
+                                 "drop it" % (self.name, MANAGED_BY))
         plan.report["final_backup"] = self._check_final_backup()
         removed = {"database": self.name if current["exists"] else None, "database_bytes": 0,
                    "filestore": path if current["filestore"] else None,
@@ -358,19 +528,43 @@ class Tenant:
         plan.report["removed"] = removed
 
     def _check_final_backup(self):
+        """The final backup, as the store and its signed sidecar say (never as the task says): it
+        exists at its recorded version with its recorded size, it is this tenant's, it is not dated in
+        the future, and it is younger than final_backup_max_age."""
         backup, max_age = self.p.get("final_backup"), self.p["final_backup_max_age"]
         if self.p["force"]:
             return {"checked": False, "reason": "force: true"}
         if not backup:
             raise ValueError("refusing to remove tenant %s without a final backup: give final_backup (the result of "
-                             "its backup, with tenant and created) newer than %d s, or force: true" % (self.name, max_age))
-        if backup.get("tenant") != self.name:
-            raise ValueError("final_backup is a backup of %r, not of tenant %s" % (backup.get("tenant"), self.name))
-        age = (utc_now() - parse_timestamp(backup.get("created"), "final_backup.created")).total_seconds()
+                             "its backup, with bucket and key) newer than %d s, or force: true" % (self.name, max_age))
+        if not (backup.get("bucket") and backup.get("key")):
+            raise ValueError("final_backup must name the backup in the store (bucket and key: the result of "
+                             "odoo_backup), got %s" % sorted(backup))
+        if not HAS_BOTO3:
+            raise ValueError("checking final_backup needs the boto3 Python library on the host that runs the module")
+        store = ObjectStore(self.p)
+        source = BackupSource(store, {"bucket": backup["bucket"], "key": backup["key"]}, signing_keys(self.p),
+                              tenant=self.name)
+        try:
+            sidecar = source.check()
+        except RestoreRefused as exc:
+            raise ValueError("final_backup: %s" % exc) from None
+        created = parse_timestamp(sidecar.get("created"), "final_backup's created")
+        age = (utc_now() - created).total_seconds()
+        if age < -FUTURE_SKEW:
+            raise ValueError("final_backup of %s is dated %s, in the future: refusing it" % (self.name, created.isoformat()))
         if age > max_age:
             raise ValueError("final_backup of %s is %d s old, older than final_backup_max_age (%d s): take a new "
                              "backup first" % (self.name, age, max_age))
-        return {"checked": True, "age_seconds": int(age), "key": backup.get("key")}
+        for entry in source.objects.values():
+            if not entry.get("version_id"):  # no versioning: the bytes themselves must match the signed record
+                body = store.call("read %s" % entry["key"], "get_object", Bucket=backup["bucket"], Key=entry["key"],
+                                  **version_args(None))["Body"]
+                if HashingReader(body).drain()["sha256"] != entry["sha256"]:
+                    raise ValueError("final_backup s3://%s/%s does not match the SHA-256 its signed sidecar records"
+                                     % (backup["bucket"], entry["key"]))
+        return {"checked": True, "age_seconds": int(max(age, 0)), "key": backup["key"], "created": sidecar["created"],
+                "version_ids": {k: o.get("version_id") for k, o in sorted(source.objects.items())}}
 
     # -- actions ----------------------------------------------------------------------------------
     def apply(self, plan):
@@ -386,6 +580,9 @@ class Tenant:
                 done += 1
         finally:
             self._reopen_origin()
+            if self._filler is not None:  # a failed fill: the role and the database it owns go
+                self._filler.drop()
+                self._filler, self._created_db = None, False
             for cleanup in self._cleanups:
                 cleanup()
 
@@ -394,8 +591,12 @@ class Tenant:
             self._built.discard()
         if self._committed:
             shutil.rmtree(self._committed, ignore_errors=True)
-        if self.observe(self.name)["exists"]:
+        if self._filler is not None:
+            self._filler.drop()
+            self._filler, self._created_db = None, False
+        if self._created_db:  # never a database another run created
             drop_database(self.pg, self.name)
+            self._created_db = False
         if self._created_role:
             self._drop_role(self._created_role)
             if self._created_role_file:
@@ -414,6 +615,7 @@ class Tenant:
             terminate_sessions(self.pg, origin)
         self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}").format(
             sql.Identifier(self.name), sql.Identifier(origin), sql.Identifier(owner), sql.SQL(strategy.upper())))
+        self._created_db = True
 
     def _create_role(self, owner):
         password = self.p.get("owner_password")
@@ -445,8 +647,8 @@ class Tenant:
             sql.Identifier(self.name), sql.Literal(json.dumps(metadata, sort_keys=True))))
 
     def _neutralize(self):
-        odoo = OdooDatabase(self.pg, self.name)
-        done = odoo.neutralize()
+        odoo = self._odoo()
+        done = odoo.neutralize(self.p.get("odoo_addons_path"))
         problems = odoo.neutralization_problems()
         if problems:
             raise RuntimeError("neutralization of %s did not hold: %s" % (self.name, "; ".join(problems)))
@@ -480,6 +682,7 @@ PER_TENANT_OPTIONS = dict(
     connection_limit=dict(type="int"),
     statement_timeout=dict(type="int"),
     final_backup=dict(type="dict"),
+    strategy=dict(type="str", choices=["dump", "file_copy", "wal_log"]),
 )
 
 
@@ -508,29 +711,39 @@ def tenant_result(plan, tenant):
                   diff=dict(before=plan.before, after=plan.after), **plan.report)
     if tenant.neutralized:
         result["neutralized"] = tenant.neutralized
+    if tenant.code_objects:
+        result["code_objects"] = tenant.code_objects
     return result
 
 
 def manage_tenants(pg, params, check_mode, warn):
-    """Plan every tenant first (a refusal anywhere changes nothing), then apply in order."""
-    planned = []
-    for one in tenant_params(params):
-        tenant = Tenant(pg, one)
-        plan = tenant.plan()
-        for warning in plan.warnings:
-            warn("%s: %s" % (tenant.name, warning))
-        planned.append((tenant, plan))
-    done = []
-    for tenant, plan in planned:
-        if plan.changed and not check_mode:
-            try:
-                tenant.apply(plan)
-            except StepFailed as exc:
-                if done:
-                    exc.args = ("tenant %s: %s (already applied: %s)" % (tenant.name, exc, ", ".join(done)),)
-                    exc.changed = True
-                raise
-            done.append(tenant.name)
+    """Plan every tenant first (a refusal anywhere changes nothing), then apply in order; the tenants
+    (and the sources they are cloned from) are locked against other runs from the plan to the end."""
+    every = tenant_params(params)
+    names = [one["name"] for one in every] + [one["source"] for one in every if one.get("source")]
+    writers = OwnerSessions(pg)
+    with tenant_locks(pg, names, params.get("lock_timeout") or 0):
+        try:
+            planned = []
+            for one in every:
+                tenant = Tenant(pg, one, writers)
+                plan = tenant.plan()
+                for warning in plan.warnings:
+                    warn("%s: %s" % (tenant.name, warning))
+                planned.append((tenant, plan))
+            done = []
+            for tenant, plan in planned:
+                if plan.changed and not check_mode:
+                    try:
+                        tenant.apply(plan)
+                    except StepFailed as exc:
+                        if done:
+                            exc.args = ("tenant %s: %s (already applied: %s)" % (tenant.name, exc, ", ".join(done)),)
+                            exc.changed = True
+                        raise
+                    done.append(tenant.name)
+        finally:
+            writers.close()
     results = [dict(tenant_result(plan, tenant), name=tenant.name) for tenant, plan in planned]
     if not params.get("tenants"):
         results[0].pop("name")

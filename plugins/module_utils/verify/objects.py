@@ -2,15 +2,19 @@
 # Copyright: sysgenpro odoo_ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """backup_verify's `objects` level: a tenant's logical backups (made by odoo_backup) as they sit in
-object storage - present, the size and SHA-256 their sidecar records, young enough for the tier's
-RPO, the retention classes held, object lock and server-side encryption where the tier needs them.
+object storage - their sidecars signed with the platform's key, each object present at the version
+its sidecar records and that version still the newest (a newer one means someone rewrote the
+backup), with the size and SHA-256 recorded, young enough for the tier's RPO, the retention classes
+held, object lock (on the recorded version) and server-side encryption where the tier needs them.
 Reads only."""
 
 import concurrent.futures
 import datetime
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
-    SIDECAR_SUFFIX, HashingReader, filestore_tar_key, format_of, list_backups, list_objects)
+    SIDECAR_SUFFIX, HashingReader, filestore_tar_key, format_of, list_backups, list_objects, recorded_objects,
+    signing_keys)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_gaps
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
 
@@ -29,9 +33,10 @@ def tier_policy(tier, overrides):
     return policy
 
 
-def sha256_of(store, bucket, key):
-    """{sha256, size} of an object, streamed."""
-    return HashingReader(store.call("read %s" % key, "get_object", Bucket=bucket, Key=key)["Body"]).drain()
+def sha256_of(store, bucket, key, version_id=None):
+    """{sha256, size} of an object (at a version), streamed."""
+    return HashingReader(store.call("read %s" % key, "get_object", Bucket=bucket, Key=key,
+                                    **version_args(version_id))["Body"]).drain()
 
 
 class ObjectsLevel:
@@ -40,7 +45,8 @@ class ObjectsLevel:
         self.bucket, self.tenant = params["bucket"], params["name"]
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.objects = list_objects(store, self.bucket, params["key_prefix"], self.tenant)
-        self.backups = list_backups(store, self.bucket, params["key_prefix"], self.tenant, objects=self.objects)
+        self.backups = list_backups(store, self.bucket, params["key_prefix"], self.tenant, signing_keys(params),
+                                    objects=self.objects)
 
     def chosen(self):
         """The backups whose objects are read: the given key, the newest, or all."""
@@ -92,25 +98,41 @@ class ObjectsLevel:
     def _backup_problems(self, backup):
         sidecar = backup["manifest"]
         if not sidecar:
-            return ["%s has no sidecar manifest: its size and SHA-256 cannot be checked" % backup["key"]]
-        recorded = sidecar.get("objects") or [{"key": backup["key"], "size": sidecar.get("size"),
-                                               "sha256": sidecar.get("sha256")}]
+            return ["%s cannot be trusted: %s" % (backup["key"], backup["problem"])]
         problems = []
-        for entry in recorded:
+        for entry in recorded_objects(sidecar):
             key = entry["key"]
             if key not in self.objects:
                 problems.append("%s is missing" % key)
                 continue
+            if entry["version_id"]:
+                rewritten = self._rewritten(key, entry["version_id"])
+                if rewritten:
+                    problems.append(rewritten)
+                    continue
             size = self.objects[key]["Size"]
             if size != entry["size"]:
                 problems.append("%s is %d bytes, its sidecar records %d (%s)" % (
                     key, size, entry["size"], "truncated" if size < entry["size"] else "grown"))
                 continue
-            digest = sha256_of(self.store, self.bucket, key)["sha256"]
+            digest = sha256_of(self.store, self.bucket, key, entry["version_id"])["sha256"]
             if digest != entry["sha256"]:
                 problems.append("%s has SHA-256 %s, its sidecar records %s (the object or its sidecar was altered)"
                                 % (key, digest, entry["sha256"]))
         return problems
+
+    def _rewritten(self, key, recorded):
+        """Why the newest version of key is not the one its sidecar records, or None."""
+        versions = self.store.versions(self.bucket, key)
+        newest = next((v for v in versions if v["latest"]), versions[0] if versions else None)
+        if newest and newest["version_id"] == recorded:
+            return None
+        if not any(v["version_id"] == recorded for v in versions):
+            return "%s: the version its sidecar records (%s) is gone" % (key, recorded)
+        return ("%s has a newer version %s%s than the one its sidecar records (%s): someone rewrote the backup; "
+                "restores read the recorded version" % (key, newest["version_id"] if newest else "?",
+                                                         " (a delete marker)" if newest and newest["delete_marker"] else "",
+                                                         recorded))
 
     def _age(self, figures):
         if not self.backups:
@@ -134,8 +156,9 @@ class ObjectsLevel:
     def _protection(self, chosen):
         problems = []
         for backup in chosen:
+            versions = {o["key"]: o["version_id"] for o in recorded_objects(backup["manifest"] or {})}
             for key in (o for o in backup["objects"] if not o.endswith(SIDECAR_SUFFIX)):
-                protection = self.store.protection(self.bucket, key)
+                protection = self.store.protection(self.bucket, key, versions.get(key))
                 if self.policy["object_lock"] and not protection["retain_until"]:
                     problems.append("%s has no object lock retention (tier %d requires immutable backups)"
                                     % (key, self.p["tier"]))

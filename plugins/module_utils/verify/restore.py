@@ -3,11 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """backup_verify's `restore` level: a throwaway restore, then integrity and Odoo checks, then cleanup.
 
-Logical: the tenant backup goes into a temporary database on the verification server (its dump in
-one transaction that stops at the first error, or pg_restore --exit-on-error) and its filestore
-into a temporary folder. Physical: the pgBackRest stanza is restored beside the live cluster with
-pg_pitr_restore's machinery, promoted, proven to have reached its target and, for `latest`, to
-have replayed the archive to its end. Then: pg_amcheck --heapallindexed, pg_checksums --check
+Logical: the tenant backup - authenticated by its signed sidecar, read at its recorded versions -
+goes into a temporary database on the verification server, filled by a session role that owns
+nothing but that database (its dump in one transaction that stops at the first error, psql behind
+\\restrict, or pg_restore --exit-on-error), and its filestore into a temporary folder; the Odoo
+checks read it as that role too, so a drill never runs a backup's SQL with the admin's rights.
+Physical: the pgBackRest stanza is restored beside the live cluster with pg_pitr_restore's
+machinery, promoted, proven to have reached its target and, for `latest`, to have replayed the
+archive to its end; its Odoo databases are read by session roles with their owners' rights. Then: pg_amcheck --heapallindexed, pg_checksums --check
 (physical, when data checksums are on), and Odoo assertions - base installed, an active admin user,
 every attachment's file present with the SHA-1 its name and checksum say. Whatever happens, the
 temporary database, folders and server are removed.
@@ -25,12 +28,13 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import parse_time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore, wal_name_key
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import create_empty_database, drop_database, revoke_public
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_keys
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import OwnerSessions, SessionRole
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
 
 RESTORED_SEGMENT_RE = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
-ADMIN_SQL = ("SELECT login, active FROM res_users WHERE id = coalesce((SELECT res_id FROM ir_model_data "
-             "WHERE module = 'base' AND name = 'user_admin'), (SELECT id FROM res_users WHERE login = 'admin'))")
+ADMIN_SQL = ("SELECT login, active FROM public.res_users WHERE id = coalesce((SELECT res_id FROM public.ir_model_data "
+             "WHERE module = 'base' AND name = 'user_admin'), (SELECT id FROM public.res_users WHERE login = 'admin'))")
 
 
 def throwaway_name(kind):
@@ -55,7 +59,7 @@ def amcheck(pg, dbname, pg_bin_dir):
 def odoo_checks(checks, subject, pg, dbname, filestore=None):
     """Odoo assertions on a restored database; the attachments' files when a filestore folder is given."""
     with checks.run("restore.odoo_base", subject) as entry:
-        rows = pg.query("SELECT state, latest_version FROM ir_module_module WHERE name = 'base'", dbname=dbname)
+        rows = pg.query("SELECT state, latest_version FROM public.ir_module_module WHERE name = 'base'", dbname=dbname)
         if not rows or rows[0][0] != "installed":
             raise CheckFailed("%s: module base is %s" % (dbname, rows[0][0] if rows else "absent"))
         entry["detail"] = "%s: base %s installed" % (dbname, rows[0][1])
@@ -71,7 +75,7 @@ def odoo_checks(checks, subject, pg, dbname, filestore=None):
 
 
 def attachment_problems(pg, dbname, filestore):
-    rows = pg.query("SELECT store_fname, array_agg(DISTINCT checksum) FROM ir_attachment "
+    rows = pg.query("SELECT store_fname, array_agg(DISTINCT checksum) FROM public.ir_attachment "
                     "WHERE store_fname IS NOT NULL GROUP BY store_fname ORDER BY 1", dbname=dbname)
     missing, altered = [], []
     for store_fname, sums in rows:
@@ -106,31 +110,31 @@ class LogicalRestore:
 
     def run(self, backup, figures):
         name = throwaway_name(self.tenant)[:63]
-        source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": backup["key"]})
+        source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": backup["key"]}, signing_keys(self.p),
+                              tenant=self.tenant)
         build = FilestoreBuild(self.p["work_dir"], name)
-        created = False
+        filler = SessionRole(self.pg)
         try:
             with self.checks.run("restore.logical", self.tenant) as entry:
                 started = time.monotonic()
-                source.download(self.p["work_dir"], (backup.get("manifest") or {}).get("sha256"))
-                create_empty_database(self.pg, name)
-                created = True
-                revoke_public(self.pg, name)
-                source.restore_into(self.pg, name, self.pg.user, self.p["jobs"], os.path.join(self.p["pg_bin_dir"], "psql"),
-                                    os.path.join(self.p["pg_bin_dir"], "pg_restore"))
-                files = source.stage_filestore(build, backup.get("manifest"))
+                source.check()
+                source.download(self.p["work_dir"])
+                filler.create()
+                filler.create_database(name)
+                source.restore_into(filler, name, self.p["jobs"], self.p["pg_bin_dir"])
+                files = source.stage_filestore(build)
                 figures["restore_seconds"] = round(time.monotonic() - started, 3)
                 entry["detail"] = "%s restored in %.1f s (%d filestore files)" % (
                     backup["key"], figures["restore_seconds"], files)
             if self.checks.items[-1]["ok"]:
                 with self.checks.run("restore.amcheck", self.tenant) as entry:
+                    # amcheck runs index expressions as the table's owner (a security-restricted operation).
                     entry["detail"] = amcheck(self.pg, name, self.p["pg_bin_dir"])
-                odoo_checks(self.checks, self.tenant, self.pg, name, build.staging)
+                odoo_checks(self.checks, self.tenant, filler.client(), name, build.staging)
         finally:
             source.discard()
             build.discard()
-            if created:
-                drop_database(self.pg, name)
+            filler.drop()  # the temporary database with it
 
 
 class PhysicalRestore:
@@ -180,13 +184,18 @@ class PhysicalRestore:
             checksums = copy.query("SHOW data_checksums")[0][0] == "on"
             with self.checks.run("restore.amcheck", self.stanza) as entry:
                 entry["detail"] = amcheck(copy, "*", self.p["pg_bin_dir"])
-            databases = [row[0] for row in copy.query(
-                "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1")]
-            for dbname in databases:
-                if self.p.get("databases") and dbname not in self.p["databases"]:
-                    continue
-                if copy.query("SELECT to_regclass('ir_module_module')", dbname=dbname)[0][0]:
-                    odoo_checks(self.checks, self.stanza, copy, dbname)
+            databases = copy.query("SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datallowconn "
+                                   "AND NOT datistemplate ORDER BY 1")
+            # The copy's superuser never reads a tenant's tables: a session role with each owner's rights does.
+            readers = OwnerSessions(copy)
+            try:
+                for dbname, owner in databases:
+                    if self.p.get("databases") and dbname not in self.p["databases"]:
+                        continue
+                    if copy.query("SELECT to_regclass('public.ir_module_module')", dbname=dbname)[0][0]:
+                        odoo_checks(self.checks, self.stanza, readers.client(owner), dbname)
+            finally:
+                readers.close()
         finally:
             copy.close()
         if checksums:

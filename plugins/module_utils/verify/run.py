@@ -19,6 +19,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore im
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres, postgres_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.objects import ObjectsLevel, tier_policy
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import Checks, write_reports
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.repository import RepositoryLevel
@@ -32,6 +33,7 @@ def _argument_spec():
     spec["target"] = dict(spec["target"], required=False, default={"type": "latest"})
     spec.update(postgres_argument_spec())
     spec.update(s3_argument_spec())
+    spec.update(signing_argument_spec())
     spec.update(
         level=dict(type="list", elements="str", choices=list(LEVELS), default=["objects"]),
         name=dict(type="str"),
@@ -94,7 +96,8 @@ def check_parameters(p):
 
 
 def _secrets_mask(p):
-    hidden = [p.get("login_password"), p.get("s3_secret_key"), p.get("s3_access_key")]
+    hidden = [p.get("login_password"), p.get("s3_secret_key"), p.get("s3_access_key"), p.get("backup_signing_key")]
+    hidden += list(p.get("backup_previous_signing_keys") or [])
     hidden += [str(v) for v in (p.get("pgbackrest_options") or {}).values()]
     hidden = [h for h in hidden if h and len(h) >= 4]
 

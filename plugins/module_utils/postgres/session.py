@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright: sysgenpro odoo_ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Session roles: the only way the collection runs SQL inside a tenant database.
+
+What a tenant database holds is not trusted: a backup from a bucket anyone with its keys can
+rewrite, or a live tenant whose Odoo (with a customer's own addons) can create triggers, views,
+generated columns and functions. Any of those runs with the privileges of whoever reads or writes
+the table - so the admin role (CREATEDB, CREATEROLE) or a superuser must never do it.
+
+A SessionRole is a login role made for one task: member of nothing but the tenant owners it is
+given (or, for a restore, of nothing at all while it owns the new database), valid for a day at
+most, dropped when the task ends. The tenant's SQL then runs with at most the rights its own Odoo
+already has, and there is no privileged session to return to: `RESET ROLE` or `SET SESSION
+AUTHORIZATION` in that SQL lands on the session role itself.
+
+Session roles belong to the NOLOGIN group `odoo_ops_sessions` (no privileges), so that pg_hba.conf
+can name them all (`host all +odoo_ops_sessions ...`). Leftovers of a killed run expire and are
+reaped by the next one.
+"""
+
+import datetime
+import secrets
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, sql
+
+SESSION_GROUP = "odoo_ops_sessions"
+SESSION_PREFIX = "odoo_ops_s_"
+VALID_FOR = datetime.timedelta(days=1)
+
+
+class SessionRole:
+    """A throwaway login role; use as a context manager, then client(dbname) for SQL as it."""
+
+    def __init__(self, admin, owners=()):
+        self.admin = admin
+        self.name = SESSION_PREFIX + secrets.token_hex(6)
+        self.owners = sorted(set(o for o in owners if o))
+        self._password = secrets.token_urlsafe(24)
+        self._client = None
+        self._owns = set()  # databases this role owns (restores), handed over or dropped at the end
+        self.created = False
+
+    def __enter__(self):
+        self.create()
+        return self
+
+    def __exit__(self, *exc):
+        self.drop()
+
+    def create(self):
+        self._reap_expired()
+        self._ensure_group()
+        until = (datetime.datetime.now(datetime.timezone.utc) + VALID_FOR).strftime("%Y-%m-%d %H:%M:%S+00")
+        self.admin.execute(sql.SQL(
+            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT "
+            "VALID UNTIL {} IN ROLE {} PASSWORD %s").format(
+                sql.Identifier(self.name), sql.Literal(until), sql.Identifier(SESSION_GROUP)), (self._password,))
+        self.created = True
+        # The admin must own what this role owns to hand it over (ALTER DATABASE ... OWNER, REASSIGN).
+        self.admin.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(self.name)))
+        for owner in self.owners:
+            self.admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(owner), sql.Identifier(self.name)))
+
+    def add_owner(self, owner):
+        """Make the (created) role a member of one more owner."""
+        if owner and owner not in self.owners:
+            self.admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(owner), sql.Identifier(self.name)))
+            self.owners.append(owner)
+
+    def client(self):
+        """The Postgres client logged in as this role (one per session, connections per database)."""
+        if self._client is None:
+            self._client = self.admin.as_role(self.name, self._password)
+        return self._client
+
+    def env(self, dbname):
+        """Environment for a libpq program (psql, pg_restore) run as this role into dbname."""
+        return self.client().client_env(PGDATABASE=dbname)
+
+    def create_database(self, dbname):
+        """An empty UTF-8 database from template0, owned by this role, with no PUBLIC rights: what a
+        restore fills while no privileged role owns it."""
+        self.admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
+            sql.Identifier(dbname), sql.Identifier(self.name)))
+        self._owns.add(dbname)
+        self.admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
+
+    def sanitize(self, dbname):
+        """Undo what SQL run as this role could change at the database level: settings (ALTER DATABASE
+        ... SET, which would steer every later session), rights granted to others, the template flag,
+        the connection limit. Run right after a restore, before any other session enters."""
+        name = sql.Identifier(dbname)
+        self.admin.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1")
+                           .format(name))
+        self.admin.execute(sql.SQL("ALTER DATABASE {} RESET ALL").format(name))
+        for (grantee,) in self.admin.query(
+                "SELECT DISTINCT pg_get_userbyid(a.grantee) FROM pg_database d, aclexplode(d.datacl) a "
+                "WHERE d.datname = %s AND a.grantee <> 0 AND a.grantee <> d.datdba", (dbname,)):
+            self.admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(name, sql.Identifier(grantee)))
+        self.admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
+
+    def hand_over(self, dbname, owner):
+        """Give a database this role filled to `owner`: the database and every object in it (never to
+        the admin - a SECURITY DEFINER function owned by the admin would run as the admin), after
+        undoing again what its content could have changed at the database level since."""
+        if self._client:
+            self._client.close(dbname)
+        self.admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(owner)))
+        self.sanitize(dbname)
+        self.admin.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(self.name), sql.Identifier(owner)),
+                           dbname=dbname)
+        self.admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(self.name)), dbname=dbname)
+        self.admin.close(dbname)
+        self._owns.discard(dbname)
+
+    def drop(self):
+        """Close its connections and drop it; a database it still owns (a failed restore) is dropped
+        first. Objects it owns elsewhere (planted by a tenant's SQL) are dropped with it."""
+        if self._client:
+            self._client.close()
+        if not self.created:
+            return
+        for dbname in sorted(self._owns):
+            self.admin.close(dbname)
+            self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        self._owns.clear()
+        drop_session_role(self.admin, self.name)
+        self.created = False
+
+    def _ensure_group(self):
+        if not self.admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (SESSION_GROUP,)):
+            try:
+                self.admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(SESSION_GROUP)))
+            except PostgresError:
+                if not self.admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (SESSION_GROUP,)):
+                    raise  # not a concurrent run that created it first
+
+    def _reap_expired(self):
+        """Session roles of earlier runs that were killed before they dropped theirs."""
+        for (name,) in self.admin.query(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s AND rolvaliduntil < now() ORDER BY 1",
+                (SESSION_PREFIX.replace("_", "\\_") + "%",)):
+            try:
+                drop_session_role(self.admin, name)
+            except PostgresError:
+                pass  # another run reaps it, or it still owns something: the next run tries again
+
+
+def drop_session_role(admin, name):
+    """Drop a session role, first the objects it owns in any database (DROP OWNED there)."""
+    databases = admin.query(
+        "SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid "
+        "WHERE s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = %s) AND d.datallowconn ORDER BY 1", (name,))
+    for (dbname,) in databases:
+        admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)), dbname=dbname)
+        admin.close(dbname)
+    admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+class OwnerSessions:
+    """The session role of one task for its SQL inside existing tenant databases: created on first
+    use, made a member of each owner it is asked for, dropped by close()."""
+
+    def __init__(self, admin):
+        self.admin, self.session = admin, None
+
+    def client(self, owner):
+        if self.session is None:
+            self.session = SessionRole(self.admin, [owner])
+            self.session.create()
+        else:
+            self.session.add_owner(owner)
+        return self.session.client()
+
+    def env(self, owner, dbname):
+        self.client(owner)
+        return self.session.env(dbname)
+
+    def close(self):
+        if self.session is not None:
+            self.session.drop()
+            self.session = None
