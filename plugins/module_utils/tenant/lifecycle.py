@@ -144,7 +144,7 @@ class Tenant:
         found = self.observe(origin)
         if not found["exists"]:
             raise ValueError("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
-        if origin_key == "source" and not found["metadata"]:
+        if origin_key == "source" and (not found["metadata"] or found["metadata"].get("kind", "tenant") != "tenant"):
             raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned"
                              % (origin, MANAGED_BY))
         if origin_key == "template" and (found["metadata"] or {}).get("kind") not in (None, "template"):
@@ -502,7 +502,7 @@ class Tenant:
             kind = (current.get("metadata") or {}).get("kind")
             if self.name in PROTECTED_DATABASES or current.get("is_template") or kind == "template":
                 raise ValueError("database %s is %s: odoo_tenant never removes it" % (
-                    self.name, "a template" if current.get("is_template") or kind == "template" else "PostgreSQL's own"))
+                    self.name, "PostgreSQL's own" if self.name in PROTECTED_DATABASES else "a template"))
             if current.get("metadata") is None:
                 raise ValueError("database %s is not a tenant managed by %s (it has no tenant metadata): refusing to "
                                  "drop it" % (self.name, MANAGED_BY))
