@@ -284,6 +284,7 @@ def backup(module, pg):
             return dict(newest, changed=False)
     if module.check_mode:
         return dict(changed=True, **TenantBackup.estimate(pg, params))
+    # The owner is checked before the session role exists, so a refusal leaves nothing behind.
     with SessionRole(pg, [found["owner"]]) as session:
         return dict(TenantBackup(session.client(), store, params, keys[0]).run(), changed=True)
 

@@ -100,6 +100,9 @@ options:
       owner_password_file:
         description: See O(owner_password_file).
         type: path
+      admin_password_file:
+        description: See O(admin_password_file).
+        type: path
       connection_limit:
         description: See O(connection_limit).
         type: int
@@ -277,6 +280,18 @@ options:
         password is written to this file (mode 0600), or read from it when it already exists.
         The password is never returned.
     type: path
+  admin_password:
+    description:
+      - Password of Odoo's administrator (C(base.user_admin)) of the tenant, stored as Odoo stores it
+        (PBKDF2-SHA512). Set on a new tenant, and on an existing one when the stored hash does not
+        verify it. A template made with C(-i base) has C(admin)/C(admin) - give this, or
+        O(admin_password_file), so that it never reaches a customer.
+    type: str
+  admin_password_file:
+    description:
+      - File holding the administrator's password (see O(admin_password)); generated (mode 0600) when it
+        does not exist yet. The password is never returned; RV(admin_login) is.
+    type: path
   connection_limit:
     description: Connections allowed to the database at once (C(-1) - no limit).
     type: int
@@ -442,6 +457,20 @@ removed:
   returned: when state is absent and something was removed
   type: dict
   sample: {database: acme, database_bytes: 20971520, filestore: /var/lib/odoo/filestore/acme, filestore_bytes: 10485760, role: null}
+admin_login:
+  description: The login of Odoo's administrator whose password was set (or found already set).
+  returned: when admin_password or admin_password_file is given
+  type: str
+  sample: admin
+code_objects:
+  description: Functions, triggers, rules and policies a restored or copied database holds (they run with its owner's rights).
+  returned: when a restored or copied database holds any
+  type: list
+  elements: str
+strategy:
+  description: How a new database was filled (dump, wal_log or file_copy).
+  returned: when the tenant was created from a template or source
+  type: str
 final_backup:
   description: How the final backup was checked.
   returned: when state is absent and something was removed
@@ -481,6 +510,8 @@ ARGUMENT_SPEC = dict(
     owner=dict(type="str"),
     owner_password=dict(type="str", no_log=True),
     owner_password_file=dict(type="path", no_log=False),
+    admin_password=dict(type="str", no_log=True),
+    admin_password_file=dict(type="path", no_log=False),
     connection_limit=dict(type="int"),
     statement_timeout=dict(type="int"),
     filestore_root=dict(type="path"),
@@ -501,7 +532,8 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_one_of=[("name", "tenants")],
                            mutually_exclusive=[("name", "tenants"), ("template", "source", "from_backup"),
-                                               ("owner_password", "owner_password_file")])
+                                               ("owner_password", "owner_password_file"),
+                                               ("admin_password", "admin_password_file")])
     run_postgres_module(module, lambda pg: manage_tenants(pg, module.params, module.check_mode, module.warn),
                         expected=(ValueError, FilestoreError, RuntimeError, OSError, S3Error))  # TenantBusy is a RuntimeError
 

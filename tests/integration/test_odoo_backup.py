@@ -250,8 +250,16 @@ def test_object_lock_makes_the_backup_immutable(env):
 
 
 def test_bad_input_writes_nothing(env):
+    with contextlib.closing(psycopg2.connect(dbname="postgres", **env["superuser"])) as conn:
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE bk_not_odoo TEMPLATE template0")  # a superuser's, not Odoo's
+        conn.cursor().execute("CREATE DATABASE bk_not_odoo2 TEMPLATE template0 OWNER %s" % FLEET)
     before = world(env)
     for args, message in [({"bucket": "no-such-bucket"}, "bucket no-such-bucket is missing"),
+                          ({"name": "bk_not_odoo"}, "postgres is a superuser"),
+                          ({"name": "bk_not_odoo2"}, "is not an Odoo database"),
+                          ({"backup_signing_key": None}, "backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required"),
+                          ({"backup_signing_key": "short"}, "at least 16 characters"),
                           ({"name": "ghost"}, "tenant ghost does not exist"),
                           ({"name": "Bad Name"}, "is not a valid tenant id"),
                           ({"part_size_mb": 1}, "part_size_mb must be 5-1024"),

@@ -30,7 +30,7 @@ import time
 import urllib.parse
 import zipfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, psycopg2
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
@@ -40,7 +40,14 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout i
 def odoo_manifest(cur, dbname):
     """Odoo's manifest.json for the database the cursor reads (see Odoo's dump_db_manifest)."""
     server = cur.connection.server_version
-    cur.execute("SELECT name, latest_version FROM public.ir_module_module WHERE state = 'installed' ORDER BY name")
+    cur.execute("SELECT to_regclass('public.ir_module_module')")
+    if cur.fetchone()[0] is None:
+        raise ValueError("database %s is not an Odoo database (it has no ir_module_module table): nothing to back up "
+                         "in Odoo's format" % dbname)
+    try:
+        cur.execute("SELECT name, latest_version FROM public.ir_module_module WHERE state = 'installed' ORDER BY name")
+    except psycopg2.Error as exc:
+        raise PostgresError("reading the installed modules of %s: %s" % (dbname, str(exc).strip())) from None
     modules = dict(cur.fetchall())
     base = modules.get("base") or ""
     major = ".".join(base.split(".")[:2]) if base else None

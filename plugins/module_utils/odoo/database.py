@@ -18,6 +18,7 @@ import datetime
 import os
 import uuid
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import hash_password
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 
 DUMMY_MAIL_SERVER = ("neutralization - disable emails", "invalid", 1025)
@@ -134,6 +135,22 @@ class OdooDatabase:
         if not freeze:
             self.delete_parameters(["web.base.url.freeze"])
         self.signal_caches()
+
+    def admin_user(self):
+        """(id, login, password hash) of Odoo's administrator (base.user_admin), or None."""
+        if not (self.has("res_users", "login", "password") and self.has("ir_model_data", "res_id")):
+            return None
+        rows = self._rows("SELECT u.id, u.login, u.password FROM {} u WHERE u.id = (SELECT res_id FROM {} WHERE "
+                          "module = 'base' AND name = 'user_admin' AND model = 'res.users')", tables=["res_users", "ir_model_data"])
+        return rows[0] if rows else None
+
+    def set_admin_password(self, password):
+        """Give Odoo's administrator this password (stored as Odoo stores it); returns its login."""
+        admin = self.admin_user()
+        if admin is None:
+            raise RuntimeError("%s has no Odoo administrator (base.user_admin) to set a password for" % self.dbname)
+        self._run("UPDATE {} SET password = %s WHERE id = %s", (hash_password(password), admin[0]), ["res_users"])
+        return admin[1]
 
     def installed_modules(self):
         if not self.has("ir_module_module", "name", "state"):

@@ -10,6 +10,8 @@ stay under `max_connections` minus a reserve (superuser slots, backups, monitori
 A plan that does not fit is refused with the arithmetic, never trimmed silently.
 """
 
+import math
+
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_k8s_name, check_tenant_name
 
 RAM_PER_WORKER_MB = 0.8 * 150 + 0.2 * 1024  # Odoo's deploy guide: 80 % light requests, 20 % heavy
@@ -30,8 +32,11 @@ def _check_fleet(fleet):
         check_tenant_name(tenant, "fleet %s tenant" % fleet["name"])
     for field, lowest in (("cpus", 0.1), ("memory_mb", 1), ("web_containers", 1), ("workers", 1), ("cron_threads", 0),
                           ("db_maxconn", MIN_DB_MAXCONN)):
-        if fleet.get(field) is not None and fleet[field] < lowest:
-            raise ValueError("fleet %s: %s is %s, at least %s is needed" % (fleet["name"], field, fleet[field], lowest))
+        value = fleet.get(field)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ValueError("fleet %s: %s is %r, not a finite number" % (fleet["name"], field, value))
+        if value is not None and value < lowest:
+            raise ValueError("fleet %s: %s is %s, at least %s is needed" % (fleet["name"], field, value, lowest))
 
 
 def _workers(fleet):

@@ -109,7 +109,10 @@ class Postgres:
                 self._execute(cur, "SELECT pg_export_snapshot()", None)
                 yield cur, cur.fetchone()[0]
         finally:
-            conn.rollback()
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                pass  # the server went away: the error that matters is the one raised in the block
             conn.close()
 
     def client_env(self, **extra):

@@ -49,6 +49,8 @@ class SessionRole:
         self.drop()
 
     def create(self):
+        for owner in self.owners:  # before anything exists: a refusal leaves nothing behind
+            self._check_owner(owner)
         self._reap_expired()
         self._ensure_group()
         until = (datetime.datetime.now(datetime.timezone.utc) + VALID_FOR).strftime("%Y-%m-%d %H:%M:%S+00")
@@ -60,12 +62,21 @@ class SessionRole:
         # The admin must own what this role owns to hand it over (ALTER DATABASE ... OWNER, REASSIGN).
         self.admin.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(self.name)))
         for owner in self.owners:
-            self.admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(owner), sql.Identifier(self.name)))
+            self._grant(owner)
+
+    def _check_owner(self, owner):
+        if self.admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
+            raise ValueError("%s is a superuser: the collection never runs a tenant's SQL with a superuser's rights; "
+                             "give the database an owner without SUPERUSER" % owner)
+
+    def _grant(self, owner):
+        self._check_owner(owner)
+        self.admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(owner), sql.Identifier(self.name)))
 
     def add_owner(self, owner):
         """Make the (created) role a member of one more owner."""
         if owner and owner not in self.owners:
-            self.admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(owner), sql.Identifier(self.name)))
+            self._grant(owner)
             self.owners.append(owner)
 
     def client(self):

@@ -26,6 +26,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout i
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, RestoreRefused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import verify_password
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import (
     FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
@@ -89,6 +90,8 @@ class Tenant:
         self._cleanups = []  # run after every apply, failed or not (temporary downloads)
         self.neutralized = None
         self.code_objects = None  # what a restored or copied database holds that can run code
+        self.admin_login = None
+        self._created_admin_file = None
 
     # -- observation ---------------------------------------------------------------------------
     def observe(self, name):
@@ -254,6 +257,7 @@ class Tenant:
         """The steps inside a new database: its URL, neutralization; then, when a session role filled
         it, the hand-over to its owner."""
         self._plan_base_url(plan, plan.after, created_from)
+        self._plan_admin_password(plan, None)
         if self.p.get("neutralize"):
             self._plan_neutralize(plan)
         if filled:
@@ -403,6 +407,42 @@ class Tenant:
             plan.add("web.base.url -> %s%s" % (base_url, frozen),
                      lambda: self._odoo().set_base_url(base_url, self.p["freeze_base_url"]))
 
+    def _plan_admin_password(self, plan, current):
+        """Odoo's administrator gets the given password (a template's `admin`/`admin` must never reach a
+        customer): on a new tenant always, on an existing one when the stored hash does not verify it."""
+        if not (self.p.get("admin_password") or self.p.get("admin_password_file")):
+            return
+        if current is not None:
+            if not current.get("allow_connections"):
+                return  # read after the resume
+            admin = OdooDatabase(self.pg, self.name).admin_user()
+            if admin and verify_password(self._admin_password(create=False), admin[2]):
+                plan.report["admin_login"] = admin[1]
+                return
+        plan.add("set the password of Odoo's administrator of %s (from %s)" % (
+            self.name, "admin_password" if self.p.get("admin_password") else self.p["admin_password_file"]),
+            self._set_admin_password)
+
+    def _admin_password(self, create=True):
+        """The administrator's password: given, or read from admin_password_file, generated into it
+        (mode 0600) when it does not exist yet."""
+        if self.p.get("admin_password"):
+            return self.p["admin_password"]
+        path = self.p["admin_password_file"]
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        if not create:
+            return None
+        password = secrets.token_urlsafe(18)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(password + "\n")
+        self._created_admin_file = path
+        return password
+
+    def _set_admin_password(self):
+        self.admin_login = self._odoo().set_admin_password(self._admin_password())
+
     def _current_base_url(self, current):
         if not current.get("allow_connections"):
             return None  # cannot be read while suspended; it is set after the resume
@@ -447,6 +487,7 @@ class Tenant:
         self._owner = current["owner"]
         self._plan_settings(plan, current, path)
         self._plan_base_url(plan, current)
+        self._plan_admin_password(plan, current)
         if self.p.get("neutralize") and not self._is_neutralized(current):
             self._plan_neutralize(plan)
 
@@ -601,6 +642,9 @@ class Tenant:
             self._drop_role(self._created_role)
             if self._created_role_file:
                 os.unlink(self._created_role_file)
+        if self._created_admin_file:
+            os.unlink(self._created_admin_file)
+            self._created_admin_file = None
 
     def _reopen_origin(self):
         if self._reopen:
@@ -679,6 +723,7 @@ PER_TENANT_OPTIONS = dict(
     tier=dict(type="int", choices=[1, 2, 3]),
     owner=dict(type="str"),
     owner_password_file=dict(type="path", no_log=False),
+    admin_password_file=dict(type="path", no_log=False),
     connection_limit=dict(type="int"),
     statement_timeout=dict(type="int"),
     final_backup=dict(type="dict"),
@@ -713,6 +758,8 @@ def tenant_result(plan, tenant):
         result["neutralized"] = tenant.neutralized
     if tenant.code_objects:
         result["code_objects"] = tenant.code_objects
+    if tenant.admin_login:
+        result["admin_login"] = tenant.admin_login
     return result
 
 

@@ -75,3 +75,10 @@ def test_clusters_are_budgeted_apart_and_bad_fleets_refused():
 def test_odoo_conf_text():
     assert odoo_conf({"workers": 3, "proxy_mode": True, "list_db": False}) == (
         "[options]\nlist_db = False\nproxy_mode = True\nworkers = 3\n")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "2"])
+def test_a_fleet_number_that_is_not_finite_is_refused_by_name(value):
+    fleet = {"name": "odd", "kind": "shared", "tenants": ["x"], "cpus": value, "memory_mb": 1024}
+    with pytest.raises(ValueError, match="fleet odd: cpus is .* not a finite number"):
+        plan_fleets([fleet], {"main": {"max_connections": 100, "reserved_connections": 10}})
