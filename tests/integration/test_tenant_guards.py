@@ -163,7 +163,7 @@ def test_undo_never_drops_a_database_this_run_did_not_create(env, harness):
     client = s3_client(s3)
     client.create_bucket(Bucket="guard")
     big = os.path.join(env["root"], "guard_big")
-    create_odoo_fixture(env["superuser"], "guard_big", owner=FLEET, filestore_root=env["root"], filestore_mb=300)
+    create_odoo_fixture(env["superuser"], "guard_big", owner=FLEET, filestore_root=env["root"], filestore_mb=120)
     query(env, "COMMENT ON DATABASE guard_big IS %s", (json.dumps({"managed_by": "sysgenpro.odoo_ops", "tenant": "guard_big"}),))
     made = run({"sysgenpro.odoo_ops.odoo_backup": dict(env["login"], **s3_options(s3), name="guard_big", bucket="guard",
                                                        filestore_root=env["root"])}, timeout=600)

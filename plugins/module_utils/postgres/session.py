@@ -89,11 +89,16 @@ class SessionRole:
         """Environment for a libpq program (psql, pg_restore) run as this role into dbname."""
         return self.client().client_env(PGDATABASE=dbname)
 
-    def create_database(self, dbname):
-        """An empty UTF-8 database from template0, owned by this role, with no PUBLIC rights: what a
-        restore fills while no privileged role owns it."""
-        self.admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
-            sql.Identifier(dbname), sql.Identifier(self.name)))
+    def create_database(self, dbname, template=None, strategy="wal_log"):
+        """A new database owned by this role, with no PUBLIC rights: an empty UTF-8 one from template0
+        (what a restore fills while no privileged role owns it), or a copy of template."""
+        if template:
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}").format(
+                sql.Identifier(dbname), sql.Identifier(template), sql.Identifier(self.name), sql.SQL(strategy.upper()))
+        else:
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
+                sql.Identifier(dbname), sql.Identifier(self.name))
+        self.admin.execute(statement)
         self._owns.add(dbname)
         self.admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
 

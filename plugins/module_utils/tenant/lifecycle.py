@@ -187,16 +187,17 @@ class Tenant:
             plan.add("undo what the copy set on database %s itself (settings, rights, flags); list the code it holds"
                      % self.name, lambda: self._sanitize(refuse_code=False))
         else:
-            plan.add("create database %s from %s %s (strategy %s)" % (self.name, origin_key, origin, strategy),
-                     lambda: self._create_database(origin, owner, strategy, sessions), public_connect=True, **created)
+            plan.add("create database %s from %s %s (strategy %s), owned by a session role until it is ready" % (
+                self.name, origin_key, origin, strategy),
+                     lambda: self._create_database(origin, owner, strategy, sessions), public_connect=False, **created)
             if found["owner"] != owner:
                 plan.add("give %s the objects %s owns in the new database" % (owner, found["owner"]),
-                         lambda: OdooDatabase(self.pg, self.name).reassign_objects(found["owner"], owner))
+                         lambda: self._reassign(found["owner"], owner))
         self._owner = owner
         if copy:
             plan.add("reset identity as Odoo's duplicate does (uuid, secret, create date, base URL, login "
                      "cooldown), remove the enterprise code", lambda: self._odoo().reset_as_copy(self.p["base_url"]))
-        self._plan_content(plan, strategy == "dump", owner, created_from={origin_key: origin, "copy": copy})
+        self._plan_content(plan, True, owner, created_from={origin_key: origin, "copy": copy})
         self._plan_settings(plan, plan.after, path, created_from={origin_key: origin, "copy": copy})
         if path:
             plan.add("build filestore %s from %s (%s)" % (path, self.origin_filestore_path(origin), self.p["filestore_copy"]),
@@ -254,8 +255,9 @@ class Tenant:
                      filestore=True)
 
     def _plan_content(self, plan, filled, owner, created_from):
-        """The steps inside a new database: its URL, neutralization; then, when a session role filled
-        it, the hand-over to its owner."""
+        """The steps inside a new database: its URL, its administrator's password, neutralization; then
+        the hand-over to its owner. Until then a session role owns it, so no fleet's Odoo lists it -
+        its crons never run in a copy that is not neutralized yet."""
         self._plan_base_url(plan, plan.after, created_from)
         self._plan_admin_password(plan, None)
         if self.p.get("neutralize"):
@@ -288,6 +290,18 @@ class Tenant:
         self._filler.hand_over(self.name, self._owner)
         self._filler.drop()
         self._filler = None
+
+    def _reassign(self, old_owner, owner):
+        """The objects of the template's (or source's) owner to the tenant's owner. A table can only go to
+        a role that may create in its schema, and until the hand-over `public` belongs to the session
+        role that owns the database: the owner gets CREATE there for the move only."""
+        public = sql.SQL("SCHEMA public")
+        grant = not self.pg.query("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (owner,), self.name)[0][0]
+        if grant:
+            self.pg.execute(sql.SQL("GRANT CREATE ON {} TO {}").format(public, sql.Identifier(owner)), dbname=self.name)
+        OdooDatabase(self.pg, self.name).reassign_objects(old_owner, owner)
+        if grant:
+            self.pg.execute(sql.SQL("REVOKE CREATE ON {} FROM {}").format(public, sql.Identifier(owner)), dbname=self.name)
 
     def _odoo(self):
         """The new or existing database's content, written as a session role: the one filling it, or one
@@ -652,13 +666,16 @@ class Tenant:
             self._reopen = None
 
     def _create_database(self, origin, owner, strategy, sessions):
+        """CREATE DATABASE ... TEMPLATE, owned by a session role with the owner's rights (the objects
+        inside keep theirs): a fleet's Odoo does not list the database until it is handed over."""
         if sessions:
             # Refuse new sessions first, or Odoo reconnects between the cut and the copy.
             allow_connections(self.pg, origin, False)
             self._reopen = origin
             terminate_sessions(self.pg, origin)
-        self.pg.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}").format(
-            sql.Identifier(self.name), sql.Identifier(origin), sql.Identifier(owner), sql.SQL(strategy.upper())))
+        self._filler = SessionRole(self.pg, [owner])
+        self._filler.create()
+        self._filler.create_database(self.name, template=origin, strategy=strategy)
         self._created_db = True
 
     def _create_role(self, owner):
