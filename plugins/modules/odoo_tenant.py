@@ -103,6 +103,12 @@ options:
       admin_password_file:
         description: See O(admin_password_file).
         type: path
+      filestore_root:
+        description: See O(filestore_root) (tenants of several fleets in one task).
+        type: path
+      filestore_owner:
+        description: See O(filestore_owner).
+        type: str
       connection_limit:
         description: See O(connection_limit).
         type: int

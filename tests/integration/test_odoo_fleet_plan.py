@@ -18,7 +18,7 @@ def test_hybrid_plan_fits_and_renders_odoo_conf_in_check_mode_too():
     assert done["changed"] is False and [f["name"] for f in done["fleets"]] == ["shared1", "initech"]
     assert done["budgets"]["main"]["worst_case"] <= done["budgets"]["main"]["budget"] == 190
     cron = done["fleets"][0]["containers"][1]
-    assert cron["role"] == "cron" and "db_name = acme,globex\n" in cron["odoo_conf"]
+    assert cron["role"] == "cron" and "db_name" not in cron["odoo_conf"]
     assert "dbfilter = ^%d$\n" in done["fleets"][0]["containers"][0]["odoo_conf"]
     assert "list_db = False\n" in cron["odoo_conf"] and "proxy_mode = True\n" in cron["odoo_conf"]
     assert plan(check=True, postgres_clusters=clusters, host_memory_mb=32768)["fleets"] == done["fleets"]

@@ -151,8 +151,10 @@ def _fleet_plan(fleet, containers, db_maxconn, cluster):
                    "proxy_mode": True, "list_db": False,
                    "dbfilter": SHARED_FILTER if fleet["kind"] == "shared" else "^%s$" % tenants[0]}
         options.update(_memory_limits(fleet, container))
-        if container["role"] == "cron" or fleet["kind"] == "dedicated":
-            options["db_name"] = ",".join(tenants)  # crons run only for these tenants' databases
+        # No db_name, ever: at start-up Odoo creates each missing database listed there (and
+        # re-initialises base in the listed ones) when its role may. Without it, the cron workers
+        # serve every database the fleet's role owns, not a template, accepting connections -
+        # exactly the fleet's live tenants, since each fleet has its own role.
         out.append(dict(container, options=options, odoo_conf=odoo_conf(options),
                         connections=container["count"] * container["processes"] * db_maxconn))
     return {"name": fleet["name"], "kind": fleet["kind"], "postgres": cluster, "tenants": tenants,

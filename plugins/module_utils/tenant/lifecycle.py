@@ -741,6 +741,8 @@ PER_TENANT_OPTIONS = dict(
     owner=dict(type="str"),
     owner_password_file=dict(type="path", no_log=False),
     admin_password_file=dict(type="path", no_log=False),
+    filestore_root=dict(type="path"),
+    filestore_owner=dict(type="str"),
     connection_limit=dict(type="int"),
     statement_timeout=dict(type="int"),
     final_backup=dict(type="dict"),
