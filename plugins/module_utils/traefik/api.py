@@ -4,6 +4,7 @@
 """Client of Traefik's API (read-only): entry points, router state, and waiting until routes are live."""
 
 import json
+import os
 import time
 import urllib.error
 import urllib.parse
@@ -45,30 +46,49 @@ class TraefikApi:
         self.username, self.password = username, password
         self.validate_certs, self.timeout = validate_certs, timeout
 
-    def _get(self, path):
-        """The decoded JSON answer to GET path, or None on 404."""
+    def _get(self, path, next_page=False):
+        """The decoded JSON answer to GET path (None on 404); with next_page, (answer, next page number)."""
         # Imported on first use: ansible.module_utils.urls (cryptography included) takes ~40 ms to
-        # import, which a module run without the API (check mode of a kubernetes render) never pays.
+        # import, which a module run without the API (a kubernetes render) never pays.
         from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
         try:
             answer = open_url(self.url + path, method="GET", url_username=self.username,
                               url_password=self.password, force_basic_auth=bool(self.username),
                               validate_certs=self.validate_certs, timeout=self.timeout)
-            return json.loads(answer.read())
+            decoded = json.loads(answer.read())
+            if not next_page:
+                return decoded
+            try:
+                return decoded, int(answer.headers.get("X-Next-Page") or 1)
+            except ValueError:
+                return decoded, 1
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
-                return None
+                return (None, 1) if next_page else None
             raise TraefikApiError("Traefik API %s answered HTTP %s" % (self.url, exc.code)) from None
         except (OSError, ValueError) as exc:
             raise TraefikApiError("Traefik API %s unreachable: %s" % (self.url, exc)) from None
 
-    def router(self, qualified_name):
-        """The API's view of one router (dict), or None when Traefik does not know it."""
-        return self._get("/api/http/routers/%s" % urllib.parse.quote(qualified_name, safe="@"))
+    def objects(self, kind, search, provider="file", max_pages=50):
+        """{name as written: the API's view} of the HTTP routers, services or middlewares of `provider`
+        whose names contain `search`. One request per 1000 objects: each request through open_url
+        costs ~25 ms, so polling list endpoints keeps a confirmation round at three requests."""
+        found, page = {}, 1
+        suffix = "@%s" % provider
+        for _page in range(max_pages):  # bounded: Traefik answers X-Next-Page 1 on the last page
+            answer, next_page = self._get("/api/http/%s?search=%s&per_page=1000&page=%d" % (
+                kind, urllib.parse.quote(search, safe=""), page), next_page=True)
+            for item in answer or []:
+                if isinstance(item, dict) and str(item.get("name", "")).endswith(suffix):
+                    found[item["name"][:-len(suffix)]] = item
+            if next_page <= page:
+                break
+            page = next_page
+        return found
 
     def entrypoints(self):
         """The names of Traefik's entry points (its static configuration)."""
-        answer = self._get("/api/entrypoints")
+        answer = self._get("/api/entrypoints?per_page=1000")
         if not isinstance(answer, list):
             raise TraefikApiError("Traefik API %s/api/entrypoints did not answer a list" % self.url)
         return sorted(str(entry.get("name")) for entry in answer if isinstance(entry, dict))
@@ -109,13 +129,13 @@ class TraefikApi:
         on this configuration, waiting longer would not change it.
         """
         deadline = time.monotonic() + timeout
+        search = os.path.commonprefix([name for objects in expected.values() for name in objects])
         while True:
             seen = {kind: {} for kind in expected}
             try:
                 for kind, objects in expected.items():
-                    for name in objects:
-                        seen[kind][name] = self._get("/api/http/%s/%s" % (
-                            kind, urllib.parse.quote("%s@%s" % (name, provider), safe="@")))
+                    listed = self.objects(kind, search, provider) if objects else {}
+                    seen[kind] = {name: listed.get(name) for name in objects}
                 error = None
             except TraefikApiError as exc:
                 error = str(exc)
@@ -135,7 +155,8 @@ class TraefikApi:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                left = [n for n in names if self.router("%s@%s" % (n, provider)) is not None]
+                listed = self.objects("routers", os.path.commonprefix(list(names)), provider) if names else {}
+                left = [n for n in names if n in listed]
                 error = None
             except TraefikApiError as exc:
                 left, error = list(names), str(exc)
