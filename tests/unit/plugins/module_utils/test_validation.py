@@ -1,3 +1,4 @@
+import atexit
 import ipaddress
 import re
 import shutil
@@ -10,19 +11,14 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common import validation
 
-# Nothing on disk in the checkout: no example database, and Hypothesis' own cache in a temp folder.
+# Nothing on disk in the checkout: no example database (database=None), and Hypothesis' own cache
+# (written from collection on, and possibly at the end of the session) in a temporary folder removed
+# when the interpreter exits.
 HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="odoo_ops-hypothesis-")
 set_hypothesis_home_dir(HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, HYPOTHESIS_HOME, True)
 PROPERTY = settings(database=None, deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 CONTROL = st.sampled_from([chr(c) for c in range(0x20)] + ["\x7f"])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _hypothesis_home():
-    try:
-        yield
-    finally:
-        shutil.rmtree(HYPOTHESIS_HOME, ignore_errors=True)
 
 
 def names(pattern):
