@@ -13,14 +13,23 @@ description:
     port, the database manager blocked, security headers, TLS and per-tenant limits.
   - With O(provider=file), writes one YAML file per tenant into Traefik's file provider directory,
     atomically (temporary file in the same directory, then rename), and by default waits until
-    Traefik's API shows every router of the tenant enabled with exactly the written rule, service
-    and middlewares.
+    Traefik's API shows every router of the tenant enabled and its routers, services and middlewares
+    exactly as written. When Traefik does not confirm them within O(wait_timeout), or disables them,
+    the previous file is put back (or the new one removed when there was none) before the task fails,
+    so that the directory every tenant shares stays loadable.
   - With O(provider=kubernetes), renders C(IngressRoute), C(Middleware) (and C(TraefikService))
     objects of C(traefik.io/v1alpha1) and returns them in RV(resources); apply them with
     M(kubernetes.core.k8s). Nothing is written and C(changed) is always false.
-  - Refuses, changing nothing, a host name another tenant's file already routes, host names that
-    are not lower-case RFC 1123 names, back-end URLs without a scheme, invalid names and an
-    unwritable directory.
+  - Refuses, changing nothing, any value Traefik would not parse - Traefik's file provider refuses the
+    whole directory, every tenant's routes with it, when one value of one file is bad. Checked before
+    anything is written - names (full matches, no trailing newline or control character), host names
+    (lower-case RFC 1123), URLs, Go durations, integers and their ranges, header names and values (no CR,
+    LF or other control characters), paths, CIDRs; entry points also against Traefik's API when it
+    answers. Also refused - a host name or a router, service or middleware name another file already
+    defines, a directory or an existing tenant file that others can write, and an unwritable directory.
+  - Requests whose path holds an encoded separator (C(%2F), C(%5C), C(%25), C(%00), or a backslash) are
+    answered 403 for the tenant's hosts - Odoo decodes them, Traefik's path rules do not; see the
+    collection's C(docs/traefik-routing.md).
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
@@ -76,17 +85,22 @@ options:
     description: The file provider's directory (Traefik's C(providers.file.directory)). Must exist.
     type: path
   mode:
-    description: Permissions of the tenant's file (octal string).
+    description:
+      - Permissions of the tenant's file, an octal string (quote it in YAML).
+      - Write permission for group or others, execute permission and setuid, setgid or sticky bits are
+        refused - anyone who can rewrite a file in the directory can take routing away from every tenant.
     type: str
     default: "0644"
   namespace:
-    description: Namespace of the rendered Kubernetes objects.
+    description: Namespace of the rendered Kubernetes objects (an RFC 1123 label; checked with every provider).
     type: str
     default: default
   entrypoints:
     description:
       - Traefik entry points of the tenant's routers.
       - Defaults to V([web]), or V([websecure]) when O(tls) is set.
+      - With O(provider=file), checked against Traefik's API (C(/api/entrypoints)) when O(wait) is set
+        or O(api_url) is given; an unknown name is refused, and the message lists the known ones.
     type: list
     elements: str
   tls:
@@ -124,14 +138,16 @@ options:
     type: dict
     suboptions:
       average:
-        description: Requests allowed per O(rate_limit.period) on average.
+        description: Requests allowed per O(rate_limit.period) on average (at least 1).
         type: int
         required: true
       burst:
-        description: Requests allowed at once above the average. Defaults to O(rate_limit.average).
+        description: Requests allowed at once above the average (at least 1). Defaults to O(rate_limit.average).
         type: int
       period:
-        description: The period of O(rate_limit.average), a Go duration such as V(1s) or V(1m).
+        description:
+          - The period of O(rate_limit.average), a positive Go duration such as V(1s), V(1m30s) or V(500ms)
+            (units V(ns), V(us), V(ms), V(s), V(m), V(h); no sign, no space).
         type: str
         default: 1s
       by:
@@ -143,7 +159,7 @@ options:
         default: host
   inflight_limit:
     description:
-      - Requests in flight at once for the tenant (per host name); beyond it Traefik answers 429.
+      - Requests in flight at once for the tenant (per host name, at least 1); beyond it Traefik answers 429.
       - Not applied to C(/websocket), whose connections stay open.
     type: int
   maintenance:
@@ -182,23 +198,30 @@ options:
         type: str
         default: strict-origin-when-cross-origin
       custom_response:
-        description: More response headers, name to value.
+        description:
+          - More response headers, name to value. Names are HTTP tokens; values visible ASCII characters and
+            inner spaces (no CR, LF, tab or other control character). An empty value removes the header.
         type: dict
   health_check_path:
     description:
       - Path Traefik polls on each back-end server to take unhealthy ones out of rotation
         (Odoo answers C(/web/health) since 15.0). An empty string disables health checks.
+      - A path starting with V(/), RFC 3986 characters only (no space or control character).
     type: str
     default: /web/health
   wait:
     description:
-      - Return only when Traefik's API shows every router of the tenant enabled, with the rule,
-        service and middlewares written (O(state=present)), or gone (O(state=absent)).
+      - Return only when Traefik's API shows every router of the tenant enabled, and its routers,
+        services and middlewares as written (O(state=present)), or the routers gone (O(state=absent)).
+      - When a written file is not confirmed, the previous file is restored (or the new one removed) and
+        the task fails with RV(restored=true). A removal that is not confirmed is not undone.
+      - With V(false) nothing is confirmed and nothing is undone - only the checks before writing protect
+        the directory.
       - Only for O(provider=file).
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for Traefik to confirm the routes.
+    description: Seconds to wait for Traefik to confirm the routes (1 to 3600).
     type: int
     default: 30
   api_url:
@@ -221,10 +244,13 @@ options:
     type: bool
     default: true
 notes:
-  - A tenant's routers are named C(<name>-web), C(<name>-websocket), C(<name>-dbmanager) and
-    C(<name>-redirect); services C(<name>-http), C(<name>-websocket), C(<name>-maintenance);
-    middlewares C(<name>-headers), C(<name>-ratelimit), C(<name>-inflight), C(<name>-dbmanager-allow),
-    C(<name>-https-redirect).
+  - A tenant's routers are named C(<name>-web), C(<name>-websocket), C(<name>-dbmanager),
+    C(<name>-encoded) and C(<name>-redirect); services C(<name>-http), C(<name>-websocket),
+    C(<name>-maintenance); middlewares C(<name>-headers), C(<name>-ratelimit), C(<name>-inflight),
+    C(<name>-dbmanager-allow), C(<name>-deny), C(<name>-https-redirect).
+  - The path rules cannot see a request's body - C(/jsonrpc) with the C(db) service is protected by
+    Odoo itself - run it with C(list_db = False) (every database manager call then raises AccessDenied)
+    and a strong, hashed C(admin_passwd).
   - Odoo must run with C(proxy_mode = True) behind Traefik, which sets C(X-Forwarded-Host).
 seealso:
   - name: Traefik file provider
@@ -289,7 +315,7 @@ routers:
   returned: always
   type: list
   elements: str
-  sample: [acme-web@file, acme-websocket@file, acme-dbmanager@file]
+  sample: [acme-dbmanager@file, acme-encoded@file, acme-web@file, acme-websocket@file]
 live:
   description:
     - True when Traefik's API confirmed the routes as written (or their removal).
@@ -311,16 +337,30 @@ config:
   description: The dynamic configuration written for the tenant (O(provider=file), O(state=present)).
   returned: provider is file and state is present
   type: dict
+restored:
+  description:
+    - True when the file written was not confirmed by Traefik and the previous file was put back (or
+      the new file removed, when there was none before); the task then fails and C(changed) is false.
+  returned: provider is file
+  type: bool
+  sample: false
+traefik:
+  description:
+    - What Traefik's API showed last when the routes were not confirmed - each router, service and
+      middleware (or null when unknown), those not as written (C(pending)), those Traefik disabled
+      (C(refused)), and C(api_error) when the API did not answer.
+  returned: when the routes were not confirmed
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_route import (
-    HAS_YAML, YAML_IMPORT_ERROR, FileRoute)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApi
+    HAS_YAML, YAML_IMPORT_ERROR, FileRoute, RouteFailed)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApi, TraefikApiError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import (
     RouteSpec, kubernetes_objects)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_route_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_int
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -374,34 +414,31 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
+    warnings = []
+    try:  # every expected failure becomes a message: refusals (ValueError), the file system, the API
+        spec = RouteSpec(params) if params["state"] == "present" else None
         if params["provider"] == "kubernetes":
-            spec = RouteSpec(params)
-            module.exit_json(changed=False, live=False, routers=[],
-                             resources=kubernetes_objects(spec, params["namespace"]))
+            if spec is None:
+                raise ValueError("provider=kubernetes renders objects for state=present only; delete them with "
+                                 "kubernetes.core.k8s")
+            module.exit_json(changed=False, live=False, routers=[], resources=kubernetes_objects(spec))
         if not HAS_YAML:
             module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
-        route = FileRoute(params["dynamic_dir"], check_route_name(params["name"]), params["mode"])
-        plan = route.plan(RouteSpec(params) if params["state"] == "present" else None)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-
-    if plan.changed and not module.check_mode:
-        route.apply(plan)
-    for warning in plan.warnings:
-        module.warn(warning)
-    result = dict(changed=plan.changed, path=route.path, routers=plan.qualified_routers(),
-                  diff=plan.diff(), live=False)
-    if plan.config is not None:
-        result["config"] = plan.config
-    if params["wait"] and not module.check_mode:
+        check_int(params["wait_timeout"], "wait_timeout", 1, 3600)
         api = TraefikApi(params["api_url"] or "http://127.0.0.1:8080", params["api_username"],
                          params["api_password"], params["validate_certs"])
-        live, report = route.wait_live(plan, api, params["wait_timeout"])
-        if not live:
-            module.fail_json(msg=route.not_live_message(plan, api, params["wait_timeout"], report),
-                             traefik=report, **result)
-        result["live"] = True
+        route = FileRoute(params["dynamic_dir"], params["name"], params["mode"])
+        result, warnings = route.ensure(spec, api, check_mode=module.check_mode, wait=params["wait"],
+                                        timeout=params["wait_timeout"],
+                                        check_entrypoints=params["wait"] or bool(params["api_url"]))
+    except RouteFailed as exc:
+        for warning in exc.warnings:
+            module.warn(warning)
+        module.fail_json(msg=str(exc), **exc.result)
+    except (ValueError, OSError, TraefikApiError) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    for warning in warnings:
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -58,6 +58,19 @@ class Platform:
             self.save(state)
         return state
 
+    def restart(self, name):
+        """Stop one running service by its PID and start it again on the same folder and ports (a
+        Traefik restart re-reads its dynamic directory from scratch); returns the new state."""
+        state = self.load()
+        current = state.get(name)
+        if not current or not current.get("ports"):
+            raise ServiceError("%s is not running under %s, or its ports were not recorded" % (name, self.root))
+        service = SERVICES[name](self.root)
+        service.stop(current)
+        state[name] = service.start(dict(current["ports"]))
+        self.save(state)
+        return state
+
     def down(self, names=None):
         state = self.load()
         errors = []

@@ -224,7 +224,7 @@ class Traefik(Service):
         pid = spawn(argv, self.log, cwd=self.dir)
         state = {"pid": pid, "dynamic_dir": dynamic, "api_url": "http://127.0.0.1:%d" % ports["api"],
                  "web_url": "http://127.0.0.1:%d" % ports["web"], "web_port": ports["web"],
-                 "websecure_port": ports["websecure"], "log": self.log}
+                 "websecure_port": ports["websecure"], "ports": dict(ports), "log": self.log}
         return self.await_ready(state, 30)
 
     def healthy(self, state):

@@ -57,7 +57,8 @@ def test_two_hosts_reach_http_and_websocket_backends(traefik):
     run = apply(route(traefik, "twohosts", ["a.twohosts.test", "b.twohosts.test"]))
     result = run.results[0]
     assert result["changed"] and result["live"], run
-    assert result["routers"] == ["twohosts-dbmanager@file", "twohosts-web@file", "twohosts-websocket@file"]
+    assert result["routers"] == ["twohosts-dbmanager@file", "twohosts-encoded@file", "twohosts-web@file",
+                                 "twohosts-websocket@file"]
     for host in ("a.twohosts.test", "b.twohosts.test"):
         status, _headers, body = request(traefik["port"], host, "/web/login")
         assert status == 200
@@ -136,7 +137,7 @@ def test_idempotence_check_mode_diff_and_absent(traefik):
         "name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}})
     assert absent.results[0]["changed"] is True and absent.results[0]["live"], absent
     assert not os.path.exists(path)
-    for router in ("cycle-web", "cycle-websocket", "cycle-dbmanager"):
+    for router in ("cycle-web", "cycle-websocket", "cycle-dbmanager", "cycle-encoded"):
         assert api_router(traefik, router) is None
     absent_again = apply({"sysgenpro.odoo_ops.traefik_route": {
         "name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}})

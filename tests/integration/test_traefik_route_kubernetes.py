@@ -41,13 +41,13 @@ def test_objects_are_valid_for_traefik_crds(schemas, override):
 def test_objects_route_like_the_file_provider():
     resources = render()["resources"]
     kinds = sorted(o["kind"] for o in resources)
-    assert kinds == ["IngressRoute", "IngressRoute"] + ["Middleware"] * 5
+    assert kinds == ["IngressRoute", "IngressRoute"] + ["Middleware"] * 6
     main = next(o for o in resources if o["metadata"]["name"] == "acme-build")
     matches = {r["match"]: r for r in main["spec"]["routes"]}
     assert main["spec"]["tls"] == {"secretName": "acme-tls"}
     websocket = next(r for m, r in matches.items() if "Path(`/websocket`)" in m)
     assert websocket["services"] == [{"name": "odoo-gevent", "namespace": "odoo", "port": 8072}]
-    dbmanager = next(r for m, r in matches.items() if "/web/database" in m)
+    dbmanager = next(r for m, r in matches.items() if "web/database" in m)
     assert {"name": "acme-build-dbmanager-allow"} in dbmanager["middlewares"]
     redirect = next(o for o in resources if o["metadata"]["name"] == "acme-build-redirect")
     assert redirect["spec"]["entryPoints"] == ["web"] and "tls" not in redirect["spec"]
@@ -59,3 +59,31 @@ def test_objects_apply_to_a_cluster():
     run = run_tasks([{"kubernetes.core.k8s": {"definition": "{{ item }}", "state": "present"},
                       "loop": result["resources"]}])
     assert run.results and not run.results[0].get("failed"), run
+
+
+NEWLINE_REFUSALS = [
+    ({"name": "acme_build\n"}, "is not a valid route name"),
+    ({"hosts": ["acme.erp.example.com\n"]}, "contains a control character"),
+    ({"entrypoints": ["websecure\n"]}, "is not a valid Traefik name"),
+    ({"tls": {"secret_name": "acme-tls\n"}}, "tls.secret_name"),
+    ({"namespace": "odoo\n"}, "namespace"),
+    ({"rate_limit": {"average": 5, "period": "1s\n"}}, "is not a Go duration"),
+    ({"name": "acme_"}, "as a Kubernetes name"),  # '_' becomes '-': an object name cannot end with it
+]
+
+
+@pytest.mark.parametrize("override,message", NEWLINE_REFUSALS,
+                         ids=["name", "hosts", "entrypoints", "secret_name", "namespace", "period", "k8s-name"])
+def test_trailing_newlines_are_refused(override, message):
+    run = run_tasks([{"sysgenpro.odoo_ops.traefik_route": dict(TENANT, **override)}])
+    result = run.results[0]
+    assert result.get("failed") and message in result["msg"] and "resources" not in result, result
+    assert "Traceback (most recent call last)" not in run.output
+
+
+def test_database_manager_and_encoded_paths_are_refused_in_ingressroutes_too():
+    main = next(o for o in render()["resources"] if o["metadata"]["name"] == "acme-build")
+    rules = {r["match"]: r for r in main["spec"]["routes"]}
+    encoded = next(r for m, r in rules.items() if "%2F" in m)
+    assert {"name": "acme-build-deny"} in encoded["middlewares"]
+    assert any("(web/database|xmlrpc(/2)?/db)" in m for m in rules)

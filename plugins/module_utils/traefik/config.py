@@ -9,20 +9,35 @@ Pure logic: no I/O. One route model feeds both providers so they cannot drift ap
 import re
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
-    check_cidr, check_hostname, check_route_name, check_url)
+    check_cidr, check_go_duration, check_header_name, check_header_value, check_hostname, check_int,
+    check_k8s_label, check_k8s_subdomain, check_route_name, check_traefik_name, check_url, check_url_path)
 
 MANAGED_BY = "sysgenpro.odoo_ops.traefik_route"
 CRD_API_VERSION = "traefik.io/v1alpha1"
 # Odoo's database manager: the web UI and the XML-RPC `db` service endpoints.
 DATABASE_MANAGER_PATHS = ("/web/database", "/xmlrpc/db", "/xmlrpc/2/db")
+# The same, as Traefik's routing path shows them: case-insensitive, and with one leading segment
+# (Odoo's http_routing strips a language prefix such as /en/ and routes the rest, POSTs included).
+DATABASE_MANAGER_RULE = r"PathRegexp(`(?i)^(/[^/]+)?/(web/database|xmlrpc(/2)?/db)`)"
+# Encoded separators, which Odoo decodes but Traefik's path matchers do not: %2F (slash), %5C and a
+# decoded backslash, %25 (a second encoding: %252F), %00 and a decoded NUL. Traefik's routing path
+# keeps reserved escapes (%2F, %25) and decodes the others (%5C -> \, %00 -> NUL), so both forms are
+# listed. Refused for every path of the tenant's hosts.
+ENCODED_PATH_RULE = r"PathRegexp(`(?i)%2F|%5C|%25|%00|\\|\x00`)"
 # An allow list no client address can match: the database manager is closed to everyone.
 NOBODY = ["0.0.0.0/32", "::/128"]
+HEALTH_CHECK = {"interval": "10s", "timeout": "3s"}
 HOST_IN_RULE_RE = re.compile(r"Host\(([^)]*)\)")
 QUOTED_RE = re.compile(r"[`\"]([^`\"]+)[`\"]")
 
 
 class RouteSpec:
-    """The validated intent for one tenant's routes (built from module parameters)."""
+    """The validated intent for one tenant's routes (built from module parameters).
+
+    Every value that lands in Traefik's configuration is checked here, before anything is written:
+    one value Traefik cannot parse (a duration, an integer out of range) makes its file provider
+    refuse the whole directory, every tenant's routes with it.
+    """
 
     def __init__(self, params):
         self.name = check_route_name(params["name"])
@@ -34,19 +49,21 @@ class RouteSpec:
             raise ValueError("hosts lists a host name twice: %s" % ", ".join(self.hosts))
         self.backend_urls = self._urls(params.get("backend_url"), "backend_url", required=True)
         self.websocket_urls = self._urls(params.get("websocket_url"), "websocket_url")
-        self.tls = params.get("tls")
-        self.entrypoints = list(params.get("entrypoints") or (["websecure"] if self.tls else ["web"]))
-        self.block_database_manager = params.get("block_database_manager", True)
+        self.tls = self._tls(params.get("tls"))
+        self.entrypoints = self._traefik_names(params.get("entrypoints") or (["websecure"] if self.tls is not None
+                                                                             else ["web"]), "entrypoints")
+        self.namespace = check_k8s_label(params.get("namespace") or "default", "namespace")
+        self.block_database_manager = bool(params.get("block_database_manager", True))
         self.database_manager_allow = [check_cidr(c) for c in params.get("database_manager_allow") or []]
-        self.rate_limit = params.get("rate_limit")
+        self.rate_limit = self._rate_limit(params.get("rate_limit"))
         self.inflight_limit = params.get("inflight_limit")
+        if self.inflight_limit is not None:
+            check_int(self.inflight_limit, "inflight_limit", 1)
         self.maintenance = bool(params.get("maintenance"))
-        self.headers = params.get("headers") or {"enabled": True}
+        self.headers = self._headers(params.get("headers") or {"enabled": True})
         self.health_check_path = params.get("health_check_path")
-        if self.rate_limit and self.rate_limit.get("average", 0) < 1:
-            raise ValueError("rate_limit.average must be at least 1 request per period")
-        if self.inflight_limit is not None and self.inflight_limit < 1:
-            raise ValueError("inflight_limit must be at least 1")
+        if self.health_check_path:
+            check_url_path(self.health_check_path, "health_check_path")
 
     @staticmethod
     def _urls(value, what, required=False):
@@ -57,9 +74,67 @@ class RouteSpec:
             check_url(url, what)
         return [url.rstrip("/") for url in urls]
 
+    @staticmethod
+    def _traefik_names(names, what):
+        names = [names] if isinstance(names, str) else list(names)
+        for name in names:
+            check_traefik_name(name, what)
+        if len(set(names)) != len(names):
+            raise ValueError("%s lists a name twice: %s" % (what, ", ".join(names)))
+        return names
+
+    @classmethod
+    def _tls(cls, tls):
+        if tls is None:
+            return None
+        tls = dict(tls)
+        if tls.get("cert_resolver") is not None:
+            check_traefik_name(tls["cert_resolver"], "tls.cert_resolver")
+        if tls.get("secret_name") is not None:
+            check_k8s_subdomain(tls["secret_name"], "tls.secret_name")
+        redirect = tls.get("redirect_from")
+        tls["redirect_from"] = cls._traefik_names(["web"] if redirect is None else redirect, "tls.redirect_from")
+        return tls
+
+    @staticmethod
+    def _rate_limit(limit):
+        if not limit:
+            return None
+        limit = dict(limit)
+        check_int(limit.get("average"), "rate_limit.average", 1)
+        if limit.get("burst") is not None:
+            check_int(limit["burst"], "rate_limit.burst", 1)
+        check_go_duration(limit.get("period") or "1s", "rate_limit.period")
+        if limit.get("by", "host") not in ("host", "client_ip"):
+            raise ValueError("rate_limit.by %r is not one of host, client_ip" % (limit.get("by"),))
+        return limit
+
+    @staticmethod
+    def _headers(headers):
+        headers = dict(headers)
+        if headers.get("hsts_seconds") is not None:
+            check_int(headers["hsts_seconds"], "headers.hsts_seconds", 0)
+        for key in ("frame_options", "referrer_policy"):
+            if headers.get(key) is not None:
+                check_header_value(headers[key], "headers.%s" % key)
+        custom = headers.get("custom_response") or {}
+        if not isinstance(custom, dict):
+            raise ValueError("headers.custom_response must be a mapping of header names to values")
+        for name, value in custom.items():
+            check_header_name(name, "headers.custom_response name")
+            check_header_value(value, "headers.custom_response[%s]" % name)
+        return headers
+
     def host_rule(self, grouped=False):
         rule = " || ".join("Host(`%s`)" % host for host in self.hosts)
         return "(%s)" % rule if grouped and len(self.hosts) > 1 else rule
+
+    def entrypoint_names(self):
+        """Every entry point the routes name (the tenant's and the redirect's)."""
+        names = list(self.entrypoints)
+        if self.tls is not None:
+            names += [n for n in self.tls["redirect_from"] if n not in names]
+        return names
 
 
 def hosts_in_rule(rule):
@@ -79,8 +154,10 @@ def middlewares(spec):
         frame_options = spec.headers.get("frame_options") or "SAMEORIGIN"
         if frame_options.upper() != "NONE":
             headers["customFrameOptionsValue"] = frame_options
-        if spec.tls is not None and spec.headers.get("hsts_seconds", 31536000):
-            headers["stsSeconds"] = int(spec.headers.get("hsts_seconds", 31536000))
+        hsts = spec.headers.get("hsts_seconds")
+        hsts = 31536000 if hsts is None else hsts
+        if spec.tls is not None and hsts:
+            headers["stsSeconds"] = int(hsts)
             headers["stsIncludeSubdomains"] = bool(spec.headers.get("hsts_include_subdomains", False))
         if spec.headers.get("custom_response"):
             headers["customResponseHeaders"] = dict(spec.headers["custom_response"])
@@ -97,6 +174,7 @@ def middlewares(spec):
                                              "sourceCriterion": {"requestHost": True}}}
     if spec.block_database_manager:
         found["dbmanager-allow"] = {"ipAllowList": {"sourceRange": spec.database_manager_allow or NOBODY}}
+    found["deny"] = {"ipAllowList": {"sourceRange": list(NOBODY)}}  # encoded separators: refused for everyone
     if spec.tls is not None and spec.tls.get("redirect_from"):
         found["https-redirect"] = {"redirectScheme": {"scheme": "https", "permanent": True}}
     return found
@@ -119,9 +197,11 @@ def routes(spec):
                       "maintenance" if spec.maintenance else "websocket", use("headers", "ratelimit"),
                       spec.entrypoints, True))
     if spec.block_database_manager:
-        paths = " || ".join("PathPrefix(`%s`)" % p for p in DATABASE_MANAGER_PATHS)
-        found.append(("dbmanager", "%s && (%s)" % (hosts, paths), http_service,
+        found.append(("dbmanager", "%s && %s" % (hosts, DATABASE_MANAGER_RULE), http_service,
                       use("headers", "dbmanager-allow"), spec.entrypoints, True))
+    # Outranks the web and websocket routers (longer rule): an encoded separator never reaches Odoo.
+    found.append(("encoded", "%s && %s" % (hosts, ENCODED_PATH_RULE), http_service, use("headers", "deny"),
+                  spec.entrypoints, True))
     if "https-redirect" in mws:
         found.append(("redirect", spec.host_rule(), http_service, ["https-redirect"],
                       list(spec.tls["redirect_from"]), False))
@@ -135,7 +215,7 @@ def router_names(spec):
 def _load_balancer(spec, urls):
     balancer = {"servers": [{"url": url} for url in urls], "passHostHeader": True}
     if spec.health_check_path:
-        balancer["healthCheck"] = {"path": spec.health_check_path, "interval": "10s", "timeout": "3s"}
+        balancer["healthCheck"] = dict(HEALTH_CHECK, path=spec.health_check_path)
     return {"loadBalancer": balancer}
 
 
@@ -177,6 +257,14 @@ def claimed_hosts(config):
     return hosts
 
 
+def defined_names(config):
+    """{"routers"|"services"|"middlewares": set of names} a parsed dynamic configuration defines (HTTP)."""
+    http = (config or {}).get("http") if isinstance(config, dict) else None
+    http = http if isinstance(http, dict) else {}
+    return {kind: set(http.get(kind) or {}) if isinstance(http.get(kind) or {}, dict) else set()
+            for kind in ("routers", "services", "middlewares")}
+
+
 def kubernetes_service(url):
     """An IngressRoute service reference from http(s)://<service>[.<namespace>[.svc...]]:<port>."""
     parts = check_url(url, "backend_url")
@@ -189,10 +277,11 @@ def kubernetes_service(url):
     return ref
 
 
-def kubernetes_objects(spec, namespace):
+def kubernetes_objects(spec, namespace=None):
     """IngressRoute, Middleware (and maintenance TraefikService) objects for this tenant."""
-    base = spec.name.replace("_", "-")  # Kubernetes object names are DNS-1123: no '_'
+    base = check_k8s_label(spec.name.replace("_", "-"), "name (as a Kubernetes name, '_' read as '-')")
     labels = {"app.kubernetes.io/managed-by": "sysgenpro.odoo_ops", "sysgenpro.io/tenant": base}
+    namespace = check_k8s_label(namespace, "namespace") if namespace is not None else spec.namespace
 
     def meta(name):
         return {"name": name, "namespace": namespace, "labels": dict(labels)}
