@@ -31,8 +31,10 @@ def websocket_echo(port, host, message=b"ping", timeout=5):
     """Open /websocket through port with Host; return (status line, echoed payload or None)."""
     key = base64.b64encode(os.urandom(16)).decode()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        # Odoo's handshake requires Origin too (400 "Empty or missing header(s): origin" without it)
         sock.sendall(("GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
+                      "Origin: http://%s\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                      % (host, host, key)).encode())
         stream = sock.makefile("rb")
         status = stream.readline().decode().strip()
         while stream.readline() not in (b"\r\n", b""):
