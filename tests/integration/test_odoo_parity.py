@@ -7,9 +7,7 @@ Both sides get the same odoo.conf options (dbfilter ^%d$, proxy_mode, list_db of
 owned by a role without CREATEDB: a copy of the session's `-i base --without-demo=all` template for
 real Odoo, the double's fixture for the double.
 """
-import base64
 import contextlib
-import http.client
 import json
 import os
 import socket
@@ -20,6 +18,7 @@ import time
 import pytest
 
 from tests.harness import odoo_server
+from tests.harness.http import post_json, request, websocket_handshake
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.process import ServiceError, free_port, log_tail, pid_alive, scratch_dirs, stop_pid, wait_until
 from tests.harness.services import REPO_ROOT
@@ -69,34 +68,10 @@ class DoubleServer:
             self.pid = None
 
     def request(self, path, host="localhost", headers=None, timeout=10, port=None):
-        return odoo_server.request(port or self.http_port, host, path, headers=headers, timeout=timeout)
+        return request(port or self.http_port, host, path, headers=headers, timeout=timeout)
 
     def log_tail(self, lines=40):
         return log_tail(self.log, lines)
-
-
-def post_json(port, path, params, host, cookie=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    headers = {"Host": host, "Content-Type": "application/json"}
-    if cookie:
-        headers["Cookie"] = cookie
-    try:
-        conn.request("POST", path, json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}), headers)
-        answer = conn.getresponse()
-        return answer.status, answer.getheader("Set-Cookie"), json.loads(answer.read() or b"{}")
-    finally:
-        conn.close()
-
-
-def handshake(port, host, origin=True):
-    """The status code a websocket handshake on /websocket gets (Origin as a browser sends it)."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(("GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
-                      % (host, key, "Origin: http://%s\r\n" % host if origin else "")).encode())
-        with sock.makefile("rb") as stream:
-            return int(stream.readline().split()[1])
 
 
 def tenant_sessions(pg, dbname):
@@ -209,9 +184,9 @@ def test_websocket_upgrade_prefork(prefork):
     """workers > 0: the gevent port upgrades; the HTTP port answers 500 to a complete handshake (a prefork
     worker has no socket to hand over, odoo/addons/bus/websocket.py) and 400 when a header (Origin) is missing."""
     def check(server, host, _db):
-        return {"gevent": handshake(server.gevent_port, host), "http": handshake(server.http_port, host),
-                "http, no Origin": handshake(server.http_port, host, origin=False),
-                "gevent, no Origin": handshake(server.gevent_port, host, origin=False)}
+        return {"gevent": websocket_handshake(server.gevent_port, host), "http": websocket_handshake(server.http_port, host),
+                "http, no Origin": websocket_handshake(server.http_port, host, origin=False),
+                "gevent, no Origin": websocket_handshake(server.gevent_port, host, origin=False)}
     agree(probe(prefork, check), {"gevent": 101, "http": 500, "http, no Origin": 400, "gevent, no Origin": 400})
 
 
@@ -220,7 +195,7 @@ def test_websocket_upgrade_threaded(threaded):
     def check(server, host, _db):
         with socket.socket() as sock:
             gevent_bound = sock.connect_ex(("127.0.0.1", server.gevent_port)) == 0
-        return {"http": handshake(server.http_port, host), "gevent port listening": gevent_bound}
+        return {"http": websocket_handshake(server.http_port, host), "gevent port listening": gevent_bound}
     agree(probe(threaded, check), {"http": 101, "gevent port listening": False})
 
 
