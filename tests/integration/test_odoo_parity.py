@@ -27,6 +27,11 @@ DISABLED = b"The database manager has been disabled by the administrator"
 DOUBLE_ROLE, DOUBLE_PASSWORD = "odoo_ops_double", "odoo-ops-double-secret"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _real_odoo(odoo_source):  # pylint: disable=unused-argument
+    """First of all: without an Odoo tree every test here skips (saying why) before any service starts."""
+
+
 class DoubleServer:
     """The double as a process, with OdooServer's interface (ports, request, stop, log)."""
 

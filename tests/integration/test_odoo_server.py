@@ -9,9 +9,16 @@ import shutil
 import time
 import zipfile
 
+import pytest
+
 from tests.conftest import TIMINGS
 from tests.harness import odoo_server
 from tests.harness.process import scratch_dirs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _real_odoo(odoo_source):  # pylint: disable=unused-argument
+    """First of all: without an Odoo tree every test here skips (saying why) before any service starts."""
 
 
 def test_the_tree_is_found_or_the_reason_given(odoo_source, monkeypatch, tmp_path):
