@@ -108,7 +108,8 @@ class Pool:
         conn = None
         try:
             with self.lock:
-                conn = (self.idle.get(dbname) or [None]).pop() if self.idle.get(dbname) else None
+                idle = self.idle.get(dbname)
+                conn = idle.pop() if idle else None
             if conn is None or conn.closed:
                 conn = psycopg2.connect(**connect_kwargs(self.options, dbname))
                 conn.autocommit = True

@@ -67,7 +67,7 @@ def test_the_template_is_a_base_database_without_demo_data(odoo_template, harnes
     assert {f for f in files if f.startswith("checklist/")} == {"checklist/" + name for name in stored}
     # the signaling sequences a running worker checks on every request (odoo/modules/registry.py)
     assert [row[0] for row in odoo_server.query(pg, db, "SELECT sequence_name FROM information_schema.sequences WHERE "
-                                                "sequence_name LIKE 'base%%signaling%%' ORDER BY 1")] == [
+                                                "sequence_name LIKE 'base%signaling%' ORDER BY 1")] == [
         "base_cache_signaling_assets", "base_cache_signaling_default", "base_cache_signaling_groups",
         "base_cache_signaling_routing", "base_cache_signaling_templates", "base_registry_signaling"]
 
