@@ -214,6 +214,22 @@ class OdooInstall:
         return subprocess.run(self.argv(*args), capture_output=stdout is None, stdout=stdout, text=stdout is None,
                               env=self.env(home), cwd=home, timeout=timeout, check=False, **self.as_user())
 
+    def db_dump(self, conf, dbname, path, home, timeout=300):
+        """`odoo-bin db dump` (Odoo's zip: dump.sql, manifest.json, filestore/) into path, written by us
+        from Odoo's stdout (the OS user need not be able to write there)."""
+        with open(path, "wb") as out:
+            return self.run(["db", "-c", conf, "dump", dbname], home, timeout=timeout, stdout=out)
+
+    def db_load(self, conf, dbname, path, home, neutralize=False, timeout=300):
+        """`odoo-bin db load` (creates the database: the role needs CREATEDB; restores as a copy)."""
+        shutil.chown(path, self.uid, self.gid)
+        return self.run(["db", "-c", conf, "load"] + (["--neutralize"] if neutralize else []) + [dbname, path],
+                        home, timeout=timeout)
+
+    def neutralize(self, conf, dbname, home, timeout=300):
+        """`odoo-bin neutralize -d dbname`: every installed module's data/neutralize.sql."""
+        return self.run(["neutralize", "-c", conf, "-d", dbname], home, timeout=timeout)
+
     def folder(self, path):
         """A folder the OS user owns (data_dir, configuration)."""
         os.makedirs(path, mode=0o750, exist_ok=True)
@@ -316,8 +332,8 @@ class OdooTemplate:
                                  "--stop-after-init", "--no-http"], self.root, timeout=timeout)
         self.seconds = round(time.monotonic() - started, 1)
         if done.returncode:
-            raise ServiceError("odoo-bin -i base into %s failed (%s)\n%s" % (self.name, done.returncode,
-                                                                            (done.stdout + done.stderr)[-4000:]))
+            output = (done.stdout + done.stderr)[-4000:]
+            raise ServiceError("odoo-bin -i base into %s failed (%s)\n%s" % (self.name, done.returncode, output))
         return self
 
     def copy(self, name, data_dir, owner_uid=None, owner_gid=None):
@@ -347,4 +363,3 @@ def query(pg, dbname, statement, args=None):
     with contextlib.closing(pg_connect(pg, dbname)) as conn, conn.cursor() as cur:
         cur.execute(statement, args)
         return cur.fetchall() if cur.description else []
-

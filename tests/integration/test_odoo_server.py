@@ -89,8 +89,7 @@ def test_db_dump_load_and_neutralize(odoo_install, odoo_template, harness):
         odoo_template.copy("dumped", data)
         dump = os.path.join(root, "dumped.zip")
         started = time.monotonic()
-        with open(dump, "wb") as out:  # to stdout: the Odoo user cannot write into our folder
-            done = odoo_install.run(["db", "-c", dumper, "dump", "dumped"], root, stdout=out)
+        done = odoo_install.db_dump(dumper, "dumped", dump, root)
         TIMINGS["odoo-bin db dump of a base database (s)"] = round(time.monotonic() - started, 2)
         assert done.returncode == 0
         with zipfile.ZipFile(dump) as archive:
@@ -107,9 +106,8 @@ def test_db_dump_load_and_neutralize(odoo_install, odoo_template, harness):
         assert len(modules) == 12 and modules["base"] == "18.0.1.3"
 
         cleanup.callback(odoo_server.drop_database, pg, "loaded")
-        shutil.chown(dump, odoo_install.uid, odoo_install.gid)
         started = time.monotonic()
-        done = odoo_install.run(["db", "-c", loader, "load", "loaded", dump], root)
+        done = odoo_install.db_load(loader, "loaded", dump, root)
         TIMINGS["odoo-bin db load of that dump (s)"] = round(time.monotonic() - started, 2)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
@@ -121,7 +119,7 @@ def test_db_dump_load_and_neutralize(odoo_install, odoo_template, harness):
         assert os.path.isdir(os.path.join(data, "filestore", "loaded"))
 
         started = time.monotonic()
-        done = odoo_install.run(["neutralize", "-c", loader, "-d", "loaded"], root)
+        done = odoo_install.neutralize(loader, "loaded", root)
         TIMINGS["odoo-bin neutralize (s)"] = round(time.monotonic() - started, 2)
         assert done.returncode == 0, done.stderr[-2000:]
         assert odoo_server.query(pg, "loaded", "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") \
