@@ -12,6 +12,11 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)  # import ansible_collections.sysgenpro.odoo_ops.* in unit tests
 
 from tests.harness import Platform  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness import odoo_server  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.process import scratch_dirs  # noqa: E402  pylint: disable=wrong-import-position
+
+# Figures of this session (real Odoo's venv, template, image builds...), printed at the end.
+TIMINGS = {}
 
 
 def shared_dir():
@@ -49,3 +54,86 @@ def pytest_runtest_makereport(item, call):  # pylint: disable=unused-argument
     report = outcome.get_result()
     if report.failed and "harness" in getattr(item, "funcargs", {}):
         report.sections.append(("service logs", item.funcargs["harness"].platform.logs()))
+
+
+def pytest_report_header(config):  # pylint: disable=unused-argument
+    tree, reason = odoo_server.find_source()
+    if not tree:
+        return "real Odoo: none, its tests skip - %s" % reason
+    return "real Odoo: %s (%s)" % (tree, odoo_server.read_version(tree)["version"])
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.write_sep("-", "timings")
+        for what, seconds in TIMINGS.items():
+            terminalreporter.write_line("%-50s %s" % (what, seconds))
+
+
+@pytest.fixture(scope="session")
+def odoo_source():
+    """The real Odoo tree ($ODOO_OPS_ODOO_SOURCE or ../shared/odoo-18.0); the test skips, saying why, without one."""
+    tree, reason = odoo_server.find_source()
+    if not tree:
+        pytest.skip(reason)
+    return tree
+
+
+@pytest.fixture(scope="session")
+def odoo_install(odoo_source):
+    """Real Odoo ready to run: its venv (built once, cached in .cache/odoo-venv by its inputs) and the OS user."""
+    venv = odoo_server.build_venv(odoo_source)
+    TIMINGS["odoo venv %s (s)" % ("built" if venv["built"] else "reused")] = venv["seconds"]
+    return odoo_server.OdooInstall(odoo_source, venv)
+
+
+class OdooTemplates:
+    """`-i base --without-demo=all` template databases, one per owner role, each initialised once a session."""
+
+    def __init__(self, install, pg, root):
+        self.install, self.pg, self.root, self.made = install, pg, root, {}
+
+    def get(self, role="odoo_ops_real", password="odoo-ops-real-secret"):
+        if role not in self.made:
+            template = odoo_server.OdooTemplate(self.install, self.pg, role, password, os.path.join(self.root, role))
+            self.made[role] = template.init()
+            TIMINGS["odoo template %s: -i base (s)" % role] = template.seconds
+        return self.made[role]
+
+
+@pytest.fixture(scope="session")
+def odoo_templates(odoo_install, harness):
+    pg = harness.up("postgres")["postgres"]
+    with scratch_dirs("odoo_ops-odoo-templates-") as (root,):
+        templates = OdooTemplates(odoo_install, pg, root)
+        try:
+            yield templates
+        finally:
+            for template in templates.made.values():
+                odoo_server.drop_database(pg, template.name)
+
+
+@pytest.fixture(scope="session")
+def odoo_template(odoo_templates):
+    """The session's template database (role odoo_ops_real, no CREATEDB): copy it with .copy(name, data_dir)."""
+    return odoo_templates.get()
+
+
+@pytest.fixture(scope="session")
+def odoo_servers(odoo_install, harness):
+    """A factory of real Odoo servers: odoo_servers(db_user, db_password, **odoo_conf_options) returns a
+    started OdooServer (workers 0, no crons, list_db off, proxy_mode on unless given); use it as a context
+    manager to stop it early. Every server still running is stopped (by PID) and its folder removed at the end."""
+    pg = harness.up("postgres")["postgres"]
+    started = []
+    with scratch_dirs("odoo_ops-odoo-servers-") as (root,):
+        def make(db_user, db_password, start=True, **options):
+            server = odoo_server.OdooServer(odoo_install, pg, db_user, db_password,
+                                            os.path.join(root, "server-%d" % len(started)), **options)
+            started.append(server)
+            return server.start() if start else server
+        try:
+            yield make
+        finally:
+            for server in started:
+                server.stop()

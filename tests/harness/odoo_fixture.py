@@ -2,7 +2,11 @@
 
 It has the tables the collection reads (ir_config_parameter, ir_module_module, ir_attachment,
 res_users, ir_cron, ir_mail_server, ...), realistic rows, and a filestore whose files are named by
-the SHA-1 of their content (`<root>/<db>/<2 hex>/<sha1>`, store_fname `<2 hex>/<sha1>`).
+the SHA-1 of their content (`<root>/<db>/<2 hex>/<sha1>`, store_fname `<2 hex>/<sha1>`); Odoo 18's
+inter-process signaling sequences (odoo/modules/registry.py: base_registry_signaling and one
+base_cache_signaling_<cache> per cache); res_partner with the rows of real Odoo 18.0's `-i base`
+(6 partners, 2 active, with --without-demo=all; 41, 37 active, with demo data) and
+ir_module_module.demo telling which (measured in tests/integration/test_odoo_parity.py).
 """
 import hashlib
 import os
@@ -17,7 +21,8 @@ CREATE TABLE res_users (id serial PRIMARY KEY, login varchar NOT NULL UNIQUE, ac
 CREATE TABLE ir_config_parameter (id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, value text NOT NULL,
     create_date timestamp DEFAULT now(), write_date timestamp DEFAULT now());
 CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL UNIQUE, state varchar,
-    latest_version varchar);
+    latest_version varchar, demo boolean DEFAULT false, write_date timestamp DEFAULT now());
+CREATE TABLE res_partner (id serial PRIMARY KEY, name varchar, active boolean DEFAULT true);
 CREATE TABLE ir_model_data (id serial PRIMARY KEY, name varchar NOT NULL, module varchar NOT NULL,
     model varchar NOT NULL, res_id integer);
 CREATE TABLE ir_act_server (id serial PRIMARY KEY, name jsonb, state varchar, webhook_url varchar,
@@ -40,6 +45,10 @@ CREATE TABLE iap_account (id serial PRIMARY KEY, service_name varchar, account_t
 CREATE TABLE mail_template (id serial PRIMARY KEY, name varchar, mail_server_id integer REFERENCES ir_mail_server(id));
 CREATE TABLE fixture_padding (id serial PRIMARY KEY, payload text);
 """
+# Odoo 18's signaling sequences (registry.py setup_signaling: created with START 1, then nextval once).
+SIGNALING_SEQUENCES = ("base_registry_signaling",) + tuple(
+    "base_cache_signaling_%s" % cache for cache in ("default", "assets", "templates", "routing", "groups"))
+PARTNERS = {False: (6, 2), True: (41, 37)}  # (rows, active rows) after -i base, without / with demo data
 
 MODULES = [("base", "installed", "18.0.1.3"), ("web", "installed", "18.0.1.0"), ("mail", "installed", "18.0.1.15"),
            ("account", "installed", "18.0.1.3"), ("project", "installed", "18.0.1.3"),
@@ -74,18 +83,20 @@ def create_odoo_server_role(connect_kwargs, name, password):
 
 
 def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None, db_mb=0, filestore_mb=0,
-                        attachments=12):
-    """Create database `dbname` (owned by `owner`) and, when filestore_root is given, its filestore.
+                        attachments=12, demo=False, create=True):
+    """Create database `dbname` (owned by `owner`; create=False: it exists and is empty) and, when
+    filestore_root is given, its filestore. demo: base "installed with demo data" (more partners).
 
     connect_kwargs: psycopg2.connect() arguments of a role allowed to create databases.
     Returns {"attachments": rows, "files": distinct files, "filestore": path}.
     """
-    admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'{}").format(
-            sql.Identifier(dbname), sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")))
-    admin.close()
+    if create:
+        admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'{}").format(
+                sql.Identifier(dbname), sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")))
+        admin.close()
     conn = psycopg2.connect(dbname=dbname, **connect_kwargs)
     files = {}
     try:
@@ -93,7 +104,10 @@ def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None,
             if owner:
                 cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
             cur.execute(SCHEMA)
-            _rows(cur, dbname)
+            for sequence in SIGNALING_SEQUENCES:
+                cur.execute(sql.SQL("CREATE SEQUENCE {} INCREMENT BY 1 START WITH 1").format(sql.Identifier(sequence)))
+                cur.execute("SELECT nextval(%s)", (sequence,))
+            _rows(cur, dbname, demo)
             files = _attachments(cur, attachments, filestore_mb)
             _padding(cur, db_mb)
     finally:
@@ -112,7 +126,7 @@ def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None,
     return {"attachments": attachments, "files": len(files), "filestore": path}
 
 
-def _rows(cur, dbname):
+def _rows(cur, dbname, demo=False):
     cur.executemany("INSERT INTO res_users (login, active) VALUES (%s, %s)",
                     [("__system__", False), ("admin", True), ("public", False), ("portal", False),
                      ("demo@%s.example.com" % dbname, True), ("accountant@%s.example.com" % dbname, True)])
@@ -122,7 +136,11 @@ def _rows(cur, dbname):
         ("base.login_cooldown_after", "5"), ("base.login_cooldown_duration", "120"),
         ("database.enterprise_code", "M2501-ABCD-%s" % dbname[:8]), ("database.expiration_date", "2027-01-15 08:00:00"),
         ("web.base.url.freeze", "True"), ("mail.catchall.domain", "%s.example.com" % dbname)])
-    cur.executemany("INSERT INTO ir_module_module (name, state, latest_version) VALUES (%s, %s, %s)", MODULES)
+    cur.executemany("INSERT INTO ir_module_module (name, state, latest_version, demo) VALUES (%s, %s, %s, %s)",
+                    [row + (demo and row[1] == "installed",) for row in MODULES])
+    rows, active = PARTNERS[bool(demo)]
+    cur.executemany("INSERT INTO res_partner (name, active) VALUES (%s, %s)",
+                    [("Partner %d" % index, index < active) for index in range(rows)])
     cur.execute("INSERT INTO ir_act_server (name, state) VALUES ('{\"en_US\": \"Base: Auto-vacuum internal data\"}',"
                 " 'code') RETURNING id")
     autovacuum_action = cur.fetchone()[0]
