@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Print the import graph of plugins/module_utils by package and check that it only points down.
 
 Packages sit in layers (LAYERS, lowest first). A package may import from its own package and from

@@ -259,5 +259,3 @@ class TenantBackup:
                     reader = HashingReader(source)
                     archive.addfile(info, reader)
                 members[arcname] = reader.record
-
-
