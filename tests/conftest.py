@@ -93,11 +93,12 @@ class OdooTemplates:
     def __init__(self, install, pg, root):
         self.install, self.pg, self.root, self.made = install, pg, root, {}
 
-    def get(self, role="odoo_ops_real", password="odoo-ops-real-secret"):
+    def get(self, role="odoo_ops_real", password="odoo-ops-real-secret", modules="base"):
         if role not in self.made:
-            template = odoo_server.OdooTemplate(self.install, self.pg, role, password, os.path.join(self.root, role))
+            template = odoo_server.OdooTemplate(self.install, self.pg, role, password, os.path.join(self.root, role),
+                                                modules=modules)
             self.made[role] = template.init()
-            TIMINGS["odoo template %s: -i base (s)" % role] = template.seconds
+            TIMINGS["odoo template %s: -i %s (s)" % (role, modules)] = template.seconds
         return self.made[role]
 
 

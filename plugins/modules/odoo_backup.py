@@ -123,6 +123,12 @@ options:
         authenticate is passed over) is older than this many seconds; otherwise return that one
         with C(changed=false).
     type: int
+  odoo_version:
+    description:
+      - The full version of the Odoo server the tenant runs (as C(odoo-bin --version) prints it, for
+        example V(18.0-20250506)), written as the manifest's C(version) like Odoo's own dump does. The
+        database does not hold it; without it the base module's major version (V(18.0)) stands in.
+    type: str
   pg_bin_dir:
     description:
       - Folder of PostgreSQL's client programs; C(pg_dump)'s major version must not be older than
@@ -250,6 +256,7 @@ ARGUMENT_SPEC = dict(
     object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
     object_lock_days=dict(type="int", default=30),
     if_older_than=dict(type="int"),
+    odoo_version=dict(type="str"),
     pg_bin_dir=dict(type="path"),
 )
 ARGUMENT_SPEC.update(postgres_argument_spec())

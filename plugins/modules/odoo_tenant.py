@@ -46,7 +46,8 @@ attributes:
 options:
   name:
     description:
-      - The tenant id, which is the database name - C(^[a-z][a-z0-9_]{0,62}$).
+      - The tenant id, which is the database name - 1-63 lower-case letters, digits, C(_) or C(-) (not last), a
+        letter first. On a shared fleet (C(dbfilter ^%d$)) it is also its hosts' first label, so C(-), not C(_).
       - One of O(name) or O(tenants) is required.
     type: str
   tenants:

@@ -14,7 +14,7 @@ import uuid
 
 import psycopg2
 
-from .http import request
+from .http import post_json, request
 from .process import ServiceError, free_port
 from .services import REPO_ROOT
 
@@ -107,15 +107,45 @@ class DockerPlatform:
         """{name: value} of the secrets the local inventory generated (files of the password lookup)."""
         folder = os.path.join(self.root, "secrets")
         found = {}
-        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-            with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                found[name] = handle.read().split()[0]  # "<password>[ salt=...]"
+        for parent, _dirs, files in os.walk(folder):
+            for name in sorted(files):
+                with open(os.path.join(parent, name), encoding="utf-8") as handle:
+                    # "<password>[ salt=...]"; the tenants' administrator passwords as "tenants/<name>-admin"
+                    found[os.path.relpath(os.path.join(parent, name), folder)] = handle.read().split()[0]
         return found
 
     def connect(self, server="postgres"):
         """A psycopg2 connection as the superuser to database postgres on `server` (postgres or postgres_standby)."""
         return psycopg2.connect(host="127.0.0.1", port=self.ports[server], user="postgres", password=self.secrets()["postgres"],
                                 dbname="postgres", connect_timeout=10)
+
+    def tenant_password(self, tenant):
+        """The password site.yml generated for the tenant's Odoo administrator."""
+        with open(os.path.join(self.root, "secrets", "tenants", "%s-admin" % tenant), encoding="utf-8") as handle:
+            return handle.read().strip()
+
+    def login(self, host, tenant, database=None):
+        """Odoo's JSON-RPC login through Traefik with host: (db served, error name) - the tenant's
+        administrator asking for `database` (default: the tenant's own)."""
+        _status, _cookie, answer = post_json(self.ports["web"], "/web/session/authenticate", {
+            "db": database or tenant, "login": "admin", "password": self.tenant_password(tenant)}, host)
+        result, error = answer.get("result") or {}, (answer.get("error") or {}).get("data", {}).get("name")
+        return result.get("db"), error
+
+    def mark_tenants(self, tenants):
+        """Each tenant's web.web_app_name set to its name (and Odoo's parameter cache told, as its own
+        processes tell each other), so that /web/manifest.webmanifest says which database answered."""
+        for tenant in tenants:
+            conn = psycopg2.connect(host="127.0.0.1", port=self.ports["postgres"], user="postgres",
+                                    password=self.secrets()["postgres"], dbname=tenant, connect_timeout=10)
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO ir_config_parameter (key, value) VALUES ('web.web_app_name', %s) "
+                                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (tenant,))
+                    cur.execute("SELECT nextval('base_cache_signaling_default')")
+            finally:
+                conn.close()
 
     def containers(self):
         """{name: labels} of this platform's containers, running or not."""
@@ -140,6 +170,11 @@ class DockerPlatform:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def tenant_of(host):
+    """The tenant a host of the local platform belongs to (its first label after a leading www.)."""
+    return (host[4:] if host.startswith("www.") else host).split(".")[0]
+
+
 class ConstantLoad:
     """Threads sending GET /web/login through Traefik to the given hosts at a bounded rate; counts
     answers by status and connection errors. Use as a context manager."""
@@ -157,8 +192,10 @@ class ConstantLoad:
             host = self.hosts[count % len(self.hosts)]
             count += 1
             try:
-                status, _headers, body = request(self.port, host, "/web/login", timeout=self.timeout)
-                wrong = status == 200 and ('data-database="%s"' % host.split(".")[0]).encode() not in body
+                # The web app manifest names the tenant (DockerPlatform.mark_tenants): real Odoo and the
+                # test workload alike, read from Odoo's cached parameters.
+                status, _headers, body = request(self.port, host, "/web/manifest.webmanifest", timeout=self.timeout)
+                wrong = status == 200 and json.loads(body or b"{}").get("name") != tenant_of(host)
                 with self._lock:
                     self.statuses[status] = self.statuses.get(status, 0) + 1
                     self.wrong_database += int(wrong)

@@ -127,9 +127,13 @@ def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None,
 
 
 def _rows(cur, dbname, demo=False):
-    cur.executemany("INSERT INTO res_users (login, active) VALUES (%s, %s)",
-                    [("__system__", False), ("admin", True), ("public", False), ("portal", False),
-                     ("demo@%s.example.com" % dbname, True), ("accountant@%s.example.com" % dbname, True)])
+    # Odoo's administrator comes with the password "admin" (base data; Odoo verifies a plaintext password).
+    cur.executemany("INSERT INTO res_users (login, active, password) VALUES (%s, %s, %s)",
+                    [("__system__", False, None), ("admin", True, "admin"), ("public", False, None),
+                     ("portal", False, None), ("demo@%s.example.com" % dbname, True, None),
+                     ("accountant@%s.example.com" % dbname, True, None)])
+    cur.execute("INSERT INTO ir_model_data (name, module, model, res_id) SELECT 'user_admin', 'base', 'res.users', id "
+                "FROM res_users WHERE login = 'admin'")
     cur.executemany("INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s)", [
         ("database.uuid", str(uuid.uuid1())), ("database.secret", str(uuid.uuid4())),
         ("database.create_date", "2025-01-15 08:00:00"), ("web.base.url", "https://%s.erp.example.com" % dbname),

@@ -308,9 +308,11 @@ def ensure_role(pg, role, password, createdb=False):
 
 
 class OdooTemplate:
-    """A `-i base --without-demo=all` database owned by `role`, initialised once, copied by tests."""
+    """A `-i <modules> --without-demo=all` database owned by `role` (modules: base unless given),
+    initialised once, copied by tests."""
 
-    def __init__(self, install, pg, role, password, root, name=None):
+    def __init__(self, install, pg, role, password, root, name=None, modules="base"):
+        self.modules = modules
         self.install, self.pg, self.role, self.password = install, pg, role, password
         self.name = name or "odoo_tpl_%s" % role
         self.root = install.folder(root)
@@ -328,7 +330,7 @@ class OdooTemplate:
         with contextlib.closing(pg_connect(self.pg, self.name)) as conn, conn.cursor() as cur:
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # as Odoo does when it creates a database
         started = time.monotonic()
-        done = self.install.run(["-c", self.conf, "-d", self.name, "-i", "base", "--without-demo=all",
+        done = self.install.run(["-c", self.conf, "-d", self.name, "-i", self.modules, "--without-demo=all",
                                  "--stop-after-init", "--no-http"], self.root, timeout=timeout)
         self.seconds = round(time.monotonic() - started, 1)
         if done.returncode:

@@ -31,6 +31,8 @@ speed matters, honouring the parts of Odoo's contract the collection depends on
 - list_db off: /web/database/manager and /selector answer 200 "The database manager has been disabled
   by the administrator"; /web/database/list answers 400 to GET (a type=json route) and an AccessDenied
   JSON-RPC error to POST;
+- POST /web/session/authenticate (JSON-RPC: db, login, password) logs in as Odoo's does: the database
+  must be the one the host's dbfilter picks ("Database not found." otherwise), the password verified;
 - POST /web/test/attachment (the double's own hook) stores the body as Odoo stores attachments:
   `<data_dir>/filestore/<db>/<2 hex>/<sha1>` and an ir_attachment row;
 - SIGTERM stops accepting, lets requests in flight finish (bounded), then exits.
@@ -41,6 +43,7 @@ import argparse
 import configparser
 import contextlib
 import hashlib
+import json
 import os
 import re
 import signal
@@ -53,11 +56,13 @@ import psycopg2
 from psycopg2 import errors, sql
 
 try:  # in the repository
+    from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import verify_password
     from tests.harness.example_backend import Handler as EchoHandler
     from tests.harness.odoo_fixture import SIGNALING_SEQUENCES, create_odoo_fixture
-except ImportError:  # in the image, the three files sit side by side
+except ImportError:  # in the image, the files sit side by side
     from example_backend import Handler as EchoHandler  # type: ignore
     from odoo_fixture import SIGNALING_SEQUENCES, create_odoo_fixture  # type: ignore
+    from odoo_passwords import verify_password  # type: ignore
 
 DEFAULTS = {"http_port": "8069", "gevent_port": "8072", "http_interface": "", "db_host": "", "db_port": "5432",
             "db_user": "odoo", "db_password": "", "db_name": "", "dbfilter": "", "proxy_mode": "False",
@@ -222,6 +227,8 @@ class WorkloadHandler(EchoHandler):
                     "code": 200, "message": "Odoo Server Error", "data": {"name": "odoo.exceptions.AccessDenied"}}})
             return self._json(200, {"jsonrpc": "2.0", "id": None, "result": candidate_databases(self.options, self.pool)})
         dbname = self._database()
+        if path == "/web/session/authenticate":
+            return self._authenticate(dbname, body)
         if path != "/web/test/attachment" or not dbname:
             return self._json(404, {"error": "not found"})
         sha1 = hashlib.sha1(body).hexdigest()
@@ -235,6 +242,29 @@ class WorkloadHandler(EchoHandler):
                         "('upload.bin', 'binary', %s, %s, %s) RETURNING id", (store_fname, sha1, len(body)))
             attachment_id = cur.fetchone()[0]
         return self._json(201, {"id": attachment_id, "store_fname": store_fname, "db": dbname})
+
+    def _authenticate(self, dbname, body):
+        """JSON-RPC login as Odoo's /web/session/authenticate: the database asked for must be the one the
+        host's dbfilter gives, the password must verify (PBKDF2-SHA512, or plaintext as Odoo's base data)."""
+        try:
+            params = json.loads(body or b"{}").get("params") or {}
+        except ValueError:
+            return self._json(400, {"error": "not JSON"})
+        if not dbname or params.get("db") != dbname:
+            return self._json(200, {"jsonrpc": "2.0", "id": None, "error": {
+                "code": 200, "message": "Odoo Server Error", "data": {
+                    "name": "odoo.exceptions.AccessError", "message": "Database not found."}}})
+        with self.pool.cursor(dbname) as cur:
+            cur.execute("SELECT id, password FROM res_users WHERE login = %s AND active", (params.get("login"),))
+            row = cur.fetchone()
+        stored = row[1] if row else None
+        if not stored or not (verify_password(params.get("password"), stored) or
+                              (not stored.startswith("$") and stored == params.get("password"))):
+            return self._json(200, {"jsonrpc": "2.0", "id": None, "error": {
+                "code": 200, "message": "Odoo Server Error", "data": {
+                    "name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}})
+        return self._json(200, {"jsonrpc": "2.0", "id": None, "result": {"uid": row[0], "db": dbname,
+                                                                          "username": params["login"]}})
 
     def _upgrade(self):
         missing = [name for name in HANDSHAKE if name not in {key.lower() for key in self.headers}]

@@ -1,6 +1,8 @@
 """A set of harness services under one root directory, described by <root>/state.json."""
 import json
 import os
+import shutil
+import subprocess
 
 from .process import ServiceError, log_tail
 from .services import SERVICES, allocate_ports
@@ -18,6 +20,24 @@ LOCAL_PLATFORM_PORTS = {
     "backend": {"http": 18069, "websocket": 18072},
     "traefik": {"web": 18080, "websecure": 18443, "api": 18081},
 }
+
+
+def stop_owned_containers(owner):
+    """Stop the containers a deployment made with this owner label (the local platform's: its root):
+    stopped by hand, Docker does not start them again with the engine (restart policy unless-stopped).
+    Returns the errors, if any."""
+    try:
+        listed = subprocess.run(["docker", "ps", "-q", "--filter", "label=odoo_ops_owner=%s" % owner],
+                                capture_output=True, text=True, timeout=60, check=False)
+        ids = listed.stdout.split()
+        if ids:
+            done = subprocess.run(["docker", "stop", "--time", "60"] + ids, capture_output=True, text=True,
+                                  timeout=600, check=False)
+            if done.returncode:
+                return ["docker stop: %s" % done.stderr.strip()[-300:]]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return ["stopping the platform's containers: %s" % exc]
+    return []
 
 
 class Platform:
@@ -74,6 +94,8 @@ class Platform:
     def down(self, names=None):
         state = self.load()
         errors = []
+        if (names is None or "docker" in names) and shutil.which("docker"):
+            errors += stop_owned_containers(os.path.realpath(self.root))  # also when another dockerd runs them
         for name in reversed(ORDER):
             if name in state and (names is None or name in names):
                 try:

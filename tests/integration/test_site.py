@@ -1,8 +1,9 @@
 """The main job: playbooks/site.yml on inventories/local - the whole platform in Docker containers
-(PostgreSQL, Redis, Traefik, a shared fleet with two tenants and a dedicated one, on the Odoo test
-workload image), each tenant reachable through Traefik by host name; idempotent; a rolling update
-under load without errors; refusals before anything changes. Run on a private copy of the local
-platform (own ports, names and folders)."""
+(PostgreSQL, Redis, Traefik, a shared fleet with two tenants and a dedicated one, on real Odoo 18.0
+built from ../shared/odoo-18.0 - the Odoo test workload only where no tree is available), each tenant
+reachable through Traefik by host name (Odoo's login page, a JSON-RPC login as its administrator);
+idempotent; a rolling update under load without errors; refusals before anything changes. Run on a
+private copy of the local platform (own ports, names and folders)."""
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ import time
 import pytest
 
 from tests.harness.docker_platform import ConstantLoad, docker_platform
-from tests.harness.http import request, websocket_echo
+from tests.harness.http import post_json, request, websocket_handshake
 from tests.harness.options import ensure_bucket
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
@@ -93,7 +94,8 @@ def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform)
     assert summary.count("verification passed") == 3, summary[-3000:]
     # Every tenant has the template's attachment files, the dedicated fleet's too (its folder is another).
     data = os.path.join(platform.root, "odoo", "data", "fleets")
-    template = files_under(os.path.join(data, "shared1", "filestore", "odoo_template"))
+    # The template's files live in its own folder, out of every fleet's reach.
+    template = files_under(os.path.join(platform.root, "odoo", "data", "template", "filestore", "odoo_template"))
     assert template and "has no filestore" not in platform.first.stderr + summary
     for tenant, fleet in (("acme", "shared1"), ("globex", "shared1"), ("initech", "initech")):
         assert files_under(os.path.join(data, fleet, "filestore", tenant)) == template, tenant
@@ -191,21 +193,28 @@ def test_a_failing_archive_push_is_retried_without_restarting_postgres(platform)
 
 
 def test_isolation_every_host_reaches_its_own_database_only(platform):
+    """Odoo's login page on every host; a JSON-RPC login as the tenant's administrator (the password
+    site.yml generated - never Odoo's default admin/admin) lands in its own database, and no host
+    lets it into another tenant's."""
     port = platform.ports["web"]
     for tenant, hosts in TENANT_HOSTS.items():
         for host in hosts:
             status, _headers, body = request(port, host, "/web/login")
-            assert status == 200 and b'data-database="%s"' % tenant.encode() in body, (host, status, body[:200])
+            assert status == 200 and b"oe_login_form" in body, (host, status, body[:200])
+            assert platform.login(host, tenant) == (tenant, None), host
             for other in set(TENANT_HOSTS) - {tenant}:
-                assert b'data-database="%s"' % other.encode() not in body
+                served, error = platform.login(host, tenant, database=other)
+                assert served is None and error, (host, other, served, error)
+    _status, _cookie, default = post_json(port, "/web/session/authenticate",
+                                          {"db": "acme", "login": "admin", "password": "admin"}, "acme.localhost")
+    assert "AccessDenied" in json.dumps(default.get("error")), default
     assert request(port, "nobody.localhost", "/web/login")[0] == 404  # no route, no tenant
 
 
 def test_websocket_reaches_the_gevent_port_and_the_manager_is_closed(platform):
     port = platform.ports["web"]
     for hosts in TENANT_HOSTS.values():
-        status, echoed = websocket_echo(port, hosts[0], b"hello")
-        assert " 101 " in status + " " and echoed == b"hello", (hosts[0], status)  # the workload upgrades only there
+        assert websocket_handshake(port, hosts[0]) == 101, hosts[0]  # Odoo upgrades only on its gevent port
     for host, path in (("acme.localhost", "/web/database/manager"), ("initech.localhost", "/web/database/selector")):
         status, _headers, body = request(port, host, path)
         assert status == 403 and b"disabled by the administrator" not in body, (host, body)  # Traefik's: Odoo never sees it
@@ -245,10 +254,12 @@ def test_an_update_whose_new_container_cannot_start_is_taken_back(platform):
     assert old in after and not [name for name in after if name.endswith("-web-1b")], after
     for host in TENANT_HOSTS["acme"] + TENANT_HOSTS["globex"]:
         status, _headers, body = request(platform.ports["web"], host, "/web/login")
-        assert status == 200 and b'data-database="%s"' % host.split(".")[-2].encode() in body
+        assert status == 200 and b"oe_login_form" in body
+        assert platform.login(host, host.split(".")[-2]) == (host.split(".")[-2], None)
 
 
 def test_rolling_update_under_load_without_errors(platform):
+    platform.mark_tenants(TENANT_HOSTS)
     before = {name for name, labels in platform.containers().items() if labels.get("odoo_ops_role") == "web"}
     hosts = [hosts[0] for hosts in TENANT_HOSTS.values()]
     # Another platform's web container of a fleet with the same name: not this platform's to replace.

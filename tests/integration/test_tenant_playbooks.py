@@ -71,7 +71,7 @@ def test_lifecycle_create_suspend_resume_clone_remove(env):
 
     cloned = playbook(env, "tenant_clone_staging", tenant="lcacme", tenant_staging_hosts=["lcacme-staging.localhost"])
     assert cloned.returncode == 0, cloned.stdout[-3000:]
-    with contextlib.closing(psycopg2.connect(dbname="lcacme_staging", **env["superuser"])) as conn, conn.cursor() as cur:
+    with contextlib.closing(psycopg2.connect(dbname="lcacme-staging", **env["superuser"])) as conn, conn.cursor() as cur:
         cur.execute("SELECT smtp_host FROM ir_mail_server WHERE active")
         assert cur.fetchall() == [("invalid",)]  # neutralized as Odoo does: only the dummy server, no customer mail
         cur.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'")

@@ -21,7 +21,9 @@ HOST_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 K8S_NAME_RE = re.compile(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
 # RFC 1123 label (namespaces, label values): may start with a digit.
 K8S_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-TENANT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# A tenant id is the database name, and - on a shared fleet (dbfilter ^%d$) - its hosts' first label:
+# so '-' inside (acme-staging), never at the end; '_' for ids that no host name serves.
+TENANT_NAME_RE = re.compile(r"[a-z]([a-z0-9_-]{0,61}[a-z0-9_])?")
 # Names of Traefik's static configuration (entry points, certificate resolvers): keys a person
 # chose in traefik.yml, so upper case is allowed; `@` (provider suffix), `.` and space are not.
 TRAEFIK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -47,7 +49,7 @@ UPPER_INT = 2 ** 31 - 1  # every count Traefik reads fits, whatever integer type
 def check_tenant_name(name, what="name"):
     if not isinstance(name, str) or not TENANT_NAME_RE.fullmatch(name):
         raise ValueError("%s %r is not a valid tenant id: 1-63 characters, a lower-case letter first, then "
-                         "lower-case letters, digits or '_' (it is the database name)" % (what, name))
+                         "lower-case letters, digits, '_' or '-' (not last) - it is the database name" % (what, name))
     return name
 
 

@@ -37,8 +37,10 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout i
     CHUNK, SIDECAR_SUFFIX, HashingReader, backup_key, filestore_tar_key, sign_sidecar)
 
 
-def odoo_manifest(cur, dbname):
-    """Odoo's manifest.json for the database the cursor reads (see Odoo's dump_db_manifest)."""
+def odoo_manifest(cur, dbname, server_version=None):
+    """Odoo's manifest.json for the database the cursor reads (see Odoo's dump_db_manifest). Odoo
+    writes its server's full version (`18.0-20250506`), which the database does not hold: given as
+    server_version, else the base module's major version stands in."""
     server = cur.connection.server_version
     cur.execute("SELECT to_regclass('public.ir_module_module')")
     if cur.fetchone()[0] is None:
@@ -52,7 +54,7 @@ def odoo_manifest(cur, dbname):
     base = modules.get("base") or ""
     major = ".".join(base.split(".")[:2]) if base else None
     version_info = [int(p) for p in major.split(".")] + [0, "final", 0, ""] if major else None
-    return {"odoo_dump": "1", "db_name": dbname, "version": major, "version_info": version_info,
+    return {"odoo_dump": "1", "db_name": dbname, "version": server_version or major, "version_info": version_info,
             "major_version": major, "pg_version": "%d.%d" % divmod(server // 100, 100), "modules": modules}
 
 
@@ -176,7 +178,7 @@ class TenantBackup:
         key = backup_key(self.p["key_prefix"], self.name, now, self.format)
         members = {}
         with self.pg.exported_snapshot(self.name) as (cur, snapshot):
-            manifest = odoo_manifest(cur, self.name)
+            manifest = odoo_manifest(cur, self.name, self.p.get("odoo_version"))
             body = json.dumps(manifest, indent=4).encode()
             members["manifest.json"] = {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
             if self.format == "zip":

@@ -65,8 +65,8 @@ def test_clusters_are_budgeted_apart_and_bad_fleets_refused():
         plan_fleets([shared(), dedicated(name="other", tenants=["acme"])], CLUSTERS)
     with pytest.raises(ValueError, match="fleet name 'Shared 1' is not a valid"):
         plan_fleets([shared(name="Shared 1")], CLUSTERS)
-    with pytest.raises(ValueError, match="fleet shared1 tenant 'ac-me' is not a valid tenant id"):
-        plan_fleets([shared(tenants=["ac-me"])], CLUSTERS)
+    with pytest.raises(ValueError, match="fleet shared1 tenant 'ac-' is not a valid tenant id"):
+        plan_fleets([shared(tenants=["ac-"])], CLUSTERS)
     with pytest.raises(ValueError, match="fleet shared1: web_containers is 0, at least 1"):
         plan_fleets([shared(web_containers=0)], CLUSTERS)
     with pytest.raises(PlanRefused, match="too little for one Odoo worker"):

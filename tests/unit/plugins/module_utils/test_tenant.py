@@ -7,12 +7,12 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo import dat
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant import lifecycle as tenant
 
 
-@pytest.mark.parametrize("name", ["acme", "a", "acme_build_2", "x" * 63])
+@pytest.mark.parametrize("name", ["acme", "a", "acme_build_2", "x" * 63, "acme-staging"])
 def test_valid_tenant_ids(name):
     assert validation.check_tenant_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Acme", "1acme", "_acme", "acme-build", "acme.build", "x" * 64, None, "a b"])
+@pytest.mark.parametrize("name", ["", "Acme", "1acme", "_acme", "acme-", "-acme", "acme.build", "x" * 64, None, "a b"])
 def test_invalid_tenant_ids(name):
     with pytest.raises(ValueError, match="is not a valid tenant id"):
         validation.check_tenant_name(name)

@@ -49,7 +49,7 @@ def refused(check, value):
 
 
 # Each validator: (check, generator of valid values, upper case refused?, (too short, too long) values).
-TENANT = names(r"[a-z][a-z0-9_]{0,62}")
+TENANT = names(r"[a-z]([a-z0-9_-]{0,61}[a-z0-9_])?")
 ROUTE = names(r"[a-z][a-z0-9_-]{0,62}")
 K8S_NAME = names(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
 K8S_LABEL = names(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
