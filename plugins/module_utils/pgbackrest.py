@@ -27,6 +27,7 @@ MASK = "********"
 # Local repository types (their repoN-path is a folder on this host); s3, azure, gcs and sftp are remote.
 LOCAL_REPO_TYPES = ("posix", "cifs")
 DEFAULT_CONFIG = "/etc/pgbackrest/pgbackrest.conf"
+LEGACY_CONFIG = "/etc/pgbackrest.conf"  # read by pgBackRest when the default is absent
 DEFAULT_INCLUDE_PATH = "/etc/pgbackrest/conf.d"
 DEFAULT_REPO_PATH = "/var/lib/pgbackrest"
 DEFAULT_SPOOL_PATH = "/var/spool/pgbackrest"
@@ -150,7 +151,8 @@ class PgBackRest:
     def _config_files(self):
         """The configuration files pgBackRest reads: --config (or its default) and the include folder's
         *.conf (its default is read only when --config is not given, as pgBackRest does)."""
-        files = [self.config or DEFAULT_CONFIG]
+        default = DEFAULT_CONFIG if os.path.exists(DEFAULT_CONFIG) or not os.path.exists(LEGACY_CONFIG) else LEGACY_CONFIG
+        files = [self.config or default]
         include = self.options.get("config-include-path") or os.environ.get("PGBACKREST_CONFIG_INCLUDE_PATH")
         if include or not self.config:
             files += sorted(glob.glob(os.path.join(include or DEFAULT_INCLUDE_PATH, "*.conf")))

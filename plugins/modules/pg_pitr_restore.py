@@ -50,7 +50,8 @@ attributes:
     support: full
     details: Runs the pre-checks and reports the plan (target, backup, stop time, archive end); restores nothing.
   diff_mode:
-    support: none
+    support: full
+    details: The restore O(data_dir) holds before and after (stanza, target, backup, action, mode), from the same plan in check mode and in a real run.
 options:
   engine:
     description: C(pgbackrest) restores here; C(cloudnativepg) renders a recovery C(Cluster) for Kubernetes.
@@ -335,11 +336,12 @@ def main():
                              "PostgreSQL refuses to run as root")
         restore = PitrRestore(PgBackRest(module.params), module.params)
         earlier = restore.plan()
+        diff = {"diff": restore.diff(earlier)} if module._diff else {}
         if earlier:
-            module.exit_json(changed=False, **{k: v for k, v in earlier.items() if k != "key"})
+            module.exit_json(changed=False, **dict({k: v for k, v in earlier.items() if k != "key"}, **diff))
         if module.check_mode:
-            module.exit_json(changed=True, **restore.report)
-        result = restore.apply()
+            module.exit_json(changed=True, **dict(restore.report, **diff))
+        result = dict(restore.apply(), **diff)
     except (ValueError, PgBackRestError, PostgresError, RestoreFailed, OSError) as exc:
         module.fail_json(msg=str(exc), changed=False, **(restore.report if restore else {}))
     module.exit_json(changed=True, **result)

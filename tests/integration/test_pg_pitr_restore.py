@@ -147,18 +147,25 @@ def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(sourc
     assert check["changed"] and check["backup_set"] == history["backups"][-1]["label"], check
     assert check["target"]["value"].endswith("+00") and " " in check["target"]["value"]
     assert not os.path.exists(check["data_dir"])
+    assert check["diff"]["before"] == {"data_dir": check["data_dir"], "restore": None}
+    assert check["diff"]["after"]["restore"]["backup_set"] == check["backup_set"]
     port = free_port()
+    planned = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"),
+                  check=True)[0]
     first = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
     assert first["changed"] and first["state"] == "promoted" and first["timeline"] >= 2, first.get("msg", first)
+    assert first["diff"] == planned["diff"]  # check mode and the real run report the same plan
     sql({"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}, "SELECT 1")
     second = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
     assert second["changed"] is False and second["backup_set"] == first["backup_set"], second
+    assert second["diff"]["before"] == second["diff"]["after"] == first["diff"]["after"]
     conninfo = {"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}
     assert sql(conninfo, "SHOW archive_mode") == [("off",)]
     sql(conninfo, "CREATE TABLE scribble (id int)")  # the operator wrote into the promoted copy
     forced = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote",
                       force=True))[0]
     assert forced["changed"] and forced["replaces"], forced.get("msg", forced)
+    assert forced["diff"]["before"]["restore"] == first["diff"]["after"]["restore"] == forced["replaces"]
     assert sql(conninfo, "SELECT to_regclass('scribble')") == [(None,)]  # a fresh restore, not the old copy
     stop_copy(first["data_dir"])
 

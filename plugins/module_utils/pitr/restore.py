@@ -153,6 +153,15 @@ class PitrRestore:
             self.report["switch_wal"] = "forced on the live primary, then waited for it to be archived"
         return None
 
+    def diff(self, earlier=None):
+        """before/after of data_dir, from the plan (the same in check mode and in a real run): which
+        restore of this module it holds - none, the earlier one being replaced, or the planned one."""
+        before = earlier.get("key") if earlier else self.report.get("replaces")
+        if not before and self.p["mode"] == "in_place":
+            before = "the cluster as it is (stopped)"
+        after = earlier.get("key") if earlier else self._key()
+        return {"before": {"data_dir": self.dest, "restore": before}, "after": {"data_dir": self.dest, "restore": after}}
+
     def target_report(self):
         return {k: self.target[k] for k in ("type", "value", "inclusive", "timeline")}
 

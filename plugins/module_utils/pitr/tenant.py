@@ -177,7 +177,7 @@ class TenantPitr:
                 allow_connections(self.pg, self.tenant, False)
 
     def _copy_database(self, filler):
-        dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.p["work_dir"])
+        dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.work_dir)
         try:
             side = {"PGHOST": self.cluster.dest, "PGPORT": str(self.p["port"]), "PGUSER": self.p["copy_user"]}
             done = subprocess.run(
@@ -206,7 +206,7 @@ class TenantPitr:
             source.check()
             try:
                 if source.format == "zip":  # a zip's central directory is at its end: it is read from disk
-                    source.download(self.p["work_dir"])
+                    source.download(self.work_dir)
                     source.check_archive()
                 source.stage_filestore(build)
             finally:
