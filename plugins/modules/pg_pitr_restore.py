@@ -14,10 +14,15 @@ description:
     archive, into a new data directory on its own port (O(mode=side_by_side)), or over the stopped
     cluster itself (O(mode=in_place), which needs O(confirm)).
   - "Pre-checks, which are also all that check mode does: the target normalised (a time needs a
-    zone; it is given to PostgreSQL as C(YYYY-MM-DD HH:MM:SS+00)); the backup chosen (for time and
-    LSN targets, the newest one that ended before the target; xid and name targets need
+    date, a time and a zone; it is given to PostgreSQL as C(YYYY-MM-DD HH:MM:SS+00)); the backup chosen
+    (for time and LSN targets, the newest one that ended before the target; xid and name targets need
     O(backup_set)); the target not before that backup's end (PostgreSQL would silently stop there)
-    nor in the future; the destination new or empty; the port free; enough disk for the backup."
+    nor in the future; the destination absolute, new or empty, apart from every other data directory
+    and from pgBackRest's local folders, writable; the port free; PostgreSQL's programs of the backup's
+    version; enough disk for the backup. Anything an operator can get wrong ends in a failure naming
+    it, with nothing changed."
+  - The copy fetches WAL with its own asynchronous C(archive-get) (own spool, lock and log folders in
+    O(data_dir)) whether or not the repository's configuration enables C(archive-async).
   - The copy runs with archiving off (it never archives into the source's repository) and no
     replication settings. Its C(restore_command) is wrapped so that a repository error aborts
     recovery instead of looking like the end of the archive (which would promote early).
@@ -45,7 +50,8 @@ attributes:
     support: full
     details: Runs the pre-checks and reports the plan (target, backup, stop time, archive end); restores nothing.
   diff_mode:
-    support: none
+    support: full
+    details: The restore O(data_dir) holds before and after (stanza, target, backup, action, mode), from the same plan in check mode and in a real run.
 options:
   engine:
     description: C(pgbackrest) restores here; C(cloudnativepg) renders a recovery C(Cluster) for Kubernetes.
@@ -100,11 +106,19 @@ options:
         type: str
   data_dir:
     description:
-      - The destination data directory; new or empty for O(mode=side_by_side), the cluster's own
-        for O(mode=in_place). Required for O(engine=pgbackrest).
+      - The destination data directory, an absolute path; new or empty for O(mode=side_by_side), the
+        cluster's own for O(mode=in_place). Required for O(engine=pgbackrest).
+      - Refused - a relative path; one inside, equal to or holding another PostgreSQL data directory (a
+        folder with C(postmaster.pid), or C(PG_VERSION) and C(global/)), every parent looked at and
+        symlinks resolved (the stopped cluster itself in place, or an earlier restore of this module,
+        excepted); one inside, equal to or holding a local pgBackRest repository path (C(posix) or
+        C(cifs) repositories) or the spool path; characters that C(restore_command) cannot carry
+        unquoted (white space, quotes, C(%), C($), shell characters).
     type: path
   port:
-    description: Port of the restored server (its socket is in O(data_dir); it listens on no TCP address).
+    description:
+      - Port of the restored server, 1 to 65535 (its socket is in O(data_dir); it listens on no TCP
+        address). Refused when something listens on it on 127.0.0.1.
     type: int
   action:
     description:
@@ -147,6 +161,28 @@ EXAMPLES = r"""
   become: true
   become_user: postgres
   register: pitr
+
+- name: The same, with the repository given as options (the secrets apart, no_log)
+  sysgenpro.odoo_ops.pg_pitr_restore:
+    stanza: prod
+    pgbackrest_options:
+      repo1-type: s3
+      repo1-s3-endpoint: s3.example.com
+      repo1-s3-bucket: erp-pgbackrest
+      repo1-s3-region: eu-west-1
+      repo1-path: /pgbackrest/prod
+      repo1-cipher-type: aes-256-cbc
+    pgbackrest_secrets:
+      repo1-s3-key: "{{ vault_pgbackrest_s3_key }}"
+      repo1-s3-key-secret: "{{ vault_pgbackrest_s3_key_secret }}"
+      repo1-cipher-pass: "{{ vault_pgbackrest_cipher_pass }}"
+    target:
+      type: time
+      value: "2026-11-23T09:59:30+01:00"
+    data_dir: /var/lib/postgresql/15/pitr
+    port: 5499
+  become: true
+  become_user: postgres
 
 - name: Render a CloudNativePG cluster restored to the same point
   sysgenpro.odoo_ops.pg_pitr_restore:
@@ -245,7 +281,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.cnpg import recovery_cluster
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import (
+    PgBackRest, PgBackRestError, misplaced_secrets)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import normalize_target
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import (
     PitrRestore, RestoreFailed, pitr_argument_spec)
@@ -285,6 +322,9 @@ def render_cnpg(module):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_if=[
         ("engine", "pgbackrest", ("stanza", "data_dir", "port")), ("engine", "cloudnativepg", ("cnpg",))])
+    # A secret given among the ordinary options is refused (PgBackRest); masked first, so the refusal
+    # and every result of this run show it as ******** too.
+    module.no_log_values.update(misplaced_secrets(module.params))
     if module.params["engine"] == "cloudnativepg":
         render_cnpg(module)
     if not HAS_PSYCOPG2:
@@ -296,11 +336,12 @@ def main():
                              "PostgreSQL refuses to run as root")
         restore = PitrRestore(PgBackRest(module.params), module.params)
         earlier = restore.plan()
+        diff = {"diff": restore.diff(earlier)} if module._diff else {}
         if earlier:
-            module.exit_json(changed=False, **{k: v for k, v in earlier.items() if k != "key"})
+            module.exit_json(changed=False, **dict({k: v for k, v in earlier.items() if k != "key"}, **diff))
         if module.check_mode:
-            module.exit_json(changed=True, **restore.report)
-        result = restore.apply()
+            module.exit_json(changed=True, **dict(restore.report, **diff))
+        result = dict(restore.apply(), **diff)
     except (ValueError, PgBackRestError, PostgresError, RestoreFailed, OSError) as exc:
         module.fail_json(msg=str(exc), changed=False, **(restore.report if restore else {}))
     module.exit_json(changed=True, **result)

@@ -56,15 +56,20 @@ options:
     description: Name of the restored database in the live cluster. Defaults to C(<tenant>_pitr).
     type: str
   work_dir:
-    description: Folder for the side cluster (C(<tenant>_pitr_side)) and the dump; it needs room for both.
+    description:
+      - Folder for the side cluster (C(<tenant>_pitr_side)) and the dump, an absolute path that exists;
+        it needs room for both.
+      - Refused, like M(sysgenpro.odoo_ops.pg_pitr_restore)'s O(sysgenpro.odoo_ops.pg_pitr_restore#module:data_dir) -
+        inside or holding a PostgreSQL data directory, inside or holding a local pgBackRest repository or
+        spool path, characters a C(restore_command) cannot carry unquoted.
     type: path
     required: true
   port:
-    description: Port of the side cluster (its socket is in its data directory).
+    description: Port of the side cluster, 1 to 65535 (its socket is in its data directory).
     type: int
     required: true
   jobs:
-    description: Parallel jobs of C(pg_dump) and C(pg_restore).
+    description: Parallel jobs of C(pg_dump) and C(pg_restore), at least 1.
     type: int
     default: 2
   swap:
@@ -76,7 +81,7 @@ options:
     type: bool
     default: false
   filestore_root:
-    description: Odoo's filestore folder; the restored database's filestore is built there from a logical backup.
+    description: Odoo's filestore folder (an absolute path); the restored database's filestore is built there from a logical backup.
     type: path
   bucket:
     description: Bucket of the tenant's logical backups (needed with O(filestore_root)).

@@ -18,16 +18,18 @@ PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 
 
 @contextlib.contextmanager
-def pitr_source(s3, stanza, bucket):
+def pitr_source(s3, stanza, bucket, archive_async=True, extra_vars=None):
     """A cluster of its own (ticks table, commit timestamps on) with stanza in bucket and a first
-    full backup; every copy left under its `restores` folder is stopped and removed at the end."""
+    full backup; every copy left under its `restores` folder is stopped and removed at the end.
+    archive_async=False: the pg_backup role's configuration without archive-async (WAL pushed
+    synchronously), as most pgBackRest configurations are. extra_vars: more pg_backup role variables."""
     s3_client(s3).create_bucket(Bucket=bucket)
     work = tempfile.mkdtemp(prefix="odoo_ops-pitr-")
     os.chmod(work, 0o755)
     platform = Platform(os.path.join(work, "platform"))
     try:
         pg = platform.up(["postgres"])["postgres"]
-        data = _prepare(pg, s3, work, stanza, bucket)
+        data = _prepare(pg, s3, work, stanza, bucket, dict(extra_vars or {}, pg_backup_archive_async=archive_async))
         yield data
     finally:
         restores = os.path.join(work, "r")
@@ -37,7 +39,7 @@ def pitr_source(s3, stanza, bucket):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _prepare(pg, s3, work, stanza, bucket):
+def _prepare(pg, s3, work, stanza, bucket, extra_vars):
     restores = os.path.join(work, "r")
     os.makedirs(restores)
     shutil.chown(restores, "postgres", "postgres")
@@ -57,12 +59,28 @@ def _prepare(pg, s3, work, stanza, bucket):
         "pg_backup_repo_key_secret": s3["secret_key"], "pg_backup_cipher_pass": "cipher-" + os.urandom(12).hex(),
         "pg_backup_scheduler": "cron", "pg_backup_cron_dir": work, "pg_backup_bin_dir": work,
         "ansible_become_method": "ansible.builtin.su"}
+    role_vars.update(extra_vars)
     applied = run_tasks([{"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"},
                           "vars": role_vars}], timeout=600)
     assert applied.returncode == 0, applied
     return {"pg": pg, "superuser": superuser, "config": config, "work": work, "restores": restores, "s3": s3,
             "stanza": stanza, "bucket": bucket, "secrets": [role_vars["pg_backup_cipher_pass"], s3["secret_key"]],
+            "cipher_pass": role_vars["pg_backup_cipher_pass"], "archive_async": role_vars["pg_backup_archive_async"],
             "script": os.path.join(work, "pgbackrest-%s-backup" % stanza)}
+
+
+def config_variant(source, name, drop=(), add=()):
+    """A copy of the source's pgbackrest.conf (owned by postgres) without the options named in drop
+    and with the `name=value` lines of add at the top of [global]; returns its path."""
+    kept = [line for line in open(source["config"], encoding="utf-8").read().splitlines()
+            if line.split("=", 1)[0].strip() not in drop]
+    at = kept.index("[global]") + 1
+    path = os.path.join(source["work"], "etc", name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(kept[:at] + list(add) + kept[at:]) + "\n")
+    shutil.chown(path, "postgres", "postgres")
+    os.chmod(path, 0o600)
+    return path
 
 
 def sql(conninfo, statement, args=None):

@@ -19,7 +19,8 @@ import pytest
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, signing_key
-from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, stop_copy, switch_and_wait
+from tests.harness.pitr_source import (
+    PG_CTL, backup, config_variant, info, pitr_source, sql, stop_copy, switch_and_wait)
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port
 from tests.harness.services import REPO_ROOT
@@ -62,7 +63,7 @@ def source(harness):
 
 def task(source, name, port=None, **args):
     options = {"stanza": "pitr", "pgbackrest_config": source["config"],
-               "data_dir": os.path.join(source["restores"], name), "port": port or free_port()}
+               "data_dir": os.path.join(source["restores"], name), "port": free_port() if port is None else port}
     options.update(args)
     return {"sysgenpro.odoo_ops.pg_pitr_restore": options, "become": True, "become_user": "postgres",
             "vars": {"ansible_become_method": "ansible.builtin.su"}}
@@ -146,18 +147,25 @@ def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(sourc
     assert check["changed"] and check["backup_set"] == history["backups"][-1]["label"], check
     assert check["target"]["value"].endswith("+00") and " " in check["target"]["value"]
     assert not os.path.exists(check["data_dir"])
+    assert check["diff"]["before"] == {"data_dir": check["data_dir"], "restore": None}
+    assert check["diff"]["after"]["restore"]["backup_set"] == check["backup_set"]
     port = free_port()
+    planned = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"),
+                  check=True)[0]
     first = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
     assert first["changed"] and first["state"] == "promoted" and first["timeline"] >= 2, first.get("msg", first)
+    assert first["diff"] == planned["diff"]  # check mode and the real run report the same plan
     sql({"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}, "SELECT 1")
     second = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
     assert second["changed"] is False and second["backup_set"] == first["backup_set"], second
+    assert second["diff"]["before"] == second["diff"]["after"] == first["diff"]["after"]
     conninfo = {"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}
     assert sql(conninfo, "SHOW archive_mode") == [("off",)]
     sql(conninfo, "CREATE TABLE scribble (id int)")  # the operator wrote into the promoted copy
     forced = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote",
                       force=True))[0]
     assert forced["changed"] and forced["replaces"], forced.get("msg", forced)
+    assert forced["diff"]["before"]["restore"] == first["diff"]["after"]["restore"] == forced["replaces"]
     assert sql(conninfo, "SELECT to_regclass('scribble')") == [(None,)]  # a fresh restore, not the old copy
     stop_copy(first["data_dir"])
 
@@ -192,6 +200,161 @@ def test_refusals_change_nothing(source, history):
         assert sorted(os.listdir(source["restores"])) == listing, args
     assert open(os.path.join(busy, "keep.txt")).read() == "data"
     shutil.rmtree(busy)
+
+
+def no_traceback(result):
+    """A failure the module chose (fail_json with a message), not a crash: an uncaught exception gives
+    MODULE FAILURE with the traceback in module_stderr. (Ansible 2.19 sets `exception` on every
+    fail_json, to "(traceback unavailable)" unless tracebacks are asked for.)"""
+    return not (result.get("module_stderr") or "MODULE FAILURE" in result.get("msg", "")
+                or "Traceback (most recent call last)" in json.dumps(result))
+
+
+def test_ambiguous_targets_bad_destinations_and_ports_are_refused_before_anything_changes(source, history):
+    """Issue #14: each refusal names the problem, in check mode and in a real run alike, and nothing
+    is created - not in the restores folder, not in the running source cluster's data directory."""
+    pg = source["pg"]
+    later = {"type": "time", "value": stamp(sorted(history["commits"].values())[-3])}
+    sloppy = os.path.join(source["restores"], "..", "r", "sloppy")
+    cases = [
+        ({"target": {"type": "time", "value": "2026-12-02"}}, "is a date without a time"),
+        ({"target": {"type": "time", "value": "2026-12-02T10+01:00"}}, "has an hour but no minutes"),
+        ({"target": {"type": "time", "value": later["value"] + "\n"}}, "has white space around it"),
+        ({"target": {"type": "time", "value": "0001-01-01T00:00:00+01:00"}}, "is out of range"),
+        ({"target": later, "data_dir": "pitr-relative"}, "is a relative path"),
+        ({"target": later, "port": 0}, "is not a port: give a number from 1 to 65535"),
+        ({"target": later, "port": 70000}, "is not a port: give a number from 1 to 65535"),
+        ({"target": later, "data_dir": os.path.join(pg["data_dir"], "pitr")},
+         "is inside the PostgreSQL data directory %s" % pg["data_dir"]),
+        ({"target": later, "data_dir": os.path.join(pg["data_dir"], "base", "pitr")},
+         "is inside the PostgreSQL data directory %s" % pg["data_dir"]),
+        ({"target": later, "data_dir": pg["data_dir"]}, "is a PostgreSQL data directory"),
+        ({"target": later, "data_dir": os.path.dirname(pg["data_dir"])}, "holds the PostgreSQL data directory"),
+        ({"target": later, "data_dir": os.path.join(source["work"], "spool", "pitr")},
+         "is inside the pgBackRest spool path"),
+        ({"target": later, "pgbackrest_options": {"repo2-type": "posix", "repo2-path": source["restores"]}},
+         "is inside the pgBackRest repository repo2"),
+        ({"target": later, "data_dir": os.path.join(source["restores"], "with space")}, "cannot carry unquoted"),
+        ({"target": later, "data_dir": os.path.join(source["restores"], "100%")}, "cannot carry unquoted"),
+        ({"target": later, "wait_timeout": 0}, "wait_timeout 0 must be a number of seconds, at least 1"),
+        ({"target": later, "pg_bin_dir": "/usr/lib/postgresql/99/bin"}, "has no pg_ctl this user can run"),
+        ({"target": later, "pgbackrest_path": "/usr/bin/no-pgbackrest"}, "pgBackRest is not installed"),
+        ({"target": later, "pgbackrest_options": {"repo1-cipher-pass": "misplaced-" + "x" * 8}},
+         "repo1-cipher-pass looks like a secret"),
+        ({"target": later, "data_dir": sloppy}, None),  # normalised (no `..`): accepted in check mode
+    ]
+    data_dir_listing = sorted(os.listdir(pg["data_dir"]))
+    listing = sorted(os.listdir(source["restores"]))
+    for check in (True, False):
+        for args, message in cases:
+            if message is None:
+                if check:
+                    planned = run(task(source, "refused", **args), check=True)[0]
+                    assert planned["changed"] and planned["data_dir"] == os.path.join(source["restores"], "sloppy")
+                continue
+            result = run(task(source, "refused", **args), check=check)[0]
+            assert result.get("failed") and message in result["msg"], (args, result)
+            assert no_traceback(result) and result["changed"] is False, result
+            assert sorted(os.listdir(source["restores"])) == listing, args
+            assert sorted(os.listdir(pg["data_dir"])) == data_dir_listing, args
+
+
+def test_operator_errors_end_in_messages_naming_the_problem(source, history):
+    """Issue #14, item 4: a stanza that does not exist, a repository that does not answer, a data_dir
+    this user may not write or read, a configuration it may not read, a port in use, a copy_user that
+    does not exist - each a failure naming it, never a traceback, the destination left as it was."""
+    later = {"type": "time", "value": stamp(sorted(history["commits"].values())[-3])}
+    locked = os.path.join(source["restores"], "locked")
+    os.makedirs(locked)
+    os.chmod(locked, 0o700)  # root's, not postgres's
+    unreadable = config_variant(source, "unreadable.conf")
+    shutil.chown(unreadable, "root", "root")
+    closed = free_port()
+    cases = [
+        ({"stanza": "nosuch"}, "stanza nosuch cannot be read from the repository: repo1: missing stanza path"),
+        ({"pgbackrest_options": {"repo1-storage-port": closed, "io-timeout": 2}},
+         "unable to connect to 'localhost:%d'" % closed),
+        ({"data_dir": os.path.join(locked, "copy")}, "parent %s is not writable by this user (postgres)" % locked),
+        ({"data_dir": locked}, "cannot be read by this user (postgres): permission denied"),
+        ({"pgbackrest_config": unreadable}, "cannot be read by this user"),
+        ({"port": source["pg"]["port"]}, "port %d is in use" % source["pg"]["port"]),
+    ]
+    try:
+        for args, message in cases:
+            started = time.monotonic()
+            result = run(task(source, "oops", target=later, **args))[0]
+            assert result.get("failed") and message in result["msg"], (args, result)
+            assert no_traceback(result) and time.monotonic() - started < 120, result
+            assert os.listdir(locked) == [] and not os.path.exists(os.path.join(source["restores"], "oops"))
+        # A wrong copy_user is found only once the copy runs: a failure in seconds, not wait_timeout's wait.
+        started = time.monotonic()
+        result = run(task(source, "oops", target=later, copy_user="nosuch", wait_timeout=600))[0]
+        assert result.get("failed") and "cannot connect to the restored server as copy_user nosuch" in result["msg"]
+        assert 'role "nosuch" does not exist' in result["msg"] and no_traceback(result), result
+        assert time.monotonic() - started < 120 and not os.path.exists(os.path.join(source["restores"], "oops"))
+    finally:
+        shutil.rmtree(locked)
+        os.unlink(unreadable)
+
+
+@pytest.fixture(scope="module")
+def sync_source(harness):
+    """A second cluster whose pgBackRest configuration does not enable archive-async (issue #16)."""
+    with pitr_source(harness.up("s3")["s3"], "pitrsync", "pitr-sync", archive_async=False) as data:
+        yield data
+
+
+@pytest.mark.parametrize("kind", ["archive-async", "no-archive-async"])
+def test_exact_restore_with_and_without_archive_async_in_the_configuration(kind, request):
+    """Issue #16: restore_command passed --spool-path, which pgBackRest 2.45 refuses without
+    archive-async ("option 'spool-path' not valid without option 'archive-async'"), so recovery
+    aborted at the first WAL segment of every repository configured without it. The copy now runs
+    its own asynchronous archive-get whatever the configuration says."""
+    source = request.getfixturevalue("source" if kind == "archive-async" else "sync_source")
+    config = open(source["config"]).read()
+    assert ("archive-async=y" if kind == "archive-async" else "archive-async=n") in config
+    with Ticker(source["superuser"]):
+        time.sleep(3)
+    switch_and_wait(source)
+    committed = commits(source)
+    target = sorted(committed.values())[-5]
+    try:
+        for name, spec in (("exact", {"type": "time", "value": stamp(target), "inclusive": True}),
+                           ("latest", {"type": "latest"})):
+            result = run(task(source, "%s-%s" % (kind, name), stanza=source["stanza"], target=spec))[0]
+            assert result.get("reached_target"), result.get("msg", result)
+            expected = sorted(i for i, t in committed.items() if t <= target) if name == "exact" else sorted(committed)
+            assert copy_ids(result) == expected, (kind, name)
+            wrapper = open(os.path.join(result["data_dir"], "odoo_ops_restore_command")).read()
+            assert "--archive-async" in wrapper and "--spool-path=" in wrapper
+            log = open(result["log_file"]).read()
+            assert "restored log file" in log and "not valid without option" not in log
+            stop_copy(result["data_dir"])
+    finally:
+        for name in os.listdir(source["restores"]):
+            stop_copy(os.path.join(source["restores"], name))
+
+
+def test_tenant_refusals_change_nothing(source, history):
+    """pg_pitr_tenant's own inputs, refused before anything is restored or created."""
+    later = {"type": "time", "value": stamp(sorted(history["commits"].values())[-3])}
+    pg = source["pg"]
+    cases = [
+        ({"work_dir": "pitr-work"}, "work_dir 'pitr-work' is a relative path"),
+        ({"port": 0}, "is not a port"),
+        ({"jobs": 0}, "jobs 0 must be at least 1"),
+        ({"filestore_root": "filestore", "bucket": "x"}, "filestore_root 'filestore' is a relative path"),
+        ({"work_dir": pg["data_dir"]}, "the side cluster's folder (in work_dir) %s/postgres_pitr_side is inside the "
+                                       "PostgreSQL data directory %s" % (pg["data_dir"], pg["data_dir"])),
+        ({"target": {"type": "time", "value": "2026-12-02"}}, "is a date without a time"),
+    ]
+    data_dir_listing = sorted(os.listdir(pg["data_dir"]))
+    for args, message in cases:
+        result = run(tenant_task(source, tenant="postgres", **dict({"target": later}, **args)))[0]
+        assert result.get("failed") and message in result["msg"], (args, result)
+        assert no_traceback(result) and os.listdir(source["restores"]) == [], result
+        assert sorted(os.listdir(pg["data_dir"])) == data_dir_listing
+        assert sql(source["superuser"], "SELECT count(*) FROM pg_database WHERE datname = 'postgres_pitr'") == [(0,)]
 
 
 def test_target_beyond_the_archive_fails_clearly_without_hanging(source, history):
@@ -269,6 +432,41 @@ def test_secrets_never_in_output(source, history):
     assert len(result.results) == 2
     for secret in source["secrets"]:
         assert secret not in result.output and secret not in result.stderr
+
+
+def test_ordinary_options_shown_and_secrets_masked_at_vvv(source, history):
+    """Issue #14: pgbackrest_options was no_log as a whole, so a short value (`y`) masked every `y` of
+    every result (`/tmp/.../cop********1`). Now ordinary options and paths are shown as given, and the
+    secrets - given in pgbackrest_secrets, the configuration file holding none - never appear."""
+    s3 = source["s3"]
+    secret_names = ("repo1-cipher-pass", "repo1-s3-key", "repo1-s3-key-secret")
+    config = config_variant(source, "no-secrets.conf", drop=secret_names)
+    assert not [name for name in secret_names if name + "=" in open(config).read()]
+    secrets = {"repo1-cipher-pass": source["cipher_pass"], "repo1-s3-key": s3["access_key"],
+               "repo1-s3-key-secret": s3["secret_key"]}
+    options = {"repo1-storage-verify-tls": "y", "process-max": 2}
+    misplaced = "misplaced-" + os.urandom(6).hex()
+    copy = task(source, "copy1", target={"type": "immediate"}, action="promote", pgbackrest_config=config,
+                pgbackrest_options=options, pgbackrest_secrets=secrets)
+    wrong = task(source, "copy2", target={"type": "immediate"}, pgbackrest_config=config,
+                 pgbackrest_options=dict(options, **{"repo1-s3-key-secret": misplaced}))
+    wrong["ignore_errors"] = True
+    try:
+        played = run_tasks([copy, wrong], verbosity=3, timeout=900)
+        done, refused = played.results
+        assert done.get("reached_target") and done["state"] == "promoted", done.get("msg", done)  # the secrets worked
+        assert done["data_dir"] == os.path.join(source["restores"], "copy1")
+        assert '"data_dir": "%s"' % done["data_dir"] in played.output  # shown as given, not cop********1
+        assert done["invocation"]["module_args"]["pgbackrest_options"] == {"repo1-storage-verify-tls": "y",
+                                                                           "process-max": 2}
+        assert set(done["invocation"]["module_args"]["pgbackrest_secrets"].values()) == {"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
+        assert refused.get("failed") and "repo1-s3-key-secret looks like a secret" in refused["msg"], refused
+        for secret in list(secrets.values()) + [misplaced]:
+            assert secret not in played.output and secret not in played.stderr, secret[:4]
+        assert not os.path.exists(os.path.join(source["restores"], "copy2"))
+    finally:
+        stop_copy(os.path.join(source["restores"], "copy1"))
+        os.unlink(config)
 
 
 def tenant_task(source, **args):

@@ -17,6 +17,7 @@ import contextlib
 import datetime
 import json
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -24,6 +25,8 @@ import socket
 import subprocess
 import time
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
+    check_absolute_path, check_apart_from, check_outside_data_directories, check_port)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import pgbackrest_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import (
     backup_stop, choose_backup, format_time, normalize_target)
@@ -36,6 +39,11 @@ PG_BIN = "/usr/lib/postgresql/15/bin"
 STOP_RE = re.compile(r"recovery stopping (before|after) .*|recovery stopping after reaching consistency")
 TIMELINE_RE = re.compile(r"selected new timeline ID: (\d+)")
 RESTORED_WAL_RE = re.compile(r'restored log file "([0-9A-F]{8})[0-9A-F]{16}" from archive')
+# data_dir ends up unquoted in restore_command (run by a shell; % is PostgreSQL's escape there) and
+# quoted in postgresql.auto.conf: only characters that need no quoting in either.
+DATA_DIR_RE = re.compile(r"/[A-Za-z0-9/._+,:=@~-]*")
+# Connection errors that waiting does not cure (a server still starting or replaying gives others).
+PERMANENT_CONNECT_ERRORS = ('role "', "authentication failed", "pg_hba.conf", "does not exist", "permission denied")
 # What the server's log says when recovery cannot reach the target, in the operator's words.
 FAILURES = [
     ("recovery ended before configured recovery target was reached",
@@ -77,12 +85,29 @@ def wal_name_key(name):
     return (name or "")[-24:]
 
 
+def os_user():
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return "uid %d" % os.geteuid()
+
+
 class PitrRestore:
-    def __init__(self, pgbackrest, params):
-        self.pgbr, self.p = pgbackrest, params
-        self.dest = os.path.abspath(params["data_dir"])
+    def __init__(self, pgbackrest, params, label="data_dir"):
+        """label: what the destination is called in errors (the option the operator gave)."""
+        self.pgbr, self.p, self.label = pgbackrest, params, label
+        self.dest = check_absolute_path(params.get("data_dir"), label)
+        if not DATA_DIR_RE.fullmatch(self.dest):
+            raise ValueError("%s %r has characters restore_command cannot carry unquoted (white space, quotes, "
+                             "%%, $, shell characters): use letters, digits and / . _ - + , : = @ ~" % (label, self.dest))
+        check_port(params.get("port"), "port")
+        if not isinstance(params.get("wait_timeout"), int) or params["wait_timeout"] < 1:
+            raise ValueError("wait_timeout %r must be a number of seconds, at least 1" % params.get("wait_timeout"))
         self.target = normalize_target(params["target"])
         self.report = {}
+        # What this run may stop and remove: the server it started, a folder it made or filled, or an
+        # earlier restore of this module it replaces - never a folder it only looked at.
+        self._started = self._made_dest = self._owns_dest = False
 
     # --- plan (check mode stops here) -------------------------------------------------------
     def plan(self):
@@ -90,10 +115,19 @@ class PitrRestore:
         mode = self.p["mode"]
         if mode == "in_place" and not self.p["confirm"]:
             raise ValueError("mode in_place overwrites %s: it needs confirm: true, and the cluster stopped" % self.dest)
+        stamp = self._stamp()
+        # (an in-place restore stamps the cluster itself: never a side-by-side copy to replace)
+        earlier_copy = bool(stamp) and (stamp.get("key") or {}).get("mode") == "side_by_side"
+        # Never inside, over or around another cluster's data directory, nor pgBackRest's own folders;
+        # the destination itself may be one only in place, or when it is an earlier copy made by this module.
+        check_outside_data_directories(self.dest, self.label, own=mode == "in_place" or earlier_copy)
+        check_apart_from(self.dest, self.label, self.pgbr.local_paths())
+        self._check_programs()
         info = self.pgbr.info()
         backups = info.get("backup") or []
         chosen = choose_backup(backups, self.target, self.p.get("backup_set"))
         self.backup = chosen
+        self._check_version(info, chosen)
         self.report.update(target=self.target_report(), backup_set=chosen["label"], backup_type=chosen["type"],
                            backup_stop=format_time(backup_stop(chosen)), backup_size=chosen["info"]["size"],
                            archive_max=self._archive_max(info), data_dir=self.dest, port=self.p["port"], mode=mode)
@@ -101,10 +135,12 @@ class PitrRestore:
             now = datetime.datetime.now(datetime.timezone.utc)
             if self.target["moment"] > now:
                 raise ValueError("target %s is in the future (now %s)" % (self.target["value"], format_time(now)))
-        stamp = self._stamp()
         if stamp and stamp.get("key") == self._key() and not self.p["force"]:
             return stamp
         if stamp and self.p["force"]:
+            if mode == "side_by_side" and not earlier_copy:
+                raise ValueError("%s %s is a cluster restored in place, not a copy of this module: force never "
+                                 "replaces it" % (self.label, self.dest))
             self.report["replaces"] = stamp.get("key")
         if mode == "in_place":
             self._check_stopped()  # forced or not: never over a running cluster
@@ -116,6 +152,15 @@ class PitrRestore:
         if self.p.get("switch_wal_conninfo"):
             self.report["switch_wal"] = "forced on the live primary, then waited for it to be archived"
         return None
+
+    def diff(self, earlier=None):
+        """before/after of data_dir, from the plan (the same in check mode and in a real run): which
+        restore of this module it holds - none, the earlier one being replaced, or the planned one."""
+        before = earlier.get("key") if earlier else self.report.get("replaces")
+        if not before and self.p["mode"] == "in_place":
+            before = "the cluster as it is (stopped)"
+        after = earlier.get("key") if earlier else self._key()
+        return {"before": {"data_dir": self.dest, "restore": before}, "after": {"data_dir": self.dest, "restore": after}}
 
     def target_report(self):
         return {k: self.target[k] for k in ("type", "value", "inclusive", "timeline")}
@@ -137,16 +182,35 @@ class PitrRestore:
             return None
 
     def _check_destination(self):
-        if os.path.exists(self.dest) and (not os.path.isdir(self.dest) or os.listdir(self.dest)):
-            raise ValueError("data_dir %s is not empty: a side-by-side restore needs a new or empty folder" % self.dest)
         parent = os.path.dirname(self.dest)
-        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-            raise ValueError("data_dir's parent %s does not exist or is not writable" % parent)
+        if not os.path.isdir(parent):
+            raise ValueError("%s's parent %s does not exist (or this user, %s, cannot look into its parents)"
+                             % (self.label, parent, os_user()))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError("%s's parent %s is not writable by this user (%s): permission denied"
+                             % (self.label, parent, os_user()))
+        if os.path.lexists(self.dest):
+            if not os.path.isdir(self.dest):
+                raise ValueError("%s %s exists and is not a folder" % (self.label, self.dest))
+            try:
+                content = os.listdir(self.dest)
+            except PermissionError:
+                raise ValueError("%s %s cannot be read by this user (%s): permission denied"
+                                 % (self.label, self.dest, os_user())) from None
+            if content:
+                raise ValueError("%s %s is not empty: a side-by-side restore needs a new or empty folder"
+                                 % (self.label, self.dest))
+            if not os.access(self.dest, os.W_OK | os.X_OK):
+                raise ValueError("%s %s is not writable by this user (%s): permission denied"
+                                 % (self.label, self.dest, os_user()))
         if len(os.path.join(self.dest, ".s.PGSQL.%d" % self.p["port"])) > 100:
-            raise ValueError("data_dir %s is too long a path for the copy's Unix socket (at most ~85 characters)"
-                             % self.dest)
+            raise ValueError("%s %s is too long a path for the copy's Unix socket (at most ~85 characters)"
+                             % (self.label, self.dest))
 
     def _check_stopped(self):
+        if os.path.isdir(self.dest) and not os.access(self.dest, os.R_OK | os.W_OK | os.X_OK):
+            raise ValueError("data_dir %s cannot be read and written by this user (%s): permission denied (run as "
+                             "the cluster's OS user)" % (self.dest, os_user()))
         if not os.path.isfile(os.path.join(self.dest, "PG_VERSION")):
             raise ValueError("mode in_place needs data_dir to be the cluster's data directory; %s is not one" % self.dest)
         if self._postmaster_pid():
@@ -161,6 +225,27 @@ class PitrRestore:
             except OSError:
                 raise ValueError("port %d is in use on 127.0.0.1: give the copy a free port" % self.p["port"]) from None
 
+    def _check_programs(self):
+        pg_ctl = self._pg_bin("pg_ctl")
+        if not (os.path.isfile(pg_ctl) and os.access(pg_ctl, os.X_OK)):
+            raise ValueError("pg_bin_dir %s has no pg_ctl this user can run: give the folder of PostgreSQL's programs"
+                             % (self.p.get("pg_bin_dir") or PG_BIN))
+
+    def _check_version(self, info, backup):
+        """The programs of pg_bin_dir must be the backup's major version (else the copy cannot start)."""
+        wanted = next((str(db.get("version")) for db in info.get("db") or []
+                       if db.get("id") == (backup.get("database") or {}).get("id")), None)
+        try:
+            answer = subprocess.run([self._pg_bin("pg_ctl"), "--version"], capture_output=True, text=True, timeout=30,
+                                    check=False).stdout
+        except (OSError, subprocess.SubprocessError):
+            answer = ""
+        found = re.search(r"\(PostgreSQL\) ([0-9]+)", answer)
+        if wanted and found and found.group(1) != wanted.split(".")[0]:
+            raise ValueError("backup %s is of PostgreSQL %s but pg_bin_dir %s holds PostgreSQL %s: give the "
+                             "programs of version %s" % (backup["label"], wanted, self.p.get("pg_bin_dir") or PG_BIN,
+                                                         found.group(1), wanted))
+
     def _check_disk(self, size):
         where = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest)
         free = shutil.disk_usage(where).free
@@ -171,6 +256,7 @@ class PitrRestore:
     def apply(self):
         started = time.monotonic()
         if self.report.get("replaces") and self.p["mode"] == "side_by_side":
+            self._owns_dest = True  # an earlier restore of this module (stamped): replaced whole
             self.discard()
         if self.p.get("switch_wal_conninfo"):
             self.report["switched_wal"] = self._switch_wal()
@@ -181,9 +267,11 @@ class PitrRestore:
             state = self._await_end()
             proof = self._prove(state)
         except BaseException:
-            self._stop()
+            with contextlib.suppress(OSError, RestoreFailed):  # the first error is the one to report
+                self._stop()
             if self.p["mode"] == "side_by_side":
-                self.discard()
+                with contextlib.suppress(OSError, RestoreFailed):
+                    self.discard()
             raise
         ended = time.monotonic()
         self.report.update(proof, durations={"restore": round(restored - started, 3),
@@ -238,14 +326,19 @@ class PitrRestore:
         else:
             args.append("--delta")
         if self.p["mode"] == "side_by_side":
+            self._made_dest = not os.path.exists(self.dest)
+            self._owns_dest = True
             os.makedirs(self.dest, 0o700, exist_ok=True)
         self.pgbr.run("restore", *args, timeout=self.p["wait_timeout"])
         os.makedirs(private, 0o700, exist_ok=True)
-        # The copy's own spool, lock and log folders: the source's archive-push holds the stanza's
-        # archive lock, and a shared spool would mix the two clusters' queues.
+        # The copy's own asynchronous archive-get (WAL fetched ahead, in parallel) with its own spool,
+        # lock and log folders, whatever the repository's configuration says: the source's async
+        # archive-push holds the stanza's archive lock, a shared spool would mix the two clusters'
+        # queues, and pgBackRest refuses --spool-path without --archive-async (issue #16: most
+        # configurations do not enable archive-async).
         get = " ".join(shlex.quote(a) for a in self.pgbr.command(
-            "archive-get", "--pg1-path=%s" % self.dest, "--spool-path=%s" % private, "--lock-path=%s" % private,
-            "--log-path=%s" % private))
+            "archive-get", "--pg1-path=%s" % self.dest, "--archive-async", "--spool-path=%s" % private,
+            "--lock-path=%s" % private, "--log-path=%s" % private))
         with open(os.open(wrapper, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700), "w", encoding="utf-8") as handle:
             handle.write('#!/bin/sh\n# restore_command written by sysgenpro.odoo_ops.pg_pitr_restore: exit 1 only for\n'
                          '# "not found"; any other error exits 126 so that PostgreSQL aborts instead of promoting early.\n'
@@ -263,8 +356,13 @@ class PitrRestore:
         log = os.path.join(self.dest, LOG)
         self.report["log_file"] = log
         # -W: pg_ctl's own wait ends at its timeout while a long replay may still be going on.
-        done = subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-l", log, "-W", "-o", self._server_options(),
-                               "start"], capture_output=True, text=True, env=self.pgbr.env, timeout=60, check=False)
+        self._started = True
+        try:
+            done = subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-l", log, "-W", "-o",
+                                   self._server_options(), "start"], capture_output=True, text=True, env=self.pgbr.env,
+                                  timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            raise RestoreFailed("pg_ctl start did not return within 60 s %s" % self._log_tail()) from None
         if done.returncode != 0:
             raise RestoreFailed("the restored server did not start: %s %s" % (done.stderr.strip(), self._log_tail()))
 
@@ -310,8 +408,15 @@ class PitrRestore:
                         return "promoted"
                     if pause == "paused":
                         return "paused"
-            except (psycopg2.OperationalError, OSError, IndexError, ValueError):
-                pass  # still starting (postmaster.pid not complete yet), or in recovery before consistency
+            except psycopg2.OperationalError as exc:
+                # still starting, or in recovery before consistency; but a wrong copy_user, an
+                # authentication rule or a missing database would only be waited on until wait_timeout
+                message = " ".join(str(exc).split())
+                if any(marker in message for marker in PERMANENT_CONNECT_ERRORS):
+                    raise RestoreFailed("cannot connect to the restored server as copy_user %s through its socket "
+                                        "in %s: %s" % (self.p["copy_user"], self.dest, message)) from None
+            except (psycopg2.Error, OSError, IndexError, ValueError):
+                pass  # postmaster.pid not complete yet
             time.sleep(0.2)
         raise RestoreFailed("recovery did not end within wait_timeout (%d s) %s"
                             % (self.p["wait_timeout"], self._log_tail()))
@@ -319,9 +424,13 @@ class PitrRestore:
     def _prove(self, state):
         text = self.log_text()
         stop = STOP_RE.search(text)
-        with self._connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
-            replay_ts, checkpoint_tli = cur.fetchone()
+        try:
+            with self._connect() as conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
+                replay_ts, checkpoint_tli = cur.fetchone()
+        except (psycopg2.Error, OSError, IndexError, ValueError) as exc:
+            raise RestoreFailed("the restored server stopped answering once recovery ended (%s) %s"
+                                % (" ".join(str(exc).split()), self._log_tail())) from None
         # Promoted: the new timeline it chose; paused: that of the last WAL file replayed (the
         # checkpoint's timeline lags behind while in recovery).
         timelines = TIMELINE_RE.findall(text) or [int(tli, 16) for tli in RESTORED_WAL_RE.findall(text)]
@@ -360,13 +469,30 @@ class PitrRestore:
                 return "recovery failed: %s %s" % (meaning, self._log_tail())
         return "the restored server exited during recovery %s" % self._log_tail()
 
-    def _stop(self):
-        if self._postmaster_pid():
-            subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-m", "immediate", "-w", "-t", "60", "stop"],
-                           capture_output=True, timeout=90, check=False)
+    def _stop(self, owned=False):
+        """Stop the server in data_dir: only one this run started (or, owned, the earlier restore replaced)."""
+        if (self._started or owned) and self._postmaster_pid():
+            try:
+                subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-m", "immediate", "-w", "-t", "60", "stop"],
+                               capture_output=True, timeout=90, check=False)
+            except subprocess.TimeoutExpired:
+                raise RestoreFailed("the server in %s did not stop within 90 s (postmaster %s): stop it by hand"
+                                    % (self.dest, self._postmaster_pid())) from None
 
     def discard(self):
-        """Remove a side-by-side destination: only one this module made (stamped, or made in this run)."""
-        self._stop()
-        if os.path.isdir(self.dest):
-            shutil.rmtree(self.dest)
+        """Stop and remove a side-by-side destination this run owns: a folder it made (removed), an empty
+        one it was given (emptied), or an earlier stamped restore it replaces. Anything else - a folder
+        the pre-checks refused, say - is left alone."""
+        if not self._owns_dest:
+            return
+        self._stop(owned=True)
+        if self._made_dest or self.report.get("replaces"):
+            shutil.rmtree(self.dest, ignore_errors=True)
+        elif os.path.isdir(self.dest):
+            for name in os.listdir(self.dest):
+                path = os.path.join(self.dest, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+        self._owns_dest = self._started = False

@@ -14,30 +14,83 @@ import datetime
 import re
 
 TARGET_TYPES = ("time", "lsn", "xid", "name", "immediate", "latest")
-LSN_RE = re.compile(r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")
-ZONE_RE = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$")
+# Every pattern is applied with fullmatch() ($ would also match before a trailing newline) and
+# spells its digits out ([0-9]: \d also matches non-ASCII digits).
+LSN_RE = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
+XID_RE = re.compile(r"[0-9]{1,20}")
+TIMELINE_RE = re.compile(r"current|latest|[0-9]{1,10}")
+# A time target, read loosely enough to say what is missing; parse_time then insists on all of
+# YYYY-MM-DD, T (or t, or one space), HH:MM[:SS[.ffffff]] and a zone: Z, +HH, +HHMM or +HH:MM.
+TIME_RE = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"(?:[Tt ](?P<hour>[0-9]{2})(?::(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]+))?)?)?)?"
+    r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<zone_hours>[0-9]{2})(?::?(?P<zone_minutes>[0-9]{2}))?)?")
+EXAMPLE = "2026-11-23T10:15:00+01:00"
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+# Offsets in use on Earth lie between -12:00 and +14:00; anything else is a typing error.
+ZONE_BOUNDS = (datetime.timedelta(hours=-12), datetime.timedelta(hours=14))
 
 
 def parse_time(value):
-    """An aware datetime from an ISO 8601 time that carries its zone (Z or an offset)."""
-    text = str(value).strip()
-    if not ZONE_RE.search(text):
+    """An aware datetime (UTC) from an ISO 8601 time that carries its date, hours, minutes and zone.
+
+    Refused, each with its reason: a date alone (it would be read in some host's zone), an hour
+    without minutes, no zone, white space around it, more than microsecond precision, 24:00 and leap
+    seconds, offsets no zone uses, week or ordinal dates, basic (undashed) forms, and instants before
+    1970 or after 9999 in UTC. What is accepted is unambiguous: format_time() of it parses back to the
+    same instant.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if text != text.strip():
+        raise ValueError("target time %r has white space around it: give the time alone, such as %s"
+                         % (text, EXAMPLE))
+    found = TIME_RE.fullmatch(text)
+    if not found:
+        raise ValueError("target time %r is not an ISO 8601 time such as %s (YYYY-MM-DD, T or a space, "
+                         "HH:MM[:SS[.ffffff]], then Z or an offset)" % (text, EXAMPLE))
+    part = found.groupdict()
+    if part["hour"] is None:
+        raise ValueError("target time %r is a date without a time: a time target needs a time and a zone, such "
+                         "as %sT00:00:00+01:00 (a date alone would be read in the zone of whichever host reads it)"
+                         % (text, text[:10]))
+    if part["minute"] is None:
+        raise ValueError("target time %r has an hour but no minutes: give at least HH:MM, such as %s"
+                         % (text, EXAMPLE))
+    if part["fraction"] is not None and len(part["fraction"]) > 6:
+        raise ValueError("target time %r has more than six decimals: PostgreSQL keeps microseconds, so the "
+                         "target would be another instant than the one given" % text)
+    if part["zone"] is None:
         raise ValueError("target time %r has no time zone: give Z or an offset such as +00:00 (a time without "
                          "one would be read in the restored server's zone)" % text)
-    normal = text[:-1] + "+00:00" if text.endswith("Z") else text
-    normal = re.sub(r"([+-]\d{2})$", r"\1:00", normal)
-    normal = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", normal)
+    if part["zone"] in ("Z", "z"):
+        offset = datetime.timedelta(0)
+    else:
+        if int(part["zone_hours"]) > 23 or int(part["zone_minutes"] or 0) > 59:
+            raise ValueError("target time %r has an offset that is not HH:MM" % text)
+        offset = datetime.timedelta(hours=int(part["zone_hours"]), minutes=int(part["zone_minutes"] or 0))
+        offset = -offset if part["sign"] == "-" else offset
+        if not ZONE_BOUNDS[0] <= offset <= ZONE_BOUNDS[1]:
+            raise ValueError("target time %r has offset %s, which no time zone uses (they lie between -12:00 and "
+                             "+14:00)" % (text, part["zone"]))
     try:
-        moment = datetime.datetime.fromisoformat(normal.replace(" ", "T", 1))
-    except ValueError:
-        raise ValueError("target time %r is not an ISO 8601 time such as 2026-11-23T10:15:00+01:00" % text) from None
-    return moment.astimezone(datetime.timezone.utc)
+        moment = datetime.datetime(
+            int(part["year"]), int(part["month"]), int(part["day"]), int(part["hour"]), int(part["minute"]),
+            int(part["second"] or 0), int((part["fraction"] or "").ljust(6, "0")),
+            tzinfo=datetime.timezone(offset)).astimezone(datetime.timezone.utc)
+    except ValueError as exc:  # day 31 of a 30-day month, hour 24, second 60 (leap seconds), ...
+        raise ValueError("target time %r is not a real time (%s)" % (text, exc)) from None
+    except OverflowError:
+        raise ValueError("target time %r is out of range: give a time between 1970 and 9999" % text) from None
+    if moment < EPOCH:
+        raise ValueError("target time %r is before 1970: no backup can be that old" % text)
+    return moment
 
 
 def format_time(moment):
     """PostgreSQL's form of an aware time, in UTC: `YYYY-MM-DD HH:MM:SS[.ffffff]+00`."""
     moment = moment.astimezone(datetime.timezone.utc)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    text = "%04d-%02d-%02d %02d:%02d:%02d" % (moment.year, moment.month, moment.day, moment.hour, moment.minute,
+                                              moment.second)
     if moment.microsecond:
         text += ".%06d" % moment.microsecond
     return text + "+00"
@@ -67,19 +120,28 @@ def normalize_target(spec):
         target["moment"] = parse_time(value)
         target["value"] = format_time(target["moment"])
     elif kind == "lsn":
-        if not LSN_RE.match(str(value)):
+        if not LSN_RE.fullmatch(str(value)):
             raise ValueError("target lsn %r is not an LSN such as 0/1A2B3C4D" % value)
         target["value"] = str(value).upper()
     elif kind == "xid":
-        if not re.match(r"^\d+$", str(value)):
-            raise ValueError("target xid %r is not a transaction id (a number)" % value)
+        if not XID_RE.fullmatch(str(value)) or not 3 <= int(value) < 2 ** 64:
+            raise ValueError("target xid %r is not a transaction id (a number from 3, the first normal one, "
+                             "below 2^64)" % value)
         target["value"] = str(int(value))
     else:
-        if len(str(value)) > 63:
-            raise ValueError("target name %r is longer than a restore point name can be (63)" % value)
-        target["value"] = str(value)
-    if not re.match(r"^(current|latest|\d+)$", target["timeline"]):
-        raise ValueError("target.timeline must be current, latest or a timeline number, not %r" % target["timeline"])
+        name = str(value)
+        if len(name.encode("utf-8")) > 63:
+            raise ValueError("target name %r is longer than a restore point name can be (63 bytes)" % value)
+        if re.search(r"[\x00-\x1f\x7f'\\]", name):
+            raise ValueError("target name %r holds a control character, a quote or a backslash: pgBackRest writes "
+                             "it unescaped into the recovery settings" % value)
+        target["value"] = name
+    timeline = target["timeline"]
+    if not TIMELINE_RE.fullmatch(timeline) or (timeline[0].isdigit() and not 1 <= int(timeline) < 2 ** 32):
+        raise ValueError("target.timeline must be current, latest or a timeline number (1 to 2^32 - 1), not %r"
+                         % timeline)
+    if timeline[0].isdigit():
+        target["timeline"] = str(int(timeline))
     return target
 
 

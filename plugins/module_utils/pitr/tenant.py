@@ -25,7 +25,8 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import parse_time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, sql
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
+    check_absolute_path, check_tenant_name)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import (
     MANAGED_BY, allow_connections, drop_database, observe_database, revoke_public, terminate_sessions)
@@ -38,9 +39,15 @@ class TenantPitr:
         self.pg, self.store, self.p = pg, store, params
         self.tenant = check_tenant_name(params["tenant"], "tenant")
         self.restored = check_tenant_name(params.get("restored_name") or "%s_pitr" % self.tenant, "restored_name")
-        side = os.path.join(params["work_dir"], "%s_pitr_side" % self.tenant)
+        self.work_dir = check_absolute_path(params["work_dir"], "work_dir")
+        if params.get("filestore_root"):
+            check_absolute_path(params["filestore_root"], "filestore_root")
+        if not isinstance(params.get("jobs"), int) or params["jobs"] < 1:
+            raise ValueError("jobs %r must be at least 1" % params.get("jobs"))
+        side = os.path.join(self.work_dir, "%s_pitr_side" % self.tenant)
         self.cluster = PitrRestore(pgbackrest, dict(params, data_dir=side, action="pause", mode="side_by_side",
-                                                    force=False, confirm=False))
+                                                    force=False, confirm=False),
+                                   label="the side cluster's folder (in work_dir)")
         self.report = {"tenant": self.tenant, "restored_database": self.restored, "swapped": False}
 
     def plan(self):
@@ -48,8 +55,8 @@ class TenantPitr:
             raise ValueError("swap replaces live tenant %s by the restored copy: it needs confirm: true" % self.tenant)
         if self.p["swap"]:  # the forensic name must fit before anything is restored
             check_tenant_name("%s_pre_pitr_%s" % (self.tenant, "20260101t000000z"), "forensic name of %s" % self.tenant)
-        if not os.path.isdir(self.p["work_dir"]):
-            raise ValueError("work_dir %s does not exist" % self.p["work_dir"])
+        if not os.path.isdir(self.work_dir):
+            raise ValueError("work_dir %s does not exist" % self.work_dir)
         live = observe_database(self.pg, self.tenant)
         if not live["exists"]:
             raise ValueError("tenant %s does not exist on %s" % (self.tenant, self.pg.where))
@@ -170,7 +177,7 @@ class TenantPitr:
                 allow_connections(self.pg, self.tenant, False)
 
     def _copy_database(self, filler):
-        dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.p["work_dir"])
+        dump_dir = tempfile.mkdtemp(prefix=".%s-dump-" % self.tenant, dir=self.work_dir)
         try:
             side = {"PGHOST": self.cluster.dest, "PGPORT": str(self.p["port"]), "PGUSER": self.p["copy_user"]}
             done = subprocess.run(
@@ -199,7 +206,7 @@ class TenantPitr:
             source.check()
             try:
                 if source.format == "zip":  # a zip's central directory is at its end: it is read from disk
-                    source.download(self.p["work_dir"])
+                    source.download(self.work_dir)
                     source.check_archive()
                 source.stage_filestore(build)
             finally:
