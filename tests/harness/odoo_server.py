@@ -356,7 +356,11 @@ class OdooTemplate:
 
 
 def drop_database(pg, name):
+    """Drop a database, a sealed template too (odoo_tenant state=template marks it IS_TEMPLATE)."""
     with contextlib.closing(pg_connect(pg)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s AND datistemplate", (name,))
+        if cur.fetchone():
+            cur.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name)))
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

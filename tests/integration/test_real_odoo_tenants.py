@@ -54,9 +54,11 @@ def tenant(world, **args):
 
 
 def create(world, name, **args):
-    return tenant(world, name=name, template=world["template"].name, base_url="http://%s.localhost" % name,
-                  source_filestore_root=os.path.join(world["template"].data_dir, "filestore"),
-                  admin_password_file=os.path.join(world["secrets"], name), **args)
+    options = dict(name=name, template=world["template"].name, base_url="http://%s.localhost" % name,
+                   source_filestore_root=os.path.join(world["template"].data_dir, "filestore"),
+                   admin_password_file=os.path.join(world["secrets"], name))
+    options.update(args)
+    return tenant(world, **options)
 
 
 def run(*tasks, **kwargs):
@@ -124,7 +126,7 @@ def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(wor
     assert staging["changed"] and staging["strategy"] == "dump" and staging["origin"]["sessions_cut"] == 0, staging
     assert any(step.endswith("mail/data/neutralize.sql") for step in staging["neutralized"]), staging["neutralized"]
     db = "rtacmestg"
-    assert sql(world, db, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("True",)]
+    assert sql(world, db, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("true",)]
     assert sql(world, db, "SELECT count(*) FROM ir_config_parameter WHERE key LIKE 'mail.web_push_vapid%%'") == [(0,)]
     assert sql(world, db, "SELECT count(*) FROM payment_provider WHERE state NOT IN ('test', 'disabled')") == [(0,)]
     assert sql(world, db, "SELECT smtp_host FROM ir_mail_server WHERE active") == [("invalid",)]
