@@ -13,6 +13,7 @@
 
 Run: .venv/bin/python -m benchmarks.backup_verify [--db-mb 200] [--filestore-mb 500] [--rounds 2]
 """
+
 import argparse
 import datetime
 import hashlib
@@ -34,8 +35,7 @@ from tests.harness.options import login_options, s3_options
 
 def options(state, superuser=False):
     pg = state["postgres"]
-    login = ({"login_unix_socket": pg["socket_dir"], "login_port": pg["port"], "login_user": "postgres"} if superuser
-             else login_options(pg))
+    login = {"login_unix_socket": pg["socket_dir"], "login_port": pg["port"], "login_user": "postgres"} if superuser else login_options(pg)
     return dict(login, **s3_options(state["s3"]))
 
 
@@ -53,8 +53,7 @@ def plant_copies(client, made, count):
         created = now - datetime.timedelta(days=back)
         key = "odoo/small/small_%s.zip" % created.strftime("%Y%m%dT%H%M%SZ")
         client.copy_object(Bucket="bench", Key=key, CopySource={"Bucket": "bench", "Key": made["key"]})
-        entry = dict(sidecar, key=key, created=created.isoformat(),
-                     objects=[{"key": key, "size": sidecar["size"], "sha256": sidecar["sha256"]}])
+        entry = dict(sidecar, key=key, created=created.isoformat(), objects=[{"key": key, "size": sidecar["size"], "sha256": sidecar["sha256"]}])
         client.put_object(Bucket="bench", Key=key + ".manifest.json", Body=json.dumps(entry).encode())
 
 
@@ -99,11 +98,16 @@ def main():
         try:
             create_fleet_role(superuser, "bench_fleet")
             create_odoo_fixture(superuser, "small", owner="bench_fleet", filestore_root=root, filestore_mb=2)
-            create_odoo_fixture(superuser, "big", owner="bench_fleet", filestore_root=root, db_mb=args.db_mb,
-                                filestore_mb=args.filestore_mb, attachments=300)
-            client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                                  aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                                  config=botocore.config.Config(s3={"addressing_style": "path"}))
+            create_odoo_fixture(superuser, "big", owner="bench_fleet", filestore_root=root, db_mb=args.db_mb, filestore_mb=args.filestore_mb, attachments=300)
+            client = boto3.client(
+                "s3",
+                endpoint_url=s3["endpoint"],
+                region_name=s3["region"],
+                verify=s3["ca_file"],
+                aws_access_key_id=s3["access_key"],
+                aws_secret_access_key=s3["secret_key"],
+                config=botocore.config.Config(s3={"addressing_style": "path"}),
+            )
             client.create_bucket(Bucket="bench")
             base = dict(options(state), bucket="bench", filestore_root=root, tier=2)
             _seconds, small = timed_module("odoo_backup", dict(base, name="small"))
@@ -112,43 +116,47 @@ def main():
             print("%d cores; object store and PostgreSQL on this machine" % os.cpu_count())
 
             verify = dict(bucket="bench", tier=2, work_dir=work, fail_on_error=False)
-            seconds, result = timed_module("backup_verify", dict(verify, **options(state), name="small",
-                                                                 level=["objects"], scope="all"))
+            seconds, result = timed_module("backup_verify", dict(verify, **options(state), name="small", level=["objects"], scope="all"))
             assert result["verified"], result["msg"]
             start = time.perf_counter()
             listing = client.list_objects_v2(Bucket="bench", Prefix="odoo/small/")["Contents"]
             for obj in (o for o in listing if o["Key"].endswith(".zip")):
                 hashlib.sha256(client.get_object(Bucket="bench", Key=obj["Key"])["Body"].read()).hexdigest()
             plain = time.perf_counter() - start
-            print("1. objects level over %d backups of %.1f MB each (all hashed): %.1f s - %s the 10 s goal; "
-                  "baseline (one boto3 loop: list, GET and SHA-256 each object, in-process) %.1f s"
-                  % (args.backups, small["size"] / 1e6, seconds, "meets" if seconds <= 10 else "MISSES", plain))
+            print(
+                "1. objects level over %d backups of %.1f MB each (all hashed): %.1f s - %s the 10 s goal; "
+                "baseline (one boto3 loop: list, GET and SHA-256 each object, in-process) %.1f s"
+                % (args.backups, small["size"] / 1e6, seconds, "meets" if seconds <= 10 else "MISSES", plain)
+            )
 
             raws, ours = [], []
             for _round in range(args.rounds):
                 seconds, zip_path = raw_restore(state, client, big["key"], work)
                 raws.append(seconds)
                 os.unlink(zip_path)
-                seconds, result = timed_module("backup_verify", dict(
-                    verify, **options(state, superuser=True), name="big", key=big["key"], level=["restore"]))
+                seconds, result = timed_module("backup_verify", dict(verify, **options(state, superuser=True), name="big", key=big["key"], level=["restore"]))
                 assert result["verified"], result["msg"]
                 ours.append(seconds)
             raw, our = statistics.median(raws), statistics.median(ours)
-            print("2. restore level on %.0f MB (zip of a %d MB database + %d MB filestore):" % (
-                big["size"] / 1e6, args.db_mb, args.filestore_mb))
+            print("2. restore level on %.0f MB (zip of a %d MB database + %d MB filestore):" % (big["size"] / 1e6, args.db_mb, args.filestore_mb))
             print("   raw restore (download, unzip -p | psql, unzip filestore) %6.1f s" % raw)
-            print("   backup_verify level=restore                            %6.1f s  = %.2fx raw: %s the 1.3x goal"
-                  % (our, our / raw, "meets" if our <= 1.3 * raw else "MISSES"))
+            print(
+                "   backup_verify level=restore                            %6.1f s  = %.2fx raw: %s the 1.3x goal"
+                % (our, our / raw, "meets" if our <= 1.3 * raw else "MISSES")
+            )
             print("     its checks: %s" % ", ".join("%s %.1f s" % (c["name"], c["seconds"]) for c in result["checks"]))
-            print("   (median of %d interleaved rounds; raw %s, ours %s)" % (
-                args.rounds, "/".join("%.1f" % s for s in raws), "/".join("%.1f" % s for s in ours)))
+            print(
+                "   (median of %d interleaved rounds; raw %s, ours %s)" % (args.rounds, "/".join("%.1f" % s for s in raws), "/".join("%.1f" % s for s in ours))
+            )
 
             path = os.path.join(work, "hash.zip")
             client.download_file("bench", big["key"], path)
             py, coreutils = hashing(path)
             size = os.path.getsize(path) / 1e6
-            print("3. SHA-256 of the same %.0f MB: the module's reader %.0f MB/s, sha256sum %.0f MB/s (%.2fx)"
-                  % (size, size / py, size / coreutils, coreutils / py))
+            print(
+                "3. SHA-256 of the same %.0f MB: the module's reader %.0f MB/s, sha256sum %.0f MB/s (%.2fx)"
+                % (size, size / py, size / coreutils, coreutils / py)
+            )
         finally:
             shutil.rmtree(root, ignore_errors=True)
             shutil.rmtree(work, ignore_errors=True)

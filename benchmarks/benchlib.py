@@ -1,4 +1,5 @@
 """Shared pieces of the benchmarks: percentiles, a fresh harness, running a module directly."""
+
 import json
 import os
 import statistics
@@ -23,8 +24,16 @@ def percentile(values, pct):
 
 def summary(values, unit="ms", scale=1000.0):
     return "p50 %7.1f %s  p95 %7.1f %s  p99 %7.1f %s  mean %7.1f %s  (n=%d)" % (
-        percentile(values, 50) * scale, unit, percentile(values, 95) * scale, unit,
-        percentile(values, 99) * scale, unit, statistics.mean(values) * scale, unit, len(values))
+        percentile(values, 50) * scale,
+        unit,
+        percentile(values, 95) * scale,
+        unit,
+        percentile(values, 99) * scale,
+        unit,
+        statistics.mean(values) * scale,
+        unit,
+        len(values),
+    )
 
 
 class FreshPlatform:
@@ -50,8 +59,12 @@ def start_module(name, args):
     with os.fdopen(fd, "w") as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
-    proc = subprocess.Popen([sys.executable, path, args_file], stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, path, args_file],
+        stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     proc.args_file = args_file
     return proc
 
@@ -97,8 +110,13 @@ def start_warm_module(name, args):
     with os.fdopen(fd, "w") as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
     env = dict(os.environ, PYTHONPATH=COLLECTIONS)
-    proc = subprocess.Popen([sys.executable, "-c", WARM_RUNNER, path, args_file],  # pylint: disable=consider-using-with
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WARM_RUNNER, path, args_file],  # pylint: disable=consider-using-with
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     proc.args_file = args_file
     assert proc.stdout.readline() == b"ready\n"
     return proc

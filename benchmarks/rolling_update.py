@@ -11,6 +11,7 @@ wrong tenant database.
 
 Run: .venv/bin/python -m benchmarks.rolling_update     (needs root: Docker Engine, ~4 min)
 """
+
 import json
 import subprocess
 import tempfile
@@ -25,8 +26,15 @@ HOSTS = ["acme.localhost", "globex.localhost", "initech.localhost"]
 
 def line(phase, report):
     return "%-9s %6d requests in %5.1f s = %6.1f req/s  5xx %d  connection errors %d  wrong database %d  %s" % (
-        phase, report["requests"], report["seconds"], report["rate"], report["server_errors"],
-        report["connection_errors"], report["wrong_database"], json.dumps(report["statuses"]))
+        phase,
+        report["requests"],
+        report["seconds"],
+        report["rate"],
+        report["server_errors"],
+        report["connection_errors"],
+        report["wrong_database"],
+        json.dumps(report["statuses"]),
+    )
 
 
 def main():

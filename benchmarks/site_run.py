@@ -6,6 +6,7 @@ with changed=0.
 Each run deploys a private copy of the local platform (own ports, names, folders), removed after.
 Run: .venv/bin/python -m benchmarks.site_run [--uncached]    (needs root: Docker Engine)
 """
+
 import re
 import subprocess
 import sys
@@ -28,8 +29,9 @@ def timed(platform):
 
 
 def remove_project_images():
-    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "odoo-ops/*"],
-                            capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    listed = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "odoo-ops/*"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
     if listed:
         subprocess.run(["docker", "rmi", "-f"] + listed, capture_output=True, timeout=300, check=False)
     return len(listed)

@@ -12,6 +12,7 @@ machine or the store's growth does not favour one side; each run's objects are d
 
 Run: .venv/bin/python -m benchmarks.tenant_backup [--db-mb 200] [--filestore-mb 500] [--rounds 3]
 """
+
 import argparse
 import contextlib
 import hashlib
@@ -84,12 +85,27 @@ def baseline(state, client, name, root, hashed=False):
     pg = state["postgres"]
     env = dict(os.environ, PGPASSWORD=pg["admin_password"])
     start = time.perf_counter()
-    dump = subprocess.Popen(["pg_dump", "--no-owner", "-h", "127.0.0.1", "-p", str(pg["port"]), "-U",  # pylint: disable=consider-using-with
-                             pg["admin_user"], name], stdout=subprocess.PIPE, env=env)
+    dump = subprocess.Popen(
+        [
+            "pg_dump",
+            "--no-owner",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(pg["port"]),
+            "-U",  # pylint: disable=consider-using-with
+            pg["admin_user"],
+            name,
+        ],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
     client.upload_fileobj(wrap(dump.stdout), "bench", "baseline/%s.sql" % name)
     assert dump.wait() == 0
-    tar = subprocess.Popen(["tar", "-C", os.path.join(root, name), "-cf", "-", "."],  # pylint: disable=consider-using-with
-                           stdout=subprocess.PIPE)
+    tar = subprocess.Popen(
+        ["tar", "-C", os.path.join(root, name), "-cf", "-", "."],  # pylint: disable=consider-using-with
+        stdout=subprocess.PIPE,
+    )
     client.upload_fileobj(wrap(tar.stdout), "bench", "baseline/%s.tar" % name)
     assert tar.wait() == 0
     return time.perf_counter() - start
@@ -97,10 +113,21 @@ def baseline(state, client, name, root, hashed=False):
 
 def module_run(state, name, root, options):
     pg, s3 = state["postgres"], state["s3"]
-    args = {"name": name, "bucket": "bench", "filestore_root": root, **options,
-            "login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
-            "login_password": pg["admin_password"], "s3_endpoint_url": s3["endpoint"], "s3_region": s3["region"],
-            "s3_access_key": s3["access_key"], "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"]}
+    args = {
+        "name": name,
+        "bucket": "bench",
+        "filestore_root": root,
+        **options,
+        "login_host": "127.0.0.1",
+        "login_port": pg["port"],
+        "login_user": pg["admin_user"],
+        "login_password": pg["admin_password"],
+        "s3_endpoint_url": s3["endpoint"],
+        "s3_region": s3["region"],
+        "s3_access_key": s3["access_key"],
+        "s3_secret_key": s3["secret_key"],
+        "s3_ca_bundle": s3["ca_file"],
+    }
     start = time.perf_counter()
     result = finish_module(start_module("odoo_backup", args), timeout=1800)
     return time.perf_counter() - start, result
@@ -112,8 +139,11 @@ def empty_bucket(client):
 
 
 HASHED = "baseline + SHA-256 of each stream"
-VARIANTS = [("odoo_backup (defaults: zip)", {}), ("odoo_backup format=custom", {"format": "custom"}),
-            ("odoo_backup zip compress_level=1", {"compress_level": 1})]
+VARIANTS = [
+    ("odoo_backup (defaults: zip)", {}),
+    ("odoo_backup format=custom", {"format": "custom"}),
+    ("odoo_backup zip compress_level=1", {"compress_level": 1}),
+]
 
 
 def main():
@@ -132,20 +162,26 @@ def main():
             with contextlib.closing(psycopg2.connect(dbname="postgres", **superuser)) as conn:
                 conn.autocommit = True
                 conn.cursor().execute("CREATE ROLE bench_fleet LOGIN; GRANT bench_fleet TO odoo_ops_admin")
-            create_odoo_fixture(superuser, "big", owner="bench_fleet", filestore_root=root, db_mb=args.db_mb,
-                                filestore_mb=args.filestore_mb, attachments=300)
+            create_odoo_fixture(superuser, "big", owner="bench_fleet", filestore_root=root, db_mb=args.db_mb, filestore_mb=args.filestore_mb, attachments=300)
             with contextlib.closing(psycopg2.connect(dbname="postgres", **superuser)) as conn, conn.cursor() as cur:
                 cur.execute("SELECT pg_database_size('big')")
                 db_bytes = cur.fetchone()[0]
-            fs_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _s, fs in os.walk(os.path.join(root, "big"))
-                           for f in fs)
+            fs_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _s, fs in os.walk(os.path.join(root, "big")) for f in fs)
             total = db_bytes + fs_bytes
-            client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                                  aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                                  config=botocore.config.Config(s3={"addressing_style": "path"}))
+            client = boto3.client(
+                "s3",
+                endpoint_url=s3["endpoint"],
+                region_name=s3["region"],
+                verify=s3["ca_file"],
+                aws_access_key_id=s3["access_key"],
+                aws_secret_access_key=s3["secret_key"],
+                config=botocore.config.Config(s3={"addressing_style": "path"}),
+            )
             client.create_bucket(Bucket="bench")
-            print("tenant: %.0f MB database + %.0f MB filestore; %d cores; object store on this machine (TLS, on /dev/shm)"
-                  % (db_bytes / 1e6, fs_bytes / 1e6, os.cpu_count()))
+            print(
+                "tenant: %.0f MB database + %.0f MB filestore; %d cores; object store on this machine (TLS, on /dev/shm)"
+                % (db_bytes / 1e6, fs_bytes / 1e6, os.cpu_count())
+            )
             runs = {"baseline": [], HASHED: []}
             runs.update((label, []) for label, _options in VARIANTS)
             sizes, inside, cpus = {}, {}, {}
@@ -175,14 +211,24 @@ def main():
                 seconds = statistics.median(s for s, _d in measured)
                 extra = max(d for _s, d in measured)
                 rate = total / seconds
-                verdict = "" if label in ("baseline", HASHED) else "  %.2fx the baseline: %s; object %.0f MB; %.1f s of it " \
-                    "inside the module" % (rate / base_rate, "meets" if rate >= 0.9 * base_rate and extra <= 64
-                                           else "MISSES", sizes[label] / 1e6, statistics.median(inside[label]))
-                print("  %-34s %6.1f s  %6.1f MB/s  client CPU %4.1f s  peak extra disk %5.1f MB%s"
-                      % (label, seconds, rate / 1e6, statistics.median(cpus[label]), extra, verdict))
-            print("  (median of %d interleaved rounds; runs: %s)" % (args.rounds, "; ".join(
-                "%s %s" % (label.split(" (", maxsplit=1)[0], "/".join("%.1f" % s for s, _d in measured))
-                for label, measured in runs.items())))
+                verdict = (
+                    ""
+                    if label in ("baseline", HASHED)
+                    else "  %.2fx the baseline: %s; object %.0f MB; %.1f s of it "
+                    "inside the module"
+                    % (rate / base_rate, "meets" if rate >= 0.9 * base_rate and extra <= 64 else "MISSES", sizes[label] / 1e6, statistics.median(inside[label]))
+                )
+                print(
+                    "  %-34s %6.1f s  %6.1f MB/s  client CPU %4.1f s  peak extra disk %5.1f MB%s"
+                    % (label, seconds, rate / 1e6, statistics.median(cpus[label]), extra, verdict)
+                )
+            print(
+                "  (median of %d interleaved rounds; runs: %s)"
+                % (
+                    args.rounds,
+                    "; ".join("%s %s" % (label.split(" (", maxsplit=1)[0], "/".join("%.1f" % s for s, _d in measured)) for label, measured in runs.items()),
+                )
+            )
         finally:
             shutil.rmtree(root, ignore_errors=True)
 

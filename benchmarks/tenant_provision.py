@@ -7,6 +7,7 @@ loop) and as one task for all (the `tenants` option).
 Goals (2 cores): <= 0.5 s per tenant in the module's own work; 100 tenants <= 90 s; re-run <= 20 s
 with changed=0. Run: .venv/bin/python -m benchmarks.tenant_provision [--tenants 20] [--playbook 100]
 """
+
 import argparse
 import os
 import random
@@ -30,10 +31,8 @@ def setup(state, root):
     conn.autocommit = True
     conn.cursor().execute("CREATE ROLE %s LOGIN" % FLEET)
     conn.close()
-    create_odoo_fixture(superuser, "golden", owner=FLEET, filestore_root=root, db_mb=20, filestore_mb=10,
-                        attachments=200)
-    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
-             "login_password": pg["admin_password"]}
+    create_odoo_fixture(superuser, "golden", owner=FLEET, filestore_root=root, db_mb=20, filestore_mb=10, attachments=200)
+    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"], "login_password": pg["admin_password"]}
     return superuser, login
 
 
@@ -50,8 +49,25 @@ def raw_create(state, root, name):
     """The baseline: what an operator would type, as the postgres superuser."""
     pg = state["postgres"]
     start = time.perf_counter()
-    subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(pg["bin_dir"], "createdb"), "-h", pg["socket_dir"],
-                    "-p", str(pg["port"]), "-T", "golden", "-O", FLEET, name], check=True)
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            os.path.join(pg["bin_dir"], "createdb"),
+            "-h",
+            pg["socket_dir"],
+            "-p",
+            str(pg["port"]),
+            "-T",
+            "golden",
+            "-O",
+            FLEET,
+            name,
+        ],
+        check=True,
+    )
     subprocess.run(["cp", "-a", os.path.join(root, "golden"), os.path.join(root, name)], check=True)
     return time.perf_counter() - start
 
@@ -75,8 +91,17 @@ def wal_bytes(superuser, start, end):
 
 
 def module_create(login, root, name, strategy, filestore_copy):
-    args = dict(login, name=name, template="golden", owner=FLEET, base_url="https://%s.test" % name,
-                filestore_root=root, strategy=strategy, filestore_copy=filestore_copy, connection_limit=20)
+    args = dict(
+        login,
+        name=name,
+        template="golden",
+        owner=FLEET,
+        base_url="https://%s.test" % name,
+        filestore_root=root,
+        strategy=strategy,
+        filestore_copy=filestore_copy,
+        connection_limit=20,
+    )
     proc = start_warm_module("odoo_tenant", args)
     start = time.perf_counter()
     go(proc)
@@ -91,8 +116,9 @@ def per_tenant(state, root, login, superuser, count):
     series = {"raw createdb -T + cp -a (postgres superuser)": lambda i: raw_create(state, root, "raw_%d" % i)}
     for strategy in ("file_copy", "wal_log"):
         for mode in ("copy", "hardlink"):
-            series["odoo_tenant strategy=%s filestore=%s" % (strategy, mode)] = (
-                lambda i, s=strategy, m=mode: module_create(login, root, "m_%s_%s_%d" % (s[0], m[0], i), s, m))
+            series["odoo_tenant strategy=%s filestore=%s" % (strategy, mode)] = lambda i, s=strategy, m=mode: module_create(
+                login, root, "m_%s_%s_%d" % (s[0], m[0], i), s, m
+            )
     times = {label: [] for label in series}
     wal = {label: [] for label in series}
     for index in range(count):
@@ -102,20 +128,25 @@ def per_tenant(state, root, login, superuser, count):
             start = wal_lsn(superuser)
             times[label].append(create(index))
             wal[label].append(wal_bytes(superuser, start, wal_lsn(superuser)))
-    print("\nper tenant (n=%d each, interleaved; module timed after the interpreter and "
-          "ansible.module_utils.basic load; WAL = bytes written per create)" % count)
+    print(
+        "\nper tenant (n=%d each, interleaved; module timed after the interpreter and ansible.module_utils.basic load; WAL = bytes written per create)" % count
+    )
     for label in series:
         print("  %-52s %s  WAL %5.1f MB" % (label, summary(times[label]), sum(wal[label]) / len(wal[label]) / 1e6))
 
 
 def playbook(login, root, count):
     names = ["pb_%03d" % i for i in range(count)]
-    common = dict(login, template="golden", owner=FLEET, filestore_root=root, filestore_copy="hardlink",
-                  connection_limit=20, statement_timeout=300)
-    loop = [{"name": "one task per tenant", "sysgenpro.odoo_ops.odoo_tenant": dict(
-        common, name="{{ item }}", base_url="https://{{ item }}.test"), "loop": names}]
-    batch = [{"name": "one task for the fleet", "sysgenpro.odoo_ops.odoo_tenant": dict(
-        common, tenants=[{"name": "b" + name, "base_url": "https://b%s.test" % name} for name in names])}]
+    common = dict(login, template="golden", owner=FLEET, filestore_root=root, filestore_copy="hardlink", connection_limit=20, statement_timeout=300)
+    loop = [
+        {"name": "one task per tenant", "sysgenpro.odoo_ops.odoo_tenant": dict(common, name="{{ item }}", base_url="https://{{ item }}.test"), "loop": names}
+    ]
+    batch = [
+        {
+            "name": "one task for the fleet",
+            "sysgenpro.odoo_ops.odoo_tenant": dict(common, tenants=[{"name": "b" + name, "base_url": "https://b%s.test" % name} for name in names]),
+        }
+    ]
     for form, tasks in (("loop", loop), ("tenants", batch)):
         for label in ("first run", "re-run"):
             start = time.perf_counter()
@@ -124,8 +155,10 @@ def playbook(login, root, count):
             result = run.results[0]
             items = result.get("results") or result.get("tenants") or []
             changed = sum(1 for r in items if r.get("changed"))
-            print("  ansible-playbook, %d tenants, %-7s %-9s %6.1f s  (tenants changed=%d, failed=%s)"
-                  % (count, form, label, elapsed, changed, run.stats.get("failures", 0)))
+            print(
+                "  ansible-playbook, %d tenants, %-7s %-9s %6.1f s  (tenants changed=%d, failed=%s)"
+                % (count, form, label, elapsed, changed, run.stats.get("failures", 0))
+            )
             for failure in [r for r in items + [result] if r.get("failed") and r.get("msg")][:3]:
                 print("    failed: %s" % failure["msg"])
 
@@ -139,10 +172,14 @@ def main():
         root = tempfile.mkdtemp(prefix="odoo_ops-bench-fs-")
         try:
             superuser, login = setup(state, root)
-            print("template: %.1f MB database, %.1f MB filestore; %d cores" % (
-                database_size(superuser, "golden") / 1e6,
-                sum(os.path.getsize(os.path.join(d, f)) for d, _s, fs in os.walk(os.path.join(root, "golden"))
-                    for f in fs) / 1e6, os.cpu_count()))
+            print(
+                "template: %.1f MB database, %.1f MB filestore; %d cores"
+                % (
+                    database_size(superuser, "golden") / 1e6,
+                    sum(os.path.getsize(os.path.join(d, f)) for d, _s, fs in os.walk(os.path.join(root, "golden")) for f in fs) / 1e6,
+                    os.cpu_count(),
+                )
+            )
             per_tenant(state, root, login, superuser, args.tenants)
             if args.playbook:
                 playbook(login, root, args.playbook)

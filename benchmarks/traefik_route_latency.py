@@ -10,12 +10,12 @@ already loaded (what every Ansible module pays before its own code runs). Before
 Traefik is left to settle, and the order of baseline and module alternates, so that neither lands
 in the other's reload throttle window.
 """
+
 import argparse
 import os
 import time
 
-from benchmarks.benchlib import (FreshPlatform, finish_module, go, percentile, start_module, start_warm_module,
-                                 summary, wait_first_status)
+from benchmarks.benchlib import FreshPlatform, finish_module, go, percentile, start_module, start_warm_module, summary, wait_first_status
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import write_atomic  # noqa: E402
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import RouteSpec, file_config
@@ -23,16 +23,22 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_ro
 
 
 def tenant_args(state, name):
-    return {"name": name, "hosts": ["%s.bench.test" % name.replace("_", "-")],
-            "backend_url": [state["backend"]["http_url"]], "websocket_url": [state["backend"]["websocket_url"]],
-            "dynamic_dir": state["traefik"]["dynamic_dir"], "api_url": state["traefik"]["api_url"],
-            "rate_limit": {"average": 100}, "inflight_limit": 50, "health_check_path": ""}
+    return {
+        "name": name,
+        "hosts": ["%s.bench.test" % name.replace("_", "-")],
+        "backend_url": [state["backend"]["http_url"]],
+        "websocket_url": [state["backend"]["websocket_url"]],
+        "dynamic_dir": state["traefik"]["dynamic_dir"],
+        "api_url": state["traefik"]["api_url"],
+        "rate_limit": {"average": 100},
+        "inflight_limit": 50,
+        "health_check_path": "",
+    }
 
 
 def write_directly(args):
     spec = RouteSpec(args)
-    write_atomic(os.path.join(args["dynamic_dir"], "%s.yml" % args["name"]),
-                 render(spec, file_config(spec)).encode(), 0o644)
+    write_atomic(os.path.join(args["dynamic_dir"], "%s.yml" % args["name"]), render(spec, file_config(spec)).encode(), 0o644)
 
 
 def seed(state, count):
@@ -68,7 +74,7 @@ def run_phase(state, existing, tenants, settle):
     figures = {"direct": [], "process": [], "process_return": [], "warm": [], "warm_return": []}
     for index in range(tenants):
         runs = [("direct", None), ("process", False), ("warm", True)]
-        for kind, warm in (runs if index % 2 == 0 else runs[::-1]):
+        for kind, warm in runs if index % 2 == 0 else runs[::-1]:
             time.sleep(settle)  # let the previous reload and Traefik's throttle window pass
             name = "%s%d_%03d" % (kind, existing, index)
             if kind == "direct":
@@ -86,8 +92,10 @@ def run_phase(state, existing, tenants, settle):
     for kind, label in (("process", "whole module process"), ("warm", "module work")):
         added = percentile(figures[kind], 50) - percentile(figures["direct"], 50)
         added95 = percentile(figures[kind], 95) - percentile(figures["direct"], 95)
-        print("  %s adds %4.0f ms at p50, %4.0f ms at p95 over Traefik's own reload: %s the <= 100 ms goal"
-              % (label, added * 1000, added95 * 1000, "meets" if added <= 0.100 else "MISSES"))
+        print(
+            "  %s adds %4.0f ms at p50, %4.0f ms at p95 over Traefik's own reload: %s the <= 100 ms goal"
+            % (label, added * 1000, added95 * 1000, "meets" if added <= 0.100 else "MISSES")
+        )
 
 
 def main():

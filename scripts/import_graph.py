@@ -7,6 +7,7 @@ in a cycle. Exit status 1 names every violation.
 
 Usage: scripts/import_graph.py [--files]   (--files: the file-level edges too)
 """
+
 import ast
 import os
 import sys
@@ -27,8 +28,8 @@ RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 
 
 def module_name(path):
-    relative = os.path.relpath(path, ROOT)[:-len(".py")].replace(os.sep, ".")
-    return relative[:-len(".__init__")] if relative.endswith(".__init__") else relative
+    relative = os.path.relpath(path, ROOT)[: -len(".py")].replace(os.sep, ".")
+    return relative[: -len(".__init__")] if relative.endswith(".__init__") else relative
 
 
 def package_of(module):
@@ -49,9 +50,9 @@ def file_edges():
             found = set()
             for node in ast.walk(tree):
                 if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PREFIX):
-                    found.add(node.module[len(PREFIX):])
+                    found.add(node.module[len(PREFIX) :])
                 elif isinstance(node, ast.Import):
-                    found.update(a.name[len(PREFIX):] for a in node.names if a.name.startswith(PREFIX))
+                    found.update(a.name[len(PREFIX) :] for a in node.names if a.name.startswith(PREFIX))
             edges[module_name(path)] = found
     return edges
 
@@ -72,7 +73,7 @@ def cycles(edges):
                 path.pop()
                 state[node] = "done"
             elif state.get(child) == "open":
-                found.append(path[path.index(child):] + [child])
+                found.append(path[path.index(child) :] + [child])
             elif not state.get(child):
                 state[child] = "open"
                 path.append(child)
@@ -88,11 +89,9 @@ def violations(edges):
             if src == dst:
                 continue
             if src not in RANK or dst not in RANK:
-                problems.append("%s -> %s: package %s has no layer in LAYERS" % (
-                    source, target, src if src not in RANK else dst))
+                problems.append("%s -> %s: package %s has no layer in LAYERS" % (source, target, src if src not in RANK else dst))
             elif RANK[dst] >= RANK[src]:
-                problems.append("%s -> %s: %s (layer %d) may not import %s (layer %d)" % (
-                    source, target, src, RANK[src], dst, RANK[dst]))
+                problems.append("%s -> %s: %s (layer %d) may not import %s (layer %d)" % (source, target, src, RANK[src], dst, RANK[dst]))
     problems += ["import cycle: %s" % " -> ".join(cycle) for cycle in cycles(edges)]
     return problems
 
@@ -101,8 +100,7 @@ def main(argv):
     edges = file_edges()
     packages = {}
     for source, targets in edges.items():
-        packages.setdefault(package_of(source), set()).update(
-            package_of(t) for t in targets if package_of(t) != package_of(source))
+        packages.setdefault(package_of(source), set()).update(package_of(t) for t in targets if package_of(t) != package_of(source))
     for rank, layer in enumerate(LAYERS):
         for package in layer:
             print("%d %-13s -> %s" % (rank, package, ", ".join(sorted(packages.get(package, ()))) or "-"))

@@ -2,6 +2,7 @@
 """Offline stand-in for ansible-test's pip bootstrap script (get-pip), which it downloads from a
 host outside PyPI. Called as `python pip_bootstrap.py [pip options] pip==X [setuptools==Y ...]`:
 installs pip from Python's own ensurepip wheel, then the requested packages from PyPI."""
+
 import subprocess
 import sys
 

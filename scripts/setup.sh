@@ -26,7 +26,7 @@ fi
 #    home cannot be executed by other users (tasks that become postgres need it).
 venv=.venv
 stamp="$venv/.requirements.sha256"
-want=$(cat requirements.txt | sha256sum | cut -d' ' -f1)
+want=$(sha256sum < requirements.txt | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "building $venv from requirements.txt"
   mkdir -p .cache

@@ -3,7 +3,7 @@
 # against real services (started and stopped by the tests themselves). Exit status: 0 when all pass.
 # Usage: scripts/test.sh [lint|sanity|pytest ...]   (default: all, in that order)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_CONFIG="$root/ansible.cfg" PYTHONDONTWRITEBYTECODE=1
 
@@ -23,9 +23,11 @@ sanity() {
   local venv="$root/.cache/sanity-venv" core
   core=$(python -c 'import ansible; print(ansible.__version__)')
   if [ "$("$venv/bin/python" -c 'import ansible; print(ansible.__version__)' 2>/dev/null)" != "$core" ]; then
-    rm -rf "$venv" && /usr/bin/python3 -m venv "$venv" &&
-      "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$core" >"$root/.cache/sanity-pip.log" 2>&1 ||
-      { tail -20 "$root/.cache/sanity-pip.log"; return 1; }
+    if ! { rm -rf "$venv" && /usr/bin/python3 -m venv "$venv" &&
+      "$venv/bin/pip" install -q --disable-pip-version-check "ansible-core==$core" >"$root/.cache/sanity-pip.log" 2>&1; }; then
+      tail -20 "$root/.cache/sanity-pip.log"
+      return 1
+    fi
   fi
   # Per-test environments bootstrap pip from get-pip, downloaded from outside PyPI: give ansible-test
   # our offline stand-in under the cache name it looks for.
@@ -34,13 +36,13 @@ sanity() {
 from ansible_test._internal.host_configs import PythonConfig
 print(get_venv_packages(PythonConfig(version="3.11"))["pip"])' 2>/dev/null || echo 24.2)
   mkdir -p ~/.ansible/test/cache
-  cp scripts/pip_bootstrap.py ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+  cp scripts/pip_bootstrap.py "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
   (cd "$copy" && git init -q && git add -A &&
     "$venv/bin/ansible-test" sanity --local --requirements --python 3.11 --color no)
 }
 
 unit_and_integration() {
-  python -m pytest -p no:cacheprovider -q tests/unit tests/integration "$@"
+  python -m pytest -p no:cacheprovider -q tests/unit tests/integration
 }
 
 steps=("${@:-lint sanity pytest}")

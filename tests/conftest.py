@@ -1,4 +1,5 @@
 """Shared fixtures: the collection on sys.path, and the real-service harness for a test session."""
+
 import os
 import shutil
 import sys
@@ -95,8 +96,7 @@ class OdooTemplates:
 
     def get(self, role="odoo_ops_real", password="odoo-ops-real-secret", modules="base"):
         if role not in self.made:
-            template = odoo_server.OdooTemplate(self.install, self.pg, role, password, os.path.join(self.root, role),
-                                                modules=modules)
+            template = odoo_server.OdooTemplate(self.install, self.pg, role, password, os.path.join(self.root, role), modules=modules)
             self.made[role] = template.init()
             TIMINGS["odoo template %s: -i %s (s)" % (role, modules)] = template.seconds
         return self.made[role]
@@ -128,11 +128,12 @@ def odoo_servers(odoo_install, harness):
     pg = harness.up("postgres")["postgres"]
     started = []
     with scratch_dirs("odoo_ops-odoo-servers-") as (root,):
+
         def make(db_user, db_password, start=True, **options):
-            server = odoo_server.OdooServer(odoo_install, pg, db_user, db_password,
-                                            os.path.join(root, "server-%d" % len(started)), **options)
+            server = odoo_server.OdooServer(odoo_install, pg, db_user, db_password, os.path.join(root, "server-%d" % len(started)), **options)
             started.append(server)
             return server.start() if start else server
+
         try:
             yield make
         finally:

@@ -5,6 +5,7 @@
 odoo_passwd_hash (Odoo's master password, admin_passwd, as the hash Odoo verifies)."""
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import master_password_hash

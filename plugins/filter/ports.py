@@ -9,6 +9,7 @@ overlap, or a range inside the kernel's ephemeral range (net.ipv4.ip_local_port_
 ports of outgoing connections), make such a start fail at random with "address already in use"."""
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 
@@ -51,7 +52,7 @@ def port_conflicts(claims, local_port_range="", reserved_ports="", span=1):
         ranges.append((first, last, name))
     ranges.sort()
     for index, (first, last, name) in enumerate(ranges):
-        for other_first, other_last, other in ranges[index + 1:]:
+        for other_first, other_last, other in ranges[index + 1 :]:
             if other_first <= last:
                 problems.append("%s overlaps %s" % (_label(name, first, last), _label(other, other_first, other_last)))
     ephemeral = str(local_port_range or "").split()
@@ -59,14 +60,13 @@ def port_conflicts(claims, local_port_range="", reserved_ports="", span=1):
         low, high = int(ephemeral[0]), int(ephemeral[-1])
         reserved = _parse_ranges(reserved_ports)
         for first, last, name in ranges:
-            exposed = [port for port in range(max(first, low), min(last, high) + 1)
-                       if not any(r_first <= port <= r_last for r_first, r_last in reserved)]
+            exposed = [port for port in range(max(first, low), min(last, high) + 1) if not any(r_first <= port <= r_last for r_first, r_last in reserved)]
             if exposed:
                 problems.append(
                     "%s: %d of its ports lie in the kernel's ephemeral range %d-%d (net.ipv4.ip_local_port_range), "
                     "where an outgoing connection can hold one and a container starting later cannot bind it; "
-                    "choose ports below %d or reserve them in net.ipv4.ip_local_reserved_ports"
-                    % (_label(name, first, last), len(exposed), low, high, low))
+                    "choose ports below %d or reserve them in net.ipv4.ip_local_reserved_ports" % (_label(name, first, last), len(exposed), low, high, low)
+                )
     return problems
 
 

@@ -19,6 +19,7 @@ try:
     import botocore.config
     import botocore.exceptions
     import botocore.session
+
     HAS_BOTO3, BOTO3_IMPORT_ERROR = True, None
 except ImportError:
     HAS_BOTO3, BOTO3_IMPORT_ERROR = False, traceback.format_exc()
@@ -64,12 +65,17 @@ class ObjectStore:
             # third pass over the data. Over plain HTTP the payload stays signed.
             s3_options["payload_signing_enabled"] = False
         config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": params.get("s3_retries") or 5},
-            s3=s3_options, connect_timeout=10, read_timeout=60)
+            retries={"mode": "standard", "max_attempts": params.get("s3_retries") or 5}, s3=s3_options, connect_timeout=10, read_timeout=60
+        )
         self.client = botocore.session.get_session().create_client(
-            "s3", endpoint_url=params.get("s3_endpoint_url"), region_name=params.get("s3_region") or "us-east-1",
-            aws_access_key_id=params.get("s3_access_key"), aws_secret_access_key=params.get("s3_secret_key"),
-            verify=verify, config=config)
+            "s3",
+            endpoint_url=params.get("s3_endpoint_url"),
+            region_name=params.get("s3_region") or "us-east-1",
+            aws_access_key_id=params.get("s3_access_key"),
+            aws_secret_access_key=params.get("s3_secret_key"),
+            verify=verify,
+            config=config,
+        )
 
     def call(self, what, method, **kwargs):
         """Run one S3 call; failures become S3Error('<what> at <endpoint>: <reason>')."""
@@ -77,8 +83,7 @@ class ObjectStore:
             return getattr(self.client, method)(**kwargs)
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
-            raise S3Error("%s at %s: %s %s" % (what, self.endpoint, error.get("Code"), error.get("Message") or ""),
-                          error.get("Code")) from None
+            raise S3Error("%s at %s: %s %s" % (what, self.endpoint, error.get("Code"), error.get("Message") or ""), error.get("Code")) from None
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise S3Error("%s at %s: %s" % (what, self.endpoint, exc)) from None
 
@@ -96,8 +101,7 @@ class ObjectStore:
         until = head.get("ObjectLockRetainUntilDate")
         if until and until <= datetime.datetime.now(datetime.timezone.utc):
             until = None  # retention in the past does not protect
-        return {"retain_until": until, "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON",
-                "encryption": head.get("ServerSideEncryption")}
+        return {"retain_until": until, "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON", "encryption": head.get("ServerSideEncryption")}
 
     def versions(self, bucket, key):
         """[{version_id, latest, size, delete_marker}] of one key, newest first (empty without versioning
@@ -105,12 +109,22 @@ class ObjectStore:
         found, marker = [], {}
         for _page in range(1000):  # bounded: 1000 pages of versions of one key
             answer = self.call("list versions of %s" % key, "list_object_versions", Bucket=bucket, Prefix=key, **marker)
-            found += [{"version_id": v.get("VersionId") if v.get("VersionId") != "null" else None,
-                       "latest": v.get("IsLatest", False), "size": v.get("Size"), "delete_marker": False,
-                       "modified": v.get("LastModified")} for v in answer.get("Versions", []) if v["Key"] == key]
-            found += [{"version_id": v.get("VersionId"), "latest": v.get("IsLatest", False), "size": None,
-                       "delete_marker": True, "modified": v.get("LastModified")}
-                      for v in answer.get("DeleteMarkers", []) if v["Key"] == key]
+            found += [
+                {
+                    "version_id": v.get("VersionId") if v.get("VersionId") != "null" else None,
+                    "latest": v.get("IsLatest", False),
+                    "size": v.get("Size"),
+                    "delete_marker": False,
+                    "modified": v.get("LastModified"),
+                }
+                for v in answer.get("Versions", [])
+                if v["Key"] == key
+            ]
+            found += [
+                {"version_id": v.get("VersionId"), "latest": v.get("IsLatest", False), "size": None, "delete_marker": True, "modified": v.get("LastModified")}
+                for v in answer.get("DeleteMarkers", [])
+                if v["Key"] == key
+            ]
             if not answer.get("IsTruncated"):
                 break
             marker = {"KeyMarker": answer.get("NextKeyMarker"), "VersionIdMarker": answer.get("NextVersionIdMarker")}
@@ -141,8 +155,7 @@ class MultipartWriter:
 
     def __init__(self, store, bucket, key, part_size, extra, concurrency=4):
         self.store, self.bucket, self.key, self.part_size = store, bucket, key, part_size
-        self.upload_id = store.call("start upload of %s" % key, "create_multipart_upload",
-                                    Bucket=bucket, Key=key, **extra)["UploadId"]
+        self.upload_id = store.call("start upload of %s" % key, "create_multipart_upload", Bucket=bucket, Key=key, **extra)["UploadId"]
         # Parts are filled in place in reused buffers: each byte is copied once, and a fresh
         # part-sized allocation per part (page faults, zeroing) would cost more than the copy.
         self.spare, self.buffer, self.filled = [], bytearray(part_size), 0
@@ -160,7 +173,7 @@ class MultipartWriter:
         self.size += written
         while view:
             count = min(len(view), self.part_size - self.filled)
-            self.buffer[self.filled:self.filled + count] = view[:count]
+            self.buffer[self.filled : self.filled + count] = view[:count]
             self.filled += count
             view = view[count:]
             if self.filled == self.part_size:
@@ -188,15 +201,22 @@ class MultipartWriter:
         # The part's CRC-32 goes in a header: botocore would otherwise compute it into an
         # aws-chunked trailer, which sends the body through a reader in small copies.
         crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
-        answer = self.store.call("upload part %d of %s" % (number, self.key), "upload_part", Bucket=self.bucket,
-                                 Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body,
-                                 ChecksumCRC32=crc)
+        answer = self.store.call(
+            "upload part %d of %s" % (number, self.key),
+            "upload_part",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumCRC32=crc,
+        )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def finish(self):
         """Upload what is left and wait for every part; the object exists only after complete()."""
         if self.filled or not (self.parts or self.pending):
-            self._submit(bytes(self.buffer[:self.filled]))
+            self._submit(bytes(self.buffer[: self.filled]))
             self.buffer, self.filled = None, 0
         while self.pending:
             self._finish_oldest()
@@ -209,8 +229,14 @@ class MultipartWriter:
 
     def complete(self):
         """Make the object; returns its version id (None where the bucket has no versioning)."""
-        answer = self.store.call("complete upload of %s" % self.key, "complete_multipart_upload", Bucket=self.bucket,
-                                 Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts})
+        answer = self.store.call(
+            "complete upload of %s" % self.key,
+            "complete_multipart_upload",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
         self.version_id = answer.get("VersionId")
         return self.version_id
 
@@ -222,7 +248,6 @@ class MultipartWriter:
         self.hasher.shutdown(wait=True)
         self.pending.clear()
         try:
-            self.store.call("abort upload of %s" % self.key, "abort_multipart_upload", Bucket=self.bucket,
-                            Key=self.key, UploadId=self.upload_id)
+            self.store.call("abort upload of %s" % self.key, "abort_multipart_upload", Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
         except S3Error:
             pass  # the store is unreachable: its lifecycle rules must reap the parts

@@ -50,8 +50,7 @@ def is_secret_option(name):
 def misplaced_secrets(params):
     """Values of secret-looking options given among the ordinary pgbackrest_options: a module adds
     them to its no_log values before refusing them, so the refusal does not show them either."""
-    return [str(value) for name, value in (params.get("pgbackrest_options") or {}).items()
-            if is_secret_option(name) and value not in (None, "")]
+    return [str(value) for name, value in (params.get("pgbackrest_options") or {}).items() if is_secret_option(name) and value not in (None, "")]
 
 
 def option_value(value):
@@ -78,13 +77,14 @@ class PgBackRest:
                 raise ValueError("%s has names that are not pgBackRest options: %s" % (what, ", ".join(bad)))
         shown = sorted(name for name in options if is_secret_option(name))
         if shown:
-            raise ValueError("pgbackrest_options %s: secret options go in pgbackrest_secrets (no_log), in the "
-                             "configuration file or in PGBACKREST_* environment variables; pgbackrest_options is "
-                             "shown in results" % ", ".join("%s looks like a secret" % name for name in shown))
+            raise ValueError(
+                "pgbackrest_options %s: secret options go in pgbackrest_secrets (no_log), in the "
+                "configuration file or in PGBACKREST_* environment variables; pgbackrest_options is "
+                "shown in results" % ", ".join("%s looks like a secret" % name for name in shown)
+            )
         both = sorted(set(options) & set(secrets))
         if both:
-            raise ValueError("%s given in both pgbackrest_options and pgbackrest_secrets: give each option once"
-                             % ", ".join(both))
+            raise ValueError("%s given in both pgbackrest_options and pgbackrest_secrets: give each option once" % ", ".join(both))
         if not self.stanza:
             raise ValueError("stanza is required: the pgBackRest stanza of the source cluster")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.stanza):
@@ -92,12 +92,13 @@ class PgBackRest:
         if self.config and not os.path.isfile(self.config):
             raise ValueError("pgbackrest_config %s does not exist" % self.config)
         if self.config and not os.access(self.config, os.R_OK):
-            raise ValueError("pgbackrest_config %s cannot be read by this user (run the module as the PostgreSQL "
-                             "OS user, become_user: postgres, and let it read the file)" % self.config)
+            raise ValueError(
+                "pgbackrest_config %s cannot be read by this user (run the module as the PostgreSQL "
+                "OS user, become_user: postgres, and let it read the file)" % self.config
+            )
         self.options = dict((name, option_value(value)) for name, value in options.items())
         self.options.update((name, option_value(value)) for name, value in secrets.items())
-        self.secrets = sorted({option_value(v) for v in secrets.values() if v not in (None, "")}, key=len,
-                              reverse=True)
+        self.secrets = sorted({option_value(v) for v in secrets.values() if v not in (None, "")}, key=len, reverse=True)
         self.env = dict(os.environ)
         self.env.update(("PGBACKREST_" + name.upper().replace("-", "_"), value) for name, value in self.options.items())
 
@@ -116,8 +117,7 @@ class PgBackRest:
 
     def run(self, name, *args, timeout=3600, operands=()):
         try:
-            done = subprocess.run(self.command(name, *args, operands=operands), capture_output=True, text=True,
-                                  env=self.env, timeout=timeout, check=False)
+            done = subprocess.run(self.command(name, *args, operands=operands), capture_output=True, text=True, env=self.env, timeout=timeout, check=False)
         except FileNotFoundError:
             raise PgBackRestError("pgBackRest is not installed (%s not found)" % self.binary) from None
         except PermissionError:
@@ -126,8 +126,7 @@ class PgBackRest:
             raise PgBackRestError("pgbackrest %s did not finish within %d s" % (name, timeout)) from None
         if done.returncode != 0:
             lines = [line for line in (done.stderr + done.stdout).splitlines() if "ERROR" in line or "WARN" in line]
-            raise PgBackRestError(self.mask("pgbackrest %s failed (exit %d): %s" % (
-                name, done.returncode, " ".join(lines[-5:]) or done.stderr.strip()[-500:])))
+            raise PgBackRestError(self.mask("pgbackrest %s failed (exit %d): %s" % (name, done.returncode, " ".join(lines[-5:]) or done.stderr.strip()[-500:])))
         return done.stdout
 
     def info(self):
@@ -140,11 +139,12 @@ class PgBackRest:
         if not stanza or stanza.get("status", {}).get("code") not in (0, 2):
             message = (stanza or {}).get("status", {}).get("message", "not found")
             # The stanza's own status says "other" when a repository failed: each repository's says why.
-            failed = ["repo%s: %s" % (repo.get("key"), repo["status"].get("message"))
-                      for repo in (stanza or {}).get("repo") or []
-                      if (repo.get("status") or {}).get("code") not in (None, 0, 2)]
-            raise PgBackRestError(self.mask("stanza %s cannot be read from the repository: %s" % (
-                self.stanza, "; ".join(failed) if failed else message)))
+            failed = [
+                "repo%s: %s" % (repo.get("key"), repo["status"].get("message"))
+                for repo in (stanza or {}).get("repo") or []
+                if (repo.get("status") or {}).get("code") not in (None, 0, 2)
+            ]
+            raise PgBackRestError(self.mask("stanza %s cannot be read from the repository: %s" % (self.stanza, "; ".join(failed) if failed else message)))
         return stanza
 
     # --- local folders ------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class PgBackRest:
                     found.setdefault(name.strip(), []).append(value.strip())
         for key, value in os.environ.items():
             if key.startswith("PGBACKREST_"):
-                found[key[len("PGBACKREST_"):].lower().replace("_", "-")] = [value]
+                found[key[len("PGBACKREST_") :].lower().replace("_", "-")] = [value]
         for name, value in self.options.items():
             found[name] = [value]
         return found
@@ -192,7 +192,6 @@ class PgBackRest:
         paths = []
         for repo in sorted(repos, key=int):
             if any(kind in LOCAL_REPO_TYPES for kind in found.get("repo%s-type" % repo) or ["posix"]):
-                paths += [("the pgBackRest repository repo%s" % repo, path)
-                          for path in found.get("repo%s-path" % repo) or [DEFAULT_REPO_PATH]]
+                paths += [("the pgBackRest repository repo%s" % repo, path) for path in found.get("repo%s-path" % repo) or [DEFAULT_REPO_PATH]]
         paths += [("the pgBackRest spool path", path) for path in found.get("spool-path") or [DEFAULT_SPOOL_PATH]]
         return [(description, path) for description, path in paths if path.startswith("/")]

@@ -45,8 +45,12 @@ attributes:
     platforms: posix
     support: full
   check_mode:
-    support: full
-    details: The verification changes nothing it verifies, so check mode runs it all.
+    support: partial
+    details:
+      - The read-only levels (C(objects), C(repository)) run; the C(restore) level is skipped, since it
+        creates a throwaway database or starts a PostgreSQL server (listed in RV(skipped_levels)).
+      - No report or textfile is written; RV(reports) gives the paths a real run would write.
+      - RV(verified) is null when a level was skipped (not proven either way).
   diff_mode:
     support: none
 options:
@@ -181,9 +185,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 verified:
-  description: Whether every check passed.
+  description: Whether every check passed; null in check mode when a level was skipped.
   returned: always
   type: bool
+skipped_levels:
+  description: Levels asked for but not run (in check mode, C(restore)).
+  returned: always
+  type: list
+  elements: str
 checks:
   description: Every check run, in order.
   returned: always
@@ -201,7 +210,7 @@ restore_seconds:
   returned: always
   type: float
 reports:
-  description: Paths of the files written (json, markdown, textfile).
+  description: Paths of the files written (json, markdown, textfile); in check mode, the paths a real run would write.
   returned: always
   type: dict
 msg:
@@ -216,13 +225,12 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.run impo
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_by={"name": ["bucket"]})
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_by={"name": ["bucket"]})
     try:
-        result = verify(module.params)
+        result = verify(module.params, module.check_mode)
     except ValueError as exc:
         module.fail_json(msg=str(exc), changed=False, verified=False)
-    if not result["verified"] and module.params["fail_on_error"]:
+    if result["verified"] is False and module.params["fail_on_error"]:
         module.fail_json(**result)
     module.exit_json(**result)
 

@@ -27,7 +27,7 @@ description:
     kind, created, Odoo version), server-side encryption when asked, and object-lock retention when
     asked (the bucket must have object lock).
   - The database is read by a session role made for the backup, with the tenant owner's rights only
-    (dropped at the end): what the tenant's database holds never runs with the connecting role's rights.
+    (dropped at the end), so that what the tenant's database holds never runs with the connecting role's rights.
   - On any failure the multipart upload is aborted - nothing is left under the final key.
   - Each run makes a new backup (C(changed=true)), unless O(if_older_than) finds a recent one.
 author:
@@ -227,15 +227,12 @@ throughput:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
-    newest_backup, signing_argument_spec, signing_keys)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import newest_backup, signing_argument_spec, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import SessionRole
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.writer import TenantBackup
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
-    postgres_argument_spec, run_postgres_module)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import (
-    BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import observe_database
@@ -269,8 +266,10 @@ def backup(module, pg):
     check_tenant_name(params["name"])
     keys = signing_keys(params)
     if not keys:
-        raise ValueError("backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: a backup whose sidecar is "
-                         "not signed cannot be told from one anyone with the bucket's keys wrote")
+        raise ValueError(
+            "backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: a backup whose sidecar is "
+            "not signed cannot be told from one anyone with the bucket's keys wrote"
+        )
     found = observe_database(pg, params["name"])
     if not found["exists"]:
         raise ValueError("tenant %s does not exist on %s" % (params["name"], pg.where))

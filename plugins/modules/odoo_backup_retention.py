@@ -100,11 +100,16 @@ untrusted:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
-    list_backups, recorded_objects, signing_argument_spec, signing_keys)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups, recorded_objects, signing_argument_spec, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_plan
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import (
-    BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec, version_args)
+    BOTO3_IMPORT_ERROR,
+    HAS_BOTO3,
+    ObjectStore,
+    S3Error,
+    s3_argument_spec,
+    version_args,
+)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 
 ARGUMENT_SPEC = dict(
@@ -124,8 +129,7 @@ def apply_retention(module):
     check_tenant_name(params["name"])
     keys = signing_keys(params)
     if not keys:
-        raise ValueError("backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: retention counts only "
-                         "backups whose signed sidecar authenticates")
+        raise ValueError("backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: retention counts only backups whose signed sidecar authenticates")
     store = ObjectStore(params)
     store.check_bucket(params["bucket"])
     listed = list_backups(store, params["bucket"], params["key_prefix"], params["name"], keys)
@@ -133,8 +137,7 @@ def apply_retention(module):
     # someone with the bucket's keys must not push real backups out of their retention.
     backups = {b["key"]: b for b in listed if b["verified"]}
     untrusted = [{"key": b["key"], "problem": b["problem"]} for b in listed if not b["verified"]]
-    keep, delete = retention_plan(list(backups.values()), params["keep_daily"], params["keep_weekly"],
-                                  params["keep_monthly"])
+    keep, delete = retention_plan(list(backups.values()), params["keep_daily"], params["keep_weekly"], params["keep_monthly"])
     locked, deletable = [], []
     for key in delete:
         version = {o["key"]: o["version_id"] for o in recorded_objects(backups[key]["manifest"])}.get(key)
@@ -148,11 +151,14 @@ def apply_retention(module):
         for key in deletable:
             for obj in backups[key]["objects"]:
                 for version in store.versions(params["bucket"], obj) or [{"version_id": None}]:
-                    store.call("delete %s" % obj, "delete_object", Bucket=params["bucket"], Key=obj,
-                               **version_args(version["version_id"]))
-    return dict(changed=bool(deletable), delete=deletable, locked=locked, untrusted=untrusted,
-                keep=[{"key": key, "created": backups[key]["created"].isoformat(), "reasons": reasons}
-                      for key, reasons in sorted(keep.items())])
+                    store.call("delete %s" % obj, "delete_object", Bucket=params["bucket"], Key=obj, **version_args(version["version_id"]))
+    return dict(
+        changed=bool(deletable),
+        delete=deletable,
+        locked=locked,
+        untrusted=untrusted,
+        keep=[{"key": key, "created": backups[key]["created"].isoformat(), "reasons": reasons} for key, reasons in sorted(keep.items())],
+    )
 
 
 def main():

@@ -153,8 +153,7 @@ def clusters_of(given):
     for name, spec in given.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("max_connections"), int):
             raise PlanRefused("postgres_clusters.%s needs an integer max_connections" % name)
-        clusters[name] = {"max_connections": spec["max_connections"],
-                          "reserved_connections": int(spec.get("reserved_connections", 10))}
+        clusters[name] = {"max_connections": spec["max_connections"], "reserved_connections": int(spec.get("reserved_connections", 10))}
     return clusters
 
 
@@ -162,9 +161,10 @@ def check_host_memory(fleets, host_mb, reserved_mb):
     lines = ["%s %s %d x %d MB" % (f["name"], c["role"], c["count"], f["memory_mb"]) for f in fleets for c in f["containers"]]
     total = sum(c["count"] * f["memory_mb"] for f in fleets for c in f["containers"])
     if total > host_mb - reserved_mb:
-        raise PlanRefused("the containers' memory does not fit the host: %s = %d MB against host_memory_mb %d - "
-                          "host_reserved_mb %d = %d MB" % (" + ".join(lines), total, host_mb, reserved_mb,
-                                                           host_mb - reserved_mb))
+        raise PlanRefused(
+            "the containers' memory does not fit the host: %s = %d MB against host_memory_mb %d - "
+            "host_reserved_mb %d = %d MB" % (" + ".join(lines), total, host_mb, reserved_mb, host_mb - reserved_mb)
+        )
 
 
 def main():

@@ -487,8 +487,7 @@ final_backup:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
-    postgres_argument_spec, run_postgres_module)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import S3Error, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.lifecycle import PER_TENANT_OPTIONS, manage_tenants
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
@@ -499,10 +498,15 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "suspended", "absent", "template"], default="present"),
     template=dict(type="str"),
     source=dict(type="str"),
-    from_backup=dict(type="dict", options=dict(bucket=dict(type="str", required=True),
-                                               key=dict(type="str", required=True, no_log=False),
-                                               jobs=dict(type="int", default=1),
-                                               allow_unsigned=dict(type="bool", default=False))),
+    from_backup=dict(
+        type="dict",
+        options=dict(
+            bucket=dict(type="str", required=True),
+            key=dict(type="str", required=True, no_log=False),
+            jobs=dict(type="int", default=1),
+            allow_unsigned=dict(type="bool", default=False),
+        ),
+    ),
     pg_bin_dir=dict(type="path"),
     odoo_addons_path=dict(type="list", elements="path"),
     lock_timeout=dict(type="int", default=120),
@@ -536,13 +540,22 @@ ARGUMENT_SPEC.update(signing_argument_spec())
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_one_of=[("name", "tenants")],
-                           mutually_exclusive=[("name", "tenants"), ("template", "source", "from_backup"),
-                                               ("owner_password", "owner_password_file"),
-                                               ("admin_password", "admin_password_file")])
-    run_postgres_module(module, lambda pg: manage_tenants(pg, module.params, module.check_mode, module.warn),
-                        expected=(ValueError, FilestoreError, RuntimeError, OSError, S3Error))  # TenantBusy is a RuntimeError
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_one_of=[("name", "tenants")],
+        mutually_exclusive=[
+            ("name", "tenants"),
+            ("template", "source", "from_backup"),
+            ("owner_password", "owner_password_file"),
+            ("admin_password", "admin_password_file"),
+        ],
+    )
+    run_postgres_module(
+        module,
+        lambda pg: manage_tenants(pg, module.params, module.check_mode, module.warn),
+        expected=(ValueError, FilestoreError, RuntimeError, OSError, S3Error),
+    )  # TenantBusy is a RuntimeError
 
 
 if __name__ == "__main__":

@@ -103,8 +103,7 @@ tenants:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
-    postgres_argument_spec, run_postgres_module)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.inventory import list_tenants
 
 ARGUMENT_SPEC = dict(

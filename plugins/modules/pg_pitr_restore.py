@@ -281,20 +281,25 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.cnpg import recovery_cluster
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import (
-    PgBackRest, PgBackRestError, misplaced_secrets)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError, misplaced_secrets
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import normalize_target
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import (
-    PitrRestore, RestoreFailed, pitr_argument_spec)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
-    HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PostgresError)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore, RestoreFailed, pitr_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PostgresError
 
 CNPG_OPTIONS = dict(
-    cluster_name=dict(type="str", required=True), namespace=dict(type="str", required=True),
-    source_cluster=dict(type="str", required=True), barman_object_name=dict(type="str"),
-    destination_path=dict(type="str"), endpoint_url=dict(type="str"), endpoint_ca_secret=dict(type="str", no_log=False),
-    credentials_secret=dict(type="str", no_log=False), wal_max_parallel=dict(type="int", default=8),
-    instances=dict(type="int", default=1), storage_size=dict(type="str", default="10Gi"), image_name=dict(type="str"))
+    cluster_name=dict(type="str", required=True),
+    namespace=dict(type="str", required=True),
+    source_cluster=dict(type="str", required=True),
+    barman_object_name=dict(type="str"),
+    destination_path=dict(type="str"),
+    endpoint_url=dict(type="str"),
+    endpoint_ca_secret=dict(type="str", no_log=False),
+    credentials_secret=dict(type="str", no_log=False),
+    wal_max_parallel=dict(type="int", default=8),
+    instances=dict(type="int", default=1),
+    storage_size=dict(type="str", default="10Gi"),
+    image_name=dict(type="str"),
+)
 
 ARGUMENT_SPEC = dict(
     engine=dict(type="str", choices=["pgbackrest", "cloudnativepg"], default="pgbackrest"),
@@ -315,13 +320,15 @@ def render_cnpg(module):
         cluster = recovery_cluster(target, module.params["cnpg"], module.params.get("backup_set"))
     except ValueError as exc:
         module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(changed=False, target={k: target[k] for k in ("type", "value", "inclusive", "timeline")},
-                     resources=[cluster])
+    module.exit_json(changed=False, target={k: target[k] for k in ("type", "value", "inclusive", "timeline")}, resources=[cluster])
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_if=[
-        ("engine", "pgbackrest", ("stanza", "data_dir", "port")), ("engine", "cloudnativepg", ("cnpg",))])
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_if=[("engine", "pgbackrest", ("stanza", "data_dir", "port")), ("engine", "cloudnativepg", ("cnpg",))],
+    )
     # A secret given among the ordinary options is refused (PgBackRest); masked first, so the refusal
     # and every result of this run show it as ******** too.
     module.no_log_values.update(misplaced_secrets(module.params))
@@ -332,8 +339,7 @@ def main():
     restore = None
     try:
         if os.geteuid() == 0:
-            raise ValueError("run pg_pitr_restore as the PostgreSQL OS user (become_user: postgres), not root: "
-                             "PostgreSQL refuses to run as root")
+            raise ValueError("run pg_pitr_restore as the PostgreSQL OS user (become_user: postgres), not root: PostgreSQL refuses to run as root")
         restore = PitrRestore(PgBackRest(module.params), module.params)
         earlier = restore.plan()
         diff = {"diff": restore.diff(earlier)} if module._diff else {}

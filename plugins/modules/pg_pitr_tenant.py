@@ -168,8 +168,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout i
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import RestoreFailed, pitr_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.tenant import TenantPitr
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import (
-    postgres_argument_spec, run_postgres_module)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
 
 ARGUMENT_SPEC = dict(
@@ -207,8 +206,7 @@ def bring_back(module, pg):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_postgres_module(module, lambda pg: bring_back(module, pg),
-                        expected=(ValueError, PgBackRestError, RestoreFailed, S3Error, RuntimeError, OSError))
+    run_postgres_module(module, lambda pg: bring_back(module, pg), expected=(ValueError, PgBackRestError, RestoreFailed, S3Error, RuntimeError, OSError))
 
 
 if __name__ == "__main__":

@@ -355,11 +355,9 @@ traefik:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_route import (
-    HAS_YAML, YAML_IMPORT_ERROR, FileRoute, RouteFailed)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_route import HAS_YAML, YAML_IMPORT_ERROR, FileRoute, RouteFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApi, TraefikApiError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import (
-    RouteSpec, kubernetes_objects)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import RouteSpec, kubernetes_objects
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_int
 
 ARGUMENT_SPEC = dict(
@@ -373,30 +371,39 @@ ARGUMENT_SPEC = dict(
     mode=dict(type="str", default="0644"),
     namespace=dict(type="str", default="default"),
     entrypoints=dict(type="list", elements="str"),
-    tls=dict(type="dict", options=dict(
-        cert_resolver=dict(type="str"),
-        secret_name=dict(type="str"),
-        redirect_from=dict(type="list", elements="str", default=["web"]),
-    )),
+    tls=dict(
+        type="dict",
+        options=dict(
+            cert_resolver=dict(type="str"),
+            secret_name=dict(type="str"),
+            redirect_from=dict(type="list", elements="str", default=["web"]),
+        ),
+    ),
     block_database_manager=dict(type="bool", default=True),
     database_manager_allow=dict(type="list", elements="str", default=[]),
-    rate_limit=dict(type="dict", options=dict(
-        average=dict(type="int", required=True),
-        burst=dict(type="int"),
-        period=dict(type="str", default="1s"),
-        by=dict(type="str", choices=["host", "client_ip"], default="host"),
-    )),
+    rate_limit=dict(
+        type="dict",
+        options=dict(
+            average=dict(type="int", required=True),
+            burst=dict(type="int"),
+            period=dict(type="str", default="1s"),
+            by=dict(type="str", choices=["host", "client_ip"], default="host"),
+        ),
+    ),
     inflight_limit=dict(type="int"),
     maintenance=dict(type="bool", default=False),
-    headers=dict(type="dict", options=dict(
-        enabled=dict(type="bool", default=True),
-        hsts_seconds=dict(type="int", default=31536000),
-        hsts_include_subdomains=dict(type="bool", default=False),
-        content_type_nosniff=dict(type="bool", default=True),
-        frame_options=dict(type="str", default="SAMEORIGIN"),
-        referrer_policy=dict(type="str", default="strict-origin-when-cross-origin"),
-        custom_response=dict(type="dict"),
-    )),
+    headers=dict(
+        type="dict",
+        options=dict(
+            enabled=dict(type="bool", default=True),
+            hsts_seconds=dict(type="int", default=31536000),
+            hsts_include_subdomains=dict(type="bool", default=False),
+            content_type_nosniff=dict(type="bool", default=True),
+            frame_options=dict(type="str", default="SAMEORIGIN"),
+            referrer_policy=dict(type="str", default="strict-origin-when-cross-origin"),
+            custom_response=dict(type="dict"),
+        ),
+    ),
     health_check_path=dict(type="str", default="/web/health"),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=30),
@@ -419,18 +426,21 @@ def main():
         spec = RouteSpec(params) if params["state"] == "present" else None
         if params["provider"] == "kubernetes":
             if spec is None:
-                raise ValueError("provider=kubernetes renders objects for state=present only; delete them with "
-                                 "kubernetes.core.k8s")
+                raise ValueError("provider=kubernetes renders objects for state=present only; delete them with kubernetes.core.k8s")
             module.exit_json(changed=False, live=False, routers=[], resources=kubernetes_objects(spec))
         if not HAS_YAML:
             module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
         check_int(params["wait_timeout"], "wait_timeout", 1, 3600)
-        api = TraefikApi(params["api_url"] or "http://127.0.0.1:8080", params["api_username"],
-                         params["api_password"], params["validate_certs"])
+        api = TraefikApi(params["api_url"] or "http://127.0.0.1:8080", params["api_username"], params["api_password"], params["validate_certs"])
         route = FileRoute(params["dynamic_dir"], params["name"], params["mode"])
-        result, warnings = route.ensure(spec, api, check_mode=module.check_mode, wait=params["wait"],
-                                        timeout=params["wait_timeout"],
-                                        check_entrypoints=params["wait"] or bool(params["api_url"]))
+        result, warnings = route.ensure(
+            spec,
+            api,
+            check_mode=module.check_mode,
+            wait=params["wait"],
+            timeout=params["wait_timeout"],
+            check_entrypoints=params["wait"] or bool(params["api_url"]),
+        )
     except RouteFailed as exc:
         for warning in exc.warnings:
             module.warn(warning)

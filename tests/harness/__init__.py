@@ -2,6 +2,7 @@
 
 One implementation for the tests, molecule, benchmarks and the local platform (./run.sh site).
 """
+
 from .platform import LOCAL_PLATFORM_PORTS, Platform
 from .process import ServiceError
 

@@ -1,5 +1,6 @@
 """Command line: python -m tests.harness {up,down,status} --root DIR [--services a,b] [--local-ports]
 [--bucket NAME ...] (up: also create these buckets, with object lock, when missing)"""
+
 import argparse
 import json
 import sys
@@ -13,8 +14,7 @@ SECRET_KEYS = ("password", "secret_key", "admin_password")
 
 def _public(state):
     """The state without secrets, for printing."""
-    return {name: {key: ("********" if key in SECRET_KEYS else value) for key, value in entry.items()}
-            for name, entry in state.items()}
+    return {name: {key: ("********" if key in SECRET_KEYS else value) for key, value in entry.items()} for name, entry in state.items()}
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 The CRDs live in ../shared/schemas beside the checkout (not copied into the repository).
 """
+
 import glob
 import os
 
@@ -32,5 +33,4 @@ class CrdSchemas:
         if schema is None:
             return ["no schema for %s %s" % (obj.get("apiVersion"), obj.get("kind"))]
         validator = jsonschema.Draft7Validator(schema)
-        return ["%s: %s" % ("/".join(str(p) for p in err.absolute_path), err.message)
-                for err in validator.iter_errors(obj)]
+        return ["%s: %s" % ("/".join(str(p) for p in err.absolute_path), err.message) for err in validator.iter_errors(obj)]

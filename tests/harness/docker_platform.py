@@ -1,6 +1,7 @@
 """A private copy of the local platform (inventories/local) on Docker: site.yml run with its own
 ports, container names and folders, so that tests and benchmarks never touch ./run.sh site's
 platform; and a constant load through Traefik that counts what went wrong."""
+
 import contextlib
 import json
 import os
@@ -64,10 +65,16 @@ def platform_ports(fleet_count):
 def image_tasks(build, cache):
     """Tasks running the odoo_images role for `build` (cache folder `cache`, the Traefik binary of
     this virtual environment, the Odoo test workload of this checkout) and showing odoo_images_built."""
-    role = {"name": "odoo_images", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.odoo_images"},
-            "vars": {"odoo_images_build": build, "odoo_images_cache_dir": cache,
-                     "odoo_images_traefik_binary": os.path.join(VENV_BIN, "traefik"),
-                     "odoo_images_test_workload_source": os.path.join(REPO_ROOT, "tests", "harness")}}
+    role = {
+        "name": "odoo_images",
+        "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.odoo_images"},
+        "vars": {
+            "odoo_images_build": build,
+            "odoo_images_cache_dir": cache,
+            "odoo_images_traefik_binary": os.path.join(VENV_BIN, "traefik"),
+            "odoo_images_test_workload_source": os.path.join(REPO_ROOT, "tests", "harness"),
+        },
+    }
     return [role, {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}]
 
 
@@ -81,27 +88,29 @@ class DockerPlatform:
         with open(os.path.join(root, "state.json"), "w", encoding="utf-8") as handle:
             json.dump({"s3": s3_state}, handle)
         fleets = fleets or [
-            {"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 1, "memory_mb": 1024,
-             "web_containers": 2, "cron_threads": 1},
-            {"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 1024,
-             "cron_threads": 1}]
+            {"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 1, "memory_mb": 1024, "web_containers": 2, "cron_threads": 1},
+            {"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 1024, "cron_threads": 1},
+        ]
         self.ports, bases = platform_ports(len(fleets))
         self.fleets = [dict(fleet, port_base=base) for fleet, base in zip(fleets, bases)]
-        self.extra = {"odoo_ops_local_root": root, "odoo_ops_container_prefix": self.prefix,
-                      "odoo_ops_postgres_port": self.ports["postgres"],
-                      "odoo_ops_postgres_standby_port": self.ports["postgres_standby"], "odoo_ops_redis_port": self.ports["redis"],
-                      "odoo_ops_public_port": self.ports["web"], "odoo_ops_public_tls_port": self.ports["websecure"],
-                      "odoo_ops_traefik_api_port": self.ports["api"], "odoo_ops_fleets": self.fleets,
-                      "odoo_ops_backup_bucket": "site-" + self.prefix[-6:]}
+        self.extra = {
+            "odoo_ops_local_root": root,
+            "odoo_ops_container_prefix": self.prefix,
+            "odoo_ops_postgres_port": self.ports["postgres"],
+            "odoo_ops_postgres_standby_port": self.ports["postgres_standby"],
+            "odoo_ops_redis_port": self.ports["redis"],
+            "odoo_ops_public_port": self.ports["web"],
+            "odoo_ops_public_tls_port": self.ports["websecure"],
+            "odoo_ops_traefik_api_port": self.ports["api"],
+            "odoo_ops_fleets": self.fleets,
+            "odoo_ops_backup_bucket": "site-" + self.prefix[-6:],
+        }
 
     def site(self, *args, extra=None, timeout=1500):
         """ansible-playbook playbooks/site.yml; returns the CompletedProcess (stdout has the recap)."""
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_FORCE_COLOR="0")
-        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/site.yml",
-                "-e", json.dumps(dict(self.extra, **(extra or {})))] + list(args)
-        return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/site.yml", "-e", json.dumps(dict(self.extra, **(extra or {})))] + list(args)
+        return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def secrets(self):
         """{name: value} of the secrets the local inventory generated (files of the password lookup)."""
@@ -116,8 +125,9 @@ class DockerPlatform:
 
     def connect(self, server="postgres"):
         """A psycopg2 connection as the superuser to database postgres on `server` (postgres or postgres_standby)."""
-        return psycopg2.connect(host="127.0.0.1", port=self.ports[server], user="postgres", password=self.secrets()["postgres"],
-                                dbname="postgres", connect_timeout=10)
+        return psycopg2.connect(
+            host="127.0.0.1", port=self.ports[server], user="postgres", password=self.secrets()["postgres"], dbname="postgres", connect_timeout=10
+        )
 
     def tenant_password(self, tenant):
         """The password site.yml generated for the tenant's Odoo administrator."""
@@ -127,8 +137,9 @@ class DockerPlatform:
     def login(self, host, tenant, database=None):
         """Odoo's JSON-RPC login through Traefik with host: (db served, error name) - the tenant's
         administrator asking for `database` (default: the tenant's own)."""
-        _status, _cookie, answer = post_json(self.ports["web"], "/web/session/authenticate", {
-            "db": database or tenant, "login": "admin", "password": self.tenant_password(tenant)}, host)
+        _status, _cookie, answer = post_json(
+            self.ports["web"], "/web/session/authenticate", {"db": database or tenant, "login": "admin", "password": self.tenant_password(tenant)}, host
+        )
         result, error = answer.get("result") or {}, (answer.get("error") or {}).get("data", {}).get("name")
         return result.get("db"), error
 
@@ -136,22 +147,29 @@ class DockerPlatform:
         """Each tenant's web.web_app_name set to its name (and Odoo's parameter cache told, as its own
         processes tell each other), so that /web/manifest.webmanifest says which database answered."""
         for tenant in tenants:
-            conn = psycopg2.connect(host="127.0.0.1", port=self.ports["postgres"], user="postgres",
-                                    password=self.secrets()["postgres"], dbname=tenant, connect_timeout=10)
+            conn = psycopg2.connect(
+                host="127.0.0.1", port=self.ports["postgres"], user="postgres", password=self.secrets()["postgres"], dbname=tenant, connect_timeout=10
+            )
             conn.autocommit = True
             try:
                 with conn.cursor() as cur:
-                    cur.execute("INSERT INTO ir_config_parameter (key, value) VALUES ('web.web_app_name', %s) "
-                                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (tenant,))
+                    cur.execute(
+                        "INSERT INTO ir_config_parameter (key, value) VALUES ('web.web_app_name', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        (tenant,),
+                    )
                     cur.execute("SELECT nextval('base_cache_signaling_default')")
             finally:
                 conn.close()
 
     def containers(self):
         """{name: labels} of this platform's containers, running or not."""
-        listed = subprocess.run(["docker", "ps", "-a", "--filter", "name=^%s-" % self.prefix, "--format",
-                                 "{{.Names}}\t{{json .Labels}}"], capture_output=True, text=True, timeout=60,
-                                check=True)
+        listed = subprocess.run(
+            ["docker", "ps", "-a", "--filter", "name=^%s-" % self.prefix, "--format", "{{.Names}}\t{{json .Labels}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         found = {}
         for line in listed.stdout.splitlines():
             name, labels = line.split("\t", 1)
@@ -163,8 +181,9 @@ class DockerPlatform:
         names = list(self.containers())
         if names:
             subprocess.run(["docker", "rm", "-f"] + names, capture_output=True, timeout=120, check=False)
-        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "name=^%s-" % self.prefix],
-                                 capture_output=True, text=True, timeout=60, check=False).stdout.split()
+        volumes = subprocess.run(
+            ["docker", "volume", "ls", "-q", "--filter", "name=^%s-" % self.prefix], capture_output=True, text=True, timeout=60, check=False
+        ).stdout.split()
         if volumes:
             subprocess.run(["docker", "volume", "rm", "-f"] + volumes, capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -222,11 +241,16 @@ class ConstantLoad:
 
     def report(self):
         server_errors = sum(count for status, count in self.statuses.items() if status >= 500)
-        return {"requests": self.total, "seconds": round(self.seconds or 0, 1),
-                "rate": round(self.total / self.seconds, 1) if self.seconds else 0,
-                "statuses": dict(sorted(self.statuses.items())), "server_errors": server_errors,
-                "connection_errors": len(self.errors), "wrong_database": self.wrong_database,
-                "first_errors": self.errors[:3]}
+        return {
+            "requests": self.total,
+            "seconds": round(self.seconds or 0, 1),
+            "rate": round(self.total / self.seconds, 1) if self.seconds else 0,
+            "statuses": dict(sorted(self.statuses.items())),
+            "server_errors": server_errors,
+            "connection_errors": len(self.errors),
+            "wrong_database": self.wrong_database,
+            "first_errors": self.errors[:3],
+        }
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ HTTP port: every GET answers 200 JSON {port, host, path, headers...}; a websocke
 /websocket answers 400, as Odoo's HTTP port does. Websocket port: /websocket upgrades (RFC 6455)
 and echoes text frames; /web/health answers 200.
 """
+
 import argparse
 import base64
 import hashlib
@@ -50,12 +51,19 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self):
         if self.delay:
             time.sleep(self.delay)
-        return self._json(200, {"port": self.role, "host": self.headers.get("Host"), "path": self.path,
-                                "x_forwarded_for": self.headers.get("X-Forwarded-For"),
-                                "x_forwarded_host": self.headers.get("X-Forwarded-Host"),
-                                "x_forwarded_proto": self.headers.get("X-Forwarded-Proto"),
-                                # names a WSGI server would read as another header (CGI-style aliasing)
-                                "aliased_headers": sorted(k for k in self.headers if "_" in k or "." in k)})
+        return self._json(
+            200,
+            {
+                "port": self.role,
+                "host": self.headers.get("Host"),
+                "path": self.path,
+                "x_forwarded_for": self.headers.get("X-Forwarded-For"),
+                "x_forwarded_host": self.headers.get("X-Forwarded-Host"),
+                "x_forwarded_proto": self.headers.get("X-Forwarded-Proto"),
+                # names a WSGI server would read as another header (CGI-style aliasing)
+                "aliased_headers": sorted(k for k in self.headers if "_" in k or "." in k),
+            },
+        )
 
     def _websocket(self):
         accept = base64.b64encode(hashlib.sha1(self.headers["Sec-WebSocket-Key"].encode() + WS_GUID).digest())
@@ -108,8 +116,7 @@ def encode_frame(payload, opcode=0x1, mask=None):
 
 
 def serve(port, role, delay=0.0, workers=0):
-    handler = type("%sHandler" % role.title(), (Handler,), {
-        "role": role, "delay": delay, "workers": threading.BoundedSemaphore(workers) if workers else None})
+    handler = type("%sHandler" % role.title(), (Handler,), {"role": role, "delay": delay, "workers": threading.BoundedSemaphore(workers) if workers else None})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     socketserver.TCPServer.allow_reuse_address = True

@@ -1,5 +1,6 @@
 """Requests with a chosen Host header (through Traefik or to a server): plain HTTP, TLS with SNI,
 JSON-RPC, websocket."""
+
 import base64
 import http.client
 import json
@@ -34,9 +35,12 @@ def websocket_echo(port, host, message=b"ping", timeout=5):
     key = base64.b64encode(os.urandom(16)).decode()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         # Odoo's handshake requires Origin too (400 "Empty or missing header(s): origin" without it)
-        sock.sendall(("GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Origin: http://%s\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                      % (host, host, key)).encode())
+        sock.sendall(
+            (
+                "GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Origin: http://%s\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, host, key)
+            ).encode()
+        )
         stream = sock.makefile("rb")
         status = stream.readline().decode().strip()
         while stream.readline() not in (b"\r\n", b""):
@@ -67,8 +71,11 @@ def websocket_handshake(port, host, origin=True, timeout=10):
     """The status code of a websocket handshake on /websocket (with Origin, as a browser sends it)."""
     key = base64.b64encode(os.urandom(16)).decode()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(("GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
-                      % (host, key, "Origin: http://%s\r\n" % host if origin else "")).encode())
+        sock.sendall(
+            (
+                "GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n" % (host, key, "Origin: http://%s\r\n" % host if origin else "")
+            ).encode()
+        )
         with sock.makefile("rb") as stream:
             return int(stream.readline().split()[1])

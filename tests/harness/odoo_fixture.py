@@ -8,6 +8,7 @@ base_cache_signaling_<cache> per cache); res_partner with the rows of real Odoo 
 (6 partners, 2 active, with --without-demo=all; 41, 37 active, with demo data) and
 ir_module_module.demo telling which (measured in tests/integration/test_odoo_parity.py).
 """
+
 import hashlib
 import os
 import uuid
@@ -43,18 +44,31 @@ CREATE TABLE delivery_carrier (id serial PRIMARY KEY, name varchar, delivery_typ
 CREATE TABLE fetchmail_server (id serial PRIMARY KEY, name varchar, server varchar, active boolean DEFAULT true);
 CREATE TABLE iap_account (id serial PRIMARY KEY, service_name varchar, account_token varchar);
 CREATE TABLE mail_template (id serial PRIMARY KEY, name varchar, mail_server_id integer REFERENCES ir_mail_server(id));
+CREATE TABLE ir_ui_view (id serial PRIMARY KEY, name varchar, key varchar, active boolean DEFAULT true);
+CREATE TABLE mail_push_device (id serial PRIMARY KEY, partner_id integer, endpoint varchar NOT NULL, keys varchar);
+CREATE TABLE mail_push (id serial PRIMARY KEY, mail_push_device_id integer NOT NULL REFERENCES mail_push_device(id) ON DELETE CASCADE,
+    payload text);
 CREATE TABLE fixture_padding (id serial PRIMARY KEY, payload text);
 """
 # Odoo 18's signaling sequences (registry.py setup_signaling: created with START 1, then nextval once).
 SIGNALING_SEQUENCES = ("base_registry_signaling",) + tuple(
-    "base_cache_signaling_%s" % cache for cache in ("default", "assets", "templates", "routing", "groups"))
+    "base_cache_signaling_%s" % cache for cache in ("default", "assets", "templates", "routing", "groups")
+)
 PARTNERS = {False: (6, 2), True: (41, 37)}  # (rows, active rows) after -i base, without / with demo data
 
-MODULES = [("base", "installed", "18.0.1.3"), ("web", "installed", "18.0.1.0"), ("mail", "installed", "18.0.1.15"),
-           ("account", "installed", "18.0.1.3"), ("project", "installed", "18.0.1.3"),
-           ("hr_timesheet", "installed", "18.0.1.0"), ("payment", "installed", "18.0.2.0"),
-           ("delivery", "installed", "18.0.1.0"), ("iap", "installed", "18.0.1.1"),
-           ("purchase", "uninstalled", None), ("stock", "uninstalled", None)]
+MODULES = [
+    ("base", "installed", "18.0.1.3"),
+    ("web", "installed", "18.0.1.0"),
+    ("mail", "installed", "18.0.1.15"),
+    ("account", "installed", "18.0.1.3"),
+    ("project", "installed", "18.0.1.3"),
+    ("hr_timesheet", "installed", "18.0.1.0"),
+    ("payment", "installed", "18.0.2.0"),
+    ("delivery", "installed", "18.0.1.0"),
+    ("iap", "installed", "18.0.1.1"),
+    ("purchase", "uninstalled", None),
+    ("stock", "uninstalled", None),
+]
 
 
 def file_name(content):
@@ -67,8 +81,7 @@ def create_fleet_role(connect_kwargs, name, member="odoo_ops_admin"):
     admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE ROLE {} LOGIN; GRANT {} TO {}").format(
-            sql.Identifier(name), sql.Identifier(name), sql.Identifier(member)))
+        cur.execute(sql.SQL("CREATE ROLE {} LOGIN; GRANT {} TO {}").format(sql.Identifier(name), sql.Identifier(name), sql.Identifier(member)))
     admin.close()
 
 
@@ -77,13 +90,11 @@ def create_odoo_server_role(connect_kwargs, name, password):
     admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(name),
-                                                                                sql.Literal(password)))
+        cur.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
     admin.close()
 
 
-def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None, db_mb=0, filestore_mb=0,
-                        attachments=12, demo=False, create=True):
+def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None, db_mb=0, filestore_mb=0, attachments=12, demo=False, create=True):
     """Create database `dbname` (owned by `owner`; create=False: it exists and is empty) and, when
     filestore_root is given, its filestore. demo: base "installed with demo data" (more partners).
 
@@ -94,8 +105,11 @@ def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None,
         admin = psycopg2.connect(dbname="postgres", **connect_kwargs)
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'{}").format(
-                sql.Identifier(dbname), sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")))
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'{}").format(
+                    sql.Identifier(dbname), sql.SQL(" OWNER {}").format(sql.Identifier(owner)) if owner else sql.SQL("")
+                )
+            )
         admin.close()
     conn = psycopg2.connect(dbname=dbname, **connect_kwargs)
     files = {}
@@ -128,48 +142,71 @@ def create_odoo_fixture(connect_kwargs, dbname, owner=None, filestore_root=None,
 
 def _rows(cur, dbname, demo=False):
     # Odoo's administrator comes with the password "admin" (base data; Odoo verifies a plaintext password).
-    cur.executemany("INSERT INTO res_users (login, active, password) VALUES (%s, %s, %s)",
-                    [("__system__", False, None), ("admin", True, "admin"), ("public", False, None),
-                     ("portal", False, None), ("demo@%s.example.com" % dbname, True, None),
-                     ("accountant@%s.example.com" % dbname, True, None)])
-    cur.execute("INSERT INTO ir_model_data (name, module, model, res_id) SELECT 'user_admin', 'base', 'res.users', id "
-                "FROM res_users WHERE login = 'admin'")
-    cur.executemany("INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s)", [
-        ("database.uuid", str(uuid.uuid1())), ("database.secret", str(uuid.uuid4())),
-        ("database.create_date", "2025-01-15 08:00:00"), ("web.base.url", "https://%s.erp.example.com" % dbname),
-        ("base.login_cooldown_after", "5"), ("base.login_cooldown_duration", "120"),
-        ("database.enterprise_code", "M2501-ABCD-%s" % dbname[:8]), ("database.expiration_date", "2027-01-15 08:00:00"),
-        ("web.base.url.freeze", "True"), ("mail.catchall.domain", "%s.example.com" % dbname)])
-    cur.executemany("INSERT INTO ir_module_module (name, state, latest_version, demo) VALUES (%s, %s, %s, %s)",
-                    [row + (demo and row[1] == "installed",) for row in MODULES])
+    cur.executemany(
+        "INSERT INTO res_users (login, active, password) VALUES (%s, %s, %s)",
+        [
+            ("__system__", False, None),
+            ("admin", True, "admin"),
+            ("public", False, None),
+            ("portal", False, None),
+            ("demo@%s.example.com" % dbname, True, None),
+            ("accountant@%s.example.com" % dbname, True, None),
+        ],
+    )
+    cur.execute("INSERT INTO ir_model_data (name, module, model, res_id) SELECT 'user_admin', 'base', 'res.users', id FROM res_users WHERE login = 'admin'")
+    cur.executemany(
+        "INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s)",
+        [
+            ("database.uuid", str(uuid.uuid1())),
+            ("database.secret", str(uuid.uuid4())),
+            ("database.create_date", "2025-01-15 08:00:00"),
+            ("web.base.url", "https://%s.erp.example.com" % dbname),
+            ("base.login_cooldown_after", "5"),
+            ("base.login_cooldown_duration", "120"),
+            ("database.enterprise_code", "M2501-ABCD-%s" % dbname[:8]),
+            ("database.expiration_date", "2027-01-15 08:00:00"),
+            ("web.base.url.freeze", "True"),
+            ("mail.catchall.domain", "%s.example.com" % dbname),
+        ],
+    )
+    cur.executemany(
+        "INSERT INTO ir_module_module (name, state, latest_version, demo) VALUES (%s, %s, %s, %s)", [row + (demo and row[1] == "installed",) for row in MODULES]
+    )
     rows, active = PARTNERS[bool(demo)]
-    cur.executemany("INSERT INTO res_partner (name, active) VALUES (%s, %s)",
-                    [("Partner %d" % index, index < active) for index in range(rows)])
-    cur.execute("INSERT INTO ir_act_server (name, state) VALUES ('{\"en_US\": \"Base: Auto-vacuum internal data\"}',"
-                " 'code') RETURNING id")
+    cur.executemany("INSERT INTO res_partner (name, active) VALUES (%s, %s)", [("Partner %d" % index, index < active) for index in range(rows)])
+    cur.execute("INSERT INTO ir_act_server (name, state) VALUES ('{\"en_US\": \"Base: Auto-vacuum internal data\"}', 'code') RETURNING id")
     autovacuum_action = cur.fetchone()[0]
-    cur.execute("INSERT INTO ir_cron (ir_actions_server_id, cron_name, active, interval_number, interval_type) "
-                "VALUES (%s, 'Base: Auto-vacuum internal data', true, 1, 'days') RETURNING id", (autovacuum_action,))
-    cur.execute("INSERT INTO ir_model_data (name, module, model, res_id) VALUES "
-                "('autovacuum_job', 'base', 'ir.cron', %s)", (cur.fetchone()[0],))
-    for name in ("Mail: Email Queue Manager", "Invoices: send reminders", "Timesheets: reminder",
-                 "Payroll: monthly run", "Bank sync: fetch statements"):
-        cur.execute("INSERT INTO ir_act_server (name, state) VALUES (%s, 'code') RETURNING id",
-                    ('{"en_US": "%s"}' % name,))
-        cur.execute("INSERT INTO ir_cron (ir_actions_server_id, cron_name, active, interval_number, interval_type) "
-                    "VALUES (%s, %s, true, 1, 'hours')", (cur.fetchone()[0], name))
-    cur.execute("INSERT INTO ir_act_server (name, state, webhook_url) VALUES "
-                "('{\"en_US\": \"Notify ERP hub\"}', 'webhook', 'https://hooks.example.com/erp')")
-    cur.executemany("INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, "
-                    "smtp_user, smtp_pass, active) VALUES (%s, %s, 587, 'starttls', 'login', %s, 'smtp-secret', true)",
-                    [("Production SMTP", "smtp.example.com", "erp@example.com"),
-                     ("Billing SMTP", "smtp-billing.example.com", "billing@example.com")])
+    cur.execute(
+        "INSERT INTO ir_cron (ir_actions_server_id, cron_name, active, interval_number, interval_type) "
+        "VALUES (%s, 'Base: Auto-vacuum internal data', true, 1, 'days') RETURNING id",
+        (autovacuum_action,),
+    )
+    cur.execute("INSERT INTO ir_model_data (name, module, model, res_id) VALUES ('autovacuum_job', 'base', 'ir.cron', %s)", (cur.fetchone()[0],))
+    for name in ("Mail: Email Queue Manager", "Invoices: send reminders", "Timesheets: reminder", "Payroll: monthly run", "Bank sync: fetch statements"):
+        cur.execute("INSERT INTO ir_act_server (name, state) VALUES (%s, 'code') RETURNING id", ('{"en_US": "%s"}' % name,))
+        cur.execute(
+            "INSERT INTO ir_cron (ir_actions_server_id, cron_name, active, interval_number, interval_type) VALUES (%s, %s, true, 1, 'hours')",
+            (cur.fetchone()[0], name),
+        )
+    cur.execute("INSERT INTO ir_act_server (name, state, webhook_url) VALUES ('{\"en_US\": \"Notify ERP hub\"}', 'webhook', 'https://hooks.example.com/erp')")
+    cur.executemany(
+        "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, "
+        "smtp_user, smtp_pass, active) VALUES (%s, %s, 587, 'starttls', 'login', %s, 'smtp-secret', true)",
+        [("Production SMTP", "smtp.example.com", "erp@example.com"), ("Billing SMTP", "smtp-billing.example.com", "billing@example.com")],
+    )
     cur.execute("INSERT INTO mail_template (name, mail_server_id) SELECT 'Invoice', id FROM ir_mail_server LIMIT 1")
-    cur.executemany("INSERT INTO payment_provider (name, code, state) VALUES (%s, %s, %s)",
-                    [("Stripe", "stripe", "enabled"), ("Wire Transfer", "custom", "enabled"), ("Demo", "demo", "test")])
+    cur.executemany(
+        "INSERT INTO payment_provider (name, code, state) VALUES (%s, %s, %s)",
+        [("Stripe", "stripe", "enabled"), ("Wire Transfer", "custom", "enabled"), ("Demo", "demo", "test")],
+    )
     cur.execute("INSERT INTO delivery_carrier (name, delivery_type, prod_environment) VALUES ('DHL', 'dhl', true)")
     cur.execute("INSERT INTO fetchmail_server (name, server, active) VALUES ('Incoming', 'imap.example.com', true)")
     cur.execute("INSERT INTO iap_account (service_name, account_token) VALUES ('sms', 'tok-123')")
+    # web's neutralization banner (inactive until a copy is neutralized) and mail's web push state.
+    cur.execute("INSERT INTO ir_ui_view (name, key, active) VALUES ('neutralize_banner', 'web.neutralize_banner', false)")
+    cur.execute("INSERT INTO mail_push_device (partner_id, endpoint, keys) VALUES (3, 'https://push.example.com/device-1', '{}') RETURNING id")
+    cur.execute("INSERT INTO mail_push (mail_push_device_id, payload) VALUES (%s, 'queued notification')", (cur.fetchone()[0],))
+    cur.execute("INSERT INTO ir_config_parameter (key, value) VALUES ('mail.web_push_vapid_private_key', 'vapid-private-secret')")
 
 
 def _attachments(cur, count, filestore_mb):
@@ -182,8 +219,7 @@ def _attachments(cur, count, filestore_mb):
             cur.execute("INSERT INTO ir_attachment (name, type, url) VALUES ('Website', 'url', 'https://example.com')")
             continue
         if index == count - 2:
-            cur.execute("INSERT INTO ir_attachment (name, type, db_datas, file_size) VALUES ('inline', 'binary', %s, 5)",
-                        (b"small",))
+            cur.execute("INSERT INTO ir_attachment (name, type, db_datas, file_size) VALUES ('inline', 'binary', %s, 5)", (b"small",))
             continue
         if index % 3 == 2 and files:
             store_fname = sorted(files)[0]  # shares the file of an earlier row
@@ -192,9 +228,11 @@ def _attachments(cur, count, filestore_mb):
             content = (b"attachment %d of fixture\n" % index) + os.urandom(per_file)
             store_fname = file_name(content)[1]
             files[store_fname] = content
-        cur.execute("INSERT INTO ir_attachment (name, res_model, res_id, type, store_fname, checksum, file_size, "
-                    "mimetype) VALUES (%s, 'res.partner', 1, 'binary', %s, %s, %s, 'application/octet-stream')",
-                    ("file-%d.bin" % index, store_fname, store_fname[3:], len(content)))
+        cur.execute(
+            "INSERT INTO ir_attachment (name, res_model, res_id, type, store_fname, checksum, file_size, "
+            "mimetype) VALUES (%s, 'res.partner', 1, 'binary', %s, %s, %s, 'application/octet-stream')",
+            ("file-%d.bin" % index, store_fname, store_fname[3:], len(content)),
+        )
     return files
 
 
@@ -206,5 +244,8 @@ def _padding(cur, db_mb, batch=200, limit=10000):
             return
         # ~6 kB of random hex per row. The aggregate names the inner series (s) and the outer row (g):
         # with outer variables only it would belong to the outer query.
-        cur.execute("INSERT INTO fixture_padding (payload) SELECT (SELECT string_agg(md5(random()::text || s || g), '') "
-                    "FROM generate_series(1, 190) AS s) FROM generate_series(1, %s) AS g", (batch,))
+        cur.execute(
+            "INSERT INTO fixture_padding (payload) SELECT (SELECT string_agg(md5(random()::text || s || g), '') "
+            "FROM generate_series(1, 190) AS s) FROM generate_series(1, %s) AS g",
+            (batch,),
+        )

@@ -17,6 +17,7 @@ never copied into the repository. Pieces, each usable alone:
 
 Every wait is bounded in time; logs are kept and shown on failure.
 """
+
 import contextlib
 import fcntl
 import hashlib
@@ -47,16 +48,14 @@ def find_source(repo_root=REPO_ROOT):
     path = os.environ.get(SOURCE_ENV) or os.path.join(os.path.dirname(repo_root), "shared", "odoo-18.0")
     where = "$%s" % SOURCE_ENV if os.environ.get(SOURCE_ENV) else "../shared/odoo-18.0 beside the checkout"
     if not os.path.isfile(os.path.join(path, "odoo-bin")):
-        return None, "no Odoo source tree at %s (%s): set %s to an Odoo tree to run the real-Odoo tests" % (
-            path, where, SOURCE_ENV)
+        return None, "no Odoo source tree at %s (%s): set %s to an Odoo tree to run the real-Odoo tests" % (path, where, SOURCE_ENV)
     return os.path.abspath(path), None
 
 
 def read_version(tree):
     """{'version': '18.0-20250506', 'major_version': '18.0', 'version_info': [...]} from odoo/release.py."""
     release = runpy.run_path(os.path.join(tree, "odoo", "release.py"))
-    return {"version": release["version"], "major_version": release["major_version"],
-            "version_info": list(release["version_info"])}
+    return {"version": release["version"], "major_version": release["major_version"], "version_info": list(release["version_info"])}
 
 
 def requirements_file(tree):
@@ -66,8 +65,7 @@ def requirements_file(tree):
 
 
 def python_version(python=SYSTEM_PYTHON):
-    return subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
-                          timeout=30, check=True).stdout.strip()
+    return subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
 
 
 def venv_key(requirements, python=SYSTEM_PYTHON):
@@ -116,13 +114,13 @@ def build_venv(tree, cache_dir=None, python=SYSTEM_PYTHON, timeout=900):
             log = os.path.join(cache_dir, "%s.log" % key)
             try:
                 with open(log, "wb") as out:
-                    for argv in ([python, "-m", "venv", path],
-                                 [os.path.join(path, "bin", "pip"), "install"] + list(PIP_BOOTSTRAP),
-                                 [os.path.join(path, "bin", "pip"), "install", "--no-build-isolation", "-r",
-                                  requirements]):
+                    for argv in (
+                        [python, "-m", "venv", path],
+                        [os.path.join(path, "bin", "pip"), "install"] + list(PIP_BOOTSTRAP),
+                        [os.path.join(path, "bin", "pip"), "install", "--no-build-isolation", "-r", requirements],
+                    ):
                         left = timeout - (time.monotonic() - started)
-                        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=max(left, 1),
-                                              check=False)
+                        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=max(left, 1), check=False)
                         if done.returncode:
                             raise ServiceError("building Odoo's venv failed: %s\n%s" % (" ".join(argv), log_tail(log)))
             except (ServiceError, subprocess.TimeoutExpired):
@@ -134,8 +132,14 @@ def build_venv(tree, cache_dir=None, python=SYSTEM_PYTHON, timeout=900):
         for other in os.listdir(cache_dir):  # a changed requirements file leaves its old venv behind
             if other != key and os.path.isdir(os.path.join(cache_dir, other)):
                 shutil.rmtree(os.path.join(cache_dir, other), ignore_errors=True)
-    return {"path": path, "python": os.path.join(path, "bin", "python"), "key": key, "built": built,
-            "requirements": requirements, "seconds": round(time.monotonic() - started, 1)}
+    return {
+        "path": path,
+        "python": os.path.join(path, "bin", "python"),
+        "key": key,
+        "built": built,
+        "requirements": requirements,
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def ensure_os_user(name=OS_USER):
@@ -146,8 +150,12 @@ def ensure_os_user(name=OS_USER):
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=30)
+        subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
 
@@ -161,12 +169,14 @@ def chown_tree(path, uid, gid):
 
 def write_conf(path, options, uid=None, gid=None):
     """An odoo.conf with [options] (booleans and None written as Odoo reads them)."""
+
     def text(value):
         if value is None:
             return "False"
         if isinstance(value, bool):
             return "True" if value else "False"
         return str(value)
+
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
         handle.write("[options]\n" + "".join("%s = %s\n" % (k, text(v)) for k, v in sorted(options.items())))
     if uid is not None:
@@ -192,8 +202,7 @@ class OdooInstall:
         return os.path.join(self.tree, "odoo", "addons")
 
     def env(self, home):
-        return {"PATH": "%s:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" % PG_BIN, "HOME": home, "LANG": "C.UTF-8",
-                "PYTHONPYCACHEPREFIX": self.pycache}
+        return {"PATH": "%s:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" % PG_BIN, "HOME": home, "LANG": "C.UTF-8", "PYTHONPYCACHEPREFIX": self.pycache}
 
     def argv(self, *args):
         return [self.venv["python"], os.path.join(self.tree, "odoo-bin")] + [str(a) for a in args]
@@ -205,14 +214,32 @@ class OdooInstall:
         return {"user": self.uid, "group": self.gid, "extra_groups": []} if self.user else {}
 
     def base_options(self, pg, db_user, db_password, data_dir):
-        return {"addons_path": self.addons_path, "data_dir": data_dir, "db_host": "127.0.0.1",
-                "db_port": pg["port"], "db_user": db_user, "db_password": db_password, "pg_path": PG_BIN,
-                "http_interface": "127.0.0.1", "admin_passwd": "test-master-password", "log_level": "info"}
+        return {
+            "addons_path": self.addons_path,
+            "data_dir": data_dir,
+            "db_host": "127.0.0.1",
+            "db_port": pg["port"],
+            "db_user": db_user,
+            "db_password": db_password,
+            "pg_path": PG_BIN,
+            "http_interface": "127.0.0.1",
+            "admin_passwd": "test-master-password",
+            "log_level": "info",
+        }
 
     def run(self, args, home, timeout=300, stdout=None):
         """`odoo-bin <args>` as the OS user, waited for at most `timeout` s; CompletedProcess (text)."""
-        return subprocess.run(self.argv(*args), capture_output=stdout is None, stdout=stdout, text=stdout is None,
-                              env=self.env(home), cwd=home, timeout=timeout, check=False, **self.as_user())
+        return subprocess.run(
+            self.argv(*args),
+            capture_output=stdout is None,
+            stdout=stdout,
+            text=stdout is None,
+            env=self.env(home),
+            cwd=home,
+            timeout=timeout,
+            check=False,
+            **self.as_user(),
+        )
 
     def db_dump(self, conf, dbname, path, home, timeout=300):
         """`odoo-bin db dump` (Odoo's zip: dump.sql, manifest.json, filestore/) into path, written by us
@@ -223,8 +250,7 @@ class OdooInstall:
     def db_load(self, conf, dbname, path, home, neutralize=False, timeout=300):
         """`odoo-bin db load` (creates the database: the role needs CREATEDB; restores as a copy)."""
         shutil.chown(path, self.uid, self.gid)
-        return self.run(["db", "-c", conf, "load"] + (["--neutralize"] if neutralize else []) + [dbname, path],
-                        home, timeout=timeout)
+        return self.run(["db", "-c", conf, "load"] + (["--neutralize"] if neutralize else []) + [dbname, path], home, timeout=timeout)
 
     def neutralize(self, conf, dbname, home, timeout=300):
         """`odoo-bin neutralize -d dbname`: every installed module's data/neutralize.sql."""
@@ -246,8 +272,9 @@ class OdooServer:
         self.log = os.path.join(self.root, "odoo.log")
         self.http_port, self.gevent_port = free_port(), free_port()
         self.options = install.base_options(pg, db_user, db_password, self.data_dir)
-        self.options.update({"http_port": self.http_port, "gevent_port": self.gevent_port, "workers": 0,
-                             "max_cron_threads": 0, "proxy_mode": True, "list_db": False})
+        self.options.update(
+            {"http_port": self.http_port, "gevent_port": self.gevent_port, "workers": 0, "max_cron_threads": 0, "proxy_mode": True, "list_db": False}
+        )
         self.options.update(options)
         self.conf = write_conf(os.path.join(self.root, "odoo.conf"), self.options, install.uid, install.gid)
         self.pid = None
@@ -257,14 +284,27 @@ class OdooServer:
         started = time.monotonic()
         with open(self.log, "ab") as log:
             self.pid = subprocess.Popen(  # pylint: disable=consider-using-with  # runs detached, stopped by PID
-                self.install.argv("-c", self.conf), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.install.env(self.root), cwd=self.root, start_new_session=True, **self.install.as_user()).pid
+                self.install.argv("-c", self.conf),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.install.env(self.root),
+                cwd=self.root,
+                start_new_session=True,
+                **self.install.as_user(),
+            ).pid
         ports = [self.http_port] + ([self.gevent_port] if int(self.options.get("workers") or 0) > 0 else [])
         try:
             for port in ports:
                 left = max(timeout - (time.monotonic() - started), 1)
-                wait_until(lambda p=port: request(p, "localhost", "/web/health", timeout=2)[0] == 200, left,
-                           "Odoo on port %d" % port, self.log, interval=0.2, alive=lambda: pid_alive(self.pid))
+                wait_until(
+                    lambda p=port: request(p, "localhost", "/web/health", timeout=2)[0] == 200,
+                    left,
+                    "Odoo on port %d" % port,
+                    self.log,
+                    interval=0.2,
+                    alive=lambda: pid_alive(self.pid),
+                )
         except ServiceError:
             self.stop()
             raise
@@ -292,8 +332,7 @@ class OdooServer:
 
 def pg_connect(pg, dbname="postgres", autocommit=True):
     """A superuser connection to the harness's PostgreSQL (Unix socket)."""
-    conn = psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user=pg["superuser"], dbname=dbname,
-                            connect_timeout=10)
+    conn = psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user=pg["superuser"], dbname=dbname, connect_timeout=10)
     conn.autocommit = autocommit
     return conn
 
@@ -303,8 +342,11 @@ def ensure_role(pg, role, password, createdb=False):
     with contextlib.closing(pg_connect(pg)) as conn, conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
         verb = "ALTER" if cur.fetchone() else "CREATE"
-        cur.execute(sql.SQL("%s ROLE {} LOGIN NOSUPERUSER %s PASSWORD {}" % (verb, "CREATEDB" if createdb else "NOCREATEDB"))
-                    .format(sql.Identifier(role), sql.Literal(password)))
+        cur.execute(
+            sql.SQL("%s ROLE {} LOGIN NOSUPERUSER %s PASSWORD {}" % (verb, "CREATEDB" if createdb else "NOCREATEDB")).format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
 
 
 class OdooTemplate:
@@ -317,21 +359,24 @@ class OdooTemplate:
         self.name = name or "odoo_tpl_%s" % role
         self.root = install.folder(root)
         self.data_dir = install.folder(os.path.join(self.root, "data"))
-        self.conf = write_conf(os.path.join(self.root, "odoo.conf"),
-                               install.base_options(pg, role, password, self.data_dir), install.uid, install.gid)
+        self.conf = write_conf(os.path.join(self.root, "odoo.conf"), install.base_options(pg, role, password, self.data_dir), install.uid, install.gid)
         self.seconds = None
 
     def init(self, timeout=300):
         ensure_role(self.pg, self.role, self.password)
         with contextlib.closing(pg_connect(self.pg)) as conn, conn.cursor() as cur:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'unicode' LC_COLLATE 'C' TEMPLATE template0")
-                        .format(sql.Identifier(self.name), sql.Identifier(self.role)))
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'unicode' LC_COLLATE 'C' TEMPLATE template0").format(
+                    sql.Identifier(self.name), sql.Identifier(self.role)
+                )
+            )
         with contextlib.closing(pg_connect(self.pg, self.name)) as conn, conn.cursor() as cur:
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # as Odoo does when it creates a database
         started = time.monotonic()
-        done = self.install.run(["-c", self.conf, "-d", self.name, "-i", self.modules, "--without-demo=all",
-                                 "--stop-after-init", "--no-http"], self.root, timeout=timeout)
+        done = self.install.run(
+            ["-c", self.conf, "-d", self.name, "-i", self.modules, "--without-demo=all", "--stop-after-init", "--no-http"], self.root, timeout=timeout
+        )
         self.seconds = round(time.monotonic() - started, 1)
         if done.returncode:
             output = (done.stdout + done.stderr)[-4000:]
@@ -343,8 +388,7 @@ class OdooTemplate:
         the template's filestore copied to <data_dir>/filestore/<name> (owned by owner_uid, default
         the OS user of the install)."""
         with contextlib.closing(pg_connect(self.pg)) as conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(self.role), sql.Identifier(self.name)))
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(self.role), sql.Identifier(self.name)))
         source = os.path.join(self.data_dir, "filestore", self.name)
         target = os.path.join(data_dir, "filestore", name)
         if os.path.isdir(source):

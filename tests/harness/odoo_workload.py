@@ -39,6 +39,7 @@ speed matters, honouring the parts of Odoo's contract the collection depends on
 
 Run: python odoo_workload.py -c /etc/odoo/odoo.conf [--http-port N --gevent-port N] [-d NAME -i base --stop-after-init]
 """
+
 import argparse
 import configparser
 import contextlib
@@ -55,6 +56,12 @@ from http.server import ThreadingHTTPServer
 import psycopg2
 from psycopg2 import errors, sql
 
+# In the repository the collection resolves through .cache/collections (scripts/setup.sh links it
+# there); tests start this file with `python -m`, which does not put that folder on the path.
+_COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".cache", "collections")
+if os.path.isdir(_COLLECTIONS) and _COLLECTIONS not in sys.path:
+    sys.path.append(_COLLECTIONS)
+
 try:  # in the repository
     from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import verify_password
     from tests.harness.example_backend import Handler as EchoHandler
@@ -64,10 +71,24 @@ except ImportError:  # in the image, the files sit side by side
     from odoo_fixture import SIGNALING_SEQUENCES, create_odoo_fixture  # type: ignore
     from odoo_passwords import verify_password  # type: ignore
 
-DEFAULTS = {"http_port": "8069", "gevent_port": "8072", "http_interface": "", "db_host": "", "db_port": "5432",
-            "db_user": "odoo", "db_password": "", "db_name": "", "dbfilter": "", "proxy_mode": "False",
-            "list_db": "True", "data_dir": "/var/lib/odoo", "workers": "0", "db_maxconn": "64",
-            "http_enable": "True", "without_demo": "False"}
+DEFAULTS = {
+    "http_port": "8069",
+    "gevent_port": "8072",
+    "http_interface": "",
+    "db_host": "",
+    "db_port": "5432",
+    "db_user": "odoo",
+    "db_password": "",
+    "db_name": "",
+    "dbfilter": "",
+    "proxy_mode": "False",
+    "list_db": "True",
+    "data_dir": "/var/lib/odoo",
+    "workers": "0",
+    "db_maxconn": "64",
+    "http_enable": "True",
+    "without_demo": "False",
+}
 DISABLED = "The database manager has been disabled by the administrator"
 HANDSHAKE = ("connection", "host", "sec-websocket-key", "sec-websocket-version", "upgrade", "origin")
 # What a config parameter's cache follows (registry.py check_signaling): the registry, or the 'default' cache.
@@ -89,8 +110,13 @@ def read_config(path):
 
 
 def connect_kwargs(options, dbname):
-    kwargs = {"dbname": dbname, "user": options["db_user"], "port": options["db_port"], "connect_timeout": 5,
-              "application_name": "odoo_workload-%d" % os.getpid()}
+    kwargs = {
+        "dbname": dbname,
+        "user": options["db_user"],
+        "port": options["db_port"],
+        "connect_timeout": 5,
+        "application_name": "odoo_workload-%d" % os.getpid(),
+    }
     if options["db_host"]:
         kwargs["host"] = options["db_host"]
     if options["db_password"] and options["db_password"] != "False":
@@ -159,8 +185,7 @@ class ParameterCache:
     @staticmethod
     def _signals(cur):
         try:
-            cur.execute("SELECT (SELECT last_value FROM base_registry_signaling), "
-                        "(SELECT last_value FROM base_cache_signaling_default)")
+            cur.execute("SELECT (SELECT last_value FROM base_registry_signaling), (SELECT last_value FROM base_cache_signaling_default)")
             return cur.fetchone()
         except errors.UndefinedTable:  # Odoo creates the sequences at its first registry load
             for sequence in SIGNALING_SEQUENCES:
@@ -172,8 +197,10 @@ def candidate_databases(options, pool):
     if options["db_name"] and options["db_name"] != "False":
         return db_names(options)
     with pool.cursor("postgres") as cur:
-        cur.execute("SELECT datname FROM pg_database WHERE datdba = (SELECT usesysid FROM pg_user WHERE usename = "
-                    "current_user) AND NOT datistemplate AND datallowconn ORDER BY datname")
+        cur.execute(
+            "SELECT datname FROM pg_database WHERE datdba = (SELECT usesysid FROM pg_user WHERE usename = "
+            "current_user) AND NOT datistemplate AND datallowconn ORDER BY datname"
+        )
         return [row[0] for row in cur.fetchall()]
 
 
@@ -206,16 +233,16 @@ class WorkloadHandler(EchoHandler):
             return self._redirect("/odoo")
         dbname = self._database()
         if path in ("/odoo", "/web", "/web/login", "/web/manifest.webmanifest") and not dbname:
-            return self._redirect("/web/database/selector") if path != "/web/manifest.webmanifest" else \
-                self._json(404, {"error": "not found"})
+            return self._redirect("/web/database/selector") if path != "/web/manifest.webmanifest" else self._json(404, {"error": "not found"})
         if path in ("/odoo", "/web"):
             return self._redirect("/web/login?redirect=%s" % urllib.parse.quote(path + "?", safe=""))
         if path == "/web/login":
             return self._login(dbname)
         if path == "/web/manifest.webmanifest":
             with self.pool.cursor(dbname) as cur:
-                return self._json(200, {"name": self.params.get(cur, dbname, "web.web_app_name") or "Odoo",
-                                        "scope": "/odoo", "start_url": "/odoo", "display": "standalone"})
+                return self._json(
+                    200, {"name": self.params.get(cur, dbname, "web.web_app_name") or "Odoo", "scope": "/odoo", "start_url": "/odoo", "display": "standalone"}
+                )
         return self._json(404, {"error": "not found", "db": dbname})
 
     def do_POST(self):  # pylint: disable=invalid-name
@@ -223,8 +250,10 @@ class WorkloadHandler(EchoHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if path == "/web/database/list":
             if not self.options["list_db"]:
-                return self._json(200, {"jsonrpc": "2.0", "id": None, "error": {
-                    "code": 200, "message": "Odoo Server Error", "data": {"name": "odoo.exceptions.AccessDenied"}}})
+                return self._json(
+                    200,
+                    {"jsonrpc": "2.0", "id": None, "error": {"code": 200, "message": "Odoo Server Error", "data": {"name": "odoo.exceptions.AccessDenied"}}},
+                )
             return self._json(200, {"jsonrpc": "2.0", "id": None, "result": candidate_databases(self.options, self.pool)})
         dbname = self._database()
         if path == "/web/session/authenticate":
@@ -238,8 +267,10 @@ class WorkloadHandler(EchoHandler):
         with open(os.path.join(folder, sha1), "wb") as handle:
             handle.write(body)
         with self.pool.cursor(dbname) as cur:
-            cur.execute("INSERT INTO ir_attachment (name, type, store_fname, checksum, file_size) VALUES "
-                        "('upload.bin', 'binary', %s, %s, %s) RETURNING id", (store_fname, sha1, len(body)))
+            cur.execute(
+                "INSERT INTO ir_attachment (name, type, store_fname, checksum, file_size) VALUES ('upload.bin', 'binary', %s, %s, %s) RETURNING id",
+                (store_fname, sha1, len(body)),
+            )
             attachment_id = cur.fetchone()[0]
         return self._json(201, {"id": attachment_id, "store_fname": store_fname, "db": dbname})
 
@@ -251,34 +282,46 @@ class WorkloadHandler(EchoHandler):
         except ValueError:
             return self._json(400, {"error": "not JSON"})
         if not dbname or params.get("db") != dbname:
-            return self._json(200, {"jsonrpc": "2.0", "id": None, "error": {
-                "code": 200, "message": "Odoo Server Error", "data": {
-                    "name": "odoo.exceptions.AccessError", "message": "Database not found."}}})
+            return self._json(
+                200,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": 200, "message": "Odoo Server Error", "data": {"name": "odoo.exceptions.AccessError", "message": "Database not found."}},
+                },
+            )
         with self.pool.cursor(dbname) as cur:
             cur.execute("SELECT id, password FROM res_users WHERE login = %s AND active", (params.get("login"),))
             row = cur.fetchone()
         stored = row[1] if row else None
-        if not stored or not (verify_password(params.get("password"), stored) or
-                              (not stored.startswith("$") and stored == params.get("password"))):
-            return self._json(200, {"jsonrpc": "2.0", "id": None, "error": {
-                "code": 200, "message": "Odoo Server Error", "data": {
-                    "name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}})
-        return self._json(200, {"jsonrpc": "2.0", "id": None, "result": {"uid": row[0], "db": dbname,
-                                                                          "username": params["login"]}})
+        if not stored or not (verify_password(params.get("password"), stored) or (not stored.startswith("$") and stored == params.get("password"))):
+            return self._json(
+                200,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": 200, "message": "Odoo Server Error", "data": {"name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}},
+                },
+            )
+        return self._json(200, {"jsonrpc": "2.0", "id": None, "result": {"uid": row[0], "db": dbname, "username": params["login"]}})
 
     def _upgrade(self):
         missing = [name for name in HANDSHAKE if name not in {key.lower() for key in self.headers}]
         if missing or self.headers["Upgrade"].lower() != "websocket":
             return self._html(400, "<title>400 Bad Request</title><p>Empty or missing header(s): %s</p>" % ", ".join(missing))
         if self.role == "http" and self.options["workers"] > 0:  # a prefork HTTP worker has no socket to give away
-            return self._html(500, "<title>500 Internal Server Error</title><p>Couldn't bind the websocket. Is the "
-                              "connection opened on the evented port (%d)?</p>" % self.options["gevent_port"])
+            return self._html(
+                500,
+                "<title>500 Internal Server Error</title><p>Couldn't bind the websocket. Is the "
+                "connection opened on the evented port (%d)?</p>" % self.options["gevent_port"],
+            )
         return self._websocket()
 
     def _manager(self, path):
         if path == "/web/database/list":  # a type=json route, reached with GET
-            return self._html(400, "<title>400 Bad Request</title><p>Request inferred type is compatible with "
-                              "['http'] but '/web/database/list' is type='json'.</p>")
+            return self._html(
+                400, "<title>400 Bad Request</title><p>Request inferred type is compatible with ['http'] but '/web/database/list' is type='json'.</p>"
+            )
         if path not in ("/web/database/manager", "/web/database/selector"):
             return self._json(404, {"error": "not found"})
         if not self.options["list_db"]:
@@ -308,9 +351,12 @@ class WorkloadHandler(EchoHandler):
     def _login(self, dbname):
         with self.pool.cursor(dbname) as cur:
             base_url = self.params.get(cur, dbname, "web.base.url") or ""
-        self._html(200, "<head><title>Odoo</title></head><body data-database=\"%s\" data-base-url=\"%s\">"
-                   "<form class=\"oe_login_form\" method=\"post\" action=\"/web/login\"></form>"
-                   "Odoo test workload (a test double, not Odoo): database %s</body>" % (dbname, base_url, dbname))
+        self._html(
+            200,
+            '<head><title>Odoo</title></head><body data-database="%s" data-base-url="%s">'
+            '<form class="oe_login_form" method="post" action="/web/login"></form>'
+            "Odoo test workload (a test double, not Odoo): database %s</body>" % (dbname, base_url, dbname),
+        )
 
 
 def _admin(options):
@@ -330,12 +376,10 @@ def auto_create(options, init_base=False, demo=True):
             if cur.fetchone():
                 continue
             try:
-                cur.execute(sql.SQL("CREATE DATABASE {} ENCODING 'unicode' LC_COLLATE 'C' TEMPLATE template0")
-                            .format(sql.Identifier(name)))
+                cur.execute(sql.SQL("CREATE DATABASE {} ENCODING 'unicode' LC_COLLATE 'C' TEMPLATE template0").format(sql.Identifier(name)))
                 created = True
             except errors.InsufficientPrivilege as exc:
-                messages.append("Could not determine if database %s exists, skipping auto-creation: %s"
-                                % (name, str(exc).strip()))
+                messages.append("Could not determine if database %s exists, skipping auto-creation: %s" % (name, str(exc).strip()))
         if not names or not (created or init_base):
             return messages, None
         first = names[0]
@@ -352,12 +396,16 @@ def auto_create(options, init_base=False, demo=True):
     if initialised:
         messages.append("database %s exists: base re-initialised" % first)
     else:
-        create_odoo_fixture({k: v for k, v in connect_kwargs(options, first).items() if k != "dbname"}, first,
-                            filestore_root=os.path.join(options["data_dir"], "filestore"), demo=demo, create=False)
+        create_odoo_fixture(
+            {k: v for k, v in connect_kwargs(options, first).items() if k != "dbname"},
+            first,
+            filestore_root=os.path.join(options["data_dir"], "filestore"),
+            demo=demo,
+            create=False,
+        )
         messages.append("database %s created, base installed%s" % (first, " with demo data" if demo else ""))
     for name in names[1:]:
-        messages.append("Database %s not initialized, you can force it with `-i base`" % name
-                        if _empty(options, name) else "database %s loaded" % name)
+        messages.append("Database %s not initialized, you can force it with `-i base`" % name if _empty(options, name) else "database %s loaded" % name)
     return messages, None
 
 
@@ -376,8 +424,7 @@ def serve(options):
     ports = [(options["http_port"], "http")] + ([(options["gevent_port"], "websocket")] if options["workers"] > 0 else [])
     pool, params = Pool(options), ParameterCache()
     for port, role in ports if options["http_enable"] else ():
-        handler = type("Workload%sHandler" % role.title(), (WorkloadHandler,),
-                       {"role": role, "options": options, "pool": pool, "params": params})
+        handler = type("Workload%sHandler" % role.title(), (WorkloadHandler,), {"role": role, "options": options, "pool": pool, "params": params})
         ThreadingHTTPServer.allow_reuse_address = True
         server = ThreadingHTTPServer((options["http_interface"] or "0.0.0.0", port), handler)
         server.daemon_threads = False  # requests in flight finish before the process exits
@@ -386,14 +433,18 @@ def serve(options):
 
     def stop(_signum, _frame):
         stopping.set()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True) for s in servers]
     for thread in threads:
         thread.start()
     if servers:
-        print("odoo_workload: serving on %s:%s" % (options["http_interface"] or "0.0.0.0", " and :".join(
-            "%d (%s)" % (port, "gevent" if role == "websocket" else role) for port, role in ports)), flush=True)
+        print(
+            "odoo_workload: serving on %s:%s"
+            % (options["http_interface"] or "0.0.0.0", " and :".join("%d (%s)" % (port, "gevent" if role == "websocket" else role) for port, role in ports)),
+            flush=True,
+        )
     else:
         print("odoo_workload: http_enable is off, no HTTP served (cron only)", flush=True)
     while not stopping.wait(0.5):

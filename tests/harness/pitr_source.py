@@ -1,5 +1,6 @@
 """A private PostgreSQL 15 cluster backed up by the pg_backup role (pgBackRest into SeaweedFS S3 over
 TLS), for tests that restore or verify physical backups; and the small helpers they share."""
+
 import contextlib
 import json
 import os
@@ -45,35 +46,60 @@ def _prepare(pg, s3, work, stanza, bucket, extra_vars):
     shutil.chown(restores, "postgres", "postgres")
     superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres", "dbname": "postgres"}
     sql(superuser, "ALTER SYSTEM SET track_commit_timestamp = on")
-    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-l", pg["log"], "-w", "-t", "60",
-                    "restart"], check=True, capture_output=True, timeout=90)
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-l", pg["log"], "-w", "-t", "60", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
     sql(superuser, "CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())")
     config = os.path.join(work, "etc", "pgbackrest.conf")
     role_vars = {
-        "pg_backup_stanza": stanza, "pg_backup_tier": 1, "pg_backup_pg_data": pg["data_dir"],
-        "pg_backup_pg_port": pg["port"], "pg_backup_pg_socket_dir": pg["socket_dir"], "pg_backup_config_path": config,
-        "pg_backup_spool_path": os.path.join(work, "spool"), "pg_backup_log_path": os.path.join(work, "log"),
-        "pg_backup_lock_path": os.path.join(work, "lock"), "pg_backup_repo_endpoint": s3["host"],
-        "pg_backup_repo_port": s3["port"], "pg_backup_repo_bucket": bucket, "pg_backup_repo_region": s3["region"],
-        "pg_backup_repo_ca_file": s3["ca_file"], "pg_backup_repo_key": s3["access_key"],
-        "pg_backup_repo_key_secret": s3["secret_key"], "pg_backup_cipher_pass": "cipher-" + os.urandom(12).hex(),
-        "pg_backup_scheduler": "cron", "pg_backup_cron_dir": work, "pg_backup_bin_dir": work,
-        "ansible_become_method": "ansible.builtin.su"}
+        "pg_backup_stanza": stanza,
+        "pg_backup_tier": 1,
+        "pg_backup_pg_data": pg["data_dir"],
+        "pg_backup_pg_port": pg["port"],
+        "pg_backup_pg_socket_dir": pg["socket_dir"],
+        "pg_backup_config_path": config,
+        "pg_backup_spool_path": os.path.join(work, "spool"),
+        "pg_backup_log_path": os.path.join(work, "log"),
+        "pg_backup_lock_path": os.path.join(work, "lock"),
+        "pg_backup_repo_endpoint": s3["host"],
+        "pg_backup_repo_port": s3["port"],
+        "pg_backup_repo_bucket": bucket,
+        "pg_backup_repo_region": s3["region"],
+        "pg_backup_repo_ca_file": s3["ca_file"],
+        "pg_backup_repo_key": s3["access_key"],
+        "pg_backup_repo_key_secret": s3["secret_key"],
+        "pg_backup_cipher_pass": "cipher-" + os.urandom(12).hex(),
+        "pg_backup_scheduler": "cron",
+        "pg_backup_cron_dir": work,
+        "pg_backup_bin_dir": work,
+        "ansible_become_method": "ansible.builtin.su",
+    }
     role_vars.update(extra_vars)
-    applied = run_tasks([{"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"},
-                          "vars": role_vars}], timeout=600)
+    applied = run_tasks([{"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"}, "vars": role_vars}], timeout=600)
     assert applied.returncode == 0, applied
-    return {"pg": pg, "superuser": superuser, "config": config, "work": work, "restores": restores, "s3": s3,
-            "stanza": stanza, "bucket": bucket, "secrets": [role_vars["pg_backup_cipher_pass"], s3["secret_key"]],
-            "cipher_pass": role_vars["pg_backup_cipher_pass"], "archive_async": role_vars["pg_backup_archive_async"],
-            "script": os.path.join(work, "pgbackrest-%s-backup" % stanza)}
+    return {
+        "pg": pg,
+        "superuser": superuser,
+        "config": config,
+        "work": work,
+        "restores": restores,
+        "s3": s3,
+        "stanza": stanza,
+        "bucket": bucket,
+        "secrets": [role_vars["pg_backup_cipher_pass"], s3["secret_key"]],
+        "cipher_pass": role_vars["pg_backup_cipher_pass"],
+        "archive_async": role_vars["pg_backup_archive_async"],
+        "script": os.path.join(work, "pgbackrest-%s-backup" % stanza),
+    }
 
 
 def config_variant(source, name, drop=(), add=()):
     """A copy of the source's pgbackrest.conf (owned by postgres) without the options named in drop
     and with the `name=value` lines of add at the top of [global]; returns its path."""
-    kept = [line for line in open(source["config"], encoding="utf-8").read().splitlines()
-            if line.split("=", 1)[0].strip() not in drop]
+    kept = [line for line in open(source["config"], encoding="utf-8").read().splitlines() if line.split("=", 1)[0].strip() not in drop]
     at = kept.index("[global]") + 1
     path = os.path.join(source["work"], "etc", name)
     with open(path, "w", encoding="utf-8") as handle:
@@ -92,15 +118,18 @@ def sql(conninfo, statement, args=None):
 
 def stop_copy(dest):
     if os.path.exists(os.path.join(dest, "postmaster.pid")):
-        subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", dest, "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60, check=False)
+        subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", dest, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60, check=False)
     shutil.rmtree(dest, ignore_errors=True)
 
 
 def pgbackrest(source, *args):
-    return subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % source["config"],
-                           "--stanza=%s" % source["stanza"]] + list(args),
-                          capture_output=True, text=True, timeout=300, check=True).stdout
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % source["config"], "--stanza=%s" % source["stanza"]] + list(args),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
 
 
 def info(source):
@@ -109,8 +138,7 @@ def info(source):
 
 def backup(source, kind):
     """A pgBackRest backup (full, diff, incr) made the way the role's schedule makes it."""
-    subprocess.run(["runuser", "-u", "postgres", "--", source["script"], kind], check=True, timeout=300,
-                   capture_output=True)
+    subprocess.run(["runuser", "-u", "postgres", "--", source["script"], kind], check=True, timeout=300, capture_output=True)
 
 
 def switch_and_wait(source):

@@ -1,4 +1,5 @@
 """A set of harness services under one root directory, described by <root>/state.json."""
+
 import json
 import os
 import shutil
@@ -27,12 +28,10 @@ def stop_owned_containers(owner):
     stopped by hand, Docker does not start them again with the engine (restart policy unless-stopped).
     Returns the errors, if any."""
     try:
-        listed = subprocess.run(["docker", "ps", "-q", "--filter", "label=odoo_ops_owner=%s" % owner],
-                                capture_output=True, text=True, timeout=60, check=False)
+        listed = subprocess.run(["docker", "ps", "-q", "--filter", "label=odoo_ops_owner=%s" % owner], capture_output=True, text=True, timeout=60, check=False)
         ids = listed.stdout.split()
         if ids:
-            done = subprocess.run(["docker", "stop", "--time", "60"] + ids, capture_output=True, text=True,
-                                  timeout=600, check=False)
+            done = subprocess.run(["docker", "stop", "--time", "60"] + ids, capture_output=True, text=True, timeout=600, check=False)
             if done.returncode:
                 return ["docker stop: %s" % done.stderr.strip()[-300:]]
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -109,5 +108,4 @@ class Platform:
 
     def logs(self):
         """The tail of every service log, for a failure report."""
-        return "\n".join("== %s (%s)\n%s" % (name, entry["log"], log_tail(entry["log"]))
-                         for name, entry in self.load().items() if entry.get("log"))
+        return "\n".join("== %s (%s)\n%s" % (name, entry["log"], log_tail(entry["log"])) for name, entry in self.load().items() if entry.get("log"))

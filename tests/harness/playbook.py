@@ -1,4 +1,5 @@
 """Run tasks through a real ansible-playbook and return each task's result (json callback)."""
+
 import json
 import os
 import pwd
@@ -46,8 +47,7 @@ class PlaybookRun:
         return found
 
     def __repr__(self):
-        return "PlaybookRun(rc=%s)\nfailed: %s\n%s\n%s" % (self.returncode, self.failures, self.output[-4000:],
-                                                           self.stderr[-2000:])
+        return "PlaybookRun(rc=%s)\nfailed: %s\n%s\n%s" % (self.returncode, self.failures, self.output[-4000:], self.stderr[-2000:])
 
 
 def run_tasks(tasks, check=False, diff=True, as_user=None, verbosity=0, extra_env=None, timeout=300):
@@ -57,14 +57,18 @@ def run_tasks(tasks, check=False, diff=True, as_user=None, verbosity=0, extra_en
     playbook = os.path.join(workdir, "play.yml")
     with open(playbook, "w", encoding="utf-8") as handle:
         yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], handle)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "tmp"),
-               ANSIBLE_REMOTE_TEMP=os.path.join(workdir, "tmp"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO_ROOT, ".cache", "collections"),
-               HOME=workdir)
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "tmp"),
+        ANSIBLE_REMOTE_TEMP=os.path.join(workdir, "tmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO_ROOT, ".cache", "collections"),
+        HOME=workdir,
+    )
     env.update(extra_env or {})
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", "ansible_python_interpreter=%s" % sys.executable, playbook]
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable, playbook]
     argv += ["--check"] if check else []
     argv += ["--diff"] if diff else []
     argv += ["-" + "v" * verbosity] if verbosity else []
@@ -72,7 +76,6 @@ def run_tasks(tasks, check=False, diff=True, as_user=None, verbosity=0, extra_en
         entry = pwd.getpwnam(as_user)
         os.chown(workdir, entry.pw_uid, entry.pw_gid)
         argv = ["runuser", "-u", as_user, "--"] + argv
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=workdir, timeout=timeout,
-                          check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=workdir, timeout=timeout, check=False)
     subprocess.run(["rm", "-rf", workdir], check=False)
     return PlaybookRun(done.returncode, done.stdout, done.stderr)

@@ -1,4 +1,5 @@
 """Start, watch and stop one service process: bounded waits, kept logs, stop by PID."""
+
 import contextlib
 import os
 import random
@@ -53,8 +54,7 @@ def wait_until(check, timeout, what, log_path=None, interval=0.1, alive=None):
         except Exception as exc:  # pylint: disable=broad-except  # any failure means "not ready yet"
             last_error = exc
         time.sleep(interval)
-    raise ServiceError("%s not ready after %ss (last error: %s)\n%s"
-                       % (what, timeout, last_error, log_tail(log_path) if log_path else ""))
+    raise ServiceError("%s not ready after %ss (last error: %s)\n%s" % (what, timeout, last_error, log_tail(log_path) if log_path else ""))
 
 
 def spawn(argv, log_path, env=None, cwd=None, user=None):
@@ -63,8 +63,8 @@ def spawn(argv, log_path, env=None, cwd=None, user=None):
         argv = ["runuser", "-u", user, "--"] + list(argv)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with  # runs detached on purpose
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True)
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True
+        )
     return proc.pid
 
 

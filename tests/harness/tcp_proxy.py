@@ -1,4 +1,5 @@
 """A loopback TCP proxy that can be cut: the object store becoming unreachable mid-transfer."""
+
 import socket
 import threading
 

@@ -1,6 +1,7 @@
 """backup_verify against real backups: odoo_backup's objects in SeaweedFS S3 over TLS, and a private
 PostgreSQL 15 cluster backed up by the pg_backup role (pgBackRest). Every fault of the catalogue is
 made for real, then must be found with a message that names it; the clean set has no finding."""
+
 import contextlib
 import datetime
 import hashlib
@@ -21,6 +22,7 @@ from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, sw
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
+from tests.harness.tls import make_test_ca
 
 UTC = datetime.timezone.utc
 FLEET = "verify_fleet"
@@ -46,11 +48,22 @@ def _logical_env(harness, root, work):
     client.create_bucket(Bucket="verify")
     client.create_bucket(Bucket="verify-locked", ObjectLockEnabledForBucket=True)
     login, store = login_options(pg), s3_options(s3)
-    data = {"superuser": superuser, "root": root, "work": work, "s3": client, "login": login, "s3_options": store,
-            "secrets": [pg["admin_password"], s3["secret_key"]]}
-    locked = run({"sysgenpro.odoo_ops.odoo_backup": dict(
-        login, **store, name="vfacme", bucket="verify-locked", filestore_root=root, tier=1,
-        object_lock_mode="COMPLIANCE", object_lock_days=1)})
+    data = {
+        "superuser": superuser,
+        "root": root,
+        "work": work,
+        "s3": client,
+        "login": login,
+        "s3_options": store,
+        "secrets": [pg["admin_password"], s3["secret_key"]],
+    }
+    locked = run(
+        {
+            "sysgenpro.odoo_ops.odoo_backup": dict(
+                login, **store, name="vfacme", bucket="verify-locked", filestore_root=root, tier=1, object_lock_mode="COMPLIANCE", object_lock_days=1
+            )
+        }
+    )
     plain = dict(login, **store)
     plain.update(name="vfacme", bucket="verify", key_prefix="base/", filestore_root=root, tier=2)
     plain = run({"sysgenpro.odoo_ops.odoo_backup": plain})
@@ -85,16 +98,17 @@ def plant(env, made, bucket, prefix, tenant, created, lock=False, body=None):
     with its sidecar rewritten for the new key and time."""
     key = "%s%s/%s_%s.zip" % (prefix, tenant, tenant, created.strftime("%Y%m%dT%H%M%SZ"))
     sidecar = json.loads(env["s3"].get_object(Bucket=made["bucket"], Key=made["manifest_key"])["Body"].read())
-    extra = {"ObjectLockMode": "COMPLIANCE",
-             "ObjectLockRetainUntilDate": datetime.datetime.now(UTC) + datetime.timedelta(days=1)} if lock else {}
+    extra = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": datetime.datetime.now(UTC) + datetime.timedelta(days=1)} if lock else {}
     if body is None:
         env["s3"].copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": made["bucket"], "Key": made["key"]}, **extra)
     else:
         env["s3"].put_object(Bucket=bucket, Key=key, Body=body, **extra)
         archive = zipfile.ZipFile(io.BytesIO(body))
-        sidecar.update(size=len(body), sha256=hashlib.sha256(body).hexdigest(), members={
-            i.filename: {"size": i.file_size, "sha256": hashlib.sha256(archive.read(i)).hexdigest()}
-            for i in archive.infolist()})
+        sidecar.update(
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            members={i.filename: {"size": i.file_size, "sha256": hashlib.sha256(archive.read(i)).hexdigest()} for i in archive.infolist()},
+        )
     recorded = {"key": key, "size": sidecar["size"], "sha256": sidecar["sha256"]}
     sidecar.update(key=key, bucket=bucket, created=created.isoformat(), objects=[recorded])
     sidecar = sign_sidecar(sidecar, env["s3_options"]["backup_signing_key"].encode())  # as odoo_backup would
@@ -123,13 +137,20 @@ def leftovers(env):
 def test_clean_tier1_set_has_no_finding_and_reports_agree(env):
     reports = os.path.join(env["work"], "reports")
     os.makedirs(reports)
-    result = run(verify(env, bucket="verify-locked", tier=1, level=["objects", "restore"], scope="all",
-                        report_dir=reports, textfile_dir=reports))
+    result = run(verify(env, bucket="verify-locked", tier=1, level=["objects", "restore"], scope="all", report_dir=reports, textfile_dir=reports))
     assert result["verified"] and not failed(result), result["msg"]
     assert result["changed"] is False and result["restore_seconds"] > 0
     names = [c["name"] for c in result["checks"]]
-    for name in ("objects.integrity", "objects.age", "objects.retention", "objects.protection", "restore.logical",
-                 "restore.odoo_base", "restore.odoo_admin", "restore.attachments"):
+    for name in (
+        "objects.integrity",
+        "objects.age",
+        "objects.retention",
+        "objects.protection",
+        "restore.logical",
+        "restore.odoo_base",
+        "restore.odoo_admin",
+        "restore.attachments",
+    ):
         assert name in names, names
     assert "12 backup(s)" in next(c["detail"] for c in result["checks"] if c["name"] == "objects.integrity")
     report = json.load(open(result["reports"]["json"]))
@@ -142,19 +163,21 @@ def test_clean_tier1_set_has_no_finding_and_reports_agree(env):
     assert again["verified"] and again["changed"] is False
 
 
-@pytest.mark.parametrize("fault, check, words", [
-    ("flipped_bit", "objects.integrity", "has SHA-256"),
-    ("truncated", "objects.integrity", "(truncated)"),
-    ("missing", "objects.present", "missing object"),
-    ("sidecar_checksum", "objects.integrity", "signature of the sidecar"),  # an altered sidecar no longer verifies
-    ("older_than_rpo", "objects.age", "older than the RPO"),
-    ("no_object_lock", "objects.protection", "no object lock retention"),
-    ("no_weekly", "objects.retention", "weekly: no backup in"),
-])
+@pytest.mark.parametrize(
+    "fault, check, words",
+    [
+        ("flipped_bit", "objects.integrity", "has SHA-256"),
+        ("truncated", "objects.integrity", "(truncated)"),
+        ("missing", "objects.present", "missing object"),
+        ("sidecar_checksum", "objects.integrity", "signature of the sidecar"),  # an altered sidecar no longer verifies
+        ("older_than_rpo", "objects.age", "older than the RPO"),
+        ("no_object_lock", "objects.protection", "no object lock retention"),
+        ("no_weekly", "objects.retention", "weekly: no backup in"),
+    ],
+)
 def test_object_faults_are_named(env, fault, check, words):
     prefix, now = "%s/" % fault, datetime.datetime.now(UTC)
-    key = plant(env, env["plain"], "verify", prefix, "vfacme", now - datetime.timedelta(
-        days=3 if fault == "older_than_rpo" else 0))
+    key = plant(env, env["plain"], "verify", prefix, "vfacme", now - datetime.timedelta(days=3 if fault == "older_than_rpo" else 0))
     args = {"key_prefix": prefix, "level": ["objects"]}
     if fault == "flipped_bit":
         body = bytearray(env["s3"].get_object(Bucket="verify", Key=key)["Body"].read())
@@ -162,7 +185,7 @@ def test_object_faults_are_named(env, fault, check, words):
         env["s3"].put_object(Bucket="verify", Key=key, Body=bytes(body))
     elif fault == "truncated":
         body = env["s3"].get_object(Bucket="verify", Key=key)["Body"].read()
-        env["s3"].put_object(Bucket="verify", Key=key, Body=body[:len(body) - 1000])
+        env["s3"].put_object(Bucket="verify", Key=key, Body=body[: len(body) - 1000])
     elif fault == "missing":
         env["s3"].delete_object(Bucket="verify", Key=key)
         plant(env, env["plain"], "verify", prefix, "vfacme", now - datetime.timedelta(hours=1))
@@ -174,8 +197,7 @@ def test_object_faults_are_named(env, fault, check, words):
         args["tier"] = 1
         args["retention"] = {"daily": 1, "weekly": 1, "monthly": 1}
     elif fault == "no_weekly":
-        for created in [now - datetime.timedelta(days=d, minutes=1) for d in range(1, 7)] + [
-                now - datetime.timedelta(days=40)]:
+        for created in [now - datetime.timedelta(days=d, minutes=1) for d in range(1, 7)] + [now - datetime.timedelta(days=40)]:
             plant(env, env["plain"], "verify", prefix, "vfacme", created)
     result = run(verify(env, **args))
     found = failed(result)
@@ -195,11 +217,14 @@ def zip_with(body, replace):
     return out.getvalue()
 
 
-@pytest.mark.parametrize("fault, words", [
-    ("file_missing", "missing from the backup's filestore"),
-    ("file_altered", "no longer matches their SHA-1"),
-    ("failing_statement", "dump.sql failed"),
-])
+@pytest.mark.parametrize(
+    "fault, words",
+    [
+        ("file_missing", "missing from the backup's filestore"),
+        ("file_altered", "no longer matches their SHA-1"),
+        ("failing_statement", "dump.sql failed"),
+    ],
+)
 def test_restore_faults_are_named_and_leave_nothing(env, fault, words):
     tenant = {"file_missing": "vfmissing", "file_altered": "vfaltered", "failing_statement": "vfacme"}[fault]
     folder = os.path.join(env["root"], tenant)
@@ -214,8 +239,7 @@ def test_restore_faults_are_named_and_leave_nothing(env, fault, words):
         body = env["s3"].get_object(Bucket="verify", Key=env["plain"]["key"])["Body"].read()
         dump = zipfile.ZipFile(io.BytesIO(body)).read("dump.sql")
         broken = dump + b"\nINSERT INTO public.res_users (id, login) VALUES (1, 'duplicate id');\n"
-        plant(env, env["plain"], "verify", prefix, tenant, datetime.datetime.now(UTC), body=zip_with(body, {
-            "dump.sql": broken}))
+        plant(env, env["plain"], "verify", prefix, tenant, datetime.datetime.now(UTC), body=zip_with(body, {"dump.sql": broken}))
     else:
         options = dict(env["login"], **env["s3_options"])
         options.update(name=tenant, bucket="verify", key_prefix=prefix, filestore_root=env["root"], tier=2)
@@ -232,8 +256,7 @@ def test_restore_faults_are_named_and_leave_nothing(env, fault, words):
 
 def test_custom_format_backup_verifies_and_a_tampered_tar_is_named(env):
     options = dict(env["login"], **env["s3_options"])
-    options.update(name="vfacme", bucket="verify", key_prefix="custom/", filestore_root=env["root"], tier=2,
-                   format="custom")
+    options.update(name="vfacme", bucket="verify", key_prefix="custom/", filestore_root=env["root"], tier=2, format="custom")
     made = run({"sysgenpro.odoo_ops.odoo_backup": options})
     assert made["changed"] and made["key"].endswith(".dump"), made
     result = run(verify(env, key_prefix="custom/", level=["objects", "restore"], jobs=2))
@@ -253,8 +276,7 @@ def test_custom_format_backup_verifies_and_a_tampered_tar_is_named(env):
 
 def test_server_side_encryption_required(env):
     options = dict(env["login"], **env["s3_options"])
-    options.update(name="vfacme", bucket="verify", key_prefix="sse/", filestore_root=env["root"], tier=2,
-                   server_side_encryption="AES256")
+    options.update(name="vfacme", bucket="verify", key_prefix="sse/", filestore_root=env["root"], tier=2, server_side_encryption="AES256")
     assert run({"sysgenpro.odoo_ops.odoo_backup": options})["changed"]
     encrypted = run(verify(env, key_prefix="sse/", require_encryption=True))
     assert encrypted["verified"] and "server-side encryption" in encrypted["checks"][-1]["detail"], encrypted["msg"]
@@ -270,8 +292,7 @@ def test_bad_input_is_refused_and_writes_nothing(env):
         ({"level": ["repository"]}, "give stanza"),
         ({"name": None, "level": ["objects"]}, "give name and bucket"),
         ({"stanza": "x y"}, "not a valid stanza name"),
-        ({"stanza": "verify", "level": ["restore"], "target": {"type": "time", "value": "2026-11-23 10:00:00"}},
-         "has no time zone"),
+        ({"stanza": "verify", "level": ["restore"], "target": {"type": "time", "value": "2026-11-23 10:00:00"}}, "has no time zone"),
         ({"textfile_dir": "/nonexistent/textfiles"}, "textfile_dir /nonexistent/textfiles does not exist"),
         ({"level": ["restore"], "work_dir": "/nonexistent/work"}, "work_dir /nonexistent/work does not exist"),
     ]
@@ -289,17 +310,29 @@ def test_bad_input_is_refused_and_writes_nothing(env):
 
 def playbook(name, extra):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/%s" % name, "-e", json.dumps(extra)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/%s" % name, "-e", json.dumps(extra)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_dr_drill_and_backup_verify_playbooks_report_every_tenant(env):
     reports = os.path.join(env["work"], "drill")
     os.makedirs(reports)
-    tenants = [{"name": "vfacme", "tier": 1, "backup_bucket": "verify-locked"}, {"name": "vfnobackup", "tier": 1},
-               {"name": "vfmissing", "tier": 2}]
-    extra = {"odoo_ops_tenants": tenants, "dr_drill_bucket": "verify", "dr_drill_s3": env["s3_options"],
-             "dr_drill_postgres": env["login"], "dr_drill_report_dir": reports, "dr_drill_work_dir": env["work"]}
+    tenants = [{"name": "vfacme", "tier": 1, "backup_bucket": "verify-locked"}, {"name": "vfnobackup", "tier": 1}, {"name": "vfmissing", "tier": 2}]
+    extra = {
+        "odoo_ops_tenants": tenants,
+        "dr_drill_bucket": "verify",
+        "odoo_ops_s3": env["s3_options"],
+        "odoo_ops_postgres": env["login"],
+        "dr_drill_report_dir": reports,
+        "dr_drill_work_dir": env["work"],
+    }
     done = playbook("dr_drill.yml", extra)
     assert done.returncode != 0 and "vfnobackup failed the drill" in done.stdout, done.stdout[-3000:]
     (name,) = [n for n in os.listdir(reports) if n.startswith("dr-drill-") and n.endswith(".json")]
@@ -312,11 +345,83 @@ def test_dr_drill_and_backup_verify_playbooks_report_every_tenant(env):
     assert rows["vfnobackup"]["verified"] is False and "objects.present" in rows["vfnobackup"]["failed_checks"]
     assert "| vfacme | tenant | True |" in open(os.path.join(reports, name[:-5] + ".md")).read()
     assert not leftovers(env)
-    verified = playbook("backup_verify.yml", {"odoo_ops_tenants": tenants, "backup_verify_tenants": ["vfacme"],
-                                              "backup_verify_bucket": "verify", "backup_verify_s3": env["s3_options"],
-                                              "backup_verify_postgres": env["login"]})
+    verified = playbook(
+        "backup_verify.yml",
+        {
+            "odoo_ops_tenants": tenants,
+            "backup_verify_tenants": ["vfacme"],
+            "backup_verify_bucket": "verify",
+            "odoo_ops_s3": env["s3_options"],
+            "odoo_ops_postgres": env["login"],
+        },
+    )
     assert verified.returncode == 0, verified.stdout[-3000:]
     assert "backup verification of vfacme passed" in verified.stdout
+
+
+def test_check_mode_runs_the_read_only_levels_and_writes_nothing(env):
+    """Check mode: the objects level as a real run has it, the restore level skipped (it would create a
+    database), no report or textfile written - their paths given - and no verdict either way."""
+    folder = os.path.join(env["work"], "check-reports")
+    os.makedirs(folder)
+    args = dict(level=["objects", "restore"], report_dir=folder, textfile_dir=folder, bucket="verify-locked", tier=1)
+    planned = run(verify(env, **args), check=True)
+    real = run(verify(env, level=["objects"], bucket="verify-locked", tier=1))
+    assert planned["verified"] is None and planned["skipped_levels"] == ["restore"] and planned["levels"] == ["objects"], planned
+    names = [c["name"] for c in planned["checks"]], [c["name"] for c in real["checks"]]
+    assert names[0] == names[1] and real["verified"] is True, (names, real["msg"])
+    assert sorted(planned["reports"]) == ["json", "markdown", "textfile"] and not os.listdir(folder)
+    assert planned["changed"] is False and not leftovers(env)
+
+
+@contextlib.contextmanager
+def tls_only_admin(pg, superuser, directory):
+    """The cluster serves TLS with a private CA's certificate, and the admin role may log in over TCP
+    only with TLS (pg_hba hostnossl ... reject), for the duration of the block."""
+    paths = make_test_ca(directory, hosts=("localhost",))
+    shutil.chown(directory, "postgres", "postgres")  # the server reads its certificate and key from here
+    os.chmod(directory, 0o755)
+    for name in ("server.crt", "server.key"):
+        shutil.chown(paths[name], "postgres", "postgres")
+    hba = os.path.join(pg["data_dir"], "pg_hba.conf")
+    original = open(hba).read()
+    try:
+        with open(hba, "w") as handle:
+            handle.write("hostnossl all %s 127.0.0.1/32 reject\n%s" % (pg["admin_user"], original))
+        sql(superuser, "ALTER SYSTEM SET ssl = on")
+        sql(superuser, "ALTER SYSTEM SET ssl_cert_file = '%s'" % paths["server.crt"])
+        sql(superuser, "ALTER SYSTEM SET ssl_key_file = '%s'" % paths["server.key"])
+        sql(superuser, "SELECT pg_reload_conf()")
+        yield paths["ca.crt"]
+    finally:
+        with open(hba, "w") as handle:
+            handle.write(original)
+        for setting in ("ssl", "ssl_cert_file", "ssl_key_file"):
+            sql(superuser, "ALTER SYSTEM RESET %s" % setting)
+        sql(superuser, "SELECT pg_reload_conf()")
+
+
+def test_runbook_honours_postgres_verify_full_and_the_store_private_ca(env, harness):
+    """backup_verify.yml at the restore level takes its connections from odoo_ops_postgres and
+    odoo_ops_s3 alone: against a server that refuses the admin role without TLS, with ssl_mode
+    verify-full and the server's CA it restores and verifies; with another CA it fails on the
+    certificate - for PostgreSQL and for the object store alike - so both options reached every module."""
+    pg = harness.up("postgres")["postgres"]
+    os.makedirs(os.path.join(env["work"], "other-ca"))
+    other_ca = make_test_ca(os.path.join(env["work"], "other-ca"))["ca.crt"]
+    extra = {"odoo_ops_tenants": [{"name": "vfacme", "tier": 1, "backup_bucket": "verify-locked"}], "backup_verify_levels": ["objects", "restore"]}
+    with scratch_dirs("odoo_ops-verify-pg-tls-") as (pg_tls,), tls_only_admin(pg, env["superuser"], pg_tls) as pg_ca:
+        postgres = dict(env["login"], login_host="localhost", ssl_mode="verify-full", ca_cert=pg_ca)
+        without_tls = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=dict(env["login"], ssl_mode="disable")))
+        assert without_tls.returncode != 0 and "no encryption" in without_tls.stdout, without_tls.stdout[-3000:]
+        verified = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=postgres))
+        assert verified.returncode == 0 and "backup verification of vfacme passed" in verified.stdout, verified.stdout[-3000:]
+        wrong_pg_ca = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=dict(postgres, ca_cert=other_ca)))
+        # (both test CAs have the same subject: OpenSSL reports the signature that does not verify)
+        assert wrong_pg_ca.returncode != 0 and "failed: SSL error" in wrong_pg_ca.stdout, wrong_pg_ca.stdout[-3000:]
+        wrong_s3_ca = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=dict(env["s3_options"], s3_ca_bundle=other_ca), odoo_ops_postgres=postgres))
+        assert wrong_s3_ca.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in wrong_s3_ca.stdout.upper().replace(" ", "_"), wrong_s3_ca.stdout[-3000:]
+    assert not leftovers(env)
 
 
 def test_secrets_never_in_results_or_verbose_output(env):
@@ -327,6 +432,7 @@ def test_secrets_never_in_results_or_verbose_output(env):
 
 
 # --- physical backups (pgBackRest) -----------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def cluster(harness):
@@ -341,11 +447,15 @@ def cluster(harness):
 
 
 def physical(cluster, **args):
-    options = {"stanza": "verify", "pgbackrest_config": cluster["config"], "level": ["repository", "restore"],
-               "work_dir": cluster["restores"], "fail_on_error": False}
+    options = {
+        "stanza": "verify",
+        "pgbackrest_config": cluster["config"],
+        "level": ["repository", "restore"],
+        "work_dir": cluster["restores"],
+        "fail_on_error": False,
+    }
     options.update(args)
-    return {"sysgenpro.odoo_ops.backup_verify": options, "become": True, "become_user": "postgres",
-            "vars": {"ansible_become_method": "ansible.builtin.su"}}
+    return {"sysgenpro.odoo_ops.backup_verify": options, "become": True, "become_user": "postgres", "vars": {"ansible_become_method": "ansible.builtin.su"}}
 
 
 def test_physical_clean_then_corrupted_backup_file(cluster):
@@ -399,9 +509,20 @@ def test_dr_drill_restores_the_cluster_and_measures_rto_rpo(cluster):
     os.makedirs(reports)
     shutil.chown(reports, "postgres", "postgres")  # the cluster's verification runs as postgres and writes here
     conninfo = "host=%s port=%d user=postgres dbname=postgres" % (cluster["pg"]["socket_dir"], cluster["pg"]["port"])
-    done = playbook("dr_drill.yml", {"odoo_ops_tenants": [], "dr_drill_report_dir": reports, "dr_drill_stanza": "verify",
-                                     "dr_drill_pgbackrest_config": cluster["config"], "dr_drill_work_dir": cluster["restores"],
-                                     "dr_drill_switch_wal_conninfo": conninfo, "ansible_become_method": "ansible.builtin.su"})
+    done = playbook(
+        "dr_drill.yml",
+        {
+            "odoo_ops_tenants": [],
+            "dr_drill_report_dir": reports,
+            "dr_drill_stanza": "verify",
+            "odoo_ops_pgbackrest": {"pgbackrest_config": cluster["config"]},
+            "odoo_ops_postgres": {},  # not the local inventory's platform
+            "odoo_ops_s3": {},
+            "dr_drill_work_dir": cluster["restores"],
+            "dr_drill_switch_wal_conninfo": conninfo,
+            "ansible_become_method": "ansible.builtin.su",
+        },
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     (name,) = [n for n in os.listdir(reports) if n.startswith("dr-drill-") and n.endswith(".json")]
     assert [n for n in os.listdir(reports) if n.startswith("backup-verify-verify-")]  # the module's own evidence
@@ -417,13 +538,16 @@ def test_heap_corruption_found_by_amcheck(cluster):
     sql(superuser, "CREATE TABLE victim AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 2000) g")
     sql(superuser, "CHECKPOINT")
     path = os.path.join(pg["data_dir"], sql(superuser, "SELECT pg_relation_filepath('victim')")[0][0])
-    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"],
-                   check=True, capture_output=True, timeout=90)
+    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"], check=True, capture_output=True, timeout=90)
     with open(path, "r+b") as handle:
         handle.seek(4000)
         handle.write(b"\xde\xad\xbe\xef" * 16)
-    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-l", pg["log"], "-w", "-t", "60",
-                    "start"], check=True, capture_output=True, timeout=90)
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-l", pg["log"], "-w", "-t", "60", "start"],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
     try:
         backup(cluster, "full")
         switch_and_wait(cluster)

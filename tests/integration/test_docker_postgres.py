@@ -1,6 +1,7 @@
 """The docker_postgres role on a real Docker Engine, with the image the odoo_images role builds:
 bad input refused before anything exists, check mode on a new host, a primary with a streaming
 standby, idempotent, and a cluster whose pg_hba.conf trusts TCP connections refused by name."""
+
 import contextlib
 import subprocess
 import uuid
@@ -28,12 +29,19 @@ def cluster(harness):
         built = run_tasks(image_tasks(["postgres"], cache), timeout=1500)
         assert built.returncode == 0, built
         ports, _fleets = platform_ports(0)
-        role_vars = {"docker_postgres_name": name, "docker_postgres_image": built.results[-1]["odoo_images_built"]["postgres"],
-                     "docker_postgres_port": ports["postgres"], "docker_postgres_password": PASSWORD,
-                     "docker_postgres_memory_mb": 512, "docker_postgres_cpus": 1, "docker_postgres_max_connections": 50,
-                     "docker_postgres_config_dir": config + "/postgres", "docker_postgres_standby": True,
-                     "docker_postgres_standby_port": ports["postgres_standby"],
-                     "docker_postgres_replication_password": REPLICATION}
+        role_vars = {
+            "docker_postgres_name": name,
+            "docker_postgres_image": built.results[-1]["odoo_images_built"]["postgres"],
+            "docker_postgres_port": ports["postgres"],
+            "docker_postgres_password": PASSWORD,
+            "docker_postgres_memory_mb": 512,
+            "docker_postgres_cpus": 1,
+            "docker_postgres_max_connections": 50,
+            "docker_postgres_config_dir": config + "/postgres",
+            "docker_postgres_standby": True,
+            "docker_postgres_standby_port": ports["postgres_standby"],
+            "docker_postgres_replication_password": REPLICATION,
+        }
         try:
             yield {"name": name, "vars": role_vars, "ports": ports, "config": config}
         finally:
@@ -46,14 +54,12 @@ def cluster(harness):
 
 
 def apply(cluster, check=False, **overrides):
-    task = {"name": "postgres", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.docker_postgres"},
-            "vars": dict(cluster["vars"], **overrides)}
+    task = {"name": "postgres", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.docker_postgres"}, "vars": dict(cluster["vars"], **overrides)}
     return run_tasks([task], check=check, timeout=600)
 
 
 def connect(port):
-    return contextlib.closing(psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=PASSWORD,
-                                               dbname="postgres", connect_timeout=10))
+    return contextlib.closing(psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=PASSWORD, dbname="postgres", connect_timeout=10))
 
 
 def containers(cluster):
@@ -97,13 +103,12 @@ def test_primary_and_standby_streaming_idempotent(cluster):
 
 
 def test_a_cluster_trusting_tcp_connections_is_refused(cluster):
-    prepend = ("sed -i '1i host all all 127.0.0.1/32 trust' \"$PGDATA/pg_hba.conf\" && "
-               "pg_ctl -D \"$PGDATA\" reload")
+    prepend = 'sed -i \'1i host all all 127.0.0.1/32 trust\' "$PGDATA/pg_hba.conf" && pg_ctl -D "$PGDATA" reload'
     assert docker("exec", cluster["name"], "sh", "-c", prepend).returncode == 0
     try:
         run = apply(cluster)
         assert run.returncode != 0
         assert "%s: pg_hba.conf trusts TCP connections without a password (lines 1)" % cluster["name"] in run.output
     finally:
-        docker("exec", cluster["name"], "sh", "-c", "sed -i '1d' \"$PGDATA/pg_hba.conf\" && pg_ctl -D \"$PGDATA\" reload")
+        docker("exec", cluster["name"], "sh", "-c", 'sed -i \'1d\' "$PGDATA/pg_hba.conf" && pg_ctl -D "$PGDATA" reload')
     assert apply(cluster).returncode == 0

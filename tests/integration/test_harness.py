@@ -1,4 +1,5 @@
 """The harness itself: every service answers on loopback, and `down` leaves no process behind."""
+
 import os
 import socket
 import ssl
@@ -28,11 +29,12 @@ def platform():
 def test_postgres_is_private_and_ready_for_archiving(platform):
     _platform, state = platform
     pg = state["postgres"]
-    conn = psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["admin_user"],
-                            password=pg["admin_password"], dbname="postgres")
+    conn = psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["admin_user"], password=pg["admin_password"], dbname="postgres")
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT version(), current_setting('archive_mode'), current_setting('wal_level'),"
-                    " current_setting('data_checksums'), current_setting('listen_addresses')")
+        cur.execute(
+            "SELECT version(), current_setting('archive_mode'), current_setting('wal_level'),"
+            " current_setting('data_checksums'), current_setting('listen_addresses')"
+        )
         version, archive_mode, wal_level, checksums, listen = cur.fetchone()
         cur.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user")
         assert cur.fetchone() == (False, True, True)  # the admin role is not a superuser
@@ -48,9 +50,15 @@ def test_s3_speaks_tls_for_the_host_name_with_object_lock(platform):
     with socket.create_connection(("127.0.0.1", s3["port"]), timeout=5) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:  # SAN names localhost
             assert tls.version().startswith("TLS")
-    client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                          aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                          config=botocore.config.Config(s3={"addressing_style": "path"}))
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint"],
+        region_name=s3["region"],
+        verify=s3["ca_file"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        config=botocore.config.Config(s3={"addressing_style": "path"}),
+    )
     client.create_bucket(Bucket="harness-locked", ObjectLockEnabledForBucket=True)
     lock = client.get_object_lock_configuration(Bucket="harness-locked")["ObjectLockConfiguration"]
     assert lock["ObjectLockEnabled"] == "Enabled"
@@ -67,8 +75,9 @@ def test_redis_requires_its_password(platform):
 
 def test_docker_engine_answers(platform):
     _platform, state = platform
-    done = subprocess.run(["docker", "-H", state["docker"]["host"], "version", "--format", "{{.Server.Version}}"],
-                          capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["docker", "-H", state["docker"]["host"], "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 0 and done.stdout.strip(), done.stderr
 
 

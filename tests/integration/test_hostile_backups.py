@@ -8,6 +8,7 @@ neutralised, and a snapshot of what an attacker would want changed - roles and m
 databases and their rights, per-database settings, postgresql.auto.conf, a marker file a shell
 payload would create, another tenant's tables - must be the same afterwards.
 """
+
 import contextlib
 import datetime
 import hashlib
@@ -38,29 +39,33 @@ UTC = datetime.timezone.utc
 
 @pytest.fixture(scope="module")
 def env(harness):
-    with scratch_dirs("odoo_ops-hostile-fs-", "odoo_ops-hostile-work-", "odoo_ops-hostile-marks-",
-                      mode=0o777) as (root, work, marks):
+    with scratch_dirs("odoo_ops-hostile-fs-", "odoo_ops-hostile-work-", "odoo_ops-hostile-marks-", mode=0o777) as (root, work, marks):
         state = harness.up("postgres", "s3")
         pg, s3 = state["postgres"], state["s3"]
         superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
         with connect(superuser) as conn, conn.cursor() as cur:
             cur.execute("CREATE ROLE %s LOGIN; GRANT %s TO %s" % (FLEET, FLEET, pg["admin_user"]))
             # The session roles' group, made once by the first module run anywhere: here before any snapshot.
-            cur.execute("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo_ops_sessions') THEN "
-                        "CREATE ROLE odoo_ops_sessions NOLOGIN; END IF; END$$")
+            cur.execute(
+                "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo_ops_sessions') THEN CREATE ROLE odoo_ops_sessions NOLOGIN; END IF; END$$"
+            )
         for name in (VICTIM, SOURCE, EVIL):
             create_odoo_fixture(superuser, name, owner=FLEET, filestore_root=root)
         client = s3_client(s3)
         client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)  # versioned, like tier 1
-        data = {"pg": pg, "superuser": superuser, "root": root, "work": work, "marks": marks, "s3": client,
-                "s3_options": s3_options(s3),
-                "logins": {"admin": login_options(pg),
-                           "superuser": {"login_unix_socket": pg["socket_dir"], "login_port": pg["port"],
-                                         "login_user": "postgres"}}}
+        data = {
+            "pg": pg,
+            "superuser": superuser,
+            "root": root,
+            "work": work,
+            "marks": marks,
+            "s3": client,
+            "s3_options": s3_options(s3),
+            "logins": {"admin": login_options(pg), "superuser": {"login_unix_socket": pg["socket_dir"], "login_port": pg["port"], "login_user": "postgres"}},
+        }
         for name in (VICTIM, SOURCE, EVIL):  # managed tenants, as odoo_tenant leaves them
             comment = json.dumps({"managed_by": "sysgenpro.odoo_ops", "tenant": name, "pattern": "shared", "tier": 1})
-            query(data, "COMMENT ON DATABASE %s IS '%s'; REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC"
-                  % (name, comment, name), fetch=False)
+            query(data, "COMMENT ON DATABASE %s IS '%s'; REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC" % (name, comment, name), fetch=False)
         plant_hostile_objects(data)
         yield data
 
@@ -95,14 +100,18 @@ def escalation_sql(env, tag, other_tenants=True):
     that a restore would go on and report success if the role were privileged). other_tenants: also
     reach into another tenant of the fleet (code that later runs with the fleet role's rights - as the
     tenant's own Odoo does - can; code that runs while a backup is restored must not)."""
-    steps = ["RESET SESSION AUTHORIZATION", "RESET ROLE", "SET ROLE NONE",
-             "CREATE ROLE hb_%s_super SUPERUSER LOGIN" % tag,
-             "GRANT pg_execute_server_program TO CURRENT_USER",
-             "GRANT pg_write_server_files TO CURRENT_USER",
-             "COPY (SELECT 1) TO PROGRAM 'touch %s'" % marker(env, tag),
-             "ALTER ROLE postgres PASSWORD 'pwned'",
-             "CREATE EXTENSION IF NOT EXISTS dblink",
-             "SELECT dblink_exec('dbname=%s', 'CREATE TABLE pwned (x int)')" % VICTIM]
+    steps = [
+        "RESET SESSION AUTHORIZATION",
+        "RESET ROLE",
+        "SET ROLE NONE",
+        "CREATE ROLE hb_%s_super SUPERUSER LOGIN" % tag,
+        "GRANT pg_execute_server_program TO CURRENT_USER",
+        "GRANT pg_write_server_files TO CURRENT_USER",
+        "COPY (SELECT 1) TO PROGRAM 'touch %s'" % marker(env, tag),
+        "ALTER ROLE postgres PASSWORD 'pwned'",
+        "CREATE EXTENSION IF NOT EXISTS dblink",
+        "SELECT dblink_exec('dbname=%s', 'CREATE TABLE pwned (x int)')" % VICTIM,
+    ]
     if other_tenants:
         steps += ["ALTER DATABASE %s CONNECTION LIMIT 0" % VICTIM, "ALTER DATABASE %s SET work_mem = '1MB'" % VICTIM]
     body = "".join("BEGIN EXECUTE %s; EXCEPTION WHEN OTHERS THEN NULL; END;" % literal(step) for step in steps)
@@ -143,28 +152,44 @@ def plant_hostile_objects(env):
 
 def world(env, ignore=()):
     """What an attacker would want to change, read as the superuser."""
-    roles = query(env, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls,"
-                       " rolpassword IS NOT NULL FROM pg_authid ORDER BY 1")
+    roles = query(
+        env,
+        "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolpassword IS NOT NULL FROM pg_authid ORDER BY 1",
+    )
     members = query(env, "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members ORDER BY 1, 2")
-    databases = query(env, "SELECT datname, pg_get_userbyid(datdba), datacl::text, datallowconn, datconnlimit, "
-                           "datistemplate, shobj_description(oid, 'pg_database') FROM pg_database ORDER BY 1")
+    databases = query(
+        env,
+        "SELECT datname, pg_get_userbyid(datdba), datacl::text, datallowconn, datconnlimit, "
+        "datistemplate, shobj_description(oid, 'pg_database') FROM pg_database ORDER BY 1",
+    )
     settings = query(env, "SELECT setdatabase, setrole, setconfig::text FROM pg_db_role_setting ORDER BY 1, 2")
     with open(os.path.join(env["pg"]["data_dir"], "postgresql.auto.conf"), encoding="utf-8") as handle:
         auto_conf = handle.read()
-    victim = {table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t"
-                                % table, dbname=VICTIM)[0]
-              for table in ("res_users", "ir_config_parameter", "ir_attachment")}
+    victim = {
+        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname=VICTIM)[0]
+        for table in ("res_users", "ir_config_parameter", "ir_attachment")
+    }
     victim_tables = query(env, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", dbname=VICTIM)
-    return {"roles": roles, "members": members, "databases": [d for d in databases if d[0] not in ignore],
-            "settings": settings, "auto_conf": auto_conf, "victim": victim, "victim_tables": victim_tables,
-            "marks": sorted(os.listdir(env["marks"])), "files": sorted(os.listdir(env["work"]))}
+    return {
+        "roles": roles,
+        "members": members,
+        "databases": [d for d in databases if d[0] not in ignore],
+        "settings": settings,
+        "auto_conf": auto_conf,
+        "victim": victim,
+        "victim_tables": victim_tables,
+        "marks": sorted(os.listdir(env["marks"])),
+        "files": sorted(os.listdir(env["work"])),
+    }
 
 
 # -- crafted backups -------------------------------------------------------------------------------
 def source_dump(env):
-    return subprocess.run([os.path.join(PG_BIN, "pg_dump"), "--no-owner", "-h", env["superuser"]["host"], "-p",
-                           str(env["superuser"]["port"]), "-U", "postgres", SOURCE],
-                          capture_output=True, check=True).stdout
+    return subprocess.run(
+        [os.path.join(PG_BIN, "pg_dump"), "--no-owner", "-h", env["superuser"]["host"], "-p", str(env["superuser"]["port"]), "-U", "postgres", SOURCE],
+        capture_output=True,
+        check=True,
+    ).stdout
 
 
 def zip_of(dump_sql, filestore=None, extra_members=()):
@@ -186,12 +211,20 @@ def upload(env, name, body, sign=True, tenant=SOURCE, members=None):
     answer = env["s3"].put_object(Bucket=BUCKET, Key=key, Body=body)
     if members is None:
         archive = zipfile.ZipFile(io.BytesIO(body))
-        members = {i.filename: {"size": i.file_size, "sha256": hashlib.sha256(archive.read(i)).hexdigest()}
-                   for i in archive.infolist()}
+        members = {i.filename: {"size": i.file_size, "sha256": hashlib.sha256(archive.read(i)).hexdigest()} for i in archive.infolist()}
     digest = hashlib.sha256(body).hexdigest()
-    sidecar = {"tenant": tenant, "bucket": BUCKET, "key": key, "created": datetime.datetime.now(UTC).isoformat(),
-               "tier": 1, "format": "zip", "size": len(body), "sha256": digest, "members": members,
-               "objects": [{"key": key, "size": len(body), "sha256": digest, "version_id": answer.get("VersionId")}]}
+    sidecar = {
+        "tenant": tenant,
+        "bucket": BUCKET,
+        "key": key,
+        "created": datetime.datetime.now(UTC).isoformat(),
+        "tier": 1,
+        "format": "zip",
+        "size": len(body),
+        "sha256": digest,
+        "members": members,
+        "objects": [{"key": key, "size": len(body), "sha256": digest, "version_id": answer.get("VersionId")}],
+    }
     if sign:
         sidecar = sign_sidecar(sidecar, env["s3_options"]["backup_signing_key"].encode())
     env["s3"].put_object(Bucket=BUCKET, Key=key + ".manifest.json", Body=json.dumps(sidecar).encode())
@@ -200,7 +233,10 @@ def upload(env, name, body, sign=True, tenant=SOURCE, members=None):
 
 def meta_payloads(env):
     """psql meta-commands a rewritten dump.sql could carry: each would run on the host that restores."""
-    m = lambda name: marker(env, name)  # noqa: E731
+
+    def m(name):
+        return marker(env, name)
+
     return {
         "shell": "\\! touch %s\n" % m("shell"),
         "copy_program": "\\copy (select 1) to program 'touch %s'\n" % m("copy_program"),
@@ -225,16 +261,20 @@ def hostile_dump(env, payload):
 
 def restore_task(env, login, key, name, **extra):
     options = dict(env["logins"][login], **env["s3_options"])
-    options.update(name=name, owner=FLEET, base_url="https://%s.erp.test" % name.replace("_", "-"),
-                   filestore_root=env["root"], from_backup=dict({"bucket": BUCKET, "key": key}, **extra.pop("backup", {})))
+    options.update(
+        name=name,
+        owner=FLEET,
+        base_url="https://%s.erp.test" % name.replace("_", "-"),
+        filestore_root=env["root"],
+        from_backup=dict({"bucket": BUCKET, "key": key}, **extra.pop("backup", {})),
+    )
     options.update(extra)
     return {"name": name, "sysgenpro.odoo_ops.odoo_tenant": options, "ignore_errors": True}
 
 
 def verify_task(env, login, key, tenant=SOURCE):
     options = dict(env["logins"][login], **env["s3_options"])
-    options.update(name=tenant, bucket=BUCKET, key=key, level=["restore"], tier=1, work_dir=env["work"],
-                   fail_on_error=False)
+    options.update(name=tenant, bucket=BUCKET, key=key, level=["restore"], tier=1, work_dir=env["work"], fail_on_error=False)
     return {"name": "verify %s" % key, "sysgenpro.odoo_ops.backup_verify": options, "ignore_errors": True}
 
 
@@ -252,20 +292,18 @@ def test_meta_commands_in_a_dump_never_run(env, login):
     """Signed (a compromised backup host) or not (a leaked bucket key), a dump carrying psql
     meta-commands is refused by both restore paths; nothing of it runs, nothing is left."""
     payloads = meta_payloads(env)
-    keys = {name: upload(env, "%s_meta_%s" % (login, name), zip_of(hostile_dump(env, text)))
-            for name, text in payloads.items()}
+    keys = {name: upload(env, "%s_meta_%s" % (login, name), zip_of(hostile_dump(env, text))) for name, text in payloads.items()}
     unsigned = upload(env, "%s_meta_unsigned" % login, zip_of(hostile_dump(env, payloads["shell"])), sign=False)
     before = world(env)
     tasks = [restore_task(env, login, key, "hb_%s_%s" % (login[:2], name)) for name, key in keys.items()]
     tasks.append(restore_task(env, login, unsigned, "hb_%s_unsigned" % login[:2]))
     tasks += [verify_task(env, login, key) for key in keys.values()]
     results = run(*tasks).results
-    for name, result in zip(list(keys) + ["unsigned"], results[:len(keys) + 1]):
+    for name, result in zip(list(keys) + ["unsigned"], results[: len(keys) + 1]):
         assert result.get("failed"), (name, result)
-        assert "meta-command" in result["msg"] or "restricted" in result["msg"] or "not signed" in result["msg"], (
-            name, result["msg"])
+        assert "meta-command" in result["msg"] or "restricted" in result["msg"] or "not signed" in result["msg"], (name, result["msg"])
     assert "not signed" in results[len(keys)]["msg"]
-    for name, result in zip(keys, results[len(keys) + 1:]):
+    for name, result in zip(keys, results[len(keys) + 1 :]):
         check = restore_check(result)
         assert result["verified"] is False and check and not check["ok"], (name, result)
         assert "meta-command" in check["detail"] or "restricted" in check["detail"], (name, check)
@@ -279,14 +317,17 @@ def test_a_tenants_hostile_objects_run_with_no_privilege(env, login, backup_form
     """EVIL's signed backup carries a generated column and a trigger that try to escalate from the
     role running them. Restored (and verified), they run only as a session role that owns nothing
     but the new database: no superuser role, no server program, no grant, no other tenant touched."""
-    made = run({"sysgenpro.odoo_ops.odoo_backup": dict(
-        env["logins"][login], **env["s3_options"], name=EVIL, bucket=BUCKET, format=backup_format,
-        filestore_root=env["root"])}).results[-1]
+    made = run(
+        {
+            "sysgenpro.odoo_ops.odoo_backup": dict(
+                env["logins"][login], **env["s3_options"], name=EVIL, bucket=BUCKET, format=backup_format, filestore_root=env["root"]
+            )
+        }
+    ).results[-1]
     assert made["changed"], made
     target = "hb_restored_%s_%s" % (login[:2], backup_format)
     before = world(env, ignore=(target,))
-    results = run(restore_task(env, login, made["key"], target),
-                  verify_task(env, login, made["key"], tenant=EVIL)).results
+    results = run(restore_task(env, login, made["key"], target), verify_task(env, login, made["key"], tenant=EVIL)).results
     restored, verified = results
     assert restored["changed"] and not restored.get("failed"), restored.get("msg")
     assert restore_check(verified)["ok"], verified["checks"]
@@ -298,8 +339,7 @@ def test_a_tenants_hostile_objects_run_with_no_privilege(env, login, backup_form
     # Later work on the restored tenant (a new URL) fires the trigger again - still as a session role.
     again = run(restore_task(env, login, made["key"], target, base_url="https://moved.erp.test")).results[-1]
     assert again["changed"] and not again.get("failed"), again.get("msg")
-    assert all(w.startswith("odoo_ops_s_") for w, _s in query(env, "SELECT who, session_who FROM public.hb_log",
-                                                                 dbname=target))
+    assert all(w.startswith("odoo_ops_s_") for w, _s in query(env, "SELECT who, session_who FROM public.hb_log", dbname=target))
     assert world(env, ignore=(target,)) == before
     query(env, "DROP DATABASE %s WITH (FORCE)" % target, fetch=False)
 
@@ -308,24 +348,26 @@ def test_database_level_changes_a_dump_makes_are_undone(env):
     """A dump may change its own database as its owner: rights for PUBLIC, settings that would steer
     later sessions, the template flag, a forged tenant metadata comment. All are undone at hand-over."""
     forged = json.dumps({"managed_by": "sysgenpro.odoo_ops", "kind": "template", "owner_managed": True})
-    payload = ("DO $d$BEGIN EXECUTE format('GRANT ALL ON DATABASE %%I TO PUBLIC', current_database());"
-               " EXECUTE format('ALTER DATABASE %%I SET search_path = public, pg_catalog', current_database());"
-               " EXECUTE format('ALTER DATABASE %%I SET default_transaction_read_only = on', current_database());"
-               " EXECUTE format('ALTER DATABASE %%I CONNECTION LIMIT 1', current_database());"
-               " EXECUTE format('ALTER DATABASE %%I IS_TEMPLATE true', current_database());"
-               " EXECUTE format('COMMENT ON DATABASE %%I IS %%L', current_database(), %s); END$d$;\n" % literal(forged))
+    payload = (
+        "DO $d$BEGIN EXECUTE format('GRANT ALL ON DATABASE %%I TO PUBLIC', current_database());"
+        " EXECUTE format('ALTER DATABASE %%I SET search_path = public, pg_catalog', current_database());"
+        " EXECUTE format('ALTER DATABASE %%I SET default_transaction_read_only = on', current_database());"
+        " EXECUTE format('ALTER DATABASE %%I CONNECTION LIMIT 1', current_database());"
+        " EXECUTE format('ALTER DATABASE %%I IS_TEMPLATE true', current_database());"
+        " EXECUTE format('COMMENT ON DATABASE %%I IS %%L', current_database(), %s); END$d$;\n" % literal(forged)
+    )
     key = upload(env, "dblevel", zip_of(hostile_dump(env, payload)))
     result = run(restore_task(env, "admin", key, "hb_dblevel")).results[-1]
     assert result["changed"] and not result.get("failed"), result.get("msg")
-    acl, allow, limit, template, comment = query(env, "SELECT datacl::text, datallowconn, datconnlimit, datistemplate, "
-                                                      "shobj_description(oid, 'pg_database') FROM pg_database "
-                                                      "WHERE datname = 'hb_dblevel'")[0]
+    acl, allow, limit, template, comment = query(
+        env,
+        "SELECT datacl::text, datallowconn, datconnlimit, datistemplate, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'hb_dblevel'",
+    )[0]
     assert all(not entry.startswith("=") for entry in acl.strip("{}").split(",")), acl  # nothing for PUBLIC
     assert acl == "{%s=CTc/%s}" % (FLEET, FLEET), acl
     assert (allow, limit, template) == (True, -1, False)
     assert json.loads(comment).get("kind") is None and json.loads(comment)["tenant"] == "hb_dblevel"
-    assert query(env, "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
-                      "WHERE d.datname = 'hb_dblevel'")[0][0] == 0
+    assert query(env, "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'hb_dblevel'")[0][0] == 0
     query(env, "DROP DATABASE hb_dblevel WITH (FORCE)", fetch=False)
 
 
@@ -333,12 +375,16 @@ def test_a_view_in_place_of_an_odoo_table_is_never_read_by_the_admin(env):
     """A tenant that swaps ir_mail_server for a view (whose function would run as its reader) gets a
     clear refusal when the admin role would read it, not a function call."""
     query(env, "CREATE DATABASE hb_viewed TEMPLATE %s OWNER %s" % (SOURCE, FLEET), fetch=False)
-    query(env, "COMMENT ON DATABASE hb_viewed IS '%s'" % json.dumps({"managed_by": "sysgenpro.odoo_ops",
-                                                                     "tenant": "hb_viewed"}), fetch=False)
-    query(env, "ALTER TABLE public.ir_mail_server RENAME TO ir_mail_server_t; "
-               "CREATE FUNCTION public.hb_peek() RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN %s RETURN true; END $f$; "
-               "CREATE VIEW public.ir_mail_server AS SELECT * FROM public.ir_mail_server_t WHERE public.hb_peek()"
-               % escalation_sql(env, "view"), dbname="hb_viewed", fetch=False, user=FLEET)
+    query(env, "COMMENT ON DATABASE hb_viewed IS '%s'" % json.dumps({"managed_by": "sysgenpro.odoo_ops", "tenant": "hb_viewed"}), fetch=False)
+    query(
+        env,
+        "ALTER TABLE public.ir_mail_server RENAME TO ir_mail_server_t; "
+        "CREATE FUNCTION public.hb_peek() RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN %s RETURN true; END $f$; "
+        "CREATE VIEW public.ir_mail_server AS SELECT * FROM public.ir_mail_server_t WHERE public.hb_peek()" % escalation_sql(env, "view"),
+        dbname="hb_viewed",
+        fetch=False,
+        user=FLEET,
+    )
     before = world(env)
     options = dict(env["logins"]["admin"], name="hb_viewed", owner=FLEET, neutralize=True, filestore_root=env["root"])
     result = run({"sysgenpro.odoo_ops.odoo_tenant": options, "ignore_errors": True}).results[-1]
@@ -350,43 +396,68 @@ def test_a_view_in_place_of_an_odoo_table_is_never_read_by_the_admin(env):
 def test_rewritten_backups_are_refused_or_read_at_their_recorded_version(env):
     """A new version of a locked backup with a recomputed sidecar; a sidecar copied from another
     tenant; the object rewritten under its signed sidecar; a delete marker on it."""
-    made = run({"sysgenpro.odoo_ops.odoo_backup": dict(env["logins"]["admin"], **env["s3_options"], name=SOURCE,
-                                                       bucket=BUCKET, filestore_root=env["root"],
-                                                       object_lock_mode="GOVERNANCE", object_lock_days=1)}).results[-1]
+    made = run(
+        {
+            "sysgenpro.odoo_ops.odoo_backup": dict(
+                env["logins"]["admin"],
+                **env["s3_options"],
+                name=SOURCE,
+                bucket=BUCKET,
+                filestore_root=env["root"],
+                object_lock_mode="GOVERNANCE",
+                object_lock_days=1,
+            )
+        }
+    ).results[-1]
     assert made["changed"] and made["objects"][0]["version_id"], made
     original = env["s3"].get_object(Bucket=BUCKET, Key=made["key"])["Body"].read()
     evil_body = zip_of(hostile_dump(env, "SELECT 1;\n"))
     # 1. object and sidecar rewritten, the sidecar recomputed without the key (the reported attack)
     sidecar = json.loads(env["s3"].get_object(Bucket=BUCKET, Key=made["manifest_key"])["Body"].read())
     env["s3"].put_object(Bucket=BUCKET, Key=made["key"], Body=evil_body)
-    forged = dict(sidecar, size=len(evil_body), sha256=hashlib.sha256(evil_body).hexdigest(),
-                  objects=[{"key": made["key"], "size": len(evil_body), "sha256": hashlib.sha256(evil_body).hexdigest()}])
+    forged = dict(
+        sidecar,
+        size=len(evil_body),
+        sha256=hashlib.sha256(evil_body).hexdigest(),
+        objects=[{"key": made["key"], "size": len(evil_body), "sha256": hashlib.sha256(evil_body).hexdigest()}],
+    )
     forged["signature"] = dict(sidecar["signature"], value=hashlib.sha256(json.dumps(forged).encode()).hexdigest())
     env["s3"].put_object(Bucket=BUCKET, Key=made["manifest_key"], Body=json.dumps(forged).encode())
     before = world(env)
-    objects = run({"name": "objects", "sysgenpro.odoo_ops.backup_verify": dict(
-        env["logins"]["admin"], **env["s3_options"], name=SOURCE, bucket=BUCKET, key=made["key"], level=["objects"],
-        tier=1, fail_on_error=False)}, restore_task(env, "admin", made["key"], "hb_forged")).results
+    objects = run(
+        {
+            "name": "objects",
+            "sysgenpro.odoo_ops.backup_verify": dict(
+                env["logins"]["admin"], **env["s3_options"], name=SOURCE, bucket=BUCKET, key=made["key"], level=["objects"], tier=1, fail_on_error=False
+            ),
+        },
+        restore_task(env, "admin", made["key"], "hb_forged"),
+    ).results
     failures = {c["name"]: c["detail"] for c in objects[0]["checks"] if not c["ok"]}
     assert "objects.integrity" in failures and "signature" in failures["objects.integrity"], failures
     assert objects[1].get("failed") and "does not verify" in objects[1]["msg"], objects[1]
     # 2. the signed sidecar put back, the object still rewritten: restores read the recorded version
     env["s3"].put_object(Bucket=BUCKET, Key=made["manifest_key"], Body=json.dumps(sidecar).encode())
-    found = run({"name": "objects", "sysgenpro.odoo_ops.backup_verify": dict(
-        env["logins"]["admin"], **env["s3_options"], name=SOURCE, bucket=BUCKET, key=made["key"], level=["objects"],
-        tier=1, fail_on_error=False)}, restore_task(env, "admin", made["key"], "hb_pinned")).results
+    found = run(
+        {
+            "name": "objects",
+            "sysgenpro.odoo_ops.backup_verify": dict(
+                env["logins"]["admin"], **env["s3_options"], name=SOURCE, bucket=BUCKET, key=made["key"], level=["objects"], tier=1, fail_on_error=False
+            ),
+        },
+        restore_task(env, "admin", made["key"], "hb_pinned"),
+    ).results
     failures = {c["name"]: c["detail"] for c in found[0]["checks"] if not c["ok"]}
     assert "newer version" in failures.get("objects.integrity", ""), failures
     assert made["key"] in failures["objects.integrity"]
     assert found[1]["changed"] and not found[1].get("failed"), found[1].get("msg")
     assert found[1]["origin"]["version_id"] == made["objects"][0]["version_id"]
-    assert query(env, "SELECT count(*) FROM res_users", dbname="hb_pinned") == query(env, "SELECT count(*) FROM res_users",
-                                                                                    dbname=SOURCE)
-    assert env["s3"].get_object(Bucket=BUCKET, Key=made["key"], VersionId=made["objects"][0]["version_id"])[
-        "Body"].read() == original
+    assert query(env, "SELECT count(*) FROM res_users", dbname="hb_pinned") == query(env, "SELECT count(*) FROM res_users", dbname=SOURCE)
+    assert env["s3"].get_object(Bucket=BUCKET, Key=made["key"], VersionId=made["objects"][0]["version_id"])["Body"].read() == original
     # 3. a signed sidecar of another tenant's backup copied beside this one
-    victim = run({"sysgenpro.odoo_ops.odoo_backup": dict(env["logins"]["admin"], **env["s3_options"], name=VICTIM,
-                                                         bucket=BUCKET, filestore_root=env["root"])}).results[-1]
+    victim = run(
+        {"sysgenpro.odoo_ops.odoo_backup": dict(env["logins"]["admin"], **env["s3_options"], name=VICTIM, bucket=BUCKET, filestore_root=env["root"])}
+    ).results[-1]
     assert victim.get("manifest_key"), victim
     other_sidecar = env["s3"].get_object(Bucket=BUCKET, Key=victim["manifest_key"])["Body"].read()
     copied_key = made["key"].replace(".zip", "_copy.zip")
@@ -415,19 +486,22 @@ def test_restores_are_bounded(env):
     assert len(bomb) < 4 * 1024 * 1024
     honest = zip_of(source_dump(env), {"ab/" + "b" * 40: b"attachment"})
     archive = zipfile.ZipFile(io.BytesIO(honest))
-    recorded = {i.filename: {"size": i.file_size, "sha256": hashlib.sha256(archive.read(i)).hexdigest()}
-                for i in archive.infolist()}
+    recorded = {i.filename: {"size": i.file_size, "sha256": hashlib.sha256(archive.read(i)).hexdigest()} for i in archive.infolist()}
     smaller = dict(recorded, **{"filestore/ab/" + "b" * 40: {"size": 3, "sha256": "0" * 64}})
     unlisted = {k: v for k, v in recorded.items() if not k.startswith("filestore/")}
-    keys = {"bomb_unsigned": upload(env, "bomb_unsigned", bomb, sign=False),
-            "bomb_signed": upload(env, "bomb_signed", bomb),
-            "member_grown": upload(env, "member_grown", honest, members=smaller),
-            "member_unlisted": upload(env, "member_unlisted", honest, members=unlisted)}
+    keys = {
+        "bomb_unsigned": upload(env, "bomb_unsigned", bomb, sign=False),
+        "bomb_signed": upload(env, "bomb_signed", bomb),
+        "member_grown": upload(env, "member_grown", honest, members=smaller),
+        "member_unlisted": upload(env, "member_unlisted", honest, members=unlisted),
+    }
     before = world(env)
-    results = run(restore_task(env, "admin", keys["bomb_unsigned"], "hb_bomb_u", backup={"allow_unsigned": True}),
-                  restore_task(env, "admin", keys["bomb_signed"], "hb_bomb_s"),
-                  restore_task(env, "admin", keys["member_grown"], "hb_grown"),
-                  restore_task(env, "admin", keys["member_unlisted"], "hb_unlisted")).results
+    results = run(
+        restore_task(env, "admin", keys["bomb_unsigned"], "hb_bomb_u", backup={"allow_unsigned": True}),
+        restore_task(env, "admin", keys["bomb_signed"], "hb_bomb_s"),
+        restore_task(env, "admin", keys["member_grown"], "hb_grown"),
+        restore_task(env, "admin", keys["member_unlisted"], "hb_unlisted"),
+    ).results
     for name, result, word in zip(keys, results, ["zip bomb", "zip bomb", "not the 3 bytes", "not in"]):
         assert result.get("failed") and word in result["msg"], (name, result.get("msg"))
     assert world(env) == before
@@ -454,10 +528,14 @@ def test_free_space_is_checked_before_anything_is_written(env, tmp_path):
 
 def test_custom_format_tar_with_links_or_traversal_is_refused(env):
     """A custom backup's filestore tar holding a symlink or a ../ path (signed as if legitimate)."""
-    made = run({"sysgenpro.odoo_ops.odoo_backup": dict(env["logins"]["admin"], **env["s3_options"], name=SOURCE,
-                                                       bucket=BUCKET, format="custom",
-                                                       filestore_root=env["root"])}).results[-1]
-    tar_key = made["key"][:-len(".dump")] + ".filestore.tar"
+    made = run(
+        {
+            "sysgenpro.odoo_ops.odoo_backup": dict(
+                env["logins"]["admin"], **env["s3_options"], name=SOURCE, bucket=BUCKET, format="custom", filestore_root=env["root"]
+            )
+        }
+    ).results[-1]
+    tar_key = made["key"][: -len(".dump")] + ".filestore.tar"
     before = world(env)
     for kind in ("symlink", "traversal"):
         buffer = io.BytesIO()
@@ -472,8 +550,7 @@ def test_custom_format_tar_with_links_or_traversal_is_refused(env):
         body = buffer.getvalue()
         answer = env["s3"].put_object(Bucket=BUCKET, Key=tar_key, Body=body)
         sidecar = json.loads(env["s3"].get_object(Bucket=BUCKET, Key=made["manifest_key"])["Body"].read())
-        sidecar["objects"][1].update(size=len(body), sha256=hashlib.sha256(body).hexdigest(),
-                                     version_id=answer.get("VersionId"))
+        sidecar["objects"][1].update(size=len(body), sha256=hashlib.sha256(body).hexdigest(), version_id=answer.get("VersionId"))
         sidecar = sign_sidecar(sidecar, env["s3_options"]["backup_signing_key"].encode())
         env["s3"].put_object(Bucket=BUCKET, Key=made["manifest_key"], Body=json.dumps(sidecar).encode())
         result = run(restore_task(env, "admin", made["key"], "hb_tar_%s" % kind)).results[-1]

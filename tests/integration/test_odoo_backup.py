@@ -1,4 +1,5 @@
 """odoo_backup and odoo_tenant's from_backup against real PostgreSQL 15 and SeaweedFS S3 over TLS."""
+
 import contextlib
 import datetime
 import hashlib
@@ -27,8 +28,7 @@ from tests.harness.playbook import run_tasks
 from tests.harness.tcp_proxy import CuttableProxy
 
 FLEET = "backup_fleet"  # each test module has its own roles: they share one PostgreSQL
-ODOO_TABLES = ("res_users", "ir_config_parameter", "ir_module_module", "ir_attachment", "ir_cron", "ir_mail_server",
-               "ir_act_server", "payment_provider")
+ODOO_TABLES = ("res_users", "ir_config_parameter", "ir_module_module", "ir_attachment", "ir_cron", "ir_mail_server", "ir_act_server", "payment_provider")
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +42,27 @@ def env(harness):
         conn.autocommit = True
         conn.cursor().execute("CREATE ROLE %s LOGIN" % FLEET)
     create_odoo_fixture(superuser, "golden_b", owner=FLEET, filestore_root=root)
-    client = boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                          aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                          config=botocore.config.Config(s3={"addressing_style": "path"}))
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint"],
+        region_name=s3["region"],
+        verify=s3["ca_file"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        config=botocore.config.Config(s3={"addressing_style": "path"}),
+    )
     client.create_bucket(Bucket="backups")
     client.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
-    data = {"superuser": superuser, "root": root, "s3": client, "login": login_options(pg), "s3_options": s3_options(s3),
-            "s3_endpoint": s3["endpoint"],
-            "s3_port": s3["port"], "secrets": [pg["admin_password"], s3["secret_key"]]}
+    data = {
+        "superuser": superuser,
+        "root": root,
+        "s3": client,
+        "login": login_options(pg),
+        "s3_options": s3_options(s3),
+        "s3_endpoint": s3["endpoint"],
+        "s3_port": s3["port"],
+        "secrets": [pg["admin_password"], s3["secret_key"]],
+    }
     run(tenant(data, name="bkacme", template="golden_b", base_url="https://bkacme.erp.test"))
     yield data
     shutil.rmtree(root, ignore_errors=True)
@@ -83,14 +96,18 @@ def query(env, statement, dbname="postgres", args=None):
 
 def table_checksums(env, dbname):
     """{table: (row count, md5 of the rows in id order)} for the Odoo tables."""
-    return {table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
-                              "FROM %s t" % table, dbname)[0] for table in ODOO_TABLES}
+    return {
+        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname)[0] for table in ODOO_TABLES
+    }
 
 
 def filestore_sha1(env, dbname):
     base = os.path.join(env["root"], dbname)
-    return {os.path.relpath(os.path.join(d, f), base): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
-            for d, _s, files in os.walk(base) for f in files}
+    return {
+        os.path.relpath(os.path.join(d, f), base): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
+        for d, _s, files in os.walk(base)
+        for f in files
+    }
 
 
 def keys(env, bucket="backups", prefix=""):
@@ -109,8 +126,7 @@ def test_backup_check_mode_writes_nothing_then_backup_layout_and_sidecar(env):
     names = archive.namelist()
     assert names[:2] == ["dump.sql", "manifest.json"] and all(n.startswith("filestore/") for n in names[2:])
     manifest = json.loads(archive.read("manifest.json"))
-    assert set(manifest) == {"odoo_dump", "db_name", "version", "version_info", "major_version", "pg_version",
-                             "modules"}
+    assert set(manifest) == {"odoo_dump", "db_name", "version", "version_info", "major_version", "pg_version", "modules"}
     assert manifest["db_name"] == "bkacme" and manifest["modules"]["base"] == "18.0.1.3"
     sidecar = json.loads(env["s3"].get_object(Bucket="backups", Key=result["manifest_key"])["Body"].read())
     assert sidecar["sha256"] == result["sha256"] and sidecar["tenant"] == "bkacme"
@@ -132,8 +148,7 @@ def test_round_trip_same_rows_and_files(env):
     assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]  # download removed
     again = run(tenant(env, name="bkacme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
     assert again["changed"] is False
-    copy = run(tenant(env, name="bkacme_rt_copy", base_url="https://copy.erp.test",
-                      from_backup={"bucket": "backups", "key": result["key"]}))
+    copy = run(tenant(env, name="bkacme_rt_copy", base_url="https://copy.erp.test", from_backup={"bucket": "backups", "key": result["key"]}))
     assert copy["changed"]
     params = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme_rt_copy"))
     original = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme"))
@@ -143,7 +158,7 @@ def test_round_trip_same_rows_and_files(env):
 def test_custom_format_round_trip_with_parallel_restore(env):
     result = run(backup(env, format="custom"))
     assert result["changed"] and result["key"].endswith(".dump") and result["format"] == "custom", result
-    tar_key = result["key"][:-len(".dump")] + ".filestore.tar"
+    tar_key = result["key"][: -len(".dump")] + ".filestore.tar"
     assert [o["key"] for o in result["objects"]] == [result["key"], tar_key]
     sidecar = json.loads(env["s3"].get_object(Bucket="backups", Key=result["manifest_key"])["Body"].read())
     for obj in result["objects"]:
@@ -159,8 +174,7 @@ def test_custom_format_round_trip_with_parallel_restore(env):
     assert dump[:5] == b"PGDMP" and sidecar["members"]["dump"]["sha256"] == hashlib.sha256(dump).hexdigest()
     tags = {t["Key"]: t["Value"] for t in env["s3"].get_object_tagging(Bucket="backups", Key=tar_key)["TagSet"]}
     assert tags["kind"] == "odoo-custom" and tags["tenant"] == "bkacme"
-    restored = run(tenant(env, name="bkacme_cu", copy=False,
-                          from_backup={"bucket": "backups", "key": result["key"], "jobs": 2}))
+    restored = run(tenant(env, name="bkacme_cu", copy=False, from_backup={"bucket": "backups", "key": result["key"], "jobs": 2}))
     assert restored["changed"] and restored["origin"]["sha256_verified"], restored
     assert table_checksums(env, "bkacme_cu") == table_checksums(env, "bkacme")
     assert filestore_sha1(env, "bkacme_cu") == filestore_sha1(env, "bkacme")
@@ -170,7 +184,7 @@ def test_custom_format_round_trip_with_parallel_restore(env):
 
 def test_custom_format_tampered_filestore_or_broken_dump_leaves_no_half_tenant(env):
     result = run(backup(env, format="custom"))
-    tar_key = result["key"][:-len(".dump")] + ".filestore.tar"
+    tar_key = result["key"][: -len(".dump")] + ".filestore.tar"
     body = bytearray(env["s3"].get_object(Bucket="backups", Key=tar_key)["Body"].read())
     body[-20000] ^= 0xFF  # inside the last attachment's bytes: the tar still reads, the hash does not match
     env["s3"].put_object(Bucket="backups", Key=tar_key, Body=bytes(body))
@@ -181,9 +195,9 @@ def test_custom_format_tampered_filestore_or_broken_dump_leaves_no_half_tenant(e
     env["s3"].put_object(Bucket="backups", Key="imports/garbage.dump", Body=b"PGDMP not really a dump")
     env["s3"].put_object(Bucket="backups", Key="imports/garbage.filestore.tar", Body=b"")
     before = world(env)
-    broken = run(tenant(env, name="bkacme_garbage", copy=False,
-                        from_backup={"bucket": "backups", "key": "imports/garbage.dump", "jobs": 2,
-                                     "allow_unsigned": True}))
+    broken = run(
+        tenant(env, name="bkacme_garbage", copy=False, from_backup={"bucket": "backups", "key": "imports/garbage.dump", "jobs": 2, "allow_unsigned": True})
+    )
     assert broken.get("failed") and "pg_restore of the dump into bkacme_garbage failed" in broken["msg"], broken
     assert world(env) == before
 
@@ -191,16 +205,29 @@ def test_custom_format_tampered_filestore_or_broken_dump_leaves_no_half_tenant(e
 def odoo_style_zip(env, dbname, dump_sql=None):
     """A zip laid out as Odoo's database manager writes it (what a customer brings us)."""
     if dump_sql is None:
-        dump_sql = subprocess.run(["pg_dump", "--no-owner", "-h", env["superuser"]["host"], "-p",
-                                   str(env["superuser"]["port"]), "-U", "postgres", dbname],
-                                  capture_output=True, check=True).stdout
+        dump_sql = subprocess.run(
+            ["pg_dump", "--no-owner", "-h", env["superuser"]["host"], "-p", str(env["superuser"]["port"]), "-U", "postgres", dbname],
+            capture_output=True,
+            check=True,
+        ).stdout
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr("dump.sql", dump_sql)
-        archive.writestr("manifest.json", json.dumps({"odoo_dump": "1", "db_name": dbname, "version": "18.0",
-                                                      "version_info": [18, 0, 0, "final", 0, ""],
-                                                      "major_version": "18.0", "pg_version": "15.0",
-                                                      "modules": {"base": "18.0.1.3"}}, indent=4))
+        archive.writestr(
+            "manifest.json",
+            json.dumps(
+                {
+                    "odoo_dump": "1",
+                    "db_name": dbname,
+                    "version": "18.0",
+                    "version_info": [18, 0, 0, "final", 0, ""],
+                    "major_version": "18.0",
+                    "pg_version": "15.0",
+                    "modules": {"base": "18.0.1.3"},
+                },
+                indent=4,
+            ),
+        )
         base = os.path.join(env["root"], dbname)
         for folder, _dirs, files in os.walk(base):
             for name in files:
@@ -211,8 +238,14 @@ def odoo_style_zip(env, dbname, dump_sql=None):
 
 def test_a_zip_made_like_odoos_restores(env):
     env["s3"].put_object(Bucket="backups", Key="imports/bkacme_odoo.zip", Body=odoo_style_zip(env, "bkacme"))
-    result = run(tenant(env, name="bkacme_import", base_url="https://import.erp.test",
-                        from_backup={"bucket": "backups", "key": "imports/bkacme_odoo.zip", "allow_unsigned": True}))
+    result = run(
+        tenant(
+            env,
+            name="bkacme_import",
+            base_url="https://import.erp.test",
+            from_backup={"bucket": "backups", "key": "imports/bkacme_odoo.zip", "allow_unsigned": True},
+        )
+    )
     assert result["changed"] and result["origin"]["sha256_verified"] is False
     assert table_checksums(env, "bkacme_import")["ir_attachment"] == table_checksums(env, "bkacme")["ir_attachment"]
     assert filestore_sha1(env, "bkacme_import") == filestore_sha1(env, "bkacme")
@@ -224,14 +257,18 @@ def world(env):
 
 
 def test_restore_failing_part_way_leaves_no_half_tenant(env):
-    dump = subprocess.run(["pg_dump", "--no-owner", "-h", env["superuser"]["host"], "-p", str(env["superuser"]["port"]),
-                           "-U", "postgres", "bkacme"], capture_output=True, check=True).stdout
+    dump = subprocess.run(
+        ["pg_dump", "--no-owner", "-h", env["superuser"]["host"], "-p", str(env["superuser"]["port"]), "-U", "postgres", "bkacme"],
+        capture_output=True,
+        check=True,
+    ).stdout
     middle = dump.index(b"COPY public.ir_attachment")
     broken = dump[:middle] + b"SELECT 1/0;\n" + dump[middle:]
     env["s3"].put_object(Bucket="backups", Key="imports/broken.zip", Body=odoo_style_zip(env, "bkacme", broken))
     before = world(env)
-    result = run(tenant(env, name="bkacme_broken", base_url="https://b.erp.test",
-                        from_backup={"bucket": "backups", "key": "imports/broken.zip", "allow_unsigned": True}))
+    result = run(
+        tenant(env, name="bkacme_broken", base_url="https://b.erp.test", from_backup={"bucket": "backups", "key": "imports/broken.zip", "allow_unsigned": True})
+    )
     assert result.get("failed") and "dump.sql failed" in result["msg"] and "division by zero" in result["msg"]
     assert "undone" in result["msg"] and result["changed"] is False
     assert world(env) == before
@@ -255,20 +292,21 @@ def test_bad_input_writes_nothing(env):
         conn.cursor().execute("CREATE DATABASE bk_not_odoo TEMPLATE template0")  # a superuser's, not Odoo's
         conn.cursor().execute("CREATE DATABASE bk_not_odoo2 TEMPLATE template0 OWNER %s" % FLEET)
     before = world(env)
-    for args, message in [({"bucket": "no-such-bucket"}, "bucket no-such-bucket is missing"),
-                          ({"name": "bk_not_odoo"}, "postgres is a superuser"),
-                          ({"name": "bk_not_odoo2"}, "is not an Odoo database"),
-                          ({"backup_signing_key": None}, "backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required"),
-                          ({"backup_signing_key": "short"}, "at least 16 characters"),
-                          ({"name": "ghost"}, "tenant ghost does not exist"),
-                          ({"name": "Bad Name"}, "is not a valid tenant id"),
-                          ({"part_size_mb": 1}, "part_size_mb must be 5-1024"),
-                          ({"s3_endpoint_url": "https://localhost:1"}, "localhost:1")]:
+    for args, message in [
+        ({"bucket": "no-such-bucket"}, "bucket no-such-bucket is missing"),
+        ({"name": "bk_not_odoo"}, "postgres is a superuser"),
+        ({"name": "bk_not_odoo2"}, "is not an Odoo database"),
+        ({"backup_signing_key": None}, "backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required"),
+        ({"backup_signing_key": "short"}, "at least 16 characters"),
+        ({"name": "ghost"}, "tenant ghost does not exist"),
+        ({"name": "Bad Name"}, "is not a valid tenant id"),
+        ({"part_size_mb": 1}, "part_size_mb must be 5-1024"),
+        ({"s3_endpoint_url": "https://localhost:1"}, "localhost:1"),
+    ]:
         result = run(backup(env, **args))
         assert result.get("failed") and message in result["msg"], (args, result)
         assert world(env) == before
-    missing = run(tenant(env, name="from_nothing", base_url="https://x.test",
-                         from_backup={"bucket": "backups", "key": "odoo/none.zip"}))
+    missing = run(tenant(env, name="from_nothing", base_url="https://x.test", from_backup={"bucket": "backups", "key": "odoo/none.zip"}))
     assert missing.get("failed") and "does not exist or cannot be read" in missing["msg"]
     assert world(env) == before
 
@@ -290,8 +328,7 @@ def test_multipart_writer_parts_content_and_crc(env):
         expected.update(tail)
         writer.write(tail)
     writer.finish()
-    sizes = [p["Size"] for p in env["s3"].list_parts(Bucket="backups", Key="writer/parts.bin",
-                                                     UploadId=writer.upload_id)["Parts"]]
+    sizes = [p["Size"] for p in env["s3"].list_parts(Bucket="backups", Key="writer/parts.bin", UploadId=writer.upload_id)["Parts"]]
     writer.complete()
     body = env["s3"].get_object(Bucket="backups", Key="writer/parts.bin")["Body"].read()
     assert hashlib.sha256(body).hexdigest() == expected.hexdigest() == writer.hash.hexdigest()
@@ -301,8 +338,16 @@ def test_multipart_writer_parts_content_and_crc(env):
 
     broken = MultipartWriter(store, "backups", "writer/broken.bin", part, {}, concurrency=1)
     with pytest.raises(S3Error, match="BadDigest"):
-        store.call("upload part 1", "upload_part", Bucket="backups", Key="writer/broken.bin",
-                   UploadId=broken.upload_id, PartNumber=1, Body=b"x" * 1024, ChecksumCRC32="AAAAAA==")
+        store.call(
+            "upload part 1",
+            "upload_part",
+            Bucket="backups",
+            Key="writer/broken.bin",
+            UploadId=broken.upload_id,
+            PartNumber=1,
+            Body=b"x" * 1024,
+            ChecksumCRC32="AAAAAA==",
+        )
     broken.abort()
     env["s3"].delete_object(Bucket="backups", Key="writer/parts.bin")
     assert not keys(env, prefix="writer/")
@@ -317,8 +362,7 @@ def test_store_unreachable_mid_upload_leaves_no_object(env, backup_format):
     proxy = CuttableProxy(env["s3_port"], cut_after=8 * 1024 * 1024)
     try:
         before = keys(env, prefix="odoo/bkacme/")
-        result = run(backup(env, format=backup_format, part_size_mb=5, compress_level=0, s3_retries=2,
-                            s3_endpoint_url="https://localhost:%d" % proxy.port))
+        result = run(backup(env, format=backup_format, part_size_mb=5, compress_level=0, s3_retries=2, s3_endpoint_url="https://localhost:%d" % proxy.port))
         assert result.get("failed") and "localhost:%d" % proxy.port in result["msg"], result
         assert proxy.cut.is_set()
         assert keys(env, prefix="odoo/bkacme/") == before  # nothing under any final key
@@ -332,8 +376,7 @@ def test_database_connection_killed_mid_dump_leaves_no_object(env, backup_format
     with contextlib.closing(psycopg2.connect(dbname="bkacme", **env["superuser"])) as conn, conn.cursor() as cur:
         conn.autocommit = True
         cur.execute("SET ROLE %s" % FLEET)  # Odoo's tables belong to the fleet's role
-        cur.execute("CREATE TABLE IF NOT EXISTS big_ledger AS SELECT g AS id, md5(g::text) || repeat('x', 900) AS line "
-                    "FROM generate_series(1, 200000) g")
+        cur.execute("CREATE TABLE IF NOT EXISTS big_ledger AS SELECT g AS id, md5(g::text) || repeat('x', 900) AS line FROM generate_series(1, 200000) g")
     killed = []
 
     def kill_dump():
@@ -385,8 +428,7 @@ def backup_history(env, bucket, name, days, lock_days=None, backup_format="zip")
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     extra = {}
     if lock_days:
-        extra = {"ObjectLockMode": "COMPLIANCE",
-                 "ObjectLockRetainUntilDate": now + datetime.timedelta(days=lock_days)}
+        extra = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": now + datetime.timedelta(days=lock_days)}
     for day in range(days):
         created = now - datetime.timedelta(days=day)
         stem = "odoo/%s/%s_%s" % (name, name, created.strftime("%Y%m%dT%H%M%SZ"))
@@ -394,8 +436,9 @@ def backup_history(env, bucket, name, days, lock_days=None, backup_format="zip")
         env["s3"].put_object(Bucket=bucket, Key=key, Body=b"backup", **extra)
         if backup_format == "custom":
             env["s3"].put_object(Bucket=bucket, Key=stem + ".filestore.tar", Body=b"tar", **extra)
-        sidecar = sign_sidecar({"tenant": name, "created": created.isoformat(), "size": 6, "bucket": bucket, "key": key},
-                               env["s3_options"]["backup_signing_key"].encode())
+        sidecar = sign_sidecar(
+            {"tenant": name, "created": created.isoformat(), "size": 6, "bucket": bucket, "key": key}, env["s3_options"]["backup_signing_key"].encode()
+        )
         env["s3"].put_object(Bucket=bucket, Key=key + ".manifest.json", **extra, Body=json.dumps(sidecar).encode())
 
 
@@ -432,8 +475,10 @@ def test_retention_reports_locked_backups_and_leaves_them(env):
 def test_retention_bad_input_changes_nothing(env):
     backup_history(env, "backups", "keepme", 10)
     before = keys(env, prefix="odoo/keepme/")
-    for args, message in [({"name": "keepme", "bucket": "no-such-bucket"}, "bucket no-such-bucket is missing"),
-                          ({"name": "Keep Me"}, "is not a valid tenant id")]:
+    for args, message in [
+        ({"name": "keepme", "bucket": "no-such-bucket"}, "bucket no-such-bucket is missing"),
+        ({"name": "Keep Me"}, "is not a valid tenant id"),
+    ]:
         result = run(retention(env, **args))
         assert result.get("failed") and message in result["msg"], (args, result)
         assert keys(env, prefix="odoo/keepme/") == before
@@ -445,4 +490,5 @@ def test_retention_deletes_every_object_of_a_custom_backup(env):
     assert result["changed"] and len(result["delete"]) == 7 and all(k.endswith(".dump") for k in result["delete"])
     kept = sorted(k["key"] for k in result["keep"])
     assert keys(env, prefix="odoo/custhist/") == sorted(
-        list(kept) + [k[:-len(".dump")] + ".filestore.tar" for k in kept] + [k + ".manifest.json" for k in kept])
+        list(kept) + [k[: -len(".dump")] + ".filestore.tar" for k in kept] + [k + ".manifest.json" for k in kept]
+    )

@@ -1,9 +1,11 @@
 """odoo_fleet_plan through ansible-playbook: a hybrid plan, and the refusals with their arithmetic."""
+
 from tests.harness.playbook import run_tasks
 
-FLEETS = [{"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 2, "memory_mb": 4096,
-           "web_containers": 2},
-          {"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 2048}]
+FLEETS = [
+    {"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 2, "memory_mb": 4096, "web_containers": 2},
+    {"name": "initech", "kind": "dedicated", "tenants": ["initech"], "cpus": 1, "memory_mb": 2048},
+]
 
 
 def plan(check=False, **args):
@@ -25,8 +27,7 @@ def test_hybrid_plan_fits_and_renders_odoo_conf_in_check_mode_too():
 
 
 def test_oversubscribed_connections_and_memory_are_refused_with_the_arithmetic():
-    refused = plan(postgres_clusters={"main": {"max_connections": 100, "reserved_connections": 10}},
-                   fleets=[dict(FLEETS[0], db_maxconn=16), FLEETS[1]])
+    refused = plan(postgres_clusters={"main": {"max_connections": 100, "reserved_connections": 10}}, fleets=[dict(FLEETS[0], db_maxconn=16), FLEETS[1]])
     assert refused.get("failed") and "does not fit" in refused["msg"], refused
     assert "shared1 web: 2 x (5 workers + 0 cron + 1 gevent) x db_maxconn 16 = 192" in refused["msg"]
     assert "against max_connections 100 - reserve 10 = 90" in refused["msg"]
@@ -34,3 +35,21 @@ def test_oversubscribed_connections_and_memory_are_refused_with_the_arithmetic()
     assert small.get("failed") and "= 16384 MB against host_memory_mb 8192 - host_reserved_mb 2048" in small["msg"]
     bad = plan(fleets=[dict(FLEETS[0], name="Shared 1")])
     assert bad.get("failed") and "fleet name 'Shared 1'" in bad["msg"]
+
+
+def test_module_and_role_refuse_the_same_fleet_names_before_anything_runs():
+    """One rule: names the role used to accept and the module refused (eu_1), or the other way round."""
+    for name in ("eu_1", "eu-", "Eu1"):
+        refused = plan(fleets=[dict(FLEETS[1], name=name)])
+        assert refused.get("failed") and "%r is not a valid fleet name" % name in refused["msg"], refused
+        fleet = {"name": name, "containers": [{"role": "web", "count": 1}]}
+        role_vars = {
+            "docker_odoo_fleet": fleet,
+            "docker_odoo_fleet_admin_passwd": "x" * 24,
+            "docker_odoo_fleet_db_password": "x" * 24,
+            "docker_odoo_fleet_db_user": "fleet",
+            "docker_odoo_fleet_port_base": 20000,
+        }
+        role = run_tasks([{"ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.docker_odoo_fleet"}, "vars": role_vars}])
+        assert role.returncode != 0 and "%r is not a valid fleet name" % name in role.output, role.output[-2000:]
+    assert plan(fleets=[dict(FLEETS[1], name="eu-1")])["fleets"][0]["name"] == "eu-1"

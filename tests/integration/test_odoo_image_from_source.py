@@ -4,6 +4,7 @@ $ODOO_OPS_ODOO_SOURCE; the tests skip, saying why, without one): wheels built on
 (a second run changes nothing), laid out like the official image; a container of it serves a tenant
 from the harness's PostgreSQL through a role without CREATEDB - /web/health, Odoo's login page, and a
 websocket upgrade on the gevent port (gevent works)."""
+
 import json
 import os
 import subprocess
@@ -61,14 +62,31 @@ def test_built_once_cached_by_inputs_and_laid_out_like_the_official_image(odoo_i
     assert config["User"] == "odoo" and sorted(config["ExposedPorts"]) == ["8069/tcp", "8072/tcp"], config
     assert config["Entrypoint"] == ["/opt/odoo-venv/bin/python", "/opt/odoo/odoo-bin"], config
     assert config["Cmd"] == ["-c", "/etc/odoo/odoo.conf"], config
-    layout = docker("run", "--rm", "--entrypoint", "sh", image, "-c",
-                    "id -u; id -un; ls -d /etc/odoo/odoo.conf /var/lib/odoo /mnt/extra-addons; "
-                    "stat -c %U /var/lib/odoo /mnt/extra-addons; command -v gcc cc || echo no-compiler; "
-                    "/opt/odoo-venv/bin/python -c 'import gevent, zope.interface; print(gevent.__version__)'; "
-                    "command -v pg_dump")
+    layout = docker(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        "id -u; id -un; ls -d /etc/odoo/odoo.conf /var/lib/odoo /mnt/extra-addons; "
+        "stat -c %U /var/lib/odoo /mnt/extra-addons; command -v gcc cc || echo no-compiler; "
+        "/opt/odoo-venv/bin/python -c 'import gevent, zope.interface; print(gevent.__version__)'; "
+        "command -v pg_dump",
+    )
     assert layout.returncode == 0, layout
-    assert layout.stdout.split() == ["101", "odoo", "/etc/odoo/odoo.conf", "/mnt/extra-addons", "/var/lib/odoo",
-                                     "odoo", "odoo", "no-compiler", "22.10.2", "/usr/bin/pg_dump"], layout.stdout
+    assert layout.stdout.split() == [
+        "101",
+        "odoo",
+        "/etc/odoo/odoo.conf",
+        "/mnt/extra-addons",
+        "/var/lib/odoo",
+        "odoo",
+        "odoo",
+        "no-compiler",
+        "22.10.2",
+        "/usr/bin/pg_dump",
+    ], layout.stdout
     version = docker("run", "--rm", image, "--version")
     assert version.stdout.strip() == "Odoo Server 18.0-20250506", version
     assert odoo_image["size"] < 700e6, odoo_image["size"]  # no build-essential, no wheels, no pip cache
@@ -83,20 +101,33 @@ def test_a_container_serves_a_tenant_through_a_role_without_createdb(odoo_image,
         data = os.path.join(work, "data")
         os.makedirs(data)
         os.chown(data, UID, UID)
-        conf = odoo_server.write_conf(os.path.join(work, "odoo.conf"), {
-            "db_host": "127.0.0.1", "db_port": pg["port"], "db_user": odoo_template.role,
-            "db_password": odoo_template.password, "http_interface": "127.0.0.1", "http_port": http_port,
-            "gevent_port": gevent_port, "workers": 2, "max_cron_threads": 0, "dbfilter": "^%d$", "proxy_mode": True,
-            "list_db": False, "data_dir": "/var/lib/odoo"}, UID, UID)
+        conf = odoo_server.write_conf(
+            os.path.join(work, "odoo.conf"),
+            {
+                "db_host": "127.0.0.1",
+                "db_port": pg["port"],
+                "db_user": odoo_template.role,
+                "db_password": odoo_template.password,
+                "http_interface": "127.0.0.1",
+                "http_port": http_port,
+                "gevent_port": gevent_port,
+                "workers": 2,
+                "max_cron_threads": 0,
+                "dbfilter": "^%d$",
+                "proxy_mode": True,
+                "list_db": False,
+                "data_dir": "/var/lib/odoo",
+            },
+            UID,
+            UID,
+        )
         try:
             odoo_template.copy(dbname, data, UID, UID)
             started = time.monotonic()
-            run = docker("run", "-d", "--name", name, "--network", "host", "-v", "%s:/etc/odoo/odoo.conf:ro" % conf,
-                         "-v", "%s:/var/lib/odoo" % data, image)
+            run = docker("run", "-d", "--name", name, "--network", "host", "-v", "%s:/etc/odoo/odoo.conf:ro" % conf, "-v", "%s:/var/lib/odoo" % data, image)
             assert run.returncode == 0, run
             for port in (http_port, gevent_port):
-                wait_until(lambda p=port: request(p, "localhost", "/web/health", timeout=2)[0] == 200, 60,
-                           "the odoo container on %d" % port, interval=0.3)
+                wait_until(lambda p=port: request(p, "localhost", "/web/health", timeout=2)[0] == 200, 60, "the odoo container on %d" % port, interval=0.3)
             TIMINGS["odoo container: start to /web/health on both ports (s)"] = round(time.monotonic() - started, 1)
             host = "%s.erp.test" % dbname
             status, _headers, body = request(http_port, host, "/web/login", timeout=30)

@@ -3,6 +3,7 @@
 Each scenario: bad input, check mode, apply, check mode again, apply again, then the real state.
 The connecting role is the harness's odoo_ops_admin: CREATEDB, CREATEROLE, not a superuser.
 """
+
 import contextlib
 import hashlib
 import os
@@ -35,10 +36,13 @@ def pg(harness):
     with connect(superuser) as conn:
         conn.cursor().execute("CREATE ROLE %s NOLOGIN" % TEMPLATE_ROLE)
     create_odoo_fixture(superuser, SEALED, owner=TEMPLATE_ROLE, filestore_root=root)
-    env = {"superuser": superuser, "root": root, "port": state["port"],
-           "fleet": {"host": "127.0.0.1", "port": state["port"], "user": FLEET, "password": "fleet-pw"},
-           "login": {"login_host": "127.0.0.1", "login_port": state["port"], "login_user": state["admin_user"],
-                     "login_password": state["admin_password"]}}
+    env = {
+        "superuser": superuser,
+        "root": root,
+        "port": state["port"],
+        "fleet": {"host": "127.0.0.1", "port": state["port"], "user": FLEET, "password": "fleet-pw"},
+        "login": {"login_host": "127.0.0.1", "login_port": state["port"], "login_user": state["admin_user"], "login_password": state["admin_password"]},
+    }
     sealed = run(tenant(env, name=SEALED, state="template", owner=None))
     assert sealed["changed"], sealed
     yield env
@@ -76,8 +80,10 @@ def params(pg, dbname):
 
 def world(pg):
     """What the tests compare before and after a refusal: databases, roles, comments, files."""
-    databases = query(pg, "SELECT datname, pg_get_userbyid(datdba), datallowconn, datconnlimit, "
-                          "shobj_description(oid, 'pg_database'), datacl::text FROM pg_database ORDER BY 1")
+    databases = query(
+        pg,
+        "SELECT datname, pg_get_userbyid(datdba), datallowconn, datconnlimit, shobj_description(oid, 'pg_database'), datacl::text FROM pg_database ORDER BY 1",
+    )
     roles = query(pg, "SELECT rolname FROM pg_roles ORDER BY 1")
     files = sorted(os.path.relpath(os.path.join(d, f), pg["root"]) for d, _s, fs in os.walk(pg["root"]) for f in fs)
     dirs = sorted(os.path.relpath(d, pg["root"]) for d, _s, _f in os.walk(pg["root"]))
@@ -85,8 +91,17 @@ def world(pg):
 
 
 def test_create_from_template_check_idempotent_and_real_state(pg):
-    task = tenant(pg, name="acme", template=GOLDEN, base_url="https://acme.erp.test", connection_limit=25,
-                  statement_timeout=120, tier=1, filestore_owner="nobody", filestore_group="nogroup")
+    task = tenant(
+        pg,
+        name="acme",
+        template=GOLDEN,
+        base_url="https://acme.erp.test",
+        connection_limit=25,
+        statement_timeout=120,
+        tier=1,
+        filestore_owner="nobody",
+        filestore_group="nogroup",
+    )
     before = world(pg)
     check = run(task, check=True)
     assert check["changed"] and any("create database acme" in a for a in check["actions"])
@@ -99,18 +114,21 @@ def test_create_from_template_check_idempotent_and_real_state(pg):
     assert run(task, check=True)["changed"] is False
     assert run(task)["changed"] is False
 
-    owner, allow, limit, public = query(pg, "SELECT pg_get_userbyid(datdba), datallowconn, datconnlimit, "
-                                            "has_database_privilege('public', datname, 'CONNECT') FROM pg_database "
-                                            "WHERE datname = 'acme'")[0]
+    owner, allow, limit, public = query(
+        pg,
+        "SELECT pg_get_userbyid(datdba), datallowconn, datconnlimit, "
+        "has_database_privilege('public', datname, 'CONNECT') FROM pg_database "
+        "WHERE datname = 'acme'",
+    )[0]
     assert (owner, allow, limit, public) == (FLEET, True, 25, False)
-    assert query(pg, "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
-                     "WHERE d.datname = 'acme'")[0][0] == ["statement_timeout=120s"]
+    assert query(pg, "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'acme'")[0][0] == [
+        "statement_timeout=120s"
+    ]
     copied, golden = params(pg, "acme"), params(pg, GOLDEN)
     assert copied["web.base.url"] == "https://acme.erp.test" and copied["web.base.url.freeze"] == "True"
     # Files: same names and bytes as the template's, each named by its SHA-1; folders 0700 owned by nobody.
     tenant_root = os.path.join(pg["root"], "acme")
-    for store_fname, checksum in query(pg, "SELECT store_fname, checksum FROM ir_attachment "
-                                           "WHERE store_fname IS NOT NULL", dbname="acme"):
+    for store_fname, checksum in query(pg, "SELECT store_fname, checksum FROM ir_attachment WHERE store_fname IS NOT NULL", dbname="acme"):
         with open(os.path.join(tenant_root, store_fname), "rb") as handle:
             assert hashlib.sha1(handle.read()).hexdigest() == checksum == store_fname[3:]
     for folder, _dirs, _files in os.walk(tenant_root):
@@ -124,8 +142,7 @@ def test_template_filestore_from_another_fleets_folder(pg, tmp_path):
     source_filestore_root finds it, the files land under the tenant's own filestore_root."""
     other = str(tmp_path / "dedicated-filestore")
     os.makedirs(other)
-    task = tenant(pg, name="solo", template=SEALED, base_url="https://solo.erp.test", filestore_root=other,
-                  source_filestore_root=pg["root"])
+    task = tenant(pg, name="solo", template=SEALED, base_url="https://solo.erp.test", filestore_root=other, source_filestore_root=pg["root"])
     planned = run(task, check=True)
     assert "actions" in planned, planned.get("msg")
     assert "build filestore %s/solo from %s/%s (copy)" % (other, pg["root"], SEALED) in planned["actions"]
@@ -153,8 +170,9 @@ def test_limits_change_is_an_idempotent_update_with_a_diff(pg):
 def test_copy_resets_identity_and_move_keeps_it(pg):
     run(tenant(pg, name="prod", template=GOLDEN, base_url="https://prod.erp.test"))
     with connect(pg["superuser"], "prod") as conn:  # give the live tenant an enterprise subscription
-        conn.cursor().execute("INSERT INTO ir_config_parameter (key, value) VALUES "
-                              "('database.enterprise_code', 'M-PROD-1') ON CONFLICT (key) DO UPDATE SET value = 'M-PROD-1'")
+        conn.cursor().execute(
+            "INSERT INTO ir_config_parameter (key, value) VALUES ('database.enterprise_code', 'M-PROD-1') ON CONFLICT (key) DO UPDATE SET value = 'M-PROD-1'"
+        )
     source = params(pg, "prod")
 
     copied = run(tenant(pg, name="prod_copy", source="prod", base_url="https://copy.erp.test"))
@@ -185,31 +203,26 @@ def test_live_source_copied_online_by_default_and_cut_only_when_asked(pg):
         one.cursor().execute("SELECT 1")  # the live tenant's sessions were not cut
         assert params(pg, "busy_online")["web.base.url"] == "https://bo.erp.test"
         assert params(pg, "busy_online")["database.uuid"] != params(pg, "busy")["database.uuid"]
-        assert query(pg, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
-                     dbname="busy_online") == [(FLEET,)]
+        assert query(pg, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname="busy_online") == [(FLEET,)]
         assert query(pg, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'odoo\\_ops\\_s\\_%%'")[0][0] == 0
         before = world(pg)
         refused = run(tenant(pg, name="busy_copy", source="busy", base_url="https://bc.erp.test", strategy="wal_log"))
         assert refused.get("failed") and "2 open session(s)" in refused["msg"] and "terminate_connections" in refused["msg"]
         assert world(pg) == before
-        done = run(tenant(pg, name="busy_copy", source="busy", base_url="https://bc.erp.test",
-                          terminate_connections=True))
+        done = run(tenant(pg, name="busy_copy", source="busy", base_url="https://bc.erp.test", terminate_connections=True))
         assert done["changed"] and done["origin"]["sessions_cut"] == 2
     assert query(pg, "SELECT datallowconn FROM pg_database WHERE datname = 'busy'")[0][0] is True  # reopened
 
 
 def test_neutralized_staging_copy(pg):
     run(tenant(pg, name="live", template=GOLDEN, base_url="https://live.erp.test"))
-    staging = run(tenant(pg, name="live_staging", source="live", neutralize=True, tier=3,
-                         base_url="https://live-staging.erp.test"))
+    staging = run(tenant(pg, name="live_staging", source="live", neutralize=True, tier=3, base_url="https://live-staging.erp.test"))
     assert staging["changed"] and staging["neutralized"]
     db = "live_staging"
     assert params(pg, db)["database.is_neutralized"] == "true"
     assert query(pg, "SELECT smtp_host, smtp_port FROM ir_mail_server WHERE active", dbname=db) == [("invalid", 1025)]
-    assert query(pg, "SELECT c.cron_name FROM ir_cron c WHERE c.active", dbname=db) == [
-        ("Base: Auto-vacuum internal data",)]
-    assert query(pg, "SELECT count(*) FROM ir_act_server WHERE state = 'webhook' AND webhook_url LIKE "
-                     "'https://%%'", dbname=db)[0][0] == 0
+    assert query(pg, "SELECT c.cron_name FROM ir_cron c WHERE c.active", dbname=db) == [("Base: Auto-vacuum internal data",)]
+    assert query(pg, "SELECT count(*) FROM ir_act_server WHERE state = 'webhook' AND webhook_url LIKE 'https://%%'", dbname=db)[0][0] == 0
     providers = query(pg, "SELECT state FROM payment_provider ORDER BY id", dbname=db)
     assert providers == [("disabled",), ("disabled",), ("test",)]
     assert query(pg, "SELECT bool_or(prod_environment) FROM delivery_carrier", dbname=db)[0][0] is False
@@ -217,8 +230,7 @@ def test_neutralized_staging_copy(pg):
     assert query(pg, "SELECT account_token FROM iap_account", dbname=db)[0][0] == "tok-123+disabled"
     # The production tenant is untouched.
     assert query(pg, "SELECT count(*) FROM ir_mail_server WHERE active", dbname="live")[0][0] == 2
-    again = run(tenant(pg, name="live_staging", source="live", neutralize=True, tier=3,
-                       base_url="https://live-staging.erp.test"))
+    again = run(tenant(pg, name="live_staging", source="live", neutralize=True, tier=3, base_url="https://live-staging.erp.test"))
     assert again["changed"] is False
 
 
@@ -234,10 +246,10 @@ def test_neutralize_on_an_existing_tenant(pg):
 def test_dedicated_tenant_role_isolation_and_secrets(pg, tmp_path):
     password_file = str(tmp_path / "globex.pass")
     secret = "Owner-" + os.urandom(6).hex()
-    tasks = [tenant(pg, name="globex", template=GOLDEN, pattern="dedicated", owner=None,
-                    owner_password_file=password_file, base_url="https://globex.erp.test"),
-             tenant(pg, name="initech", template=GOLDEN, pattern="dedicated", owner=None, owner_password=secret,
-                    base_url="https://initech.erp.test")]
+    tasks = [
+        tenant(pg, name="globex", template=GOLDEN, pattern="dedicated", owner=None, owner_password_file=password_file, base_url="https://globex.erp.test"),
+        tenant(pg, name="initech", template=GOLDEN, pattern="dedicated", owner=None, owner_password=secret, base_url="https://initech.erp.test"),
+    ]
     result = run_tasks(tasks, verbosity=3)
     assert all(r["changed"] for r in result.results), result
     generated = open(password_file).read().strip()
@@ -245,8 +257,7 @@ def test_dedicated_tenant_role_isolation_and_secrets(pg, tmp_path):
     for value in (generated, secret, pg["login"]["login_password"]):
         assert value not in result.output and value not in result.stderr
     assert query(pg, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'globex'")[0][0] == "globex"
-    assert query(pg, "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = 'globex'")[0] == (
-        False, False, False)
+    assert query(pg, "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = 'globex'")[0] == (False, False, False)
     # The tenant's own role owns its tables (not the template's owner) and can use them.
     own = {"host": "127.0.0.1", "port": pg["port"], "user": "globex", "password": generated}
     with connect(own, "globex") as conn, conn.cursor() as cur:
@@ -288,20 +299,20 @@ def test_remove_needs_a_recent_final_backup(pg, harness):
     store = s3_client(s3)
     store.create_bucket(Bucket="tenant-final")
     run(tenant(pg, name="leaving", template=GOLDEN, base_url="https://leaving.erp.test"))
-    backup_task = {"sysgenpro.odoo_ops.odoo_backup": dict(pg["login"], **s3_options(s3), name="leaving",
-                                                          bucket="tenant-final", filestore_root=pg["root"])}
+    backup_task = {"sysgenpro.odoo_ops.odoo_backup": dict(pg["login"], **s3_options(s3), name="leaving", bucket="tenant-final", filestore_root=pg["root"])}
     taken = run(backup_task)
     assert taken["changed"], taken
     other = run(tenant(pg, name="other_t", template=GOLDEN, base_url="https://other.erp.test"))
     assert other["changed"]
-    other_backup = run(dict(backup_task, **{"sysgenpro.odoo_ops.odoo_backup": dict(
-        backup_task["sysgenpro.odoo_ops.odoo_backup"], name="other_t")}))
+    other_backup = run(dict(backup_task, **{"sysgenpro.odoo_ops.odoo_backup": dict(backup_task["sysgenpro.odoo_ops.odoo_backup"], name="other_t")}))
     real = {k: taken[k] for k in ("bucket", "key", "tenant", "created")}
     before = world(pg)
-    for backup, message in [(None, "without a final backup"),
-                            ({"tenant": "leaving", "created": "2099-01-01T00:00:00+00:00"}, "must name the backup"),
-                            (dict(real, key="odoo/leaving/leaving_20990101T000000Z.zip"), "does not exist"),
-                            (dict(real, key=other_backup["key"]), "not of tenant leaving")]:
+    for backup, message in [
+        (None, "without a final backup"),
+        ({"tenant": "leaving", "created": "2099-01-01T00:00:00+00:00"}, "must name the backup"),
+        (dict(real, key="odoo/leaving/leaving_20990101T000000Z.zip"), "does not exist"),
+        (dict(real, key=other_backup["key"]), "not of tenant leaving"),
+    ]:
         refused = run(tenant(pg, name="leaving", state="absent", final_backup=backup, **s3_options(s3)))
         assert refused.get("failed") and message in refused["msg"], refused
         assert world(pg) == before
@@ -333,10 +344,11 @@ def test_bad_input_changes_nothing(pg, tmp_path):
         (dict(name="ghost", template=GOLDEN, owner="no_such_role", base_url="https://x.test"), "does not exist"),
         (dict(name="ghost", state="suspended"), "does not exist, so it cannot be suspended"),
         (dict(name="existing", state="absent"), "without a final backup"),
-        (dict(name="hl", template=GOLDEN, base_url="https://x.test", filestore_copy="hardlink",
-              filestore_owner="nobody"), "hardlink would leave the files owned"),
-        (dict(name="noroot", template=GOLDEN, base_url="https://x.test", filestore_root="/nonexistent/fs"),
-         "filestore_root /nonexistent/fs does not exist"),
+        (
+            dict(name="hl", template=GOLDEN, base_url="https://x.test", filestore_copy="hardlink", filestore_owner="nobody"),
+            "hardlink would leave the files owned",
+        ),
+        (dict(name="noroot", template=GOLDEN, base_url="https://x.test", filestore_root="/nonexistent/fs"), "filestore_root /nonexistent/fs does not exist"),
     ]
     before = world(pg)
     for args, message in cases:
@@ -374,8 +386,7 @@ def test_unreachable_server_and_wrong_password(pg):
     unreachable = run(tenant(pg, name="x", template=GOLDEN, base_url="https://x.test", login_port=1))
     assert unreachable.get("failed") and "127.0.0.1:1" in unreachable["msg"]
     wrong = "Wrong-" + os.urandom(6).hex()
-    denied = run_tasks([tenant(pg, name="x", template=GOLDEN, base_url="https://x.test", login_password=wrong)],
-                       verbosity=3)
+    denied = run_tasks([tenant(pg, name="x", template=GOLDEN, base_url="https://x.test", login_password=wrong)], verbosity=3)
     result = denied.results[-1]
     assert result.get("failed") and "password authentication failed" in result["msg"]
     assert wrong not in denied.output and wrong not in denied.stderr
@@ -429,21 +440,34 @@ def test_concurrent_session_during_clone_is_refused_new_connections(pg):
 
 def test_batch_plans_every_tenant_before_applying_any(pg):
     before = world(pg)
-    refused = run(tenant(pg, template=GOLDEN, tenants=[
-        {"name": "batch_ok", "base_url": "https://ok.erp.test"},
-        {"name": "batch_bad", "template": "no_such_template", "base_url": "https://bad.erp.test"}]))
+    refused = run(
+        tenant(
+            pg,
+            template=GOLDEN,
+            tenants=[
+                {"name": "batch_ok", "base_url": "https://ok.erp.test"},
+                {"name": "batch_bad", "template": "no_such_template", "base_url": "https://bad.erp.test"},
+            ],
+        )
+    )
     assert refused.get("failed") and "no_such_template does not exist" in refused["msg"]
     assert world(pg) == before  # batch_ok was not created either
-    doubled = run(tenant(pg, template=GOLDEN, tenants=[
-        {"name": "twice", "base_url": "https://a.test"}, {"name": "twice", "base_url": "https://b.test"}]))
+    doubled = run(tenant(pg, template=GOLDEN, tenants=[{"name": "twice", "base_url": "https://a.test"}, {"name": "twice", "base_url": "https://b.test"}]))
     assert doubled.get("failed") and "lists twice more than once" in doubled["msg"]
 
 
 def test_batch_creates_converges_and_reports_each_tenant(pg):
-    batch = tenant(pg, template=GOLDEN, connection_limit=15, tier=2, tenants=[
-        {"name": "fleet_a", "base_url": "https://a.erp.test"},
-        {"name": "fleet_b", "base_url": "https://b.erp.test", "connection_limit": 30},
-        {"name": "fleet_c", "base_url": "https://c.erp.test", "tier": 3}])
+    batch = tenant(
+        pg,
+        template=GOLDEN,
+        connection_limit=15,
+        tier=2,
+        tenants=[
+            {"name": "fleet_a", "base_url": "https://a.erp.test"},
+            {"name": "fleet_b", "base_url": "https://b.erp.test", "connection_limit": 30},
+            {"name": "fleet_c", "base_url": "https://c.erp.test", "tier": 3},
+        ],
+    )
     before = world(pg)
     check = run(batch, check=True)
     assert check["changed"] and [t["name"] for t in check["tenants"]] == ["fleet_a", "fleet_b", "fleet_c"]
@@ -459,5 +483,4 @@ def test_batch_creates_converges_and_reports_each_tenant(pg):
     # Entries that do not restate tier or limits keep what the tenants have.
     suspend_b = run(tenant(pg, tenants=[{"name": "fleet_a"}, {"name": "fleet_b", "state": "suspended"}]))
     assert [t["changed"] for t in suspend_b["tenants"]] == [False, True]
-    assert query(pg, "SELECT shobj_description(oid, 'pg_database')::json->>'tier' FROM pg_database "
-                     "WHERE datname = 'fleet_a'")[0][0] == "2"
+    assert query(pg, "SELECT shobj_description(oid, 'pg_database')::json->>'tier' FROM pg_database WHERE datname = 'fleet_a'")[0][0] == "2"

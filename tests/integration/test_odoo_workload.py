@@ -1,6 +1,7 @@
 """The Odoo test workload (a test double of an Odoo server, tests/harness/odoo_workload.py) keeps the
 parts of Odoo's contract the collection depends on; checked here as a process on 127.0.0.1, against
 the harness's PostgreSQL."""
+
 import base64
 import contextlib
 import hashlib
@@ -26,9 +27,18 @@ WORKLOAD = ["-m", "tests.harness.odoo_workload"]
 
 
 def write_conf(folder, pg, **options):
-    values = {"db_host": "127.0.0.1", "db_port": pg["port"], "db_user": "wl_odoo", "db_password": "wl-secret",
-              "data_dir": folder, "http_interface": "127.0.0.1", "list_db": False, "proxy_mode": True,
-              "dbfilter": "^%d$", "workers": 2}
+    values = {
+        "db_host": "127.0.0.1",
+        "db_port": pg["port"],
+        "db_user": "wl_odoo",
+        "db_password": "wl-secret",
+        "data_dir": folder,
+        "http_interface": "127.0.0.1",
+        "list_db": False,
+        "proxy_mode": True,
+        "dbfilter": "^%d$",
+        "workers": 2,
+    }
     values.update(options)
     path = os.path.join(folder, "odoo-%d.conf" % len(os.listdir(folder)))
     with open(path, "w", encoding="utf-8") as handle:
@@ -38,8 +48,13 @@ def write_conf(folder, pg, **options):
 
 @contextlib.contextmanager
 def workload(conf):
-    proc = subprocess.Popen([sys.executable] + WORKLOAD + ["-c", conf], stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
-                            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=REPO_ROOT), cwd=REPO_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable] + WORKLOAD + ["-c", conf],
+        stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+        cwd=REPO_ROOT,
+    )
     try:
         assert b"serving on" in proc.stdout.readline()
         yield proc
@@ -68,9 +83,15 @@ def env(harness):
         ports = {"http_port": free_port(), "gevent_port": free_port()}
         conf = write_conf(folder, pg, **ports)
         for name in ("wla", "wlb"):
-            done = subprocess.run([sys.executable] + WORKLOAD + ["-c", conf, "-d", name, "-i", "base", "--stop-after-init"],
-                                  capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=REPO_ROOT),
-                                  cwd=REPO_ROOT, check=False)
+            done = subprocess.run(
+                [sys.executable] + WORKLOAD + ["-c", conf, "-d", name, "-i", "base", "--stop-after-init"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+                cwd=REPO_ROOT,
+                check=False,
+            )
             assert done.returncode == 0 and "base installed" in done.stdout, done.stdout + done.stderr
         yield {"pg": pg, "folder": folder, "conf": conf, "superuser": superuser, **ports}
 
@@ -82,8 +103,7 @@ def test_init_creates_the_odoo_tables_and_filestore(env):
         assert cur.fetchone() == ("installed",)
         cur.execute("SELECT count(*), count(store_fname) FROM ir_attachment")
         assert cur.fetchone() == (12, 10)
-    files = [f for d, _s, fs in os.walk(os.path.join(env["folder"], "filestore", "wla")) if "checklist" not in d
-             for f in fs]
+    files = [f for d, _s, fs in os.walk(os.path.join(env["folder"], "filestore", "wla")) if "checklist" not in d for f in fs]
     assert files and all(len(name) == 40 for name in files)
 
 
@@ -102,14 +122,18 @@ def test_dbfilter_by_host_proxy_mode_health_manager_and_websocket(env):
             assert get(port, "anything", "/web/health")[:2] == (200, json.dumps({"status": "pass"}))
         status, body, _location = get(http_port, "wla.erp.test", "/web/database/manager")
         assert status == 200 and "The database manager has been disabled by the administrator" in body
-        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                   "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Origin": "http://wla.erp.test"}
+        upgrade = {
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+            "Origin": "http://wla.erp.test",
+        }
         assert get(http_port, "wla.erp.test", "/websocket", headers=upgrade)[0] == 500  # prefork HTTP worker
         no_origin = {k: v for k, v in upgrade.items() if k != "Origin"}
         assert get(gevent_port, "wla.erp.test", "/websocket", headers=no_origin)[0] == 400
         with socket.create_connection(("127.0.0.1", gevent_port), timeout=10) as sock:
-            sock.sendall(("GET /websocket HTTP/1.1\r\nHost: wla.erp.test\r\n%s\r\n" % "".join(
-                "%s: %s\r\n" % item for item in upgrade.items())).encode())
+            sock.sendall(("GET /websocket HTTP/1.1\r\nHost: wla.erp.test\r\n%s\r\n" % "".join("%s: %s\r\n" % item for item in upgrade.items())).encode())
             with sock.makefile("rb") as stream:  # (an open makefile keeps the socket open after close())
                 assert b" 101 " in stream.readline()
                 while stream.readline() not in (b"\r\n", b""):
@@ -125,8 +149,7 @@ def test_without_proxy_mode_the_forwarded_host_is_ignored_and_uploads_land_by_sh
         body = get(ports["http_port"], "wla.erp.test", headers={"X-Forwarded-Host": "wlb.erp.test"})[1]
         assert 'data-database="wla"' in body
         content = b"invoice 42 " + os.urandom(64)
-        status, answer, _location = get(ports["http_port"], "wlb.erp.test", "/web/test/attachment", method="POST",
-                                        body=content)
+        status, answer, _location = get(ports["http_port"], "wlb.erp.test", "/web/test/attachment", method="POST", body=content)
         sha1 = hashlib.sha1(content).hexdigest()
         assert status == 201 and json.loads(answer)["store_fname"] == "%s/%s" % (sha1[:2], sha1)
         with open(os.path.join(env["folder"], "filestore", "wlb", sha1[:2], sha1), "rb") as handle:

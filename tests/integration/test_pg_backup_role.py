@@ -1,4 +1,5 @@
 """The pg_backup role: pgBackRest on a real PostgreSQL 15 with a SeaweedFS S3 repository over TLS."""
+
 import contextlib
 import json
 import os
@@ -18,62 +19,79 @@ from tests.harness.playbook import run_tasks
 def setup(harness):
     state = harness.up("postgres", "s3")
     pg, s3 = state["postgres"], state["s3"]
-    boto3.client("s3", endpoint_url=s3["endpoint"], region_name=s3["region"], verify=s3["ca_file"],
-                 aws_access_key_id=s3["access_key"], aws_secret_access_key=s3["secret_key"],
-                 config=botocore.config.Config(s3={"addressing_style": "path"})).create_bucket(Bucket="pgbackrest")
+    boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint"],
+        region_name=s3["region"],
+        verify=s3["ca_file"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        config=botocore.config.Config(s3={"addressing_style": "path"}),
+    ).create_bucket(Bucket="pgbackrest")
     work = tempfile.mkdtemp(prefix="odoo_ops-pgbackrest-")
     os.chmod(work, 0o755)
     cipher = "cipher-" + os.urandom(12).hex()
     role_vars = {
-        "pg_backup_stanza": "main", "pg_backup_tier": 1, "pg_backup_pg_data": pg["data_dir"],
-        "pg_backup_pg_port": pg["port"], "pg_backup_pg_socket_dir": pg["socket_dir"],
+        "pg_backup_stanza": "main",
+        "pg_backup_tier": 1,
+        "pg_backup_pg_data": pg["data_dir"],
+        "pg_backup_pg_port": pg["port"],
+        "pg_backup_pg_socket_dir": pg["socket_dir"],
         "pg_backup_config_path": os.path.join(work, "etc", "pgbackrest.conf"),
-        "pg_backup_spool_path": os.path.join(work, "spool"), "pg_backup_log_path": os.path.join(work, "log"),
-        "pg_backup_lock_path": os.path.join(work, "lock"), "pg_backup_repo_endpoint": s3["host"],
-        "pg_backup_repo_port": s3["port"], "pg_backup_repo_bucket": "pgbackrest", "pg_backup_repo_region": s3["region"],
-        "pg_backup_repo_ca_file": s3["ca_file"], "pg_backup_repo_key": s3["access_key"],
-        "pg_backup_repo_key_secret": s3["secret_key"], "pg_backup_cipher_pass": cipher,
-        "pg_backup_scheduler": "cron", "pg_backup_cron_dir": work, "pg_backup_bin_dir": work,
+        "pg_backup_spool_path": os.path.join(work, "spool"),
+        "pg_backup_log_path": os.path.join(work, "log"),
+        "pg_backup_lock_path": os.path.join(work, "lock"),
+        "pg_backup_repo_endpoint": s3["host"],
+        "pg_backup_repo_port": s3["port"],
+        "pg_backup_repo_bucket": "pgbackrest",
+        "pg_backup_repo_region": s3["region"],
+        "pg_backup_repo_ca_file": s3["ca_file"],
+        "pg_backup_repo_key": s3["access_key"],
+        "pg_backup_repo_key_secret": s3["secret_key"],
+        "pg_backup_cipher_pass": cipher,
+        "pg_backup_scheduler": "cron",
+        "pg_backup_cron_dir": work,
+        "pg_backup_bin_dir": work,
         # root becomes postgres with su here (no sudo on these machines)
-        "ansible_become_method": "ansible.builtin.su"}
+        "ansible_become_method": "ansible.builtin.su",
+    }
     try:
         yield {"vars": role_vars, "work": work, "pg": pg, "secrets": [cipher, s3["secret_key"]]}
     finally:
         # The session's cluster is shared: stop it archiving into the configuration removed below.
-        with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres",
-                                                 dbname="postgres")) as conn, conn.cursor() as cur:
+        with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres", dbname="postgres")) as conn, conn.cursor() as cur:
             conn.autocommit = True
-            for statement in ("ALTER SYSTEM RESET archive_command", "ALTER SYSTEM RESET archive_timeout",
-                              "SELECT pg_reload_conf()"):
+            for statement in ("ALTER SYSTEM RESET archive_command", "ALTER SYSTEM RESET archive_timeout", "SELECT pg_reload_conf()"):
                 cur.execute(statement)
         subprocess.run(["rm", "-rf", work], check=False)
 
 
 def apply_role(setup, verbosity=0, check=False, **overrides):
-    task = {"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"},
-            "vars": dict(setup["vars"], **overrides)}
+    task = {"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"}, "vars": dict(setup["vars"], **overrides)}
     show = {"name": "show", "ansible.builtin.debug": {"var": "pg_backup_status"}}
     return run_tasks([task, show], verbosity=verbosity, check=check, timeout=600)
 
 
 def pgbackrest(setup, *args):
-    return subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest",
-                           "--config=%s" % setup["vars"]["pg_backup_config_path"], "--stanza=main"] + list(args),
-                          capture_output=True, text=True, timeout=300, check=True).stdout
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", "pgbackrest", "--config=%s" % setup["vars"]["pg_backup_config_path"], "--stanza=main"] + list(args),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
 
 
 def archiver(setup):
     pg = setup["pg"]
-    with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres",
-                                             dbname="postgres")) as conn, conn.cursor() as cur:
+    with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres", dbname="postgres")) as conn, conn.cursor() as cur:
         cur.execute("SELECT archived_count, failed_count FROM pg_stat_archiver")
         return cur.fetchone()
 
 
 def setting(setup, name):
     pg = setup["pg"]
-    with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres",
-                                             dbname="postgres")) as conn, conn.cursor() as cur:
+    with contextlib.closing(psycopg2.connect(host=pg["socket_dir"], port=pg["port"], user="postgres", dbname="postgres")) as conn, conn.cursor() as cur:
         cur.execute("SELECT current_setting(%s)", (name,))
         return cur.fetchone()[0]
 

@@ -1,6 +1,7 @@
 """pg_pitr_restore on a real PostgreSQL 15 cluster backed up by the pg_backup role (pgBackRest,
 SeaweedFS S3 over TLS), through ansible-playbook. Every pitfall of ../shared/PITR_CHECKLIST.md is a
 case here. The source is a private cluster of this module (its own archive and stanza)."""
+
 import contextlib
 import datetime
 import hashlib
@@ -19,8 +20,7 @@ import pytest
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, signing_key
-from tests.harness.pitr_source import (
-    PG_CTL, backup, config_variant, info, pitr_source, sql, stop_copy, switch_and_wait)
+from tests.harness.pitr_source import PG_CTL, backup, config_variant, info, pitr_source, sql, stop_copy, switch_and_wait
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port
 from tests.harness.services import REPO_ROOT
@@ -62,11 +62,14 @@ def source(harness):
 
 
 def task(source, name, port=None, **args):
-    options = {"stanza": "pitr", "pgbackrest_config": source["config"],
-               "data_dir": os.path.join(source["restores"], name), "port": free_port() if port is None else port}
+    options = {
+        "stanza": "pitr",
+        "pgbackrest_config": source["config"],
+        "data_dir": os.path.join(source["restores"], name),
+        "port": free_port() if port is None else port,
+    }
     options.update(args)
-    return {"sysgenpro.odoo_ops.pg_pitr_restore": options, "become": True, "become_user": "postgres",
-            "vars": {"ansible_become_method": "ansible.builtin.su"}}
+    return {"sysgenpro.odoo_ops.pg_pitr_restore": options, "become": True, "become_user": "postgres", "vars": {"ansible_become_method": "ansible.builtin.su"}}
 
 
 def run(*tasks, **kwargs):
@@ -124,16 +127,18 @@ def test_exact_rows_at_random_targets_inclusive_both_ways_across_full_and_diff(s
 def check_exact(source, history, cases, diff_reachable):
     committed = history["commits"]
     for batch in range(0, len(cases), 5):
-        chunk = cases[batch:batch + 5]
-        results = run(*[task(source, "exact%d" % (batch + k), target={"type": "time", "value": stamp(t),
-                                                                      "inclusive": inclusive})
-                        for k, (t, inclusive) in enumerate(chunk)])
+        chunk = cases[batch : batch + 5]
+        results = run(
+            *[
+                task(source, "exact%d" % (batch + k), target={"type": "time", "value": stamp(t), "inclusive": inclusive})
+                for k, (t, inclusive) in enumerate(chunk)
+            ]
+        )
         for (target, inclusive), result in zip(chunk, results):
             assert result.get("reached_target"), result
             expected = sorted(i for i, t in committed.items() if t < target or (inclusive and t == target))
             assert copy_ids(result) == expected, (target, inclusive, result["stop_reason"])
-            assert result["backup_set"] == (history["backups"][-1]["label"] if target >= diff_reachable
-                                            else history["backups"][0]["label"])
+            assert result["backup_set"] == (history["backups"][-1]["label"] if target >= diff_reachable else history["backups"][0]["label"])
             assert result["state"] == "paused" and result["durations"]["total"] > 0
             # PostgreSQL stops before the first commit after the target (inclusive) or at it (exclusive).
             assert result["stop_reason"].startswith("recovery stopping before commit of transaction")
@@ -150,8 +155,7 @@ def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(sourc
     assert check["diff"]["before"] == {"data_dir": check["data_dir"], "restore": None}
     assert check["diff"]["after"]["restore"]["backup_set"] == check["backup_set"]
     port = free_port()
-    planned = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"),
-                  check=True)[0]
+    planned = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"), check=True)[0]
     first = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
     assert first["changed"] and first["state"] == "promoted" and first["timeline"] >= 2, first.get("msg", first)
     assert first["diff"] == planned["diff"]  # check mode and the real run report the same plan
@@ -162,8 +166,7 @@ def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(sourc
     conninfo = {"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}
     assert sql(conninfo, "SHOW archive_mode") == [("off",)]
     sql(conninfo, "CREATE TABLE scribble (id int)")  # the operator wrote into the promoted copy
-    forced = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote",
-                      force=True))[0]
+    forced = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote", force=True))[0]
     assert forced["changed"] and forced["replaces"], forced.get("msg", forced)
     assert forced["diff"]["before"]["restore"] == first["diff"]["after"]["restore"] == forced["replaces"]
     assert sql(conninfo, "SELECT to_regclass('scribble')") == [(None,)]  # a fresh restore, not the old copy
@@ -179,16 +182,14 @@ def test_refusals_change_nothing(source, history):
     cases = [
         ({"target": {"type": "time", "value": "2026-11-23 10:00:00"}}, "has no time zone"),
         ({"target": {"type": "time", "value": stamp(before_full)}}, "before the end of the earliest backup"),
-        ({"target": {"type": "time", "value": stamp(before_full)}, "backup_set": backups[-1]["label"]},
-         "before backup %s stopped" % backups[-1]["label"]),
+        ({"target": {"type": "time", "value": stamp(before_full)}, "backup_set": backups[-1]["label"]}, "before backup %s stopped" % backups[-1]["label"]),
         ({"target": {"type": "time", "value": "2999-01-01T00:00:00Z"}}, "is in the future"),
         ({"target": {"type": "xid", "value": "1234"}}, "give backup_set"),
         ({"target": {"type": "name", "value": "before_upgrade"}}, "give backup_set"),
         ({"target": {"type": "lsn", "value": "not-an-lsn"}}, "is not an LSN"),
         ({"target": {"type": "latest"}, "data_dir": busy}, "is not empty"),
         ({"target": {"type": "latest"}, "mode": "in_place", "data_dir": source["pg"]["data_dir"]}, "needs confirm: true"),
-        ({"target": {"type": "latest"}, "mode": "in_place", "confirm": True, "data_dir": source["pg"]["data_dir"]},
-         "is running"),
+        ({"target": {"type": "latest"}, "mode": "in_place", "confirm": True, "data_dir": source["pg"]["data_dir"]}, "is running"),
         ({"target": {"type": "latest"}, "port": source["pg"]["port"]}, "is in use"),
         ({"target": {"type": "latest"}, "backup_set": "20990101-000000F"}, "is not in the repository"),
         ({"target": {"type": "latest"}, "stanza": "nosuch"}, "nosuch"),
@@ -206,8 +207,7 @@ def no_traceback(result):
     """A failure the module chose (fail_json with a message), not a crash: an uncaught exception gives
     MODULE FAILURE with the traceback in module_stderr. (Ansible 2.19 sets `exception` on every
     fail_json, to "(traceback unavailable)" unless tracebacks are asked for.)"""
-    return not (result.get("module_stderr") or "MODULE FAILURE" in result.get("msg", "")
-                or "Traceback (most recent call last)" in json.dumps(result))
+    return not (result.get("module_stderr") or "MODULE FAILURE" in result.get("msg", "") or "Traceback (most recent call last)" in json.dumps(result))
 
 
 def test_ambiguous_targets_bad_destinations_and_ports_are_refused_before_anything_changes(source, history):
@@ -224,23 +224,18 @@ def test_ambiguous_targets_bad_destinations_and_ports_are_refused_before_anythin
         ({"target": later, "data_dir": "pitr-relative"}, "is a relative path"),
         ({"target": later, "port": 0}, "is not a port: give a number from 1 to 65535"),
         ({"target": later, "port": 70000}, "is not a port: give a number from 1 to 65535"),
-        ({"target": later, "data_dir": os.path.join(pg["data_dir"], "pitr")},
-         "is inside the PostgreSQL data directory %s" % pg["data_dir"]),
-        ({"target": later, "data_dir": os.path.join(pg["data_dir"], "base", "pitr")},
-         "is inside the PostgreSQL data directory %s" % pg["data_dir"]),
+        ({"target": later, "data_dir": os.path.join(pg["data_dir"], "pitr")}, "is inside the PostgreSQL data directory %s" % pg["data_dir"]),
+        ({"target": later, "data_dir": os.path.join(pg["data_dir"], "base", "pitr")}, "is inside the PostgreSQL data directory %s" % pg["data_dir"]),
         ({"target": later, "data_dir": pg["data_dir"]}, "is a PostgreSQL data directory"),
         ({"target": later, "data_dir": os.path.dirname(pg["data_dir"])}, "holds the PostgreSQL data directory"),
-        ({"target": later, "data_dir": os.path.join(source["work"], "spool", "pitr")},
-         "is inside the pgBackRest spool path"),
-        ({"target": later, "pgbackrest_options": {"repo2-type": "posix", "repo2-path": source["restores"]}},
-         "is inside the pgBackRest repository repo2"),
+        ({"target": later, "data_dir": os.path.join(source["work"], "spool", "pitr")}, "is inside the pgBackRest spool path"),
+        ({"target": later, "pgbackrest_options": {"repo2-type": "posix", "repo2-path": source["restores"]}}, "is inside the pgBackRest repository repo2"),
         ({"target": later, "data_dir": os.path.join(source["restores"], "with space")}, "cannot carry unquoted"),
         ({"target": later, "data_dir": os.path.join(source["restores"], "100%")}, "cannot carry unquoted"),
         ({"target": later, "wait_timeout": 0}, "wait_timeout 0 must be a number of seconds, at least 1"),
         ({"target": later, "pg_bin_dir": "/usr/lib/postgresql/99/bin"}, "has no pg_ctl this user can run"),
         ({"target": later, "pgbackrest_path": "/usr/bin/no-pgbackrest"}, "pgBackRest is not installed"),
-        ({"target": later, "pgbackrest_options": {"repo1-cipher-pass": "misplaced-" + "x" * 8}},
-         "repo1-cipher-pass looks like a secret"),
+        ({"target": later, "pgbackrest_options": {"repo1-cipher-pass": "misplaced-" + "x" * 8}}, "repo1-cipher-pass looks like a secret"),
         ({"target": later, "data_dir": sloppy}, None),  # normalised (no `..`): accepted in check mode
     ]
     data_dir_listing = sorted(os.listdir(pg["data_dir"]))
@@ -272,8 +267,7 @@ def test_operator_errors_end_in_messages_naming_the_problem(source, history):
     closed = free_port()
     cases = [
         ({"stanza": "nosuch"}, "stanza nosuch cannot be read from the repository: repo1: missing stanza path"),
-        ({"pgbackrest_options": {"repo1-storage-port": closed, "io-timeout": 2}},
-         "unable to connect to 'localhost:%d'" % closed),
+        ({"pgbackrest_options": {"repo1-storage-port": closed, "io-timeout": 2}}, "unable to connect to 'localhost:%d'" % closed),
         ({"data_dir": os.path.join(locked, "copy")}, "parent %s is not writable by this user (postgres)" % locked),
         ({"data_dir": locked}, "cannot be read by this user (postgres): permission denied"),
         ({"pgbackrest_config": unreadable}, "cannot be read by this user"),
@@ -319,8 +313,7 @@ def test_exact_restore_with_and_without_archive_async_in_the_configuration(kind,
     committed = commits(source)
     target = sorted(committed.values())[-5]
     try:
-        for name, spec in (("exact", {"type": "time", "value": stamp(target), "inclusive": True}),
-                           ("latest", {"type": "latest"})):
+        for name, spec in (("exact", {"type": "time", "value": stamp(target), "inclusive": True}), ("latest", {"type": "latest"})):
             result = run(task(source, "%s-%s" % (kind, name), stanza=source["stanza"], target=spec))[0]
             assert result.get("reached_target"), result.get("msg", result)
             expected = sorted(i for i, t in committed.items() if t <= target) if name == "exact" else sorted(committed)
@@ -344,8 +337,10 @@ def test_tenant_refusals_change_nothing(source, history):
         ({"port": 0}, "is not a port"),
         ({"jobs": 0}, "jobs 0 must be at least 1"),
         ({"filestore_root": "filestore", "bucket": "x"}, "filestore_root 'filestore' is a relative path"),
-        ({"work_dir": pg["data_dir"]}, "the side cluster's folder (in work_dir) %s/postgres_pitr_side is inside the "
-                                       "PostgreSQL data directory %s" % (pg["data_dir"], pg["data_dir"])),
+        (
+            {"work_dir": pg["data_dir"]},
+            "the side cluster's folder (in work_dir) %s/postgres_pitr_side is inside the PostgreSQL data directory %s" % (pg["data_dir"], pg["data_dir"]),
+        ),
         ({"target": {"type": "time", "value": "2026-12-02"}}, "is a date without a time"),
     ]
     data_dir_listing = sorted(os.listdir(pg["data_dir"]))
@@ -397,8 +392,7 @@ def test_a_repository_error_during_recovery_aborts_instead_of_promoting(source, 
     """restore_command exits 126 on a repository error: PostgreSQL stops, nothing is promoted."""
     proxy = CuttableProxy(source["s3"]["port"], cut_after=None)
     config = os.path.join(source["work"], "etc", "via-proxy.conf")
-    text = open(source["config"]).read().replace("repo1-storage-port=%d" % source["s3"]["port"],
-                                                 "repo1-storage-port=%d" % proxy.port)
+    text = open(source["config"]).read().replace("repo1-storage-port=%d" % source["s3"]["port"], "repo1-storage-port=%d" % proxy.port)
     assert "repo1-storage-port=%d" % proxy.port in text and "[global]\n" in text
     # An outage is noticed within seconds rather than pgBackRest's default minute per attempt.
     text = text.replace("[global]\n", "[global]\narchive-timeout=10\nio-timeout=5\n", 1)
@@ -416,8 +410,7 @@ def test_a_repository_error_during_recovery_aborts_instead_of_promoting(source, 
     cutter = threading.Thread(target=cut_when_started)
     cutter.start()
     try:
-        result = run(task(source, "flaky", target={"type": "latest"}, action="promote", pgbackrest_config=config,
-                          wait_timeout=120))[0]
+        result = run(task(source, "flaky", target={"type": "latest"}, action="promote", pgbackrest_config=config, wait_timeout=120))[0]
     finally:
         cutter.join()
         proxy.close()
@@ -442,14 +435,15 @@ def test_ordinary_options_shown_and_secrets_masked_at_vvv(source, history):
     secret_names = ("repo1-cipher-pass", "repo1-s3-key", "repo1-s3-key-secret")
     config = config_variant(source, "no-secrets.conf", drop=secret_names)
     assert not [name for name in secret_names if name + "=" in open(config).read()]
-    secrets = {"repo1-cipher-pass": source["cipher_pass"], "repo1-s3-key": s3["access_key"],
-               "repo1-s3-key-secret": s3["secret_key"]}
+    secrets = {"repo1-cipher-pass": source["cipher_pass"], "repo1-s3-key": s3["access_key"], "repo1-s3-key-secret": s3["secret_key"]}
     options = {"repo1-storage-verify-tls": "y", "process-max": 2}
     misplaced = "misplaced-" + os.urandom(6).hex()
-    copy = task(source, "copy1", target={"type": "immediate"}, action="promote", pgbackrest_config=config,
-                pgbackrest_options=options, pgbackrest_secrets=secrets)
-    wrong = task(source, "copy2", target={"type": "immediate"}, pgbackrest_config=config,
-                 pgbackrest_options=dict(options, **{"repo1-s3-key-secret": misplaced}))
+    copy = task(
+        source, "copy1", target={"type": "immediate"}, action="promote", pgbackrest_config=config, pgbackrest_options=options, pgbackrest_secrets=secrets
+    )
+    wrong = task(
+        source, "copy2", target={"type": "immediate"}, pgbackrest_config=config, pgbackrest_options=dict(options, **{"repo1-s3-key-secret": misplaced})
+    )
     wrong["ignore_errors"] = True
     try:
         played = run_tasks([copy, wrong], verbosity=3, timeout=900)
@@ -457,8 +451,7 @@ def test_ordinary_options_shown_and_secrets_masked_at_vvv(source, history):
         assert done.get("reached_target") and done["state"] == "promoted", done.get("msg", done)  # the secrets worked
         assert done["data_dir"] == os.path.join(source["restores"], "copy1")
         assert '"data_dir": "%s"' % done["data_dir"] in played.output  # shown as given, not cop********1
-        assert done["invocation"]["module_args"]["pgbackrest_options"] == {"repo1-storage-verify-tls": "y",
-                                                                           "process-max": 2}
+        assert done["invocation"]["module_args"]["pgbackrest_options"] == {"repo1-storage-verify-tls": "y", "process-max": 2}
         assert set(done["invocation"]["module_args"]["pgbackrest_secrets"].values()) == {"VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
         assert refused.get("failed") and "repo1-s3-key-secret looks like a secret" in refused["msg"], refused
         for secret in list(secrets.values()) + [misplaced]:
@@ -471,19 +464,32 @@ def test_ordinary_options_shown_and_secrets_masked_at_vvv(source, history):
 
 def tenant_task(source, **args):
     pg, s3 = source["pg"], source["s3"]
-    options = {"stanza": "pitr", "pgbackrest_config": source["config"], "work_dir": source["restores"],
-               "port": free_port(), "login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
-               "login_password": pg["admin_password"], "s3_endpoint_url": s3["endpoint"], "s3_region": s3["region"],
-               "s3_access_key": s3["access_key"], "s3_secret_key": s3["secret_key"], "s3_ca_bundle": s3["ca_file"],
-               "backup_signing_key": signing_key(s3)}
+    options = {
+        "stanza": "pitr",
+        "pgbackrest_config": source["config"],
+        "work_dir": source["restores"],
+        "port": free_port(),
+        "login_host": "127.0.0.1",
+        "login_port": pg["port"],
+        "login_user": pg["admin_user"],
+        "login_password": pg["admin_password"],
+        "s3_endpoint_url": s3["endpoint"],
+        "s3_region": s3["region"],
+        "s3_access_key": s3["access_key"],
+        "s3_secret_key": s3["secret_key"],
+        "s3_ca_bundle": s3["ca_file"],
+        "backup_signing_key": signing_key(s3),
+    }
     options.update(args)
-    return {"sysgenpro.odoo_ops.pg_pitr_tenant": options, "become": True, "become_user": "postgres",
-            "vars": {"ansible_become_method": "ansible.builtin.su"}}
+    return {"sysgenpro.odoo_ops.pg_pitr_tenant": options, "become": True, "become_user": "postgres", "vars": {"ansible_become_method": "ansible.builtin.su"}}
 
 
 def sha1_tree(path):
-    return {os.path.relpath(os.path.join(d, f), path): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
-            for d, _s, files in os.walk(path) for f in files}
+    return {
+        os.path.relpath(os.path.join(d, f), path): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
+        for d, _s, files in os.walk(path)
+        for f in files
+    }
 
 
 def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, history):
@@ -494,22 +500,26 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
     for name in ("pitr_a", "pitr_b"):
         server = {k: v for k, v in source["superuser"].items() if k != "dbname"}
         create_odoo_fixture(server, name, owner="pitr_fleet", filestore_root=root, attachments=6)
-        sql(dict(source["superuser"], dbname=name),
-            "SET ROLE pitr_fleet; CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())")
+        sql(
+            dict(source["superuser"], dbname=name),
+            "SET ROLE pitr_fleet; CREATE TABLE ticks (id serial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT clock_timestamp())",
+        )
     subprocess.run(["chown", "-R", "postgres:postgres", root], check=True)
     sql(source["superuser"], "REVOKE CONNECT, TEMPORARY ON DATABASE pitr_a FROM PUBLIC")  # as odoo_tenant isolates
     s3_client(s3).create_bucket(Bucket="pitr-logical")
-    logical = dict(tenant_task(source)["sysgenpro.odoo_ops.pg_pitr_tenant"], name="pitr_a", bucket="pitr-logical",
-                   filestore_root=root)
+    logical = dict(tenant_task(source)["sysgenpro.odoo_ops.pg_pitr_tenant"], name="pitr_a", bucket="pitr-logical", filestore_root=root)
     for key in ("stanza", "pgbackrest_config", "work_dir", "port"):
         logical.pop(key)
     made = run({"sysgenpro.odoo_ops.odoo_backup": logical})[0]
     assert made["changed"], made
     backed_up = sha1_tree(os.path.join(root, "pitr_a"))
     # After the backup, before the target: an attachment whose file that backup cannot have.
-    sql(dict(source["superuser"], dbname="pitr_a"), "INSERT INTO ir_attachment (name, store_fname, checksum, db_datas) "
+    sql(
+        dict(source["superuser"], dbname="pitr_a"),
+        "INSERT INTO ir_attachment (name, store_fname, checksum, db_datas) "
         "VALUES ('late.pdf', 'ff/ff00000000000000000000000000000000000000', 'ff00000000000000000000000000000000000000', "
-        "NULL)")
+        "NULL)",
+    )
     a_conn, b_conn = dict(source["superuser"], dbname="pitr_a"), dict(source["superuser"], dbname="pitr_b")
     with Ticker(a_conn), Ticker(b_conn):
         time.sleep(3)
@@ -519,11 +529,20 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
     conninfo = "host=%s port=%d user=postgres dbname=postgres" % (pg["socket_dir"], pg["port"])
     refused = run(tenant_task(source, tenant="pitr_a", target={"type": "time", "value": stamp(target)}, swap=True))[0]
     assert refused.get("failed") and "needs confirm: true" in refused["msg"], refused
-    result = run(tenant_task(source, tenant="pitr_a", target={"type": "time", "value": stamp(target)}, swap=True,
-                             confirm=True, switch_wal_conninfo=conninfo, filestore_root=root, bucket="pitr-logical"))[0]
+    result = run(
+        tenant_task(
+            source,
+            tenant="pitr_a",
+            target={"type": "time", "value": stamp(target)},
+            swap=True,
+            confirm=True,
+            switch_wal_conninfo=conninfo,
+            filestore_root=root,
+            bucket="pitr-logical",
+        )
+    )[0]
     assert result.get("swapped") and result["cluster"]["reached_target"], result.get("msg", result)
-    assert sorted(r[0] for r in sql(a_conn, "SELECT id FROM ticks")) == sorted(
-        i for i, t in a_commits.items() if t <= target)
+    assert sorted(r[0] for r in sql(a_conn, "SELECT id FROM ticks")) == sorted(i for i, t in a_commits.items() if t <= target)
     forensic = result["forensic_database"]
     assert sql(dict(source["superuser"], dbname=forensic), "SELECT count(*) FROM ticks")[0][0] == len(a_commits)
     assert sql(b_conn, "SELECT count(*) FROM ticks")[0][0] == b_before  # the neighbour keeps what it wrote after T
@@ -534,13 +553,11 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
     assert result["side_cluster_removed"] and os.listdir(source["restores"]) == []
     assert result["rows_after_target"]["ticks"] == len(a_commits) - len([t for t in a_commits.values() if t <= target])
     assert sql(source["superuser"], "SELECT has_database_privilege('public', 'pitr_a', 'CONNECT')") == [(False,)]
-    same = dict(target={"type": "time", "value": stamp(target)}, swap=True, confirm=True, filestore_root=root,
-                bucket="pitr-logical")
+    same = dict(target={"type": "time", "value": stamp(target)}, swap=True, confirm=True, filestore_root=root, bucket="pitr-logical")
     for check in (True, False):  # the same request again restores nothing, in check mode or not
         again = run(tenant_task(source, tenant="pitr_a", **same), check=check)[0]
         assert again["changed"] is False and again["done_before"]["backup_set"] == result["cluster"]["backup_set"], again
-    assert sorted(r[0] for r in sql(a_conn, "SELECT id FROM ticks")) == sorted(
-        i for i, t in a_commits.items() if t <= target)
+    assert sorted(r[0] for r in sql(a_conn, "SELECT id FROM ticks")) == sorted(i for i, t in a_commits.items() if t <= target)
 
 
 def test_incident_playbook_freezes_restores_verifies_returns_and_reports(source, history, harness):
@@ -555,31 +572,51 @@ def test_incident_playbook_freezes_restores_verifies_returns_and_reports(source,
     target = sorted(b_commits.values())[-5]
     reports = os.path.join(source["work"], "reports")
     os.makedirs(reports)
-    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"],
-             "login_password": pg["admin_password"]}
-    extra = {"incident_tenant": "pitr_b", "incident_target": stamp(target), "incident_confirm": True,
-             "incident_report_dir": reports, "incident_postgres": login, "ansible_become_method": "ansible.builtin.su",
-             "incident_pitr": {"stanza": "pitr", "pgbackrest_config": source["config"], "work_dir": source["restores"],
-                               "port": free_port(), "switch_wal_conninfo": "host=%s port=%d user=postgres dbname=postgres"
-                               % (pg["socket_dir"], pg["port"])},
-             "odoo_ops_tenants": [{"name": "pitr_b", "hosts": ["pitr-b.localhost"]}],
-             "odoo_ops_traefik_dynamic_dir": traefik["traefik"]["dynamic_dir"],
-             "odoo_ops_traefik_api_url": traefik["traefik"]["api_url"],
-             "odoo_ops_backend_url": traefik["backend"]["http_url"],
-             "odoo_ops_websocket_url": traefik["backend"]["websocket_url"]}
+    login = {"login_host": "127.0.0.1", "login_port": pg["port"], "login_user": pg["admin_user"], "login_password": pg["admin_password"]}
+    extra = {
+        "incident_tenant": "pitr_b",
+        "incident_target": stamp(target),
+        "incident_confirm": True,
+        "incident_report_dir": reports,
+        "odoo_ops_postgres": login,
+        "odoo_ops_pgbackrest": {"pgbackrest_config": source["config"]},
+        "odoo_ops_s3": {},  # no bucket: not the local inventory's object store
+        "ansible_become_method": "ansible.builtin.su",
+        "incident_pitr": {
+            "stanza": "pitr",
+            "work_dir": source["restores"],
+            "port": free_port(),
+            "switch_wal_conninfo": "host=%s port=%d user=postgres dbname=postgres" % (pg["socket_dir"], pg["port"]),
+        },
+        "odoo_ops_tenants": [{"name": "pitr_b", "hosts": ["pitr-b.localhost"]}],
+        "odoo_ops_traefik_dynamic_dir": traefik["traefik"]["dynamic_dir"],
+        "odoo_ops_traefik_api_url": traefik["traefik"]["api_url"],
+        "odoo_ops_backend_url": traefik["backend"]["http_url"],
+        "odoo_ops_websocket_url": traefik["backend"]["websocket_url"],
+    }
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    refused = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/incident_db_corruption.yml",
-                              "-e", json.dumps(dict(extra, incident_confirm=False))], cwd=REPO_ROOT, env=env,
-                             capture_output=True, text=True, timeout=300, check=False)
+    refused = subprocess.run(
+        [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/incident_db_corruption.yml", "-e", json.dumps(dict(extra, incident_confirm=False))],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert refused.returncode != 0 and "incident_confirm=true" in refused.stdout
-    assert not os.listdir(reports) and sql(source["superuser"], "SELECT datallowconn FROM pg_database "
-                                                                "WHERE datname = 'pitr_b'") == [(True,)]
-    done = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/incident_db_corruption.yml",
-                           "-e", json.dumps(extra)], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    assert not os.listdir(reports) and sql(source["superuser"], "SELECT datallowconn FROM pg_database WHERE datname = 'pitr_b'") == [(True,)]
+    done = subprocess.run(
+        [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/incident_db_corruption.yml", "-e", json.dumps(extra)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
-    assert sorted(r[0] for r in sql(b_conn, "SELECT id FROM ticks")) == sorted(
-        i for i, t in b_commits.items() if t <= target)
+    assert sorted(r[0] for r in sql(b_conn, "SELECT id FROM ticks")) == sorted(i for i, t in b_commits.items() if t <= target)
     (report_json,) = [n for n in os.listdir(reports) if n.endswith(".json")]
     report = json.load(open(os.path.join(reports, report_json)))
     assert report["outcome"] == "restored" and report["rows_after_target"]["ticks"] == 4, report
@@ -598,14 +635,22 @@ def test_in_place_restore_makes_a_new_timeline_and_later_targets_on_it_are_exact
     diff_stop = datetime.datetime.fromtimestamp(history["backups"][-1]["timestamp"]["stop"], UTC)
     # Branch after the last backup: a backup that ended on timeline 1 after the branch cannot follow timeline 2.
     first = sorted(t for t in history["commits"].values() if t > diff_stop + datetime.timedelta(seconds=1))[5]
-    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"],
-                   check=True, capture_output=True, timeout=90)
+    subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"], check=True, capture_output=True, timeout=90)
     try:
-        back = run(task(source, "unused", target={"type": "time", "value": stamp(first)}, mode="in_place",
-                        confirm=True, data_dir=pg["data_dir"], port=pg["port"], action="promote"))[0]
+        back = run(
+            task(
+                source,
+                "unused",
+                target={"type": "time", "value": stamp(first)},
+                mode="in_place",
+                confirm=True,
+                data_dir=pg["data_dir"],
+                port=pg["port"],
+                action="promote",
+            )
+        )[0]
         assert back.get("reached_target") and back["state"] == "promoted" and back["timeline"] == 2, back.get("msg", back)
-        assert sorted(r[0] for r in sql(source["superuser"], "SELECT id FROM ticks")) == sorted(
-            i for i, t in history["commits"].items() if t <= first)
+        assert sorted(r[0] for r in sql(source["superuser"], "SELECT id FROM ticks")) == sorted(i for i, t in history["commits"].items() if t <= first)
         assert sql(source["superuser"], "SHOW archive_mode") == [("on",)]  # in place, the cluster archives again
         with Ticker(source["superuser"]):
             time.sleep(2)
@@ -619,5 +664,6 @@ def test_in_place_restore_makes_a_new_timeline_and_later_targets_on_it_are_exact
         stayed = run(task(source, "tl_current", target={"type": "time", "value": stamp(later)}))[0]
         assert stayed.get("failed") and "the archive ends before the target" in stayed["msg"], stayed
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=90, check=False)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", PG_CTL, "-D", pg["data_dir"], "-m", "fast", "-w", "stop"], capture_output=True, timeout=90, check=False
+        )

@@ -6,6 +6,7 @@ payment provider, the banner on, mail only to the dummy server), suspends and re
 and restores it (the company logo readable after a login), exchanges zips with Odoo's own `odoo-bin db
 dump` / `db load`, verifies a backup by restoring it, and removes a tenant while the server runs (Odoo
 never recreates it)."""
+
 import os
 import time
 
@@ -34,29 +35,38 @@ def world(harness, odoo_install, odoo_templates, odoo_servers):
     s3_client(s3).create_bucket(Bucket=BUCKET)
     server = odoo_servers(FLEET, FLEET_PASSWORD, dbfilter="^%d$")
     with scratch_dirs("odoo_ops-real-tenants-", mode=0o700) as (secrets,):
-        data = {"pg": pg, "s3": s3, "install": odoo_install, "template": template, "server": server,
-                "secrets": secrets, "filestore": os.path.join(server.data_dir, "filestore")}
+        data = {
+            "pg": pg,
+            "s3": s3,
+            "install": odoo_install,
+            "template": template,
+            "server": server,
+            "secrets": secrets,
+            "filestore": os.path.join(server.data_dir, "filestore"),
+        }
         odoo_server.chown_tree(server.data_dir, odoo_install.uid, odoo_install.gid)
         os.makedirs(data["filestore"], exist_ok=True)
         os.chown(data["filestore"], odoo_install.uid, odoo_install.gid)
-        sealed = run(tenant(data, name=template.name, state="template", owner=None,
-                            filestore_root=os.path.join(template.data_dir, "filestore")))
+        sealed = run(tenant(data, name=template.name, state="template", owner=None, filestore_root=os.path.join(template.data_dir, "filestore")))
         assert not sealed.get("failed"), sealed
         yield data
 
 
 def tenant(world, **args):
     options = dict(login_options(world["pg"]), **s3_options(world["s3"]))
-    options.update(owner=FLEET, filestore_root=world["filestore"], filestore_owner=str(world["install"].uid),
-                   odoo_addons_path=[world["install"].addons_path])
+    options.update(owner=FLEET, filestore_root=world["filestore"], filestore_owner=str(world["install"].uid), odoo_addons_path=[world["install"].addons_path])
     options.update(args)
     return {"sysgenpro.odoo_ops.odoo_tenant": {k: v for k, v in options.items() if v is not None}}
 
 
 def create(world, name, **args):
-    options = dict(name=name, template=world["template"].name, base_url="http://%s.localhost" % name,
-                   source_filestore_root=os.path.join(world["template"].data_dir, "filestore"),
-                   admin_password_file=os.path.join(world["secrets"], name))
+    options = dict(
+        name=name,
+        template=world["template"].name,
+        base_url="http://%s.localhost" % name,
+        source_filestore_root=os.path.join(world["template"].data_dir, "filestore"),
+        admin_password_file=os.path.join(world["secrets"], name),
+    )
     options.update(args)
     return tenant(world, **options)
 
@@ -75,8 +85,12 @@ def password(world, name):
 def login(world, name, database=None, secret=None):
     """(session info or None, error name, session cookie) of Odoo's JSON-RPC login as the tenant's
     administrator through its host."""
-    _status, cookie, answer = post_json(world["server"].http_port, "/web/session/authenticate", {
-        "db": database or name, "login": "admin", "password": secret or password(world, name)}, "%s.localhost" % name)
+    _status, cookie, answer = post_json(
+        world["server"].http_port,
+        "/web/session/authenticate",
+        {"db": database or name, "login": "admin", "password": secret or password(world, name)},
+        "%s.localhost" % name,
+    )
     return answer.get("result"), (answer.get("error") or {}).get("data", {}).get("name"), (cookie or "").split(";")[0]
 
 
@@ -111,18 +125,35 @@ def test_a_new_url_is_served_without_a_restart(world):
 def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(world):
     """A live tenant (the server holds pooled sessions on it) gets push keys, a push subscription, an
     enabled payment provider and a production mail server; its staging copy has none of them live."""
-    sql(world, "rtacme", "INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date) "
-                         "VALUES ('mail.web_push_vapid_private_key', 'secret-private', 1, 1, now(), now()), "
-                         "('mail.web_push_vapid_public_key', 'secret-public', 1, 1, now(), now()) ON CONFLICT (key) DO NOTHING")
-    sql(world, "rtacme", "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, "
-                         "active, sequence) VALUES ('Production SMTP', 'smtp.example.com', 587, 'starttls', 'login', true, 1)")
+    sql(
+        world,
+        "rtacme",
+        "INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date, write_date) "
+        "VALUES ('mail.web_push_vapid_private_key', 'secret-private', 1, 1, now(), now()), "
+        "('mail.web_push_vapid_public_key', 'secret-public', 1, 1, now(), now()) ON CONFLICT (key) DO NOTHING",
+    )
+    sql(
+        world,
+        "rtacme",
+        "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, "
+        "active, sequence) VALUES ('Production SMTP', 'smtp.example.com', 587, 'starttls', 'login', true, 1)",
+    )
     sql(world, "rtacme", "UPDATE payment_provider SET state = 'enabled' WHERE id = (SELECT min(id) FROM payment_provider)")
     assert sql(world, "rtacme", "SELECT count(*) FROM payment_provider WHERE state = 'enabled'") == [(1,)]
     assert login(world, "rtacme")[1] is None
     sessions = sql(world, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'rtacme'")[0][0]
     assert sessions > 0  # a live tenant: Odoo keeps pooled connections
-    staging = run(tenant(world, name="rtacmestg", source="rtacme", neutralize=True, tier=3,
-                         base_url="http://rtacmestg.localhost", admin_password_file=os.path.join(world["secrets"], "rtacmestg")))
+    staging = run(
+        tenant(
+            world,
+            name="rtacmestg",
+            source="rtacme",
+            neutralize=True,
+            tier=3,
+            base_url="http://rtacmestg.localhost",
+            admin_password_file=os.path.join(world["secrets"], "rtacmestg"),
+        )
+    )
     assert staging["changed"] and staging["strategy"] == "dump" and staging["origin"]["sessions_cut"] == 0, staging
     assert any(step.endswith("mail/data/neutralize.sql") for step in staging["neutralized"]), staging["neutralized"]
     db = "rtacmestg"
@@ -131,8 +162,11 @@ def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(wor
     assert sql(world, db, "SELECT count(*) FROM payment_provider WHERE state NOT IN ('test', 'disabled')") == [(0,)]
     assert sql(world, db, "SELECT smtp_host FROM ir_mail_server WHERE active") == [("invalid",)]
     assert sql(world, db, "SELECT active FROM ir_ui_view WHERE key = 'web.neutralize_banner'") == [(True,)]
-    assert sql(world, db, "SELECT count(*) FROM ir_cron WHERE active AND id NOT IN (SELECT res_id FROM ir_model_data "
-                          "WHERE model = 'ir.cron' AND name = 'autovacuum_job')") == [(0,)]
+    assert sql(
+        world,
+        db,
+        "SELECT count(*) FROM ir_cron WHERE active AND id NOT IN (SELECT res_id FROM ir_model_data WHERE model = 'ir.cron' AND name = 'autovacuum_job')",
+    ) == [(0,)]
     # Production keeps all of it, and its sessions were never cut.
     assert sql(world, "rtacme", "SELECT count(*) FROM payment_provider WHERE state = 'enabled'") == [(1,)]
     assert sql(world, "rtacme", "SELECT count(*) FROM ir_config_parameter WHERE key LIKE 'mail.web_push_vapid%%'") == [(2,)]
@@ -141,8 +175,7 @@ def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(wor
     assert status == 200 and b"oe_login_form" in body
     info, error, _cookie = login(world, "rtacmestg")
     assert error is None and info["db"] == "rtacmestg"
-    assert run(tenant(world, name="rtacmestg", source="rtacme", neutralize=True, tier=3,
-                      base_url="http://rtacmestg.localhost"))["changed"] is False
+    assert run(tenant(world, name="rtacmestg", source="rtacme", neutralize=True, tier=3, base_url="http://rtacmestg.localhost"))["changed"] is False
 
 
 def test_suspend_then_resume_on_a_running_server(world):
@@ -154,16 +187,27 @@ def test_suspend_then_resume_on_a_running_server(world):
 
 
 def test_backup_restore_then_login_and_the_logo_is_readable(world):
-    made = run({"sysgenpro.odoo_ops.odoo_backup": dict(login_options(world["pg"]), **s3_options(world["s3"]), name="rtacme",
-                                                       bucket=BUCKET, filestore_root=world["filestore"])})
+    made = run(
+        {
+            "sysgenpro.odoo_ops.odoo_backup": dict(
+                login_options(world["pg"]), **s3_options(world["s3"]), name="rtacme", bucket=BUCKET, filestore_root=world["filestore"]
+            )
+        }
+    )
     assert made["changed"], made
-    restored = run(tenant(world, name="rtback", from_backup={"bucket": BUCKET, "key": made["key"]},
-                          base_url="http://rtback.localhost", admin_password_file=os.path.join(world["secrets"], "rtback")))
+    restored = run(
+        tenant(
+            world,
+            name="rtback",
+            from_backup={"bucket": BUCKET, "key": made["key"]},
+            base_url="http://rtback.localhost",
+            admin_password_file=os.path.join(world["secrets"], "rtback"),
+        )
+    )
     assert restored["changed"] and restored["origin"]["authenticated"], restored
     info, error, cookie = login(world, "rtback")
     assert error is None and info["db"] == "rtback"
-    status, headers, body = request(world["server"].http_port, "rtback.localhost", "/web/image/res.company/1/logo",
-                                    headers={"Cookie": cookie})
+    status, headers, body = request(world["server"].http_port, "rtback.localhost", "/web/image/res.company/1/logo", headers={"Cookie": cookie})
     assert status == 200 and headers["content-type"].startswith("image/") and len(body) > 100, (status, headers)
     world["backup"] = made
 
@@ -176,16 +220,22 @@ def test_zips_exchanged_with_odoos_own_db_dump_and_load(world):
         done = install.db_dump(server.conf, "rtacme", dumped, work)
         assert done.returncode == 0, done.stderr
         s3_client(world["s3"]).upload_file(dumped, BUCKET, "imports/rtacme_odoo.zip")
-        imported = run(tenant(world, name="rtimport", base_url="http://rtimport.localhost",
-                              from_backup={"bucket": BUCKET, "key": "imports/rtacme_odoo.zip", "allow_unsigned": True},
-                              admin_password_file=os.path.join(world["secrets"], "rtimport")))
+        imported = run(
+            tenant(
+                world,
+                name="rtimport",
+                base_url="http://rtimport.localhost",
+                from_backup={"bucket": BUCKET, "key": "imports/rtacme_odoo.zip", "allow_unsigned": True},
+                admin_password_file=os.path.join(world["secrets"], "rtimport"),
+            )
+        )
         assert imported["changed"] and imported["origin"]["authenticated"] is False, imported
         assert login(world, "rtimport")[0]["db"] == "rtimport"
         ours = os.path.join(work, "ours.zip")
         s3_client(world["s3"]).download_file(BUCKET, world["backup"]["key"], ours)
-        loader = odoo_server.write_conf(os.path.join(work, "load.conf"), dict(server.options, db_user="rt_loader",
-                                                                              db_password="rt-loader-secret"),
-                                        install.uid, install.gid)
+        loader = odoo_server.write_conf(
+            os.path.join(work, "load.conf"), dict(server.options, db_user="rt_loader", db_password="rt-loader-secret"), install.uid, install.gid
+        )
         odoo_server.ensure_role(world["pg"], "rt_loader", "rt-loader-secret", createdb=True)
         done = install.db_load(loader, "rtloaded", ours, work)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -195,9 +245,20 @@ def test_zips_exchanged_with_odoos_own_db_dump_and_load(world):
 
 def test_a_drill_restores_the_backup_and_checks_odoo(world):
     with scratch_dirs("odoo_ops-real-drill-") as (work,):
-        result = run({"sysgenpro.odoo_ops.backup_verify": dict(
-            login_options(world["pg"]), **s3_options(world["s3"]), name="rtacme", bucket=BUCKET, tier=2,
-            level=["objects", "restore"], work_dir=work, fail_on_error=False)})
+        result = run(
+            {
+                "sysgenpro.odoo_ops.backup_verify": dict(
+                    login_options(world["pg"]),
+                    **s3_options(world["s3"]),
+                    name="rtacme",
+                    bucket=BUCKET,
+                    tier=2,
+                    level=["objects", "restore"],
+                    work_dir=work,
+                    fail_on_error=False,
+                )
+            }
+        )
     checks = {c["name"]: c for c in result["checks"]}
     assert result["verified"], [c for c in result["checks"] if not c["ok"]]
     assert {"restore.logical", "restore.odoo_base", "restore.odoo_admin", "restore.attachments"} <= set(checks)
@@ -206,8 +267,13 @@ def test_a_drill_restores_the_backup_and_checks_odoo(world):
 
 def test_removing_a_tenant_while_its_server_runs_is_final(world):
     """No db_name and no CREATEDB: the running server never recreates a removed tenant."""
-    final = run({"sysgenpro.odoo_ops.odoo_backup": dict(login_options(world["pg"]), **s3_options(world["s3"]),
-                                                        name="rtback", bucket=BUCKET, filestore_root=world["filestore"])})
+    final = run(
+        {
+            "sysgenpro.odoo_ops.odoo_backup": dict(
+                login_options(world["pg"]), **s3_options(world["s3"]), name="rtback", bucket=BUCKET, filestore_root=world["filestore"]
+            )
+        }
+    )
     removed = run(tenant(world, name="rtback", state="absent", final_backup=final))
     assert removed["changed"] and removed["removed"]["database"] == "rtback", removed
     for _attempt in range(3):

@@ -4,6 +4,7 @@ built from ../shared/odoo-18.0 - the Odoo test workload only where no tree is av
 reachable through Traefik by host name (Odoo's login page, a JSON-RPC login as its administrator);
 idempotent; a rolling update under load without errors; refusals before anything changes. Run on a
 private copy of the local platform (own ports, names and folders)."""
+
 import hashlib
 import json
 import os
@@ -22,8 +23,7 @@ from tests.harness.services import REPO_ROOT
 
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-TENANT_HOSTS = {"acme": ["acme.localhost", "www.acme.localhost"], "globex": ["globex.localhost"],
-                "initech": ["initech.localhost"]}
+TENANT_HOSTS = {"acme": ["acme.localhost", "www.acme.localhost"], "globex": ["globex.localhost"], "initech": ["initech.localhost"]}
 
 
 def recap(run):
@@ -64,20 +64,23 @@ def test_refusals_before_anything_changes(harness, tmp_path):
         assert run.returncode != 0
         assert "does not fit" in run.stdout and "max_connections 40" in run.stdout, run.stdout[-3000:]
         assert bad.containers() == {} and sorted(os.listdir(str(tmp_path))) == ["state.json"]
-        tenants = [{"name": "acme", "hosts": ["erp.acme.localhost"]}, {"name": "globex", "hosts": ["globex.localhost"]},
-                   {"name": "initech", "hosts": ["initech.localhost"]}]
+        tenants = [
+            {"name": "acme", "hosts": ["erp.acme.localhost"]},
+            {"name": "globex", "hosts": ["globex.localhost"]},
+            {"name": "initech", "hosts": ["initech.localhost"]},
+        ]
         run = bad.site(extra={"odoo_ops_tenants": tenants})
         assert run.returncode != 0 and 'each host must start with "acme."' in run.stdout, run.stdout[-3000:]
         # Fleet port ranges that overlap, or lie where outgoing connections take their local ports.
         ephemeral = [dict(bad.fleets[0], port_base=40000), bad.fleets[1]]
         run = bad.site(extra={"odoo_ops_fleets": ephemeral})
-        assert run.returncode != 0 and "fleet shared1 (40000-40043): 44 of its ports lie in the kernel's ephemeral " \
-            "range" in run.stdout, run.stdout[-3000:]
+        assert run.returncode != 0 and "fleet shared1 (40000-40043): 44 of its ports lie in the kernel's ephemeral range" in run.stdout, run.stdout[-3000:]
         overlapping = [bad.fleets[0], dict(bad.fleets[1], port_base=bad.fleets[0]["port_base"] + 40)]
         run = bad.site(extra={"odoo_ops_fleets": overlapping})
         base = bad.fleets[0]["port_base"]
-        assert run.returncode != 0 and "fleet shared1 (%d-%d) overlaps fleet initech (%d-%d)" % (
-            base, base + 43, base + 40, base + 83) in run.stdout, run.stdout[-3000:]
+        assert run.returncode != 0 and "fleet shared1 (%d-%d) overlaps fleet initech (%d-%d)" % (base, base + 43, base + 40, base + 83) in run.stdout, (
+            run.stdout[-3000:]
+        )
         assert bad.containers() == {} and sorted(os.listdir(str(tmp_path))) == ["state.json"]
 
 
@@ -106,9 +109,13 @@ def test_postgres_archives_to_pgbackrest_and_streams_to_its_standby(platform):
     standby is in recovery, streams through its slot and shows a row written on the primary."""
     stanza = platform.prefix
     config = os.path.join(platform.root, "odoo", "config", "postgres", "pgbackrest", "pgbackrest.conf")
-    info = subprocess.run(["docker", "exec", "--user", "postgres", stanza + "-postgres", "pgbackrest", "--config=" + config,
-                           "--stanza=" + stanza, "info", "--output=json"], capture_output=True, text=True, timeout=120,
-                          check=True)
+    info = subprocess.run(
+        ["docker", "exec", "--user", "postgres", stanza + "-postgres", "pgbackrest", "--config=" + config, "--stanza=" + stanza, "info", "--output=json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     stanza_info = json.loads(info.stdout)[0]
     assert stanza_info["status"]["code"] == 0 and [b["type"] for b in stanza_info["backup"]] == ["full"], stanza_info
     assert stanza_info["cipher"] == "aes-256-cbc"
@@ -205,8 +212,7 @@ def test_isolation_every_host_reaches_its_own_database_only(platform):
             for other in set(TENANT_HOSTS) - {tenant}:
                 served, error = platform.login(host, tenant, database=other)
                 assert served is None and error, (host, other, served, error)
-    _status, _cookie, default = post_json(port, "/web/session/authenticate",
-                                          {"db": "acme", "login": "admin", "password": "admin"}, "acme.localhost")
+    _status, _cookie, default = post_json(port, "/web/session/authenticate", {"db": "acme", "login": "admin", "password": "admin"}, "acme.localhost")
     assert "AccessDenied" in json.dumps(default.get("error")), default
     assert request(port, "nobody.localhost", "/web/login")[0] == 404  # no route, no tenant
 
@@ -247,8 +253,10 @@ def test_an_update_whose_new_container_cannot_start_is_taken_back(platform):
     finally:
         blocker.close()
     assert run.returncode != 0
-    assert "The new web container %s-%s-web-1b did not become healthy within 12 s" % (platform.prefix, fleet["name"]) \
-        in run.stdout and "%s still serves and the routes are unchanged" % old in run.stdout, run.stdout[-3000:]
+    assert (
+        "The new web container %s-%s-web-1b did not become healthy within 12 s" % (platform.prefix, fleet["name"]) in run.stdout
+        and "%s still serves and the routes are unchanged" % old in run.stdout
+    ), run.stdout[-3000:]
     assert "Address already in use" in run.stdout
     after = platform.containers()
     assert old in after and not [name for name in after if name.endswith("-web-1b")], after
@@ -263,19 +271,27 @@ def test_rolling_update_under_load_without_errors(platform):
     before = {name for name, labels in platform.containers().items() if labels.get("odoo_ops_role") == "web"}
     hosts = [hosts[0] for hosts in TENANT_HOSTS.values()]
     # Another platform's web container of a fleet with the same name: not this platform's to replace.
-    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", sorted(before)[0]], capture_output=True,
-                           text=True, timeout=60, check=True).stdout.strip()
+    image = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Config.Image}}", sorted(before)[0]], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     decoy = "decoy-" + platform.prefix
     labels = ["odoo_ops_platform=someone-else", "odoo_ops_fleet=shared1", "odoo_ops_role=web", "odoo_ops_index=1"]
-    subprocess.run(["docker", "run", "-d", "--name", decoy, "--network", "none", "--entrypoint", "sleep"]
-                   + [arg for label in labels for arg in ("--label", label)] + [image, "600"],
-                   capture_output=True, timeout=60, check=True)
+    subprocess.run(
+        ["docker", "run", "-d", "--name", decoy, "--network", "none", "--entrypoint", "sleep"]
+        + [arg for label in labels for arg in ("--label", label)]
+        + [image, "600"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     try:
         with ConstantLoad(platform.ports["web"], hosts, threads=4) as load:
             update = platform.site(extra={"odoo_ops_odoo_options": {"log_level": "warn"}})
         assert update.returncode == 0, update.stdout[-4000:]
-        assert subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", decoy], capture_output=True, text=True,
-                              timeout=60, check=False).stdout.strip() == "true"
+        assert (
+            subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", decoy], capture_output=True, text=True, timeout=60, check=False).stdout.strip()
+            == "true"
+        )
     finally:
         subprocess.run(["docker", "rm", "-f", decoy], capture_output=True, timeout=60, check=False)
     after = {name for name, labels in platform.containers().items() if labels.get("odoo_ops_role") == "web"}
@@ -283,15 +299,21 @@ def test_rolling_update_under_load_without_errors(platform):
     report = load.report()
     assert report["requests"] > 100 and report["statuses"].get(200, 0) == report["requests"], report
     assert report["server_errors"] == 0 and report["connection_errors"] == 0 and report["wrong_database"] == 0
-    conf = subprocess.run(["docker", "exec", sorted(after)[0], "cat", "/etc/odoo/odoo.conf"], capture_output=True,
-                          text=True, timeout=60, check=True).stdout
+    conf = subprocess.run(["docker", "exec", sorted(after)[0], "cat", "/etc/odoo/odoo.conf"], capture_output=True, text=True, timeout=60, check=True).stdout
     assert "log_level = warn" in conf and "admin_passwd = $pbkdf2-sha512$" in conf
     assert "list_db = False" in conf and "proxy_mode = True" in conf
 
 
 def test_ansible_doc_resolves_the_module_by_fqcn():
-    done = subprocess.run([os.path.join(VENV_BIN, "ansible-doc"), "--json", "sysgenpro.odoo_ops.traefik_route"],
-                          cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [os.path.join(VENV_BIN, "ansible-doc"), "--json", "sysgenpro.odoo_ops.traefik_route"],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)["sysgenpro.odoo_ops.traefik_route"]
     assert {"name", "hosts", "backend_url", "websocket_url", "maintenance", "wait"} <= set(doc["doc"]["options"])

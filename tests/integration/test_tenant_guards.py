@@ -1,6 +1,7 @@
 """What odoo_tenant refuses or serialises so that one run, one input or one outside actor cannot
 hurt another tenant (issue #14): concurrent runs on one tenant, an undo that would drop what
 another created, removal of what is not a tenant, and a golden template any fleet could reach."""
+
 import contextlib
 import json
 import os
@@ -32,13 +33,17 @@ def env(harness):
     root = tempfile.mkdtemp(prefix="odoo_ops-guard-fs-")
     os.chmod(root, 0o755)
     with connect(superuser) as conn, conn.cursor() as cur:
-        cur.execute("CREATE ROLE %s LOGIN PASSWORD 'fleet-pw'; CREATE ROLE %s LOGIN PASSWORD 'other-pw'; "
-                    "CREATE ROLE %s NOLOGIN" % (FLEET, OTHER_FLEET, TEMPLATE_ROLE))
+        cur.execute(
+            "CREATE ROLE %s LOGIN PASSWORD 'fleet-pw'; CREATE ROLE %s LOGIN PASSWORD 'other-pw'; CREATE ROLE %s NOLOGIN" % (FLEET, OTHER_FLEET, TEMPLATE_ROLE)
+        )
     create_odoo_fixture(superuser, TEMPLATE, owner=TEMPLATE_ROLE, filestore_root=root)
     os.chmod(os.path.join(root, TEMPLATE), 0o755)  # as an Odoo container may leave it
-    data = {"state": state, "superuser": superuser, "root": root,
-            "login": {"login_host": "127.0.0.1", "login_port": state["port"], "login_user": state["admin_user"],
-                      "login_password": state["admin_password"]}}
+    data = {
+        "state": state,
+        "superuser": superuser,
+        "root": root,
+        "login": {"login_host": "127.0.0.1", "login_port": state["port"], "login_user": state["admin_user"], "login_password": state["admin_password"]},
+    }
     yield data
     shutil.rmtree(root, ignore_errors=True)
 
@@ -68,8 +73,10 @@ def run(*tasks, **kwargs):
 
 
 def databases(env):
-    return query(env, "SELECT datname, pg_get_userbyid(datdba), datallowconn, datistemplate, datacl::text, "
-                      "shobj_description(oid, 'pg_database') FROM pg_database ORDER BY 1")
+    return query(
+        env,
+        "SELECT datname, pg_get_userbyid(datdba), datallowconn, datistemplate, datacl::text, shobj_description(oid, 'pg_database') FROM pg_database ORDER BY 1",
+    )
 
 
 def test_template_sealed_out_of_every_fleets_reach(env):
@@ -81,8 +88,11 @@ def test_template_sealed_out_of_every_fleets_reach(env):
     done = run(seal)
     assert done["changed"] and done["actions"] == check["actions"], (done, check)
     allow, is_template, public, comment = query(
-        env, "SELECT datallowconn, datistemplate, has_database_privilege('public', datname, 'CONNECT'), "
-             "shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (TEMPLATE,))[0]
+        env,
+        "SELECT datallowconn, datistemplate, has_database_privilege('public', datname, 'CONNECT'), "
+        "shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (TEMPLATE,),
+    )[0]
     assert (allow, is_template, public) == (False, True, False)
     assert json.loads(comment)["kind"] == "template"
     assert stat.S_IMODE(os.stat(os.path.join(env["root"], TEMPLATE)).st_mode) == 0o700
@@ -90,22 +100,22 @@ def test_template_sealed_out_of_every_fleets_reach(env):
     # No fleet can connect to it (so no host name serves it and no session blocks tenant creation).
     for user, password in ((FLEET, "fleet-pw"), (OTHER_FLEET, "other-pw")):
         with pytest.raises(psycopg2.OperationalError, match="not currently accepting connections"):
-            psycopg2.connect(host="127.0.0.1", port=env["state"]["port"], user=user, password=password,
-                             dbname=TEMPLATE, connect_timeout=5).close()
+            psycopg2.connect(host="127.0.0.1", port=env["state"]["port"], user=user, password=password, dbname=TEMPLATE, connect_timeout=5).close()
     # Tenants are made from it by the admin role (not a superuser), owned by their fleet.
     made = run(tenant(env, name="guard_acme", template=TEMPLATE, base_url="https://acme.guard.test"))
     assert made["changed"] and not made.get("warnings"), made
-    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname="guard_acme") == [
-        (FLEET,)]
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname="guard_acme") == [(FLEET,)]
     # A fleet's role cannot own a template: it would change what every future tenant inherits.
     query(env, "CREATE DATABASE guard_fleet_tmpl OWNER %s TEMPLATE template0" % FLEET)
     refused = run(tenant(env, name="guard_fleet_tmpl", state="template", owner=None))
     assert refused.get("failed") and "a role no fleet uses" in refused["msg"], refused
     # A template is not a tenant: never converged, copied as a source, or removed.
     before = databases(env)
-    for args, words in ((dict(name=TEMPLATE, base_url="https://x.test"), "is a template, not a tenant"),
-                        (dict(name="guard_from_tmpl", source=TEMPLATE, base_url="https://x.test"), "not a tenant managed"),
-                        (dict(name=TEMPLATE, state="absent", force=True), "is a template")):
+    for args, words in (
+        (dict(name=TEMPLATE, base_url="https://x.test"), "is a template, not a tenant"),
+        (dict(name="guard_from_tmpl", source=TEMPLATE, base_url="https://x.test"), "not a tenant managed"),
+        (dict(name=TEMPLATE, state="absent", force=True), "is a template"),
+    ):
         for check_mode in (True, False):
             result = run(tenant(env, **args), check=check_mode)
             assert result.get("failed") and words in result["msg"], (args, result)
@@ -115,8 +125,12 @@ def test_template_sealed_out_of_every_fleets_reach(env):
 def test_removal_only_of_managed_tenants_in_check_mode_too(env):
     query(env, "CREATE DATABASE guard_plain TEMPLATE template0")
     before = databases(env)
-    for name, words in (("guard_plain", "not a tenant managed"), ("template1", "PostgreSQL's own"),
-                        ("postgres", "PostgreSQL's own"), (TEMPLATE, "is a template")):
+    for name, words in (
+        ("guard_plain", "not a tenant managed"),
+        ("template1", "PostgreSQL's own"),
+        ("postgres", "PostgreSQL's own"),
+        (TEMPLATE, "is a template"),
+    ):
         for check_mode in (True, False):
             result = run(tenant(env, name=name, state="absent", force=True), check=check_mode)
             assert result.get("failed") and words in result["msg"], (name, check_mode, result)
@@ -130,6 +144,7 @@ def test_two_runs_creating_one_tenant_are_serialised(env):
 
     def one(index):
         results[index] = run(task)
+
     threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
@@ -143,7 +158,7 @@ def test_two_runs_creating_one_tenant_are_serialised(env):
 def test_a_held_lock_makes_a_run_wait_then_give_up_without_changing_anything(env):
     """Another run on the same tenant (its advisory lock held) makes this one wait lock_timeout, then
     refuse naming the tenant."""
-    key = zlib.crc32(b"guard_locked") - 2 ** 31
+    key = zlib.crc32(b"guard_locked") - 2**31
     before = databases(env)
     with connect(env["superuser"]) as holder, holder.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
@@ -165,11 +180,11 @@ def test_undo_never_drops_a_database_this_run_did_not_create(env, harness):
     big = os.path.join(env["root"], "guard_big")
     create_odoo_fixture(env["superuser"], "guard_big", owner=FLEET, filestore_root=env["root"], filestore_mb=120)
     query(env, "COMMENT ON DATABASE guard_big IS %s", (json.dumps({"managed_by": "sysgenpro.odoo_ops", "tenant": "guard_big"}),))
-    made = run({"sysgenpro.odoo_ops.odoo_backup": dict(env["login"], **s3_options(s3), name="guard_big", bucket="guard",
-                                                       filestore_root=env["root"])}, timeout=600)
+    made = run(
+        {"sysgenpro.odoo_ops.odoo_backup": dict(env["login"], **s3_options(s3), name="guard_big", bucket="guard", filestore_root=env["root"])}, timeout=600
+    )
     assert made["changed"], made
-    restore = tenant(env, name="guard_taken", base_url="https://taken.guard.test", **s3_options(s3),
-                     from_backup={"bucket": "guard", "key": made["key"]})
+    restore = tenant(env, name="guard_taken", base_url="https://taken.guard.test", **s3_options(s3), from_backup={"bucket": "guard", "key": made["key"]})
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.update(result=run(restore, timeout=600)))
     worker.start()

@@ -1,6 +1,7 @@
 """The tenant lifecycle playbooks end to end on real PostgreSQL 15, SeaweedFS S3 (TLS) and Traefik:
 create from the template and route, suspend (503, connections refused) and resume, clone to a
 neutralized staging copy on its own host, remove only with confirmation and after a final backup."""
+
 import contextlib
 import json
 import os
@@ -28,21 +29,33 @@ def env(harness):
         create_fleet_role(superuser, FLEET)
         create_odoo_fixture(superuser, "lc_golden", owner=FLEET, filestore_root=root)
         s3_client(s3).create_bucket(Bucket="lifecycle")
-        extra = {"odoo_ops_postgres": login_options(pg), "odoo_ops_s3": s3_options(s3), "odoo_ops_backup_bucket": "lifecycle",
-                 "odoo_ops_filestore_root": root, "odoo_ops_template": "lc_golden", "odoo_ops_fleet_owner": FLEET,
-                 "odoo_ops_traefik_dynamic_dir": traefik["dynamic_dir"], "odoo_ops_traefik_api_url": traefik["api_url"],
-                 "odoo_ops_public_port": traefik["web_port"], "odoo_ops_backend_url": state["backend"]["http_url"],
-                 "odoo_ops_websocket_url": state["backend"]["websocket_url"],
-                 "odoo_ops_tenants": [{"name": "lcacme", "hosts": ["lcacme.localhost"], "tier": 1}]}
-        yield {"extra": extra, "superuser": superuser, "root": root, "port": traefik["web_port"], "s3": s3_client(s3),
-               "dynamic_dir": traefik["dynamic_dir"]}
+        extra = {
+            "odoo_ops_postgres": login_options(pg),
+            "odoo_ops_s3": s3_options(s3),
+            "odoo_ops_backup_bucket": "lifecycle",
+            "odoo_ops_filestore_root": root,
+            "odoo_ops_template": "lc_golden",
+            "odoo_ops_fleet_owner": FLEET,
+            "odoo_ops_traefik_dynamic_dir": traefik["dynamic_dir"],
+            "odoo_ops_traefik_api_url": traefik["api_url"],
+            "odoo_ops_public_port": traefik["web_port"],
+            "odoo_ops_backend_url": state["backend"]["http_url"],
+            "odoo_ops_websocket_url": state["backend"]["websocket_url"],
+            "odoo_ops_tenants": [{"name": "lcacme", "hosts": ["lcacme.localhost"], "tier": 1}],
+        }
+        yield {"extra": extra, "superuser": superuser, "root": root, "port": traefik["web_port"], "s3": s3_client(s3), "dynamic_dir": traefik["dynamic_dir"]}
 
 
 def playbook(env, name, **extra):
-    done = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/%s.yml" % name,
-                           "-e", json.dumps(dict(env["extra"], **extra))], cwd=REPO_ROOT,
-                          env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/%s.yml" % name, "-e", json.dumps(dict(env["extra"], **extra))],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     return done
 
 

@@ -3,6 +3,7 @@
 Order per scenario, as amazon.aws does it: bad input, check mode, apply, check again, apply
 again, then read the real state (files, Traefik's API, requests through the entry point).
 """
+
 import glob
 import hashlib
 import json
@@ -20,14 +21,26 @@ from tests.harness.playbook import run_tasks
 @pytest.fixture(scope="module")
 def traefik(harness):
     state = harness.up("traefik", "backend")
-    return {"dir": state["traefik"]["dynamic_dir"], "api": state["traefik"]["api_url"],
-            "port": state["traefik"]["web_port"], "tls_port": state["traefik"]["websecure_port"],
-            "backend": state["backend"]["http_url"], "websocket": state["backend"]["websocket_url"]}
+    return {
+        "dir": state["traefik"]["dynamic_dir"],
+        "api": state["traefik"]["api_url"],
+        "port": state["traefik"]["web_port"],
+        "tls_port": state["traefik"]["websecure_port"],
+        "backend": state["backend"]["http_url"],
+        "websocket": state["backend"]["websocket_url"],
+    }
 
 
 def route(traefik, name, hosts, **options):
-    args = {"name": name, "hosts": hosts, "backend_url": traefik["backend"], "websocket_url": traefik["websocket"],
-            "dynamic_dir": traefik["dir"], "api_url": traefik["api"], "wait_timeout": 15}
+    args = {
+        "name": name,
+        "hosts": hosts,
+        "backend_url": traefik["backend"],
+        "websocket_url": traefik["websocket"],
+        "dynamic_dir": traefik["dir"],
+        "api_url": traefik["api"],
+        "wait_timeout": 15,
+    }
     args.update(options)
     return {"name": "route %s" % name, "sysgenpro.odoo_ops.traefik_route": args}
 
@@ -49,16 +62,17 @@ def api_router(traefik, name):
 
 def snapshot(directory):
     """{file name: sha256} of a directory, hidden temp files included."""
-    return {os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest()
-            for p in sorted(glob.glob(os.path.join(directory, "*")) + glob.glob(os.path.join(directory, ".*")))}
+    return {
+        os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest()
+        for p in sorted(glob.glob(os.path.join(directory, "*")) + glob.glob(os.path.join(directory, ".*")))
+    }
 
 
 def test_two_hosts_reach_http_and_websocket_backends(traefik):
     run = apply(route(traefik, "twohosts", ["a.twohosts.test", "b.twohosts.test"]))
     result = run.results[0]
     assert result["changed"] and result["live"], run
-    assert result["routers"] == ["twohosts-dbmanager@file", "twohosts-encoded@file", "twohosts-web@file",
-                                 "twohosts-websocket@file"]
+    assert result["routers"] == ["twohosts-dbmanager@file", "twohosts-encoded@file", "twohosts-web@file", "twohosts-websocket@file"]
     for host in ("a.twohosts.test", "b.twohosts.test"):
         status, _headers, body = request(traefik["port"], host, "/web/login")
         assert status == 200
@@ -129,18 +143,17 @@ def test_idempotence_check_mode_diff_and_absent(traefik):
     assert open(path, "rb").read() == written  # check mode wrote nothing
     assert api_router(traefik, "cycle-web")["middlewares"] == ["cycle-headers@file"]
 
-    absent_check = apply({"sysgenpro.odoo_ops.traefik_route": {
-        "name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}}, check=True)
+    absent_check = apply(
+        {"sysgenpro.odoo_ops.traefik_route": {"name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}}, check=True
+    )
     assert absent_check.results[0]["changed"] is True and os.path.exists(path)
 
-    absent = apply({"sysgenpro.odoo_ops.traefik_route": {
-        "name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}})
+    absent = apply({"sysgenpro.odoo_ops.traefik_route": {"name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}})
     assert absent.results[0]["changed"] is True and absent.results[0]["live"], absent
     assert not os.path.exists(path)
     for router in ("cycle-web", "cycle-websocket", "cycle-dbmanager", "cycle-encoded"):
         assert api_router(traefik, router) is None
-    absent_again = apply({"sysgenpro.odoo_ops.traefik_route": {
-        "name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}})
+    absent_again = apply({"sysgenpro.odoo_ops.traefik_route": {"name": "cycle", "state": "absent", "dynamic_dir": traefik["dir"], "api_url": traefik["api"]}})
     assert absent_again.results[0]["changed"] is False
 
 
@@ -197,11 +210,14 @@ def test_api_unreachable_is_a_clear_failure(traefik):
 
 def test_api_password_never_appears_in_output(traefik):
     secret = "Tr4efik-" + os.urandom(8).hex()
-    run = run_tasks([route(traefik, "secretive", ["secretive.test"], api_url="http://127.0.0.1:9",
-                           api_username="ops", api_password=secret, wait_timeout=1)], verbosity=3)
+    run = run_tasks(
+        [route(traefik, "secretive", ["secretive.test"], api_url="http://127.0.0.1:9", api_username="ops", api_password=secret, wait_timeout=1)], verbosity=3
+    )
     assert run.results and run.results[0].get("failed"), run
     assert secret not in run.output and secret not in run.stderr
-    env_run = run_tasks([route(traefik, "secretive", ["secretive.test"], api_url="http://127.0.0.1:9",
-                               api_username="ops", wait_timeout=1)], verbosity=3,
-                        extra_env={"TRAEFIK_API_PASSWORD": secret})
+    env_run = run_tasks(
+        [route(traefik, "secretive", ["secretive.test"], api_url="http://127.0.0.1:9", api_username="ops", wait_timeout=1)],
+        verbosity=3,
+        extra_env={"TRAEFIK_API_PASSWORD": secret},
+    )
     assert env_run.results and secret not in env_run.output and secret not in env_run.stderr

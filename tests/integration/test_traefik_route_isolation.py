@@ -6,6 +6,7 @@ Each refused input below is refused before anything is written; the directory st
 and after a real restart of Traefik on the same directory the other tenants still answer through
 the entry point. A write Traefik does not confirm is undone.
 """
+
 import json
 import os
 import pwd
@@ -19,18 +20,22 @@ import pytest
 from tests.harness.http import request
 from tests.integration.test_traefik_route import api_router, apply, route, snapshot
 
-NEIGHBOURS = {"calm_one": ["one.calm.test"], "calm-two": ["two.calm.test", "www.two.calm.test"],
-              "victim": ["victim.test"]}
+NEIGHBOURS = {"calm_one": ["one.calm.test"], "calm-two": ["two.calm.test", "www.two.calm.test"], "victim": ["victim.test"]}
 BROKEN = "http:\n  middlewares:\n    intruder-rl:\n      rateLimit: {average: 5, period: abc}\n"
 
 
 @pytest.fixture(scope="module")
 def traefik(harness):
     state = harness.up("traefik", "backend")
-    return {"dir": state["traefik"]["dynamic_dir"], "api": state["traefik"]["api_url"],
-            "port": state["traefik"]["web_port"], "tls_port": state["traefik"]["websecure_port"],
-            "backend": state["backend"]["http_url"], "websocket": state["backend"]["websocket_url"],
-            "platform": harness.platform}
+    return {
+        "dir": state["traefik"]["dynamic_dir"],
+        "api": state["traefik"]["api_url"],
+        "port": state["traefik"]["web_port"],
+        "tls_port": state["traefik"]["websecure_port"],
+        "backend": state["backend"]["http_url"],
+        "websocket": state["backend"]["websocket_url"],
+        "platform": harness.platform,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +102,12 @@ REFUSED = [
     ("cert-resolver-newline", {"tls": {"cert_resolver": "le\n"}}, "tls.cert_resolver"),
     ("secret-name-newline", {"tls": {"secret_name": "victim-tls\n"}}, "tls.secret_name"),
     ("namespace-newline", {"namespace": "odoo\n"}, "namespace"),
-    ("header-value-crlf", {"headers": {"custom_response": {"X-Tenant": "a\r\nSet-Cookie: s=1"}}},
-     "is not a valid header value"),
+    ("header-value-crlf", {"headers": {"custom_response": {"X-Tenant": "a\r\nSet-Cookie: s=1"}}}, "is not a valid header value"),
     ("header-name-space", {"headers": {"custom_response": {"X Tenant": "a"}}}, "is not a valid HTTP header name"),
     ("frame-options-newline", {"headers": {"frame_options": "DENY\n"}}, "headers.frame_options"),
     ("hsts-negative", {"tls": {}, "headers": {"hsts_seconds": -1}}, "headers.hsts_seconds -1 is out of range"),
     ("average-zero", {"rate_limit": {"average": 0}}, "rate_limit.average 0 is out of range"),
-    ("average-beyond-int64", {"rate_limit": {"average": 2 ** 64}}, "is out of range"),
+    ("average-beyond-int64", {"rate_limit": {"average": 2**64}}, "is out of range"),
     ("burst-negative", {"rate_limit": {"average": 5, "burst": -1}}, "rate_limit.burst -1 is out of range"),
     ("inflight-zero", {"inflight_limit": 0}, "inflight_limit 0 is out of range"),
     ("health-path-relative", {"health_check_path": "web/health"}, "health_check_path 'web/health' is not"),
@@ -139,8 +143,7 @@ def test_unknown_entry_point_message_names_the_known_ones(traefik, neighbours):
 
 def test_refused_input_is_refused_in_check_mode_too(traefik, neighbours):
     before = snapshot(traefik["dir"])
-    run = apply(route(traefik, "victim", ["victim.test"], rate_limit={"average": 5, "period": "abc"},
-                      entrypoints=["nope"]), check=True)
+    run = apply(route(traefik, "victim", ["victim.test"], rate_limit={"average": 5, "period": "abc"}, entrypoints=["nope"]), check=True)
     assert run.results[0].get("failed") and "is not a Go duration" in run.results[0]["msg"], run
     run = apply(route(traefik, "victim", ["victim.test"], entrypoints=["nope"]), check=True)
     assert run.results[0].get("failed") and "unknown to Traefik" in run.results[0]["msg"], run
@@ -241,9 +244,10 @@ def test_unconfirmed_write_is_undone_when_another_file_breaks_the_directory(trae
         handle.write(BROKEN)
     try:
         before = snapshot(traefik["dir"])
-        run = apply(dict(route(traefik, "victim", ["victim.test"], rate_limit={"average": 7}, wait_timeout=4),
-                         ignore_errors=True),
-                    dict(route(traefik, "newcomer", ["newcomer.test"], wait_timeout=4), ignore_errors=True))
+        run = apply(
+            dict(route(traefik, "victim", ["victim.test"], rate_limit={"average": 7}, wait_timeout=4), ignore_errors=True),
+            dict(route(traefik, "newcomer", ["newcomer.test"], wait_timeout=4), ignore_errors=True),
+        )
         changed_one, new_one = run.results
         for result in (changed_one, new_one):
             assert result.get("failed") and result["restored"] is True and result["changed"] is False, result

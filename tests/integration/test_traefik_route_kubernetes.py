@@ -1,5 +1,6 @@
 """traefik_route with provider=kubernetes: objects validated against Traefik's own CRD schema,
 and applied for real when KUBECONFIG names a cluster."""
+
 import os
 
 import pytest
@@ -8,11 +9,18 @@ from tests.conftest import shared_dir
 from tests.harness.crd_schema import CrdSchemas
 from tests.harness.playbook import run_tasks
 
-TENANT = {"name": "acme_build", "provider": "kubernetes", "namespace": "odoo",
-          "hosts": ["acme.erp.example.com", "erp.acme-build.com"],
-          "backend_url": ["http://odoo-web.odoo:8069"], "websocket_url": "http://odoo-gevent.odoo:8072",
-          "tls": {"secret_name": "acme-tls"}, "rate_limit": {"average": 50, "burst": 100},
-          "inflight_limit": 40, "database_manager_allow": ["192.0.2.0/24"]}
+TENANT = {
+    "name": "acme_build",
+    "provider": "kubernetes",
+    "namespace": "odoo",
+    "hosts": ["acme.erp.example.com", "erp.acme-build.com"],
+    "backend_url": ["http://odoo-web.odoo:8069"],
+    "websocket_url": "http://odoo-gevent.odoo:8072",
+    "tls": {"secret_name": "acme-tls"},
+    "rate_limit": {"average": 50, "burst": 100},
+    "inflight_limit": 40,
+    "database_manager_allow": ["192.0.2.0/24"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +34,11 @@ def render(**override):
     return run.results[0]
 
 
-@pytest.mark.parametrize("override", [{}, {"maintenance": True}, {"tls": None, "rate_limit": None},
-                                      {"block_database_manager": False, "headers": {"enabled": False}}],
-                         ids=["full", "maintenance", "plain", "open"])
+@pytest.mark.parametrize(
+    "override",
+    [{}, {"maintenance": True}, {"tls": None, "rate_limit": None}, {"block_database_manager": False, "headers": {"enabled": False}}],
+    ids=["full", "maintenance", "plain", "open"],
+)
 def test_objects_are_valid_for_traefik_crds(schemas, override):
     result = render(**override)
     assert result["changed"] is False and result["resources"]
@@ -56,8 +66,7 @@ def test_objects_route_like_the_file_provider():
 @pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="applied only when KUBECONFIG names a cluster")
 def test_objects_apply_to_a_cluster():
     result = render()
-    run = run_tasks([{"kubernetes.core.k8s": {"definition": "{{ item }}", "state": "present"},
-                      "loop": result["resources"]}])
+    run = run_tasks([{"kubernetes.core.k8s": {"definition": "{{ item }}", "state": "present"}, "loop": result["resources"]}])
     assert run.results and not run.results[0].get("failed"), run
 
 
@@ -72,8 +81,7 @@ NEWLINE_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("override,message", NEWLINE_REFUSALS,
-                         ids=["name", "hosts", "entrypoints", "secret_name", "namespace", "period", "k8s-name"])
+@pytest.mark.parametrize("override,message", NEWLINE_REFUSALS, ids=["name", "hosts", "entrypoints", "secret_name", "namespace", "period", "k8s-name"])
 def test_trailing_newlines_are_refused(override, message):
     run = run_tasks([{"sysgenpro.odoo_ops.traefik_route": dict(TENANT, **override)}])
     result = run.results[0]

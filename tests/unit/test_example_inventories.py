@@ -2,6 +2,7 @@
 their PostgreSQL and host memory, no two ports collide and none is in Linux's default ephemeral
 range, every tenant is in one fleet, and a
 shared fleet's hosts map to their tenant under dbfilter ^%d$."""
+
 import glob
 import os
 
@@ -13,18 +14,26 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing imp
 from ansible_collections.sysgenpro.odoo_ops.plugins.modules.odoo_fleet_plan import check_host_memory
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "inventories")
-INVENTORIES = sorted(os.path.dirname(path) for path in glob.glob(os.path.join(ROOT, "*", "group_vars"))
-                     + glob.glob(os.path.join(ROOT, "examples", "*", "group_vars")))
+INVENTORIES = sorted(
+    os.path.dirname(path) for path in glob.glob(os.path.join(ROOT, "*", "group_vars")) + glob.glob(os.path.join(ROOT, "examples", "*", "group_vars"))
+)
 
 
 def port_claims(values):
     """What listens where, as site.yml claims it (literal ports only: the local inventory's are)."""
-    claims = {name: [values[var]] * 2 for name, var in (
-        ("PostgreSQL", "odoo_ops_postgres_port"), ("PostgreSQL standby", "odoo_ops_postgres_standby_port"),
-        ("Redis", "odoo_ops_redis_port"), ("Traefik web", "odoo_ops_public_port"),
-        ("Traefik websecure", "odoo_ops_public_tls_port"), ("Traefik API", "odoo_ops_traefik_api_port")) if var in values}
-    claims.update({"fleet " + fleet["name"]: [fleet["port_base"], fleet["port_base"] + 43]
-                   for fleet in values["odoo_ops_fleets"]})
+    claims = {
+        name: [values[var]] * 2
+        for name, var in (
+            ("PostgreSQL", "odoo_ops_postgres_port"),
+            ("PostgreSQL standby", "odoo_ops_postgres_standby_port"),
+            ("Redis", "odoo_ops_redis_port"),
+            ("Traefik web", "odoo_ops_public_port"),
+            ("Traefik websecure", "odoo_ops_public_tls_port"),
+            ("Traefik API", "odoo_ops_traefik_api_port"),
+        )
+        if var in values
+    }
+    claims.update({"fleet " + fleet["name"]: [fleet["port_base"], fleet["port_base"] + 43] for fleet in values["odoo_ops_fleets"]})
     return claims
 
 
@@ -36,13 +45,11 @@ def group_vars(inventory):
     return found
 
 
-@pytest.mark.parametrize("inventory", [i for i in INVENTORIES if "odoo_ops_fleets" in group_vars(i)],
-                         ids=os.path.basename)
+@pytest.mark.parametrize("inventory", [i for i in INVENTORIES if "odoo_ops_fleets" in group_vars(i)], ids=os.path.basename)
 def test_inventory_plan_fits(inventory):
     values = group_vars(inventory)
     fleets = [{k: v for k, v in fleet.items() if k not in ("port_base", "image")} for fleet in values["odoo_ops_fleets"]]
-    planned, _budgets = plan_fleets(fleets, {"main": {"max_connections": values.get("odoo_ops_postgres_max_connections", 200),
-                                                      "reserved_connections": 10}})
+    planned, _budgets = plan_fleets(fleets, {"main": {"max_connections": values.get("odoo_ops_postgres_max_connections", 200), "reserved_connections": 10}})
     if values.get("odoo_ops_host_memory_mb"):
         check_host_memory(planned, values["odoo_ops_host_memory_mb"], 2048)
     assert port_conflicts(port_claims(values), "32768 60999", "") == []  # as site.yml checks them

@@ -1,10 +1,10 @@
 """module_utils imports only downward (scripts/import_graph.py is the rule; this runs it)."""
+
 import os
 import subprocess
 import sys
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts",
-                      "import_graph.py")
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts", "import_graph.py")
 
 
 def test_module_utils_import_graph_points_down_without_cycles():

@@ -26,8 +26,10 @@ def check_free_space(path, needed, what):
     free = shutil.disk_usage(path).free
     margin = FREE_SPACE_MARGIN + needed // 20
     if free < needed + margin:
-        raise ValueError("%s needs %s in %s (and a margin of %s), but only %s are free: nothing was written"
-                         % (what, human_bytes(needed), path, human_bytes(margin), human_bytes(free)))
+        raise ValueError(
+            "%s needs %s in %s (and a margin of %s), but only %s are free: nothing was written"
+            % (what, human_bytes(needed), path, human_bytes(margin), human_bytes(free))
+        )
 
 
 def copy_exact(source, target, size, what):

@@ -75,17 +75,19 @@ def authenticate_sidecar(sidecar, keys, bucket, key, tenant=None):
         raise SidecarRefused("the sidecar of %s is not a JSON object" % where)
     signature = sidecar.get("signature")
     if not isinstance(signature, dict) or signature.get("algorithm") != SIGNATURE_ALGORITHM:
-        raise SidecarRefused("the sidecar of %s is not signed: it cannot be told from one anyone with the bucket's "
-                             "keys wrote" % where)
+        raise SidecarRefused("the sidecar of %s is not signed: it cannot be told from one anyone with the bucket's keys wrote" % where)
     if not keys:
         raise SidecarRefused("no backup_signing_key is set, so the sidecar of %s cannot be authenticated" % where)
     expected = [hmac.new(k, _signed_bytes(sidecar), hashlib.sha256).hexdigest() for k in keys]
     if not any(hmac.compare_digest(str(signature.get("value")), e) for e in expected):
-        raise SidecarRefused("the signature of the sidecar of %s does not verify: the sidecar was altered, or signed "
-                             "with a key that is not among backup_signing_key and backup_previous_signing_keys" % where)
+        raise SidecarRefused(
+            "the signature of the sidecar of %s does not verify: the sidecar was altered, or signed "
+            "with a key that is not among backup_signing_key and backup_previous_signing_keys" % where
+        )
     if sidecar.get("key") != key or sidecar.get("bucket") != bucket:
-        raise SidecarRefused("the sidecar beside %s describes s3://%s/%s: it was copied from another backup"
-                             % (where, sidecar.get("bucket"), sidecar.get("key")))
+        raise SidecarRefused(
+            "the sidecar beside %s describes s3://%s/%s: it was copied from another backup" % (where, sidecar.get("bucket"), sidecar.get("key"))
+        )
     if tenant is not None and sidecar.get("tenant") != tenant:
         raise SidecarRefused("%s is a backup of %r, not of tenant %s" % (where, sidecar.get("tenant"), tenant))
     return sidecar
@@ -93,8 +95,7 @@ def authenticate_sidecar(sidecar, keys, bucket, key, tenant=None):
 
 def recorded_objects(sidecar):
     """[{key, size, sha256, version_id}] of the objects a sidecar records (a zip: one; custom: two)."""
-    found = sidecar.get("objects") or [{"key": sidecar.get("key"), "size": sidecar.get("size"),
-                                        "sha256": sidecar.get("sha256")}]
+    found = sidecar.get("objects") or [{"key": sidecar.get("key"), "size": sidecar.get("size"), "sha256": sidecar.get("sha256")}]
     return [dict({"version_id": None}, **entry) for entry in found]
 
 
@@ -110,7 +111,7 @@ def format_of(key):
 
 def filestore_tar_key(dump_key):
     """The filestore object beside a custom-format backup's dump."""
-    return dump_key[:-len(".dump")] + FILESTORE_TAR_SUFFIX
+    return dump_key[: -len(".dump")] + FILESTORE_TAR_SUFFIX
 
 
 class HashingReader:
@@ -161,8 +162,9 @@ def read_sidecar(store, bucket, key):
             return None
         raise
     if answer.get("ContentLength", 0) > MAX_SIDECAR_BYTES:
-        raise SidecarRefused("the sidecar of s3://%s/%s is %d bytes, more than a sidecar can be (%d)"
-                             % (bucket, key, answer["ContentLength"], MAX_SIDECAR_BYTES))
+        raise SidecarRefused(
+            "the sidecar of s3://%s/%s is %d bytes, more than a sidecar can be (%d)" % (bucket, key, answer["ContentLength"], MAX_SIDECAR_BYTES)
+        )
     body = answer["Body"].read(MAX_SIDECAR_BYTES + 1)
     try:
         return json.loads(body)
@@ -186,7 +188,7 @@ def newest_backup(store, bucket, prefix, tenant, keys):
     time, so the newest sorts last; a sidecar that does not authenticate is passed over (a planted
     'newer backup' must not make a scheduled backup skip its turn)."""
     objects = list_objects(store, bucket, prefix, tenant)
-    for key in sorted((k[:-len(SIDECAR_SUFFIX)] for k in objects if k.endswith(SIDECAR_SUFFIX)), reverse=True):
+    for key in sorted((k[: -len(SIDECAR_SUFFIX)] for k in objects if k.endswith(SIDECAR_SUFFIX)), reverse=True):
         sidecar, _reason = trusted_sidecar(store, bucket, key, keys, tenant)
         if sidecar:
             return sidecar
@@ -206,14 +208,22 @@ def list_backups(store, bucket, prefix, tenant, keys, objects=None):
         if not backup_format:
             continue
         has_sidecar = key + SIDECAR_SUFFIX in objects
-        sidecar, problem = trusted_sidecar(store, bucket, key, keys, tenant) if has_sidecar else (
-            None, "s3://%s/%s has no sidecar manifest" % (bucket, key))
+        sidecar, problem = trusted_sidecar(store, bucket, key, keys, tenant) if has_sidecar else (None, "s3://%s/%s has no sidecar manifest" % (bucket, key))
         if sidecar and sidecar.get("size") != obj["Size"]:
             problem = "s3://%s/%s is %d bytes, its sidecar records %s" % (bucket, key, obj["Size"], sidecar.get("size"))
         created = datetime.datetime.fromisoformat(sidecar["created"]) if sidecar else obj["LastModified"]
         belongs = [key] + ([filestore_tar_key(key)] if backup_format == "custom" else [])
-        found.append({"key": key, "format": backup_format, "created": created, "size": obj["Size"],
-                      "verified": bool(sidecar) and not problem, "problem": problem,
-                      "sidecar": key + SIDECAR_SUFFIX if has_sidecar else None, "manifest": sidecar,
-                      "objects": [k for k in belongs if k in objects] + ([key + SIDECAR_SUFFIX] if has_sidecar else [])})
+        found.append(
+            {
+                "key": key,
+                "format": backup_format,
+                "created": created,
+                "size": obj["Size"],
+                "verified": bool(sidecar) and not problem,
+                "problem": problem,
+                "sidecar": key + SIDECAR_SUFFIX if has_sidecar else None,
+                "manifest": sidecar,
+                "objects": [k for k in belongs if k in objects] + ([key + SIDECAR_SUFFIX] if has_sidecar else []),
+            }
+        )
     return found

@@ -30,16 +30,20 @@ import tarfile
 import tempfile
 import zipfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import (
-    check_free_space, copy_exact)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_free_space, copy_exact
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
-    CHUNK, HashingReader, SidecarRefused, authenticate_sidecar, filestore_tar_key, format_of, read_sidecar,
-    recorded_objects)
+    CHUNK,
+    HashingReader,
+    SidecarRefused,
+    authenticate_sidecar,
+    filestore_tar_key,
+    format_of,
+    read_sidecar,
+    recorded_objects,
+)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import S3Error, version_args
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import (
-    FilestoreError, stage_files, tar_filestore_files, zip_filestore_files)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import (
-    program, program_env, supports_restrict)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreError, stage_files, tar_filestore_files, zip_filestore_files
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env, supports_restrict
 
 MAX_RATIO = 200  # a zip member's size over its compressed size: SQL and JSON stay far below, bombs do not
 COPY_LINE_RE = re.compile(rb"\ACOPY .+ FROM stdin;\r?\n\Z")
@@ -60,8 +64,7 @@ class BackupSource:
             raise ValueError("from_backup needs bucket and key")
         self.format = format_of(self.key)
         if not self.format:
-            raise ValueError("from_backup key %s is neither a backup zip (.zip) nor a custom-format dump (.dump)"
-                             % self.key)
+            raise ValueError("from_backup key %s is neither a backup zip (.zip) nor a custom-format dump (.dump)" % self.key)
         self.keys, self.tenant, self.allow_unsigned = keys, tenant, allow_unsigned
         self.filestore_key = filestore_tar_key(self.key) if self.format == "custom" else None
         self.where = "s3://%s/%s" % (self.bucket, self.key)
@@ -75,8 +78,7 @@ class BackupSource:
             sidecar = read_sidecar(self.store, self.bucket, self.key)
             if sidecar is None:
                 self._head(self.key, {})  # a backup that is not there is named as such
-                raise SidecarRefused("%s has no sidecar manifest (a zip made by Odoo's database manager has none)"
-                                     % self.where)
+                raise SidecarRefused("%s has no sidecar manifest (a zip made by Odoo's database manager has none)" % self.where)
             self.sidecar = authenticate_sidecar(sidecar, self.keys, self.bucket, self.key, self.tenant)
         except (SidecarRefused, S3Error) as exc:
             if not self.allow_unsigned or not isinstance(exc, SidecarRefused):
@@ -85,31 +87,30 @@ class BackupSource:
         if self.sidecar:
             self.objects = {o["key"]: o for o in recorded_objects(self.sidecar)}
             if self.format == "custom" and self.filestore_key not in self.objects:
-                raise RestoreRefused("refusing to restore %s: its signed sidecar does not record %s"
-                                     % (self.where, self.filestore_key))
+                raise RestoreRefused("refusing to restore %s: its signed sidecar does not record %s" % (self.where, self.filestore_key))
         for key in filter(None, (self.key, self.filestore_key)):
             recorded = self.objects.get(key) or {}
             head = self._head(key, recorded)
             if recorded and head["ContentLength"] != recorded["size"]:
-                raise RestoreRefused("refusing to restore %s: s3://%s/%s is %d bytes, its signed sidecar records %d"
-                                     % (self.where, self.bucket, key, head["ContentLength"], recorded["size"]))
-            self.objects.setdefault(key, {"key": key, "size": head["ContentLength"], "sha256": None,
-                                          "version_id": None})
+                raise RestoreRefused(
+                    "refusing to restore %s: s3://%s/%s is %d bytes, its signed sidecar records %d"
+                    % (self.where, self.bucket, key, head["ContentLength"], recorded["size"])
+                )
+            self.objects.setdefault(key, {"key": key, "size": head["ContentLength"], "sha256": None, "version_id": None})
         return self.sidecar
 
     def _head(self, key, recorded):
         try:
-            return self.store.call("backup %s" % key, "head_object", Bucket=self.bucket, Key=key,
-                                   **version_args(recorded.get("version_id")))
+            return self.store.call("backup %s" % key, "head_object", Bucket=self.bucket, Key=key, **version_args(recorded.get("version_id")))
         except S3Error as exc:
-            raise ValueError("backup s3://%s/%s%s does not exist or cannot be read: %s" % (
-                self.bucket, key, " at its recorded version %s" % recorded["version_id"]
-                if recorded.get("version_id") else "", exc)) from None
+            raise ValueError(
+                "backup s3://%s/%s%s does not exist or cannot be read: %s"
+                % (self.bucket, key, " at its recorded version %s" % recorded["version_id"] if recorded.get("version_id") else "", exc)
+            ) from None
 
     def _open(self, key):
         recorded = self.objects[key]
-        return self.store.call("download %s" % key, "get_object", Bucket=self.bucket, Key=key,
-                               **version_args(recorded["version_id"]))["Body"]
+        return self.store.call("download %s" % key, "get_object", Bucket=self.bucket, Key=key, **version_args(recorded["version_id"]))["Body"]
 
     def download(self, directory):
         """The backup zip (or custom dump) into a temporary file of directory, at its recorded version,
@@ -135,8 +136,9 @@ class BackupSource:
             yield archive
         reader.drain()  # the end-of-archive padding tarfile leaves unread
         if reader.size != self.objects[self.filestore_key]["size"]:
-            raise RestoreRefused("s3://%s/%s held %d bytes, %d are recorded" % (
-                self.bucket, self.filestore_key, reader.size, self.objects[self.filestore_key]["size"]))
+            raise RestoreRefused(
+                "s3://%s/%s held %d bytes, %d are recorded" % (self.bucket, self.filestore_key, reader.size, self.objects[self.filestore_key]["size"])
+            )
         self._check_sha256(self.filestore_key, reader)
 
     def _expected_members(self):
@@ -144,8 +146,7 @@ class BackupSource:
         if not self.sidecar:
             return None
         members = self.sidecar.get("members") or {}
-        return {name[len("filestore/"):]: entry.get("size") for name, entry in members.items()
-                if name.startswith("filestore/")}
+        return {name[len("filestore/") :]: entry.get("size") for name, entry in members.items() if name.startswith("filestore/")}
 
     def stage_filestore(self, build):
         """Fill a FilestoreBuild's staging from the backup's filestore: the downloaded zip's members,
@@ -153,7 +154,7 @@ class BackupSource:
         expected = self._expected_members()
         if self.format == "zip":
             with zipfile.ZipFile(self.path) as archive:
-                files = [(name, size, opener) for name, size, opener in zip_filestore_files(archive)]
+                files = list(zip_filestore_files(archive))
                 total = sum(size for _name, size, _opener in files)
                 check_free_space(build.root, total, "the filestore of %s" % self.where)
                 return stage_files(build, files, expected)
@@ -186,12 +187,20 @@ class BackupSource:
             if recorded is not None:
                 entry = recorded.get(info.filename)
                 if not entry or entry.get("size") != info.file_size:
-                    raise RestoreRefused("%s member %s (%d bytes) is %s" % (
-                        self.where, info.filename, info.file_size, "not in its signed sidecar" if not entry else
-                        "not the %s bytes its signed sidecar records" % entry.get("size")))
+                    raise RestoreRefused(
+                        "%s member %s (%d bytes) is %s"
+                        % (
+                            self.where,
+                            info.filename,
+                            info.file_size,
+                            "not in its signed sidecar" if not entry else "not the %s bytes its signed sidecar records" % entry.get("size"),
+                        )
+                    )
             if info.file_size > MAX_RATIO * max(info.compress_size, 1024):
-                raise RestoreRefused("%s member %s expands from %d to %d bytes (more than %dx): refused as a zip bomb"
-                                     % (self.where, info.filename, info.compress_size, info.file_size, MAX_RATIO))
+                raise RestoreRefused(
+                    "%s member %s expands from %d to %d bytes (more than %dx): refused as a zip bomb"
+                    % (self.where, info.filename, info.compress_size, info.file_size, MAX_RATIO)
+                )
 
     def restore_into(self, session, dbname, jobs=1, pg_bin_dir=None):
         """The downloaded dump into the empty database dbname, logged in as the session role that owns
@@ -208,8 +217,10 @@ class BackupSource:
     def _check_sha256(self, key, reader):
         expected = self.objects[key].get("sha256")
         if expected and reader.record["sha256"] != expected:
-            raise RestoreRefused("backup s3://%s/%s has SHA-256 %s, its signed sidecar records %s: refusing to restore it"
-                                 % (self.bucket, key, reader.record["sha256"], expected))
+            raise RestoreRefused(
+                "backup s3://%s/%s has SHA-256 %s, its signed sidecar records %s: refusing to restore it"
+                % (self.bucket, key, reader.record["sha256"], expected)
+            )
 
     def discard(self):
         if self.path and os.path.exists(self.path):
@@ -236,8 +247,9 @@ def plain_dump_lines(dump, size):
                 in_copy = piece not in COPY_END
             elif piece.lstrip(b" \t\r\f\v").startswith(b"\\"):
                 if not RESTRICT_RE.match(piece):
-                    raise RestoreRefused("dump.sql line %d is a psql meta-command (%r): a backup may hold SQL only"
-                                         % (number, piece[:60].decode("utf-8", "replace")))
+                    raise RestoreRefused(
+                        "dump.sql line %d is a psql meta-command (%r): a backup may hold SQL only" % (number, piece[:60].decode("utf-8", "replace"))
+                    )
                 at_start = True
                 continue
             elif COPY_LINE_RE.match(piece):
@@ -252,12 +264,18 @@ def restore_plain(session, dump, size, dbname, pg_bin_dir=None):
     can commit anything."""
     psql = program(pg_bin_dir, "psql")
     if not supports_restrict(psql):
-        raise RestoreRefused("%s has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 or later): it could "
-                             "run psql meta-commands a backup carries; upgrade the client programs" % psql)
-    argv = [psql, "--no-psqlrc", "--quiet", "--single-transaction", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=terse",
-            "--file=-"]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # pylint: disable=consider-using-with
-                            env=program_env(session.env(dbname)))
+        raise RestoreRefused(
+            "%s has no \\restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6 or later): it could "
+            "run psql meta-commands a backup carries; upgrade the client programs" % psql
+        )
+    argv = [psql, "--no-psqlrc", "--quiet", "--single-transaction", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=terse", "--file=-"]
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,  # pylint: disable=consider-using-with
+        env=program_env(session.env(dbname)),
+    )
     refused = None
     try:
         proc.stdin.write(b"\\restrict " + secrets.token_hex(24).encode() + b"\n")
@@ -274,8 +292,7 @@ def restore_plain(session, dump, size, dbname, pg_bin_dir=None):
     if refused is not None:
         raise RestoreRefused(str(refused)) from None
     if proc.returncode != 0:
-        raise RuntimeError("dump.sql failed, nothing of it was kept (psql exit %d): %s"
-                           % (proc.returncode, session.client().safe(errors.strip()[-800:])))
+        raise RuntimeError("dump.sql failed, nothing of it was kept (psql exit %d): %s" % (proc.returncode, session.client().safe(errors.strip()[-800:])))
 
 
 def restore_custom(session, dump_path, dbname, jobs=1, pg_bin_dir=None):
@@ -284,11 +301,12 @@ def restore_custom(session, dump_path, dbname, jobs=1, pg_bin_dir=None):
     dbname on failure). Ownership and privileges in the dump are ignored (--no-owner --no-acl)."""
     argv = [program(pg_bin_dir, "pg_restore"), "--exit-on-error", "--no-owner", "--no-acl", "--dbname=%s" % dbname]
     argv += ["--jobs=%d" % jobs] if jobs > 1 else ["--single-transaction"]
-    done = subprocess.run(argv + [dump_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          env=program_env(session.env(dbname)), check=False)
+    done = subprocess.run(argv + [dump_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=program_env(session.env(dbname)), check=False)
     if done.returncode != 0:
-        raise RuntimeError("pg_restore of the dump into %s failed (exit %d): %s" % (
-            dbname, done.returncode, session.client().safe(done.stderr.decode("utf-8", "replace").strip()[-800:])))
+        raise RuntimeError(
+            "pg_restore of the dump into %s failed (exit %d): %s"
+            % (dbname, done.returncode, session.client().safe(done.stderr.decode("utf-8", "replace").strip()[-800:]))
+        )
 
 
 __all__ = ["BackupSource", "FilestoreError", "RestoreRefused", "restore_custom", "restore_plain"]

@@ -16,9 +16,11 @@ def retention_plan(backups, daily, weekly, monthly):
     """
     ordered = sorted(backups, key=lambda b: b["created"], reverse=True)
     keep = {}
-    classes = (("daily", daily, lambda d: d.date()),
-               ("weekly", weekly, lambda d: tuple(d.isocalendar()[:2])),
-               ("monthly", monthly, lambda d: (d.year, d.month)))
+    classes = (
+        ("daily", daily, lambda d: d.date()),
+        ("weekly", weekly, lambda d: tuple(d.isocalendar()[:2])),
+        ("monthly", monthly, lambda d: (d.year, d.month)),
+    )
     for label, count, period in classes:
         seen = []
         for backup in ordered:
@@ -66,8 +68,7 @@ def retention_gaps(backups, daily, weekly, monthly):
     for label, count in (("daily", daily), ("weekly", weekly), ("monthly", monthly)):
         held = {_slots(label, d, 1)[0] for d in dates}
         first = _slots(label, oldest, 1)[0]
-        missing = [_slot_name(label, slot) for slot in _slots(label, newest, count)
-                   if slot >= first and slot not in held]
+        missing = [_slot_name(label, slot) for slot in _slots(label, newest, count) if slot >= first and slot not in held]
         if missing:
             gaps[label] = missing
     return gaps

@@ -34,7 +34,13 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
-    CHUNK, SIDECAR_SUFFIX, HashingReader, backup_key, filestore_tar_key, sign_sidecar)
+    CHUNK,
+    SIDECAR_SUFFIX,
+    HashingReader,
+    backup_key,
+    filestore_tar_key,
+    sign_sidecar,
+)
 
 
 def odoo_manifest(cur, dbname, server_version=None):
@@ -44,8 +50,7 @@ def odoo_manifest(cur, dbname, server_version=None):
     server = cur.connection.server_version
     cur.execute("SELECT to_regclass('public.ir_module_module')")
     if cur.fetchone()[0] is None:
-        raise ValueError("database %s is not an Odoo database (it has no ir_module_module table): nothing to back up "
-                         "in Odoo's format" % dbname)
+        raise ValueError("database %s is not an Odoo database (it has no ir_module_module table): nothing to back up in Odoo's format" % dbname)
     try:
         cur.execute("SELECT name, latest_version FROM public.ir_module_module WHERE state = 'installed' ORDER BY name")
     except psycopg2.Error as exc:
@@ -54,8 +59,15 @@ def odoo_manifest(cur, dbname, server_version=None):
     base = modules.get("base") or ""
     major = ".".join(base.split(".")[:2]) if base else None
     version_info = [int(p) for p in major.split(".")] + [0, "final", 0, ""] if major else None
-    return {"odoo_dump": "1", "db_name": dbname, "version": server_version or major, "version_info": version_info,
-            "major_version": major, "pg_version": "%d.%d" % divmod(server // 100, 100), "modules": modules}
+    return {
+        "odoo_dump": "1",
+        "db_name": dbname,
+        "version": server_version or major,
+        "version_info": version_info,
+        "major_version": major,
+        "pg_version": "%d.%d" % divmod(server // 100, 100),
+        "modules": modules,
+    }
 
 
 def write_member(archive, member, source):
@@ -105,23 +117,39 @@ class TenantBackup:
         database = pg.query("SELECT pg_database_size(%s)", (params["name"],))[0][0]
         key = backup_key(params["key_prefix"], params["name"], now, backup_format)
         objects = [key] + ([filestore_tar_key(key)] if backup_format == "custom" else []) + [key + SIDECAR_SUFFIX]
-        return {"key": key, "manifest_key": key + SIDECAR_SUFFIX, "bucket": params["bucket"], "tenant": params["name"],
-                "format": backup_format, "objects": objects, "estimated_size": database + sum(files),
-                "filestore_files": len(files), "database_bytes": database}
+        return {
+            "key": key,
+            "manifest_key": key + SIDECAR_SUFFIX,
+            "bucket": params["bucket"],
+            "tenant": params["name"],
+            "format": backup_format,
+            "objects": objects,
+            "estimated_size": database + sum(files),
+            "filestore_files": len(files),
+            "database_bytes": database,
+        }
 
     def _pg_dump(self, snapshot):
-        argv = [program(self.p.get("pg_bin_dir"), "pg_dump"), "--no-owner", "--snapshot=%s" % snapshot,
-                "--dbname=%s" % self.name]
+        argv = [program(self.p.get("pg_bin_dir"), "pg_dump"), "--no-owner", "--snapshot=%s" % snapshot, "--dbname=%s" % self.name]
         if self.format == "custom":
             argv += ["--format=custom", "--compress=%d" % self.compress_level]
         else:
             argv += ["--format=plain"]
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # pylint: disable=consider-using-with
-                                env=program_env(self.pg.client_env()))
+        return subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,  # pylint: disable=consider-using-with
+            env=program_env(self.pg.client_env()),
+        )
 
     def extra_args(self, created, odoo_version, content_type):
-        tags = {"tenant": self.name, "tier": str(self.p["tier"]), "kind": "odoo-%s" % self.format,
-                "created": created, "odoo-version": odoo_version or "unknown"}
+        tags = {
+            "tenant": self.name,
+            "tier": str(self.p["tier"]),
+            "kind": "odoo-%s" % self.format,
+            "created": created,
+            "odoo-version": odoo_version or "unknown",
+        }
         extra = {"ContentType": content_type, "Metadata": dict(tags), "Tagging": urllib.parse.urlencode(tags)}
         if self.p.get("server_side_encryption"):
             extra["ServerSideEncryption"] = self.p["server_side_encryption"]
@@ -129,8 +157,7 @@ class TenantBackup:
                 extra["SSEKMSKeyId"] = self.p["sse_kms_key_id"]
         if self.p.get("object_lock_mode"):
             extra["ObjectLockMode"] = self.p["object_lock_mode"]
-            extra["ObjectLockRetainUntilDate"] = (datetime.datetime.now(datetime.timezone.utc)
-                                                  + datetime.timedelta(days=self.p["object_lock_days"]))
+            extra["ObjectLockRetainUntilDate"] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=self.p["object_lock_days"])
         return extra
 
     def _stream(self, key, extra, produce):
@@ -139,8 +166,7 @@ class TenantBackup:
         streams of the backup are told to stop."""
         writer = None
         try:
-            writer = MultipartWriter(self.store, self.p["bucket"], key, self.p["part_size_mb"] * 1024 * 1024, extra,
-                                     self.p.get("upload_concurrency") or 4)
+            writer = MultipartWriter(self.store, self.p["bucket"], key, self.p["part_size_mb"] * 1024 * 1024, extra, self.p.get("upload_concurrency") or 4)
             produce(writer)
             writer.finish()
         except BaseException:
@@ -166,8 +192,7 @@ class TenantBackup:
         objects = []
         for future in futures:
             writer = future.result()
-            objects.append({"key": writer.key, "size": writer.size, "sha256": writer.hash.hexdigest(),
-                            "version_id": writer.complete()})
+            objects.append({"key": writer.key, "size": writer.size, "sha256": writer.hash.hexdigest(), "version_id": writer.complete()})
         return objects
 
     def run(self):
@@ -188,28 +213,57 @@ class TenantBackup:
                 # The filestore tar goes up while pg_dump runs: its files are immutable once written
                 # (named by their SHA-1), so it needs no snapshot, and the two streams overlap.
                 extra = self.extra_args(created, manifest["version"], "application/octet-stream")
-                streams = [(key, extra, lambda w: self._write_dump(lambda: contextlib.nullcontext(w), snapshot, members)),
-                           (filestore_tar_key(key), self.extra_args(created, manifest["version"], "application/x-tar"),
-                            lambda w: self._write_tar(w, body, members))]
+                streams = [
+                    (key, extra, lambda w: self._write_dump(lambda: contextlib.nullcontext(w), snapshot, members)),
+                    (filestore_tar_key(key), self.extra_args(created, manifest["version"], "application/x-tar"), lambda w: self._write_tar(w, body, members)),
+                ]
             objects = self._upload_all(streams)
-        sidecar = {"tenant": self.name, "bucket": self.p["bucket"], "key": key, "created": created,
-                   "tier": self.p["tier"], "format": self.format, "size": objects[0]["size"],
-                   "sha256": objects[0]["sha256"], "objects": objects, "odoo_version": manifest["version"],
-                   "pg_version": manifest["pg_version"], "members": members,
-                   "object_lock": {"mode": extra.get("ObjectLockMode"),
-                                   "retain_until": extra["ObjectLockRetainUntilDate"].isoformat()
-                                   if "ObjectLockRetainUntilDate" in extra else None}}
+        sidecar = {
+            "tenant": self.name,
+            "bucket": self.p["bucket"],
+            "key": key,
+            "created": created,
+            "tier": self.p["tier"],
+            "format": self.format,
+            "size": objects[0]["size"],
+            "sha256": objects[0]["sha256"],
+            "objects": objects,
+            "odoo_version": manifest["version"],
+            "pg_version": manifest["pg_version"],
+            "members": members,
+            "object_lock": {
+                "mode": extra.get("ObjectLockMode"),
+                "retain_until": extra["ObjectLockRetainUntilDate"].isoformat() if "ObjectLockRetainUntilDate" in extra else None,
+            },
+        }
         sidecar = sign_sidecar(sidecar, self.signing_key)
         side_extra = {k: v for k, v in extra.items() if k != "ContentType"}
-        self.store.call("write %s%s" % (key, SIDECAR_SUFFIX), "put_object", Bucket=self.p["bucket"],
-                        Key=key + SIDECAR_SUFFIX, Body=json.dumps(sidecar, indent=2, sort_keys=True).encode(),
-                        ContentType="application/json", **side_extra)
+        self.store.call(
+            "write %s%s" % (key, SIDECAR_SUFFIX),
+            "put_object",
+            Bucket=self.p["bucket"],
+            Key=key + SIDECAR_SUFFIX,
+            Body=json.dumps(sidecar, indent=2, sort_keys=True).encode(),
+            ContentType="application/json",
+            **side_extra,
+        )
         duration = time.monotonic() - started
         size = sum(o["size"] for o in objects)
-        return dict(key=key, manifest_key=key + SIDECAR_SUFFIX, bucket=self.p["bucket"], tenant=self.name,
-                    format=self.format, objects=objects, created=created, size=size, sha256=sidecar["sha256"],
-                    members=len(members), odoo_version=manifest["version"], duration=round(duration, 3),
-                    throughput=int(size / duration) if duration else None)
+        return dict(
+            key=key,
+            manifest_key=key + SIDECAR_SUFFIX,
+            bucket=self.p["bucket"],
+            tenant=self.name,
+            format=self.format,
+            objects=objects,
+            created=created,
+            size=size,
+            sha256=sidecar["sha256"],
+            members=len(members),
+            odoo_version=manifest["version"],
+            duration=round(duration, 3),
+            throughput=int(size / duration) if duration else None,
+        )
 
     def _check_failed(self):
         if self._failed.is_set():
@@ -218,8 +272,7 @@ class TenantBackup:
     def _write_zip(self, writer, snapshot, manifest_body, members):
         level = self.compress_level
         compression = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
-        with zipfile.ZipFile(writer, "w", compression=compression, compresslevel=level or None,
-                             allowZip64=True) as archive:
+        with zipfile.ZipFile(writer, "w", compression=compression, compresslevel=level or None, allowZip64=True) as archive:
             self._write_dump(lambda: archive.open("dump.sql", "w", force_zip64=True), snapshot, members)
             archive.writestr("manifest.json", manifest_body)
             for arcname, path in filestore_files(self.filestore):
@@ -239,8 +292,7 @@ class TenantBackup:
                     out.write(chunk)
             errors = dump.stderr.read()
             if dump.wait() != 0:
-                raise PostgresError("pg_dump of %s failed (exit %d): %s"
-                                    % (self.name, dump.returncode, self.pg.safe(errors.decode("utf-8", "replace")[-800:])))
+                raise PostgresError("pg_dump of %s failed (exit %d): %s" % (self.name, dump.returncode, self.pg.safe(errors.decode("utf-8", "replace")[-800:])))
         finally:
             if dump.poll() is None:
                 dump.kill()

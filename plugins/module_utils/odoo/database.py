@@ -35,9 +35,14 @@ def copy_reset_values(base_url, now=None):
     """The six parameters Odoo's duplicate resets (ir.config_parameter init(force=True)).
     web.base.url gets the tenant's own URL, never http://localhost:<port>."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    return {"database.uuid": str(uuid.uuid1()), "database.secret": str(uuid.uuid4()),
-            "database.create_date": now.strftime("%Y-%m-%d %H:%M:%S"), "web.base.url": base_url,
-            "base.login_cooldown_after": "10", "base.login_cooldown_duration": "60"}
+    return {
+        "database.uuid": str(uuid.uuid1()),
+        "database.secret": str(uuid.uuid4()),
+        "database.create_date": now.strftime("%Y-%m-%d %H:%M:%S"),
+        "web.base.url": base_url,
+        "base.login_cooldown_after": "10",
+        "base.login_cooldown_duration": "60",
+    }
 
 
 def neutralize_scripts(modules, addons_paths):
@@ -67,13 +72,17 @@ class OdooDatabase:
         """public.<name>, once checked to be a plain table (never a view or a table under row-level
         security, whose code would run as the caller)."""
         if name not in self._checked:
-            rows = self.pg.query("SELECT c.relkind, c.relrowsecurity FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace "
-                                 "n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = %s", (name,),
-                                 self.dbname)
+            rows = self.pg.query(
+                "SELECT c.relkind, c.relrowsecurity FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace "
+                "n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = %s",
+                (name,),
+                self.dbname,
+            )
             if rows and (rows[0][0] not in ("r", "p") or rows[0][1]):
-                raise NotAnOdooTable("%s: public.%s is %s, not a plain table as Odoo makes it: refusing to read it"
-                                     % (self.dbname, name, "under row-level security" if rows[0][1] else
-                                        "a relation of kind %r" % rows[0][0]))
+                raise NotAnOdooTable(
+                    "%s: public.%s is %s, not a plain table as Odoo makes it: refusing to read it"
+                    % (self.dbname, name, "under row-level security" if rows[0][1] else "a relation of kind %r" % rows[0][0])
+                )
             self._checked.add(name)
         return sql.Identifier("public", name)
 
@@ -88,8 +97,7 @@ class OdooDatabase:
 
     def columns(self, table):
         if table not in self._columns:
-            rows = self.pg.query("SELECT column_name FROM information_schema.columns "
-                                 "WHERE table_schema = 'public' AND table_name = %s", (table,), self.dbname)
+            rows = self.pg.query("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s", (table,), self.dbname)
             self._columns[table] = {row[0] for row in rows}
         return self._columns[table]
 
@@ -104,8 +112,9 @@ class OdooDatabase:
 
     def set_parameters(self, values):
         for key, value in sorted(values.items()):
-            self._run("INSERT INTO {} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                      (key, value), ["ir_config_parameter"])
+            self._run(
+                "INSERT INTO {} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, value), ["ir_config_parameter"]
+            )
 
     def delete_parameters(self, keys):
         self._run("DELETE FROM {} WHERE key = ANY(%s)", (list(keys),), ["ir_config_parameter"])
@@ -113,10 +122,14 @@ class OdooDatabase:
     def signal_caches(self):
         """Bump Odoo's cache signalling sequences (those the database has: a database no Odoo
         process loaded yet has none); returns their names."""
-        names = [row[0] for row in self.pg.query(
-            "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind = 'S' AND c.relname LIKE 'base\\_cache\\_signaling%' ORDER BY 1",
-            dbname=self.dbname)]
+        names = [
+            row[0]
+            for row in self.pg.query(
+                "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind = 'S' AND c.relname LIKE 'base\\_cache\\_signaling%' ORDER BY 1",
+                dbname=self.dbname,
+            )
+        ]
         for name in names:
             self.pg.query(sql.SQL("SELECT pg_catalog.nextval({})").format(sql.Literal("public.%s" % name)), dbname=self.dbname)
         return names
@@ -140,8 +153,11 @@ class OdooDatabase:
         """(id, login, password hash) of Odoo's administrator (base.user_admin), or None."""
         if not (self.has("res_users", "login", "password") and self.has("ir_model_data", "res_id")):
             return None
-        rows = self._rows("SELECT u.id, u.login, u.password FROM {} u WHERE u.id = (SELECT res_id FROM {} WHERE "
-                          "module = 'base' AND name = 'user_admin' AND model = 'res.users')", tables=["res_users", "ir_model_data"])
+        rows = self._rows(
+            "SELECT u.id, u.login, u.password FROM {} u WHERE u.id = (SELECT res_id FROM {} WHERE "
+            "module = 'base' AND name = 'user_admin' AND model = 'res.users')",
+            tables=["res_users", "ir_model_data"],
+        )
         return rows[0] if rows else None
 
     def set_admin_password(self, password):
@@ -155,8 +171,7 @@ class OdooDatabase:
     def installed_modules(self):
         if not self.has("ir_module_module", "name", "state"):
             return []
-        return [row[0] for row in self._rows("SELECT name FROM {} WHERE state = ANY(%s) ORDER BY name",
-                                             (list(NEUTRALIZED_STATES),), ["ir_module_module"])]
+        return [row[0] for row in self._rows("SELECT name FROM {} WHERE state = ANY(%s) ORDER BY name", (list(NEUTRALIZED_STATES),), ["ir_module_module"])]
 
     def neutralize(self, addons_paths=None):
         """Neutralize as `odoo-bin neutralize` does: with addons_paths, Odoo's own script of every
@@ -165,11 +180,9 @@ class OdooDatabase:
         if addons_paths:
             scripts = neutralize_scripts(self.installed_modules(), addons_paths)
             if not any(module == "base" for module, _sql in scripts):
-                raise RuntimeError("no base/data/neutralize.sql under %s: not an Odoo addons path"
-                                   % ", ".join(addons_paths))
+                raise RuntimeError("no base/data/neutralize.sql under %s: not an Odoo addons path" % ", ".join(addons_paths))
             # One statement list, one transaction; Odoo's scripts name tables without a schema.
-            body = "SET LOCAL search_path = public, pg_catalog;\n" + "\n".join(
-                "%s;" % text.rstrip().rstrip(";") for _module, text in scripts)
+            body = "SET LOCAL search_path = public, pg_catalog;\n" + "\n".join("%s;" % text.rstrip().rstrip(";") for _module, text in scripts)
             self.pg.execute(body, dbname=self.dbname)
             done = ["%s/data/neutralize.sql" % module for module, _sql in scripts]
         else:
@@ -180,20 +193,25 @@ class OdooDatabase:
     def _builtin_neutralize(self):
         done = []
         self._run("UPDATE {} SET active = false", tables=["ir_mail_server"])
-        self._run("INSERT INTO {} (name, smtp_host, smtp_port, smtp_encryption, active, smtp_authentication) "
-                  "VALUES (%s, %s, %s, 'none', true, 'login')", DUMMY_MAIL_SERVER, ["ir_mail_server"])
+        self._run(
+            "INSERT INTO {} (name, smtp_host, smtp_port, smtp_encryption, active, smtp_authentication) VALUES (%s, %s, %s, 'none', true, 'login')",
+            DUMMY_MAIL_SERVER,
+            ["ir_mail_server"],
+        )
         done.append("mail servers off, dummy server 'invalid:1025' on")
-        count = self._run("UPDATE {} SET active = false WHERE active AND id NOT IN (SELECT res_id FROM {} "
-                          "WHERE model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')",
-                          tables=["ir_cron", "ir_model_data"])
+        count = self._run(
+            "UPDATE {} SET active = false WHERE active AND id NOT IN (SELECT res_id FROM {} "
+            "WHERE model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')",
+            tables=["ir_cron", "ir_model_data"],
+        )
         done.append("%d crons off (base autovacuum kept)" % count)
         if self.has("ir_act_server", "webhook_url"):
-            count = self._run("UPDATE {} SET webhook_url = 'neutralization - disable webhook' WHERE state = 'webhook'",
-                              tables=["ir_act_server"])
+            count = self._run("UPDATE {} SET webhook_url = 'neutralization - disable webhook' WHERE state = 'webhook'", tables=["ir_act_server"])
             done.append("%d webhooks off" % count)
         for table, statement, what in self._module_neutralizations():
             count = self._run(statement, tables=[table])
             done.append("%s: %d %s" % (table, count, what))
+        self.delete_parameters(PUSH_KEYS)
         self.set_parameters({"database.is_neutralized": "true"})
         return done
 
@@ -202,17 +220,21 @@ class OdooDatabase:
         if self.has("payment_provider", "is_live"):
             found.append(("payment_provider", "UPDATE {} SET is_live = false", "providers not live"))
         elif self.has("payment_provider", "state"):  # Odoo 16-18
-            found.append(("payment_provider", "UPDATE {} SET state = 'disabled' WHERE state NOT IN ('test', 'disabled')",
-                          "providers disabled"))
+            found.append(("payment_provider", "UPDATE {} SET state = 'disabled' WHERE state NOT IN ('test', 'disabled')", "providers disabled"))
         if self.has("delivery_carrier", "prod_environment"):
             found.append(("delivery_carrier", "UPDATE {} SET prod_environment = false", "carriers in test mode"))
         if self.has("fetchmail_server", "active"):
             found.append(("fetchmail_server", "UPDATE {} SET active = false", "incoming servers off"))
         if self.has("iap_account", "account_token"):
-            found.append(("iap_account", "UPDATE {} SET account_token = regexp_replace(account_token, '(\\+.*)?$', "
-                          "'+disabled')", "IAP accounts disabled"))
+            found.append(("iap_account", "UPDATE {} SET account_token = regexp_replace(account_token, '(\\+.*)?$', '+disabled')", "IAP accounts disabled"))
         if self.has("mail_template", "mail_server_id"):
             found.append(("mail_template", "UPDATE {} SET mail_server_id = NULL", "templates unbound"))
+        if self.has("ir_ui_view", "key", "active"):
+            found.append(("ir_ui_view", "UPDATE {} SET active = true WHERE key = 'web.neutralize_banner'", "neutralization banner on"))
+        # mail's web push: queued notifications first (they reference the devices)
+        for table in ("mail_push", "mail_push_device"):
+            if self.has(table, "id"):
+                found.append((table, "DELETE FROM {}", "rows deleted (web push)"))
         return found
 
     def neutralization_problems(self):
@@ -223,14 +245,19 @@ class OdooDatabase:
         problems = []
         if self.parameters("database.is_neutralized").get("database.is_neutralized") not in ("true", "True"):
             problems.append("database.is_neutralized is not 'true'")
-        active = self._rows("SELECT name, smtp_host FROM {} WHERE active AND NOT (smtp_host = %s AND smtp_port = %s)",
-                            (DUMMY_MAIL_SERVER[1], DUMMY_MAIL_SERVER[2]), ["ir_mail_server"])
+        active = self._rows(
+            "SELECT name, smtp_host FROM {} WHERE active AND NOT (smtp_host = %s AND smtp_port = %s)",
+            (DUMMY_MAIL_SERVER[1], DUMMY_MAIL_SERVER[2]),
+            ["ir_mail_server"],
+        )
         if active:
             problems.append("active mail servers remain: %s" % ", ".join("%s (%s)" % row for row in active))
         if self.has("ir_cron", "active") and self.has("ir_model_data", "res_id"):
-            crons = self._rows("SELECT count(*) FROM {} WHERE active AND id NOT IN (SELECT res_id FROM {} WHERE "
-                               "model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')",
-                               tables=["ir_cron", "ir_model_data"])[0][0]
+            crons = self._rows(
+                "SELECT count(*) FROM {} WHERE active AND id NOT IN (SELECT res_id FROM {} WHERE "
+                "model = 'ir.cron' AND module = 'base' AND name = 'autovacuum_job')",
+                tables=["ir_cron", "ir_model_data"],
+            )[0][0]
             if crons:
                 problems.append("%d crons are still active" % crons)
         installed = set(self.installed_modules())
@@ -244,8 +271,7 @@ class OdooDatabase:
         """Version and flags for inventory; None where the database has no Odoo tables."""
         if not self.has("ir_module_module", "latest_version"):
             return {"odoo_version": None, "neutralized": None}
-        version = self._rows("SELECT latest_version FROM {} WHERE name = 'base' AND state = 'installed'",
-                             tables=["ir_module_module"])
+        version = self._rows("SELECT latest_version FROM {} WHERE name = 'base' AND state = 'installed'", tables=["ir_module_module"])
         flag = self.parameters("database.is_neutralized").get("database.is_neutralized")
         return {"odoo_version": version[0][0] if version else None, "neutralized": flag in ("true", "True")}
 
@@ -256,25 +282,27 @@ class OdooDatabase:
         owns in the cluster (the fleet's other tenants)."""
         statements = []
         for kind, schema, name in self.pg.query(
-                "SELECT c.relkind, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE pg_get_userbyid(c.relowner) = %s AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                "AND n.nspname NOT LIKE 'pg_toast%%' AND (c.relkind IN ('r', 'p', 'v', 'm', 'f') OR (c.relkind = 'S' "
-                "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))))",
-                (old_owner,), self.dbname):
+            "SELECT c.relkind, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE pg_get_userbyid(c.relowner) = %s AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg_toast%%' AND (c.relkind IN ('r', 'p', 'v', 'm', 'f') OR (c.relkind = 'S' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))))",
+            (old_owner,),
+            self.dbname,
+        ):
             keyword = {"S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE"}.get(kind, "TABLE")
-            statements.append(sql.SQL("ALTER {} {}.{} OWNER TO {}").format(
-                sql.SQL(keyword), sql.Identifier(schema), sql.Identifier(name), sql.Identifier(new_owner)))
+            statements.append(
+                sql.SQL("ALTER {} {}.{} OWNER TO {}").format(sql.SQL(keyword), sql.Identifier(schema), sql.Identifier(name), sql.Identifier(new_owner))
+            )
         for _schema, signature in self.pg.query(
-                "SELECT n.nspname, p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "WHERE pg_get_userbyid(p.proowner) = %s AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
-                (old_owner,), self.dbname):
+            "SELECT n.nspname, p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE pg_get_userbyid(p.proowner) = %s AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+            (old_owner,),
+            self.dbname,
+        ):
             # signature is PostgreSQL's own regprocedure text (quoted as needed), not user input
-            statements.append(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(
-                sql.SQL(signature), sql.Identifier(new_owner)))
-        for (schema,) in self.pg.query("SELECT nspname FROM pg_namespace WHERE pg_get_userbyid(nspowner) = %s",
-                                       (old_owner,), self.dbname):
-            statements.append(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
-                sql.Identifier(schema), sql.Identifier(new_owner)))
+            statements.append(sql.SQL("ALTER ROUTINE {} OWNER TO {}").format(sql.SQL(signature), sql.Identifier(new_owner)))
+        for (schema,) in self.pg.query("SELECT nspname FROM pg_namespace WHERE pg_get_userbyid(nspowner) = %s", (old_owner,), self.dbname):
+            statements.append(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), sql.Identifier(new_owner)))
         for statement in statements:
             self.pg.execute(statement, dbname=self.dbname)
         return len(statements)
@@ -283,8 +311,10 @@ class OdooDatabase:
 def _web_banner(odoo):
     if not odoo.has("ir_ui_view", "key", "active"):
         return None
-    rows = odoo._rows("SELECT active FROM {} WHERE key = 'web.neutralize_banner'",  # pylint: disable=protected-access
-                      tables=["ir_ui_view"])
+    rows = odoo._rows(
+        "SELECT active FROM {} WHERE key = 'web.neutralize_banner'",  # pylint: disable=protected-access
+        tables=["ir_ui_view"],
+    )
     return "the neutralization banner view is not active" if rows and not all(r[0] for r in rows) else None
 
 
@@ -301,16 +331,20 @@ def _mail_push(odoo):
 def _payment(odoo):
     if not odoo.has("payment_provider", "state"):
         return None
-    live = odoo._rows("SELECT name::text FROM {} WHERE state NOT IN ('test', 'disabled')",  # pylint: disable=protected-access
-                      tables=["payment_provider"])
+    live = odoo._rows(
+        "SELECT name::text FROM {} WHERE state NOT IN ('test', 'disabled')",  # pylint: disable=protected-access
+        tables=["payment_provider"],
+    )
     return "providers still enabled: %s" % ", ".join(r[0] for r in live) if live else None
 
 
 def _iap(odoo):
     if not odoo.has("iap_account", "account_token"):
         return None
-    count = odoo._rows("SELECT count(*) FROM {} WHERE account_token NOT LIKE '%+disabled'",  # pylint: disable=protected-access
-                       tables=["iap_account"])[0][0]
+    count = odoo._rows(
+        "SELECT count(*) FROM {} WHERE account_token NOT LIKE '%+disabled'",  # pylint: disable=protected-access
+        tables=["iap_account"],
+    )[0][0]
     return "%d IAP accounts still enabled" % count if count else None
 
 
@@ -322,5 +356,4 @@ def _fetchmail(odoo):
 
 
 # The outcome of Odoo's neutralize.sql of each module, where the collection checks it.
-MODULE_CHECKS = (("web", _web_banner), ("mail", _mail_push), ("payment", _payment), ("iap", _iap),
-                 ("mail", _fetchmail))
+MODULE_CHECKS = (("web", _web_banner), ("mail", _mail_push), ("payment", _payment), ("iap", _iap), ("mail", _fetchmail))

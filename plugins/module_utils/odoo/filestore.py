@@ -59,8 +59,7 @@ def check_hardlink(source, root, uid):
     if os.stat(source).st_dev != os.stat(root).st_dev:
         raise ValueError("filestore_copy=hardlink needs %s and %s on one filesystem; use copy" % (source, root))
     if uid != -1 and os.stat(source).st_uid != uid:
-        raise ValueError("filestore_copy=hardlink would leave the files owned by uid %d, not filestore_owner; "
-                         "use copy" % os.stat(source).st_uid)
+        raise ValueError("filestore_copy=hardlink would leave the files owned by uid %d, not filestore_owner; use copy" % os.stat(source).st_uid)
 
 
 class FilestoreBuild:
@@ -116,7 +115,7 @@ def zip_filestore_files(archive, prefix="filestore/"):
     """(path inside the filestore, size, opener) of an Odoo backup zip's filestore members."""
     for info in archive.infolist():
         if info.filename.startswith(prefix) and not info.is_dir():
-            yield info.filename[len(prefix):], info.file_size, lambda info=info: archive.open(info)
+            yield info.filename[len(prefix) :], info.file_size, lambda info=info: archive.open(info)
 
 
 def tar_filestore_files(archive, prefix="filestore/"):
@@ -127,14 +126,13 @@ def tar_filestore_files(archive, prefix="filestore/"):
             continue
         if not member.isfile():
             raise FilestoreError("backup member %r is not a regular file" % member.name)
-        yield member.name[len(prefix):], member.size, lambda member=member: archive.extractfile(member)
+        yield member.name[len(prefix) :], member.size, lambda member=member: archive.extractfile(member)
 
 
 def check_member_path(relative):
     """A path inside a filestore: relative, no '..', no empty or over-long part, no control characters."""
     parts = relative.split("/") if relative else []
-    if (not parts or relative.startswith("/") or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
-            or any(ord(c) < 32 or c in "\x7f\\" for c in relative)):
+    if not parts or relative.startswith("/") or any(p in ("", ".", "..") or len(p) > 255 for p in parts) or any(ord(c) < 32 or c in "\x7f\\" for c in relative):
         raise FilestoreError("backup member %r points outside the filestore or is not a plain path" % relative)
     return relative
 
@@ -153,9 +151,14 @@ def stage_files(build, files, expected=None):
             raise FilestoreError("backup member %r appears twice" % relative)
         seen.add(relative)
         if expected is not None and expected.get(relative) != size:
-            raise FilestoreError("backup member filestore/%s (%d bytes) is %s" % (
-                relative, size, "not in the backup's signed manifest" if relative not in expected else
-                "not the %d bytes its signed manifest records" % expected[relative]))
+            raise FilestoreError(
+                "backup member filestore/%s (%d bytes) is %s"
+                % (
+                    relative,
+                    size,
+                    "not in the backup's signed manifest" if relative not in expected else "not the %d bytes its signed manifest records" % expected[relative],
+                )
+            )
         target = os.path.join(build.staging, relative)
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):

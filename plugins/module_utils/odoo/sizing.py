@@ -12,7 +12,7 @@ A plan that does not fit is refused with the arithmetic, never trimmed silently.
 
 import math
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_k8s_name, check_tenant_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_fleet_name, check_tenant_name
 
 RAM_PER_WORKER_MB = 0.8 * 150 + 0.2 * 1024  # Odoo's deploy guide: 80 % light requests, 20 % heavy
 ODOO_MAX_DB_MAXCONN = 64  # Odoo's default; more per process only wastes the budget
@@ -27,11 +27,10 @@ class PlanRefused(ValueError):
 
 def _check_fleet(fleet):
     """Refuse what no plan can come from (ValueError naming the fleet and the field)."""
-    check_k8s_name(fleet["name"], "fleet name")  # container and Kubernetes object names derive from it
+    check_fleet_name(fleet["name"])
     for tenant in fleet.get("tenants") or []:
         check_tenant_name(tenant, "fleet %s tenant" % fleet["name"])
-    for field, lowest in (("cpus", 0.1), ("memory_mb", 1), ("web_containers", 1), ("workers", 1), ("cron_threads", 0),
-                          ("db_maxconn", MIN_DB_MAXCONN)):
+    for field, lowest in (("cpus", 0.1), ("memory_mb", 1), ("web_containers", 1), ("workers", 1), ("cron_threads", 0), ("db_maxconn", MIN_DB_MAXCONN)):
         value = fleet.get(field)
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
             raise ValueError("fleet %s: %s is %r, not a finite number" % (fleet["name"], field, value))
@@ -45,8 +44,10 @@ def _workers(fleet):
     by_cpu = int(2 * fleet["cpus"] + 1)
     usable = fleet["memory_mb"] * 0.9
     if usable < MIN_HARD_LIMIT_MB:
-        raise PlanRefused("fleet %s: memory_mb %d is too little for one Odoo worker (%d MB usable, %d needed)"
-                          % (fleet["name"], fleet["memory_mb"], usable, MIN_HARD_LIMIT_MB))
+        raise PlanRefused(
+            "fleet %s: memory_mb %d is too little for one Odoo worker (%d MB usable, %d needed)"
+            % (fleet["name"], fleet["memory_mb"], usable, MIN_HARD_LIMIT_MB)
+        )
     # as many as fit when all but one run at the average and that one may reach the minimum hard limit
     by_ram = int((usable - MIN_HARD_LIMIT_MB) // RAM_PER_WORKER_MB) + 1
     return max(1, min(by_cpu, by_ram))
@@ -70,16 +71,23 @@ def _memory_limits(fleet, container):
     busy = container["workers"] + container["max_cron_threads"]
     hard = min(2560, int(fleet["memory_mb"] * 0.9 - (busy - 1) * RAM_PER_WORKER_MB))
     if hard < MIN_HARD_LIMIT_MB:
-        raise PlanRefused("fleet %s: %d MB for %d Odoo processes leaves %d MB for the largest, under %d MB: give "
-                          "the %s container more memory or fewer workers" % (
-                              fleet["name"], fleet["memory_mb"], busy, hard, MIN_HARD_LIMIT_MB, container["role"]))
+        raise PlanRefused(
+            "fleet %s: %d MB for %d Odoo processes leaves %d MB for the largest, under %d MB: give "
+            "the %s container more memory or fewer workers" % (fleet["name"], fleet["memory_mb"], busy, hard, MIN_HARD_LIMIT_MB, container["role"])
+        )
     return {"limit_memory_hard": hard * 1024 * 1024, "limit_memory_soft": int(hard * 0.8) * 1024 * 1024}
 
 
 def _budget_line(fleet, container, db_maxconn):
     return "%s %s: %d x (%d workers + %d cron + 1 gevent) x db_maxconn %d = %d" % (
-        fleet["name"], container["role"], container["count"], container["workers"], container["max_cron_threads"],
-        db_maxconn, container["count"] * container["processes"] * db_maxconn)
+        fleet["name"],
+        container["role"],
+        container["count"],
+        container["workers"],
+        container["max_cron_threads"],
+        db_maxconn,
+        container["count"] * container["processes"] * db_maxconn,
+    )
 
 
 def _assign_db_maxconn(cluster, budget, members):
@@ -91,21 +99,32 @@ def _assign_db_maxconn(cluster, budget, members):
     lines = [_budget_line(f, c, chosen[f["name"]]) for f, cs in members for c in cs]
     used = sum(c["count"] * c["processes"] * chosen[f["name"]] for f, cs in members for c in cs)
     arithmetic = "; ".join(lines) + "; total %d against max_connections %d - reserve %d = %d" % (
-        used, cluster["max_connections"], cluster["reserved_connections"], budget)
+        used,
+        cluster["max_connections"],
+        cluster["reserved_connections"],
+        budget,
+    )
     if used > budget or (auto and share < MIN_DB_MAXCONN):
-        why = ("the fleets without db_maxconn would get %d each, under %d" % (max(share, 0), MIN_DB_MAXCONN)
-               if auto and share < MIN_DB_MAXCONN else "it exceeds the budget")
-        raise PlanRefused("connection plan for PostgreSQL %s does not fit (%s): %s. Lower workers or db_maxconn, "
-                          "move a fleet to its own cluster, or raise max_connections" % (cluster["name"], why, arithmetic))
+        why = (
+            "the fleets without db_maxconn would get %d each, under %d" % (max(share, 0), MIN_DB_MAXCONN)
+            if auto and share < MIN_DB_MAXCONN
+            else "it exceeds the budget"
+        )
+        raise PlanRefused(
+            "connection plan for PostgreSQL %s does not fit (%s): %s. Lower workers or db_maxconn, "
+            "move a fleet to its own cluster, or raise max_connections" % (cluster["name"], why, arithmetic)
+        )
     return chosen, used, arithmetic
 
 
 def odoo_conf(options):
     """odoo.conf text ([options]) for a container's options, in a stable order."""
+
     def render(value):
         if isinstance(value, bool):
             return "True" if value else "False"
         return str(value)
+
     return "[options]\n" + "".join("%s = %s\n" % (key, render(options[key])) for key in sorted(options))
 
 
@@ -119,24 +138,26 @@ def plan_fleets(fleets, clusters):
         _check_fleet(fleet)
         for tenant in fleet.get("tenants") or []:
             if tenant in served:
-                raise PlanRefused("tenant %s is in two fleets, %s and %s: a tenant is served by one fleet"
-                                  % (tenant, served[tenant], fleet["name"]))
+                raise PlanRefused("tenant %s is in two fleets, %s and %s: a tenant is served by one fleet" % (tenant, served[tenant], fleet["name"]))
             served[tenant] = fleet["name"]
         cluster = fleet.get("postgres") or "main"
         if cluster not in clusters:
-            raise PlanRefused("fleet %s uses PostgreSQL %s, which is not among the clusters (%s)"
-                              % (fleet["name"], cluster, ", ".join(sorted(clusters))))
+            raise PlanRefused("fleet %s uses PostgreSQL %s, which is not among the clusters (%s)" % (fleet["name"], cluster, ", ".join(sorted(clusters))))
         if fleet["kind"] == "dedicated" and len(fleet.get("tenants") or []) != 1:
-            raise PlanRefused("dedicated fleet %s serves exactly one tenant, not %d" % (
-                fleet["name"], len(fleet.get("tenants") or [])))
+            raise PlanRefused("dedicated fleet %s serves exactly one tenant, not %d" % (fleet["name"], len(fleet.get("tenants") or [])))
         by_cluster.setdefault(cluster, []).append((fleet, _containers(fleet)))
     planned, budgets = {}, {}
     for name, members in sorted(by_cluster.items()):
         cluster = dict(clusters[name], name=name)
         budget = cluster["max_connections"] - cluster["reserved_connections"]
         chosen, used, arithmetic = _assign_db_maxconn(cluster, budget, members)
-        budgets[name] = {"max_connections": cluster["max_connections"], "reserve": cluster["reserved_connections"],
-                         "budget": budget, "worst_case": used, "arithmetic": arithmetic}
+        budgets[name] = {
+            "max_connections": cluster["max_connections"],
+            "reserve": cluster["reserved_connections"],
+            "budget": budget,
+            "worst_case": used,
+            "arithmetic": arithmetic,
+        }
         for fleet, containers in members:
             planned[fleet["name"]] = _fleet_plan(fleet, containers, chosen[fleet["name"]], name)
     return [planned[fleet["name"]] for fleet in fleets], budgets
@@ -146,18 +167,32 @@ def _fleet_plan(fleet, containers, db_maxconn, cluster):
     tenants = sorted(fleet.get("tenants") or [])
     out = []
     for container in containers:
-        options = {"workers": container["workers"], "max_cron_threads": container["max_cron_threads"],
-                   "db_maxconn": db_maxconn, "limit_time_cpu": 60, "limit_time_real": 120, "limit_request": 8192,
-                   "proxy_mode": True, "list_db": False,
-                   "dbfilter": SHARED_FILTER if fleet["kind"] == "shared" else "^%s$" % tenants[0]}
+        options = {
+            "workers": container["workers"],
+            "max_cron_threads": container["max_cron_threads"],
+            "db_maxconn": db_maxconn,
+            "limit_time_cpu": 60,
+            "limit_time_real": 120,
+            "limit_request": 8192,
+            "proxy_mode": True,
+            "list_db": False,
+            "dbfilter": SHARED_FILTER if fleet["kind"] == "shared" else "^%s$" % tenants[0],
+        }
         options.update(_memory_limits(fleet, container))
         # No db_name, ever: at start-up Odoo creates each missing database listed there (and
         # re-initialises base in the listed ones) when its role may. Without it, the cron workers
         # serve every database the fleet's role owns, not a template, accepting connections -
         # exactly the fleet's live tenants, since each fleet has its own role.
-        out.append(dict(container, options=options, odoo_conf=odoo_conf(options),
-                        connections=container["count"] * container["processes"] * db_maxconn))
-    return {"name": fleet["name"], "kind": fleet["kind"], "postgres": cluster, "tenants": tenants,
-            "db_maxconn": db_maxconn, "containers": out, "connections": sum(c["connections"] for c in out),
-            "cpus": fleet["cpus"], "memory_mb": fleet["memory_mb"],
-            "concurrent_users": out[0]["workers"] * out[0]["count"] * 6}
+        out.append(dict(container, options=options, odoo_conf=odoo_conf(options), connections=container["count"] * container["processes"] * db_maxconn))
+    return {
+        "name": fleet["name"],
+        "kind": fleet["kind"],
+        "postgres": cluster,
+        "tenants": tenants,
+        "db_maxconn": db_maxconn,
+        "containers": out,
+        "connections": sum(c["connections"] for c in out),
+        "cpus": fleet["cpus"],
+        "memory_mb": fleet["memory_mb"],
+        "concurrent_users": out[0]["workers"] * out[0]["count"] * 6,
+    }

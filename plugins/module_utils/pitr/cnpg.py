@@ -48,17 +48,19 @@ def recovery_cluster(target, options, backup_id=None):
         raise ValueError("cnpg.cluster_name must differ from the source cluster: recovery always makes a new cluster")
     external = {"name": source}
     if options.get("barman_object_name"):
-        external["plugin"] = {"name": PLUGIN, "parameters": {"barmanObjectName": options["barman_object_name"],
-                                                             "serverName": source}}
+        external["plugin"] = {"name": PLUGIN, "parameters": {"barmanObjectName": options["barman_object_name"], "serverName": source}}
     else:
         if not options.get("destination_path") or not options.get("credentials_secret"):
-            raise ValueError("cnpg needs barman_object_name (Barman Cloud plugin), or destination_path and "
-                             "credentials_secret (in-tree object store)")
-        store = {"destinationPath": options["destination_path"], "serverName": source,
-                 "s3Credentials": {"accessKeyId": {"name": options["credentials_secret"], "key": "ACCESS_KEY_ID"},
-                                   "secretAccessKey": {"name": options["credentials_secret"],
-                                                       "key": "ACCESS_SECRET_KEY"}},
-                 "wal": {"maxParallel": options.get("wal_max_parallel") or 8}}
+            raise ValueError("cnpg needs barman_object_name (Barman Cloud plugin), or destination_path and credentials_secret (in-tree object store)")
+        store = {
+            "destinationPath": options["destination_path"],
+            "serverName": source,
+            "s3Credentials": {
+                "accessKeyId": {"name": options["credentials_secret"], "key": "ACCESS_KEY_ID"},
+                "secretAccessKey": {"name": options["credentials_secret"], "key": "ACCESS_SECRET_KEY"},
+            },
+            "wal": {"maxParallel": options.get("wal_max_parallel") or 8},
+        }
         if options.get("endpoint_url"):
             store["endpointURL"] = options["endpoint_url"]
         if options.get("endpoint_ca_secret"):
@@ -68,12 +70,21 @@ def recovery_cluster(target, options, backup_id=None):
     spec_target = recovery_target(target, backup_id)
     if spec_target:
         recovery["recoveryTarget"] = spec_target
-    spec = {"instances": options.get("instances") or 1, "storage": {"size": options.get("storage_size") or "10Gi"},
-            "bootstrap": {"recovery": recovery}, "externalClusters": [external]}
+    spec = {
+        "instances": options.get("instances") or 1,
+        "storage": {"size": options.get("storage_size") or "10Gi"},
+        "bootstrap": {"recovery": recovery},
+        "externalClusters": [external],
+    }
     if options.get("image_name"):
         spec["imageName"] = options["image_name"]
-    return {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
-            "metadata": {"name": name, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "sysgenpro.odoo_ops",
-                                    "odoo-ops.sysgenpro.io/restored-from": source}},
-            "spec": spec}
+    return {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "sysgenpro.odoo_ops", "odoo-ops.sysgenpro.io/restored-from": source},
+        },
+        "spec": spec,
+    }

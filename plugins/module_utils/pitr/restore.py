@@ -26,10 +26,13 @@ import subprocess
 import time
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
-    check_absolute_path, check_apart_from, check_outside_data_directories, check_port)
+    check_absolute_path,
+    check_apart_from,
+    check_outside_data_directories,
+    check_port,
+)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import pgbackrest_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import (
-    backup_stop, choose_backup, format_time, normalize_target)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import backup_stop, choose_backup, format_time, normalize_target
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, psycopg2
 
 STAMP = "odoo_ops_restore.json"
@@ -46,26 +49,34 @@ DATA_DIR_RE = re.compile(r"/[A-Za-z0-9/._+,:=@~-]*")
 PERMANENT_CONNECT_ERRORS = ('role "', "authentication failed", "pg_hba.conf", "does not exist", "permission denied")
 # What the server's log says when recovery cannot reach the target, in the operator's words.
 FAILURES = [
-    ("recovery ended before configured recovery target was reached",
-     "the archive ends before the target: the newest WAL has not been archived (use switch_wal_conninfo) or the "
-     "target is later than anything the source wrote"),
-    ("odoo_ops: archive-get",
-     "restore_command failed (object store or repository error): recovery aborted rather than ending early"),
+    (
+        "recovery ended before configured recovery target was reached",
+        "the archive ends before the target: the newest WAL has not been archived (use switch_wal_conninfo) or the "
+        "target is later than anything the source wrote",
+    ),
+    ("odoo_ops: archive-get", "restore_command failed (object store or repository error): recovery aborted rather than ending early"),
     ("could not locate required checkpoint record", "the backup's WAL is missing from the archive"),
-    ("is not a child of this server's history",
-     "the chosen backup ended on the old timeline after the new one branched off, so it cannot follow it: give "
-     "backup_set, a backup that ended before the branch (or take a new full backup after an in-place restore)"),
+    (
+        "is not a child of this server's history",
+        "the chosen backup ended on the old timeline after the new one branched off, so it cannot follow it: give "
+        "backup_set, a backup that ended before the branch (or take a new full backup after an in-place restore)",
+    ),
 ]
 
 
 def pitr_argument_spec():
     """Options shared by pg_pitr_restore and pg_pitr_tenant (see the sysgenpro.odoo_ops.pitr doc fragment)."""
     spec = dict(
-        target=dict(type="dict", required=True, options=dict(
-            type=dict(type="str", required=True, choices=["time", "lsn", "xid", "name", "immediate", "latest"]),
-            value=dict(type="str"),
-            inclusive=dict(type="bool", default=True),
-            timeline=dict(type="str", default="current"))),
+        target=dict(
+            type="dict",
+            required=True,
+            options=dict(
+                type=dict(type="str", required=True, choices=["time", "lsn", "xid", "name", "immediate", "latest"]),
+                value=dict(type="str"),
+                inclusive=dict(type="bool", default=True),
+                timeline=dict(type="str", default="current"),
+            ),
+        ),
         backup_set=dict(type="str"),
         switch_wal_conninfo=dict(type="str", no_log=True),
         wait_timeout=dict(type="int", default=1800),
@@ -98,8 +109,10 @@ class PitrRestore:
         self.pgbr, self.p, self.label = pgbackrest, params, label
         self.dest = check_absolute_path(params.get("data_dir"), label)
         if not DATA_DIR_RE.fullmatch(self.dest):
-            raise ValueError("%s %r has characters restore_command cannot carry unquoted (white space, quotes, "
-                             "%%, $, shell characters): use letters, digits and / . _ - + , : = @ ~" % (label, self.dest))
+            raise ValueError(
+                "%s %r has characters restore_command cannot carry unquoted (white space, quotes, "
+                "%%, $, shell characters): use letters, digits and / . _ - + , : = @ ~" % (label, self.dest)
+            )
         check_port(params.get("port"), "port")
         if not isinstance(params.get("wait_timeout"), int) or params["wait_timeout"] < 1:
             raise ValueError("wait_timeout %r must be a number of seconds, at least 1" % params.get("wait_timeout"))
@@ -128,9 +141,17 @@ class PitrRestore:
         chosen = choose_backup(backups, self.target, self.p.get("backup_set"))
         self.backup = chosen
         self._check_version(info, chosen)
-        self.report.update(target=self.target_report(), backup_set=chosen["label"], backup_type=chosen["type"],
-                           backup_stop=format_time(backup_stop(chosen)), backup_size=chosen["info"]["size"],
-                           archive_max=self._archive_max(info), data_dir=self.dest, port=self.p["port"], mode=mode)
+        self.report.update(
+            target=self.target_report(),
+            backup_set=chosen["label"],
+            backup_type=chosen["type"],
+            backup_stop=format_time(backup_stop(chosen)),
+            backup_size=chosen["info"]["size"],
+            archive_max=self._archive_max(info),
+            data_dir=self.dest,
+            port=self.p["port"],
+            mode=mode,
+        )
         if self.target["type"] == "time":
             now = datetime.datetime.now(datetime.timezone.utc)
             if self.target["moment"] > now:
@@ -139,8 +160,7 @@ class PitrRestore:
             return stamp
         if stamp and self.p["force"]:
             if mode == "side_by_side" and not earlier_copy:
-                raise ValueError("%s %s is a cluster restored in place, not a copy of this module: force never "
-                                 "replaces it" % (self.label, self.dest))
+                raise ValueError("%s %s is a cluster restored in place, not a copy of this module: force never replaces it" % (self.label, self.dest))
             self.report["replaces"] = stamp.get("key")
         if mode == "in_place":
             self._check_stopped()  # forced or not: never over a running cluster
@@ -166,8 +186,13 @@ class PitrRestore:
         return {k: self.target[k] for k in ("type", "value", "inclusive", "timeline")}
 
     def _key(self):
-        return {"stanza": self.pgbr.stanza, "target": self.target_report(), "backup_set": self.backup["label"],
-                "action": self.p["action"], "mode": self.p["mode"]}
+        return {
+            "stanza": self.pgbr.stanza,
+            "target": self.target_report(),
+            "backup_set": self.backup["label"],
+            "action": self.p["action"],
+            "mode": self.p["mode"],
+        }
 
     @staticmethod
     def _archive_max(info):
@@ -184,33 +209,28 @@ class PitrRestore:
     def _check_destination(self):
         parent = os.path.dirname(self.dest)
         if not os.path.isdir(parent):
-            raise ValueError("%s's parent %s does not exist (or this user, %s, cannot look into its parents)"
-                             % (self.label, parent, os_user()))
+            raise ValueError("%s's parent %s does not exist (or this user, %s, cannot look into its parents)" % (self.label, parent, os_user()))
         if not os.access(parent, os.W_OK | os.X_OK):
-            raise ValueError("%s's parent %s is not writable by this user (%s): permission denied"
-                             % (self.label, parent, os_user()))
+            raise ValueError("%s's parent %s is not writable by this user (%s): permission denied" % (self.label, parent, os_user()))
         if os.path.lexists(self.dest):
             if not os.path.isdir(self.dest):
                 raise ValueError("%s %s exists and is not a folder" % (self.label, self.dest))
             try:
                 content = os.listdir(self.dest)
             except PermissionError:
-                raise ValueError("%s %s cannot be read by this user (%s): permission denied"
-                                 % (self.label, self.dest, os_user())) from None
+                raise ValueError("%s %s cannot be read by this user (%s): permission denied" % (self.label, self.dest, os_user())) from None
             if content:
-                raise ValueError("%s %s is not empty: a side-by-side restore needs a new or empty folder"
-                                 % (self.label, self.dest))
+                raise ValueError("%s %s is not empty: a side-by-side restore needs a new or empty folder" % (self.label, self.dest))
             if not os.access(self.dest, os.W_OK | os.X_OK):
-                raise ValueError("%s %s is not writable by this user (%s): permission denied"
-                                 % (self.label, self.dest, os_user()))
+                raise ValueError("%s %s is not writable by this user (%s): permission denied" % (self.label, self.dest, os_user()))
         if len(os.path.join(self.dest, ".s.PGSQL.%d" % self.p["port"])) > 100:
-            raise ValueError("%s %s is too long a path for the copy's Unix socket (at most ~85 characters)"
-                             % (self.label, self.dest))
+            raise ValueError("%s %s is too long a path for the copy's Unix socket (at most ~85 characters)" % (self.label, self.dest))
 
     def _check_stopped(self):
         if os.path.isdir(self.dest) and not os.access(self.dest, os.R_OK | os.W_OK | os.X_OK):
-            raise ValueError("data_dir %s cannot be read and written by this user (%s): permission denied (run as "
-                             "the cluster's OS user)" % (self.dest, os_user()))
+            raise ValueError(
+                "data_dir %s cannot be read and written by this user (%s): permission denied (run as the cluster's OS user)" % (self.dest, os_user())
+            )
         if not os.path.isfile(os.path.join(self.dest, "PG_VERSION")):
             raise ValueError("mode in_place needs data_dir to be the cluster's data directory; %s is not one" % self.dest)
         if self._postmaster_pid():
@@ -228,23 +248,21 @@ class PitrRestore:
     def _check_programs(self):
         pg_ctl = self._pg_bin("pg_ctl")
         if not (os.path.isfile(pg_ctl) and os.access(pg_ctl, os.X_OK)):
-            raise ValueError("pg_bin_dir %s has no pg_ctl this user can run: give the folder of PostgreSQL's programs"
-                             % (self.p.get("pg_bin_dir") or PG_BIN))
+            raise ValueError("pg_bin_dir %s has no pg_ctl this user can run: give the folder of PostgreSQL's programs" % (self.p.get("pg_bin_dir") or PG_BIN))
 
     def _check_version(self, info, backup):
         """The programs of pg_bin_dir must be the backup's major version (else the copy cannot start)."""
-        wanted = next((str(db.get("version")) for db in info.get("db") or []
-                       if db.get("id") == (backup.get("database") or {}).get("id")), None)
+        wanted = next((str(db.get("version")) for db in info.get("db") or [] if db.get("id") == (backup.get("database") or {}).get("id")), None)
         try:
-            answer = subprocess.run([self._pg_bin("pg_ctl"), "--version"], capture_output=True, text=True, timeout=30,
-                                    check=False).stdout
+            answer = subprocess.run([self._pg_bin("pg_ctl"), "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
         except (OSError, subprocess.SubprocessError):
             answer = ""
         found = re.search(r"\(PostgreSQL\) ([0-9]+)", answer)
         if wanted and found and found.group(1) != wanted.split(".")[0]:
-            raise ValueError("backup %s is of PostgreSQL %s but pg_bin_dir %s holds PostgreSQL %s: give the "
-                             "programs of version %s" % (backup["label"], wanted, self.p.get("pg_bin_dir") or PG_BIN,
-                                                         found.group(1), wanted))
+            raise ValueError(
+                "backup %s is of PostgreSQL %s but pg_bin_dir %s holds PostgreSQL %s: give the "
+                "programs of version %s" % (backup["label"], wanted, self.p.get("pg_bin_dir") or PG_BIN, found.group(1), wanted)
+            )
 
     def _check_disk(self, size):
         where = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest)
@@ -274,8 +292,7 @@ class PitrRestore:
                     self.discard()
             raise
         ended = time.monotonic()
-        self.report.update(proof, durations={"restore": round(restored - started, 3),
-                                             "replay": round(ended - restored, 3), "total": round(ended - started, 3)})
+        self.report.update(proof, durations={"restore": round(restored - started, 3), "replay": round(ended - restored, 3), "total": round(ended - started, 3)})
         with open(os.path.join(self.dest, STAMP), "w", encoding="utf-8") as handle:
             json.dump(dict(self.report, key=self._key()), handle, indent=2, sort_keys=True)
         return self.report
@@ -299,10 +316,10 @@ class PitrRestore:
                             return segment
                         time.sleep(0.2)
         except psycopg2.Error as exc:
-            raise PostgresError("switch_wal_conninfo: cannot force a WAL switch on the live primary: %s"
-                                % str(exc).strip().splitlines()[0]) from None
-        raise RestoreFailed("WAL segment %s was not archived within %d s (last failed: %s): the archive would not "
-                            "cover the target" % (segment, self.p["wait_timeout"], failed))
+            raise PostgresError("switch_wal_conninfo: cannot force a WAL switch on the live primary: %s" % str(exc).strip().splitlines()[0]) from None
+        raise RestoreFailed(
+            "WAL segment %s was not archived within %d s (last failed: %s): the archive would not cover the target" % (segment, self.p["wait_timeout"], failed)
+        )
 
     def _restore(self):
         args = ["--pg1-path=%s" % self.dest, "--set=%s" % self.backup["label"], "--log-level-console=warn"]
@@ -314,13 +331,12 @@ class PitrRestore:
         elif kind == "immediate":
             args.append("--type=immediate")
         else:
-            args += ["--type=%s" % kind, "--target=%s" % self.target["value"],
-                     "--target-timeline=%s" % self.target["timeline"]]
+            args += ["--type=%s" % kind, "--target=%s" % self.target["value"], "--target-timeline=%s" % self.target["timeline"]]
             if not self.target["inclusive"]:
                 args.append("--target-exclusive")
         wrapper = os.path.join(self.dest, WRAPPER)
         private = os.path.join(self.dest, "odoo_ops_pgbackrest")
-        args.append("--recovery-option=restore_command=%s %%f \"%%p\"" % wrapper)
+        args.append('--recovery-option=restore_command=%s %%f "%%p"' % wrapper)
         if self.p["mode"] == "side_by_side":
             args.append("--archive-mode=off")
         else:
@@ -336,20 +352,37 @@ class PitrRestore:
         # archive-push holds the stanza's archive lock, a shared spool would mix the two clusters'
         # queues, and pgBackRest refuses --spool-path without --archive-async (issue #16: most
         # configurations do not enable archive-async).
-        get = " ".join(shlex.quote(a) for a in self.pgbr.command(
-            "archive-get", "--pg1-path=%s" % self.dest, "--archive-async", "--spool-path=%s" % private,
-            "--lock-path=%s" % private, "--log-path=%s" % private))
+        get = " ".join(
+            shlex.quote(a)
+            for a in self.pgbr.command(
+                "archive-get",
+                "--pg1-path=%s" % self.dest,
+                "--archive-async",
+                "--spool-path=%s" % private,
+                "--lock-path=%s" % private,
+                "--log-path=%s" % private,
+            )
+        )
         with open(os.open(wrapper, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700), "w", encoding="utf-8") as handle:
-            handle.write('#!/bin/sh\n# restore_command written by sysgenpro.odoo_ops.pg_pitr_restore: exit 1 only for\n'
-                         '# "not found"; any other error exits 126 so that PostgreSQL aborts instead of promoting early.\n'
-                         '%s "$1" "$2"\nrc=$?\n[ "$rc" -le 1 ] && exit "$rc"\n'
-                         'echo "odoo_ops: archive-get $1 failed with exit $rc" >&2\nexit 126\n' % get)
+            handle.write(
+                "#!/bin/sh\n# restore_command written by sysgenpro.odoo_ops.pg_pitr_restore: exit 1 only for\n"
+                '# "not found"; any other error exits 126 so that PostgreSQL aborts instead of promoting early.\n'
+                '%s "$1" "$2"\nrc=$?\n[ "$rc" -le 1 ] && exit "$rc"\n'
+                'echo "odoo_ops: archive-get $1 failed with exit $rc" >&2\nexit 126\n' % get
+            )
 
     def _server_options(self):
         options = {"hot_standby": "on"}
         if self.p["mode"] == "side_by_side":  # in place, the cluster keeps its own port, sockets and archiving
-            options.update(port=str(self.p["port"]), unix_socket_directories=self.dest, listen_addresses="",
-                           archive_mode="off", primary_conninfo="", primary_slot_name="", cluster_name="pitr-copy")
+            options.update(
+                port=str(self.p["port"]),
+                unix_socket_directories=self.dest,
+                listen_addresses="",
+                archive_mode="off",
+                primary_conninfo="",
+                primary_slot_name="",
+                cluster_name="pitr-copy",
+            )
         return " ".join("-c %s=%s" % (k, shlex.quote(v) if v else "''") for k, v in sorted(options.items()))
 
     def _start(self):
@@ -358,9 +391,14 @@ class PitrRestore:
         # -W: pg_ctl's own wait ends at its timeout while a long replay may still be going on.
         self._started = True
         try:
-            done = subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-l", log, "-W", "-o",
-                                   self._server_options(), "start"], capture_output=True, text=True, env=self.pgbr.env,
-                                  timeout=60, check=False)
+            done = subprocess.run(
+                [self._pg_bin("pg_ctl"), "-D", self.dest, "-l", log, "-W", "-o", self._server_options(), "start"],
+                capture_output=True,
+                text=True,
+                env=self.pgbr.env,
+                timeout=60,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise RestoreFailed("pg_ctl start did not return within 60 s %s" % self._log_tail()) from None
         if done.returncode != 0:
@@ -383,8 +421,7 @@ class PitrRestore:
         with open(os.path.join(self.dest, "postmaster.pid"), encoding="utf-8") as handle:
             lines = handle.read().splitlines()
         socket_dir = lines[4].split(",")[0].strip() if len(lines) > 4 and lines[4].strip() else self.dest
-        return contextlib.closing(psycopg2.connect(host=socket_dir, port=int(lines[3]), dbname="postgres",
-                                                   user=self.p["copy_user"], connect_timeout=5))
+        return contextlib.closing(psycopg2.connect(host=socket_dir, port=int(lines[3]), dbname="postgres", user=self.p["copy_user"], connect_timeout=5))
 
     def _await_end(self):
         """Poll until the copy is promoted, paused, or its postmaster exited (bounded by wait_timeout)."""
@@ -401,8 +438,7 @@ class PitrRestore:
                 continue
             try:
                 with self._connect() as conn, conn.cursor() as cur:
-                    cur.execute("SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "
-                                "pg_get_wal_replay_pause_state() END")
+                    cur.execute("SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END")
                     in_recovery, pause = cur.fetchone()
                     if not in_recovery:
                         return "promoted"
@@ -413,13 +449,13 @@ class PitrRestore:
                 # authentication rule or a missing database would only be waited on until wait_timeout
                 message = " ".join(str(exc).split())
                 if any(marker in message for marker in PERMANENT_CONNECT_ERRORS):
-                    raise RestoreFailed("cannot connect to the restored server as copy_user %s through its socket "
-                                        "in %s: %s" % (self.p["copy_user"], self.dest, message)) from None
+                    raise RestoreFailed(
+                        "cannot connect to the restored server as copy_user %s through its socket in %s: %s" % (self.p["copy_user"], self.dest, message)
+                    ) from None
             except (psycopg2.Error, OSError, IndexError, ValueError):
                 pass  # postmaster.pid not complete yet
             time.sleep(0.2)
-        raise RestoreFailed("recovery did not end within wait_timeout (%d s) %s"
-                            % (self.p["wait_timeout"], self._log_tail()))
+        raise RestoreFailed("recovery did not end within wait_timeout (%d s) %s" % (self.p["wait_timeout"], self._log_tail()))
 
     def _prove(self, state):
         text = self.log_text()
@@ -429,25 +465,24 @@ class PitrRestore:
                 cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
                 replay_ts, checkpoint_tli = cur.fetchone()
         except (psycopg2.Error, OSError, IndexError, ValueError) as exc:
-            raise RestoreFailed("the restored server stopped answering once recovery ended (%s) %s"
-                                % (" ".join(str(exc).split()), self._log_tail())) from None
+            raise RestoreFailed("the restored server stopped answering once recovery ended (%s) %s" % (" ".join(str(exc).split()), self._log_tail())) from None
         # Promoted: the new timeline it chose; paused: that of the last WAL file replayed (the
         # checkpoint's timeline lags behind while in recovery).
         timelines = TIMELINE_RE.findall(text) or [int(tli, 16) for tli in RESTORED_WAL_RE.findall(text)]
-        proof = {"state": state, "stop_reason": stop.group(0) if stop else None,
-                 "last_replay_ts": format_time(replay_ts) if replay_ts else None,
-                 "last_replay_epoch": replay_ts.timestamp() if replay_ts else None,
-                 "timeline": int(timelines[-1]) if timelines else checkpoint_tli}
+        proof = {
+            "state": state,
+            "stop_reason": stop.group(0) if stop else None,
+            "last_replay_ts": format_time(replay_ts) if replay_ts else None,
+            "last_replay_epoch": replay_ts.timestamp() if replay_ts else None,
+            "timeline": int(timelines[-1]) if timelines else checkpoint_tli,
+        }
         kind = self.target["type"]
         if kind != "latest" and not stop:
-            raise RestoreFailed("the server's log has no 'recovery stopping' line: the target was not reached %s"
-                                % self._log_tail())
+            raise RestoreFailed("the server's log has no 'recovery stopping' line: the target was not reached %s" % self._log_tail())
         if kind == "time" and replay_ts:
-            late = replay_ts > self.target["moment"] or (not self.target["inclusive"] and
-                                                         replay_ts >= self.target["moment"])
+            late = replay_ts > self.target["moment"] or (not self.target["inclusive"] and replay_ts >= self.target["moment"])
             if late:
-                raise RestoreFailed("the last replayed commit (%s) is after the target %s"
-                                    % (proof["last_replay_ts"], self.target["value"]))
+                raise RestoreFailed("the last replayed commit (%s) is after the target %s" % (proof["last_replay_ts"], self.target["value"]))
         proof["reached_target"] = True
         return proof
 
@@ -473,11 +508,13 @@ class PitrRestore:
         """Stop the server in data_dir: only one this run started (or, owned, the earlier restore replaced)."""
         if (self._started or owned) and self._postmaster_pid():
             try:
-                subprocess.run([self._pg_bin("pg_ctl"), "-D", self.dest, "-m", "immediate", "-w", "-t", "60", "stop"],
-                               capture_output=True, timeout=90, check=False)
+                subprocess.run(
+                    [self._pg_bin("pg_ctl"), "-D", self.dest, "-m", "immediate", "-w", "-t", "60", "stop"], capture_output=True, timeout=90, check=False
+                )
             except subprocess.TimeoutExpired:
-                raise RestoreFailed("the server in %s did not stop within 90 s (postmaster %s): stop it by hand"
-                                    % (self.dest, self._postmaster_pid())) from None
+                raise RestoreFailed(
+                    "the server in %s did not stop within 90 s (postmaster %s): stop it by hand" % (self.dest, self._postmaster_pid())
+                ) from None
 
     def discard(self):
         """Stop and remove a side-by-side destination this run owns: a folder it made (removed), an empty

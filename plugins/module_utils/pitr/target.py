@@ -24,7 +24,8 @@ TIMELINE_RE = re.compile(r"current|latest|[0-9]{1,10}")
 TIME_RE = re.compile(
     r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
     r"(?:[Tt ](?P<hour>[0-9]{2})(?::(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]+))?)?)?)?"
-    r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<zone_hours>[0-9]{2})(?::?(?P<zone_minutes>[0-9]{2}))?)?")
+    r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<zone_hours>[0-9]{2})(?::?(?P<zone_minutes>[0-9]{2}))?)?"
+)
 EXAMPLE = "2026-11-23T10:15:00+01:00"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 # Offsets in use on Earth lie between -12:00 and +14:00; anything else is a typing error.
@@ -42,26 +43,28 @@ def parse_time(value):
     """
     text = value if isinstance(value, str) else str(value)
     if text != text.strip():
-        raise ValueError("target time %r has white space around it: give the time alone, such as %s"
-                         % (text, EXAMPLE))
+        raise ValueError("target time %r has white space around it: give the time alone, such as %s" % (text, EXAMPLE))
     found = TIME_RE.fullmatch(text)
     if not found:
-        raise ValueError("target time %r is not an ISO 8601 time such as %s (YYYY-MM-DD, T or a space, "
-                         "HH:MM[:SS[.ffffff]], then Z or an offset)" % (text, EXAMPLE))
+        raise ValueError(
+            "target time %r is not an ISO 8601 time such as %s (YYYY-MM-DD, T or a space, HH:MM[:SS[.ffffff]], then Z or an offset)" % (text, EXAMPLE)
+        )
     part = found.groupdict()
     if part["hour"] is None:
-        raise ValueError("target time %r is a date without a time: a time target needs a time and a zone, such "
-                         "as %sT00:00:00+01:00 (a date alone would be read in the zone of whichever host reads it)"
-                         % (text, text[:10]))
+        raise ValueError(
+            "target time %r is a date without a time: a time target needs a time and a zone, such "
+            "as %sT00:00:00+01:00 (a date alone would be read in the zone of whichever host reads it)" % (text, text[:10])
+        )
     if part["minute"] is None:
-        raise ValueError("target time %r has an hour but no minutes: give at least HH:MM, such as %s"
-                         % (text, EXAMPLE))
+        raise ValueError("target time %r has an hour but no minutes: give at least HH:MM, such as %s" % (text, EXAMPLE))
     if part["fraction"] is not None and len(part["fraction"]) > 6:
-        raise ValueError("target time %r has more than six decimals: PostgreSQL keeps microseconds, so the "
-                         "target would be another instant than the one given" % text)
+        raise ValueError(
+            "target time %r has more than six decimals: PostgreSQL keeps microseconds, so the target would be another instant than the one given" % text
+        )
     if part["zone"] is None:
-        raise ValueError("target time %r has no time zone: give Z or an offset such as +00:00 (a time without "
-                         "one would be read in the restored server's zone)" % text)
+        raise ValueError(
+            "target time %r has no time zone: give Z or an offset such as +00:00 (a time without one would be read in the restored server's zone)" % text
+        )
     if part["zone"] in ("Z", "z"):
         offset = datetime.timedelta(0)
     else:
@@ -70,13 +73,18 @@ def parse_time(value):
         offset = datetime.timedelta(hours=int(part["zone_hours"]), minutes=int(part["zone_minutes"] or 0))
         offset = -offset if part["sign"] == "-" else offset
         if not ZONE_BOUNDS[0] <= offset <= ZONE_BOUNDS[1]:
-            raise ValueError("target time %r has offset %s, which no time zone uses (they lie between -12:00 and "
-                             "+14:00)" % (text, part["zone"]))
+            raise ValueError("target time %r has offset %s, which no time zone uses (they lie between -12:00 and +14:00)" % (text, part["zone"]))
     try:
         moment = datetime.datetime(
-            int(part["year"]), int(part["month"]), int(part["day"]), int(part["hour"]), int(part["minute"]),
-            int(part["second"] or 0), int((part["fraction"] or "").ljust(6, "0")),
-            tzinfo=datetime.timezone(offset)).astimezone(datetime.timezone.utc)
+            int(part["year"]),
+            int(part["month"]),
+            int(part["day"]),
+            int(part["hour"]),
+            int(part["minute"]),
+            int(part["second"] or 0),
+            int((part["fraction"] or "").ljust(6, "0")),
+            tzinfo=datetime.timezone(offset),
+        ).astimezone(datetime.timezone.utc)
     except ValueError as exc:  # day 31 of a 30-day month, hour 24, second 60 (leap seconds), ...
         raise ValueError("target time %r is not a real time (%s)" % (text, exc)) from None
     except OverflowError:
@@ -89,8 +97,7 @@ def parse_time(value):
 def format_time(moment):
     """PostgreSQL's form of an aware time, in UTC: `YYYY-MM-DD HH:MM:SS[.ffffff]+00`."""
     moment = moment.astimezone(datetime.timezone.utc)
-    text = "%04d-%02d-%02d %02d:%02d:%02d" % (moment.year, moment.month, moment.day, moment.hour, moment.minute,
-                                              moment.second)
+    text = "%04d-%02d-%02d %02d:%02d:%02d" % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
     if moment.microsecond:
         text += ".%06d" % moment.microsecond
     return text + "+00"
@@ -108,8 +115,13 @@ def normalize_target(spec):
     if kind not in TARGET_TYPES:
         raise ValueError("target.type must be one of %s, not %r" % (", ".join(TARGET_TYPES), kind))
     value = spec.get("value")
-    target = {"type": kind, "inclusive": spec.get("inclusive", True) is not False,
-              "timeline": str(spec.get("timeline") or "current"), "value": None, "moment": None}
+    target = {
+        "type": kind,
+        "inclusive": spec.get("inclusive", True) is not False,
+        "timeline": str(spec.get("timeline") or "current"),
+        "value": None,
+        "moment": None,
+    }
     if kind in ("immediate", "latest"):
         if value not in (None, ""):
             raise ValueError("target.type %s takes no value" % kind)
@@ -124,22 +136,21 @@ def normalize_target(spec):
             raise ValueError("target lsn %r is not an LSN such as 0/1A2B3C4D" % value)
         target["value"] = str(value).upper()
     elif kind == "xid":
-        if not XID_RE.fullmatch(str(value)) or not 3 <= int(value) < 2 ** 64:
-            raise ValueError("target xid %r is not a transaction id (a number from 3, the first normal one, "
-                             "below 2^64)" % value)
+        if not XID_RE.fullmatch(str(value)) or not 3 <= int(value) < 2**64:
+            raise ValueError("target xid %r is not a transaction id (a number from 3, the first normal one, below 2^64)" % value)
         target["value"] = str(int(value))
     else:
         name = str(value)
         if len(name.encode("utf-8")) > 63:
             raise ValueError("target name %r is longer than a restore point name can be (63 bytes)" % value)
         if re.search(r"[\x00-\x1f\x7f'\\]", name):
-            raise ValueError("target name %r holds a control character, a quote or a backslash: pgBackRest writes "
-                             "it unescaped into the recovery settings" % value)
+            raise ValueError(
+                "target name %r holds a control character, a quote or a backslash: pgBackRest writes it unescaped into the recovery settings" % value
+            )
         target["value"] = name
     timeline = target["timeline"]
-    if not TIMELINE_RE.fullmatch(timeline) or (timeline[0].isdigit() and not 1 <= int(timeline) < 2 ** 32):
-        raise ValueError("target.timeline must be current, latest or a timeline number (1 to 2^32 - 1), not %r"
-                         % timeline)
+    if not TIMELINE_RE.fullmatch(timeline) or (timeline[0].isdigit() and not 1 <= int(timeline) < 2**32):
+        raise ValueError("target.timeline must be current, latest or a timeline number (1 to 2^32 - 1), not %r" % timeline)
     if timeline[0].isdigit():
         target["timeline"] = str(int(timeline))
     return target
@@ -170,27 +181,29 @@ def choose_backup(backups, target, backup_set=None):
             raise ValueError("backup_set %s is not in the repository (it has %s)" % (backup_set, ", ".join(by_label)))
         chosen = by_label[backup_set]
     elif target["type"] in ("xid", "name"):
-        raise ValueError("a %s target cannot choose a backup by itself: give backup_set (one that ended before "
-                         "the target)" % target["type"])
+        raise ValueError("a %s target cannot choose a backup by itself: give backup_set (one that ended before the target)" % target["type"])
     elif target["type"] == "time":
         fitting = [b for b in backups if reachable_from(b) <= target["moment"]]
         if not fitting:
-            raise ValueError("target %s is before the end of the earliest backup (%s, stopped %s): no backup can "
-                             "reach it" % (target["value"], backups[0]["label"], format_time(backup_stop(backups[0]))))
+            raise ValueError(
+                "target %s is before the end of the earliest backup (%s, stopped %s): no backup can "
+                "reach it" % (target["value"], backups[0]["label"], format_time(backup_stop(backups[0])))
+            )
         chosen = fitting[-1]
     elif target["type"] == "lsn":
         fitting = [b for b in backups if lsn_value(b["lsn"]["stop"]) <= lsn_value(target["value"])]
         if not fitting:
-            raise ValueError("target lsn %s is before the end of the earliest backup (%s, stop lsn %s)"
-                             % (target["value"], backups[0]["label"], backups[0]["lsn"]["stop"]))
+            raise ValueError(
+                "target lsn %s is before the end of the earliest backup (%s, stop lsn %s)" % (target["value"], backups[0]["label"], backups[0]["lsn"]["stop"])
+            )
         chosen = fitting[-1]
     else:
         chosen = backups[-1]
     if target["type"] == "time" and reachable_from(chosen) > target["moment"]:
-        raise ValueError("target %s is before backup %s stopped (%s, reachable a second later): PostgreSQL would "
-                         "stop at the backup's end instead, or refuse; choose an earlier backup"
-                         % (target["value"], chosen["label"], format_time(backup_stop(chosen))))
+        raise ValueError(
+            "target %s is before backup %s stopped (%s, reachable a second later): PostgreSQL would "
+            "stop at the backup's end instead, or refuse; choose an earlier backup" % (target["value"], chosen["label"], format_time(backup_stop(chosen)))
+        )
     if target["type"] == "lsn" and lsn_value(chosen["lsn"]["stop"]) > lsn_value(target["value"]):
-        raise ValueError("target lsn %s is before backup %s stopped (lsn %s)"
-                         % (target["value"], chosen["label"], chosen["lsn"]["stop"]))
+        raise ValueError("target lsn %s is before backup %s stopped (lsn %s)" % (target["value"], chosen["label"], chosen["lsn"]["stop"]))
     return chosen

@@ -25,11 +25,16 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import parse_time
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, sql
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
-    check_absolute_path, check_tenant_name)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_absolute_path, check_tenant_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import (
-    MANAGED_BY, allow_connections, drop_database, observe_database, revoke_public, terminate_sessions)
+    MANAGED_BY,
+    allow_connections,
+    drop_database,
+    observe_database,
+    revoke_public,
+    terminate_sessions,
+)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import SessionRole
 
@@ -45,9 +50,11 @@ class TenantPitr:
         if not isinstance(params.get("jobs"), int) or params["jobs"] < 1:
             raise ValueError("jobs %r must be at least 1" % params.get("jobs"))
         side = os.path.join(self.work_dir, "%s_pitr_side" % self.tenant)
-        self.cluster = PitrRestore(pgbackrest, dict(params, data_dir=side, action="pause", mode="side_by_side",
-                                                    force=False, confirm=False),
-                                   label="the side cluster's folder (in work_dir)")
+        self.cluster = PitrRestore(
+            pgbackrest,
+            dict(params, data_dir=side, action="pause", mode="side_by_side", force=False, confirm=False),
+            label="the side cluster's folder (in work_dir)",
+        )
         self.report = {"tenant": self.tenant, "restored_database": self.restored, "swapped": False}
 
     def plan(self):
@@ -66,8 +73,7 @@ class TenantPitr:
             self.report.update(done_before=earlier, swapped=bool(self.p["swap"]))
             return self.report
         if restored["exists"]:
-            raise ValueError("database %s already exists on %s: give another restored_name or remove it"
-                             % (self.restored, self.pg.where))
+            raise ValueError("database %s already exists on %s: give another restored_name or remove it" % (self.restored, self.pg.where))
         self.owner, self.live = live["owner"], live
         if self.p.get("filestore_root"):
             target = os.path.join(self.p["filestore_root"], self.restored)
@@ -96,8 +102,9 @@ class TenantPitr:
         created, built, filler = False, None, None
         try:
             self.cluster.apply()
-            reached = parse_time(self.cluster.report["last_replay_ts"]) if self.cluster.report.get(
-                "last_replay_ts") else datetime.datetime.now(datetime.timezone.utc)
+            reached = (
+                parse_time(self.cluster.report["last_replay_ts"]) if self.cluster.report.get("last_replay_ts") else datetime.datetime.now(datetime.timezone.utc)
+            )
             # The copy is filled by a session role that owns only it, then handed to the tenant's owner.
             filler = SessionRole(self.pg)
             filler.create()
@@ -135,14 +142,11 @@ class TenantPitr:
         name = sql.Identifier(self.restored)
         if not live["public_connect"]:
             revoke_public(self.pg, self.restored)
-        self.pg.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
-            name, sql.Literal(live["connection_limit"])))
+        self.pg.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(name, sql.Literal(live["connection_limit"])))
         if live["statement_timeout"]:
-            self.pg.execute(sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(
-                name, sql.Literal(live["statement_timeout"])))
+            self.pg.execute(sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(name, sql.Literal(live["statement_timeout"])))
         metadata = dict(live.get("metadata") or {"managed_by": MANAGED_BY, "tenant": self.tenant})
-        metadata["pitr"] = dict(self._stamp(), backup_set=self.cluster.report.get("backup_set"),
-                                reached=self.cluster.report.get("last_replay_ts"))
+        metadata["pitr"] = dict(self._stamp(), backup_set=self.cluster.report.get("backup_set"), reached=self.cluster.report.get("last_replay_ts"))
         self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(json.dumps(metadata))))
 
     def _rows_after_target(self):
@@ -153,18 +157,22 @@ class TenantPitr:
             if reopen:
                 allow_connections(self.pg, self.tenant, True)
             # Plain tables without row-level security only: their reading runs no code of the tenant's.
-            tables = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                      "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'id' AND a.atttypid IN "
-                      "('int4'::regtype, 'int8'::regtype) WHERE n.nspname = 'public' AND c.relkind = 'r' "
-                      "AND NOT c.relrowsecurity ORDER BY 1")
+            tables = (
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'id' AND a.atttypid IN "
+                "('int4'::regtype, 'int8'::regtype) WHERE n.nspname = 'public' AND c.relkind = 'r' "
+                "AND NOT c.relrowsecurity ORDER BY 1"
+            )
             highest = {}
             for (table,) in self.pg.query(tables, dbname=self.restored):
-                highest[table] = self.pg.query(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
-                    sql.Identifier("public", table)), dbname=self.restored)[0][0]
+                highest[table] = self.pg.query(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(sql.Identifier("public", table)), dbname=self.restored)[0][
+                    0
+                ]
             after = {}
             for (table,) in self.pg.query(tables, dbname=self.tenant):
-                count = self.pg.query(sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(
-                    sql.Identifier("public", table)), (highest.get(table, 0),), dbname=self.tenant)[0][0]
+                count = self.pg.query(
+                    sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(sql.Identifier("public", table)), (highest.get(table, 0),), dbname=self.tenant
+                )[0][0]
                 if count:
                     after[table] = count
             return after
@@ -181,10 +189,20 @@ class TenantPitr:
         try:
             side = {"PGHOST": self.cluster.dest, "PGPORT": str(self.p["port"]), "PGUSER": self.p["copy_user"]}
             done = subprocess.run(
-                [os.path.join(self.p["pg_bin_dir"], "pg_dump"), "--format=directory", "--jobs=%d" % self.p["jobs"],
-                 "--no-owner", "--file=%s" % os.path.join(dump_dir, "db"),
-                 "--dbname=%s" % self.tenant], capture_output=True, text=True, env=program_env(side),
-                timeout=self.p["wait_timeout"], check=False)
+                [
+                    os.path.join(self.p["pg_bin_dir"], "pg_dump"),
+                    "--format=directory",
+                    "--jobs=%d" % self.p["jobs"],
+                    "--no-owner",
+                    "--file=%s" % os.path.join(dump_dir, "db"),
+                    "--dbname=%s" % self.tenant,
+                ],
+                capture_output=True,
+                text=True,
+                env=program_env(side),
+                timeout=self.p["wait_timeout"],
+                check=False,
+            )
             if done.returncode != 0:
                 raise RuntimeError("pg_dump of %s from the restored cluster failed: %s" % (self.tenant, done.stderr[-800:]))
             restore_custom(filler, os.path.join(dump_dir, "db"), self.restored, self.p["jobs"], self.p["pg_bin_dir"])
@@ -193,13 +211,14 @@ class TenantPitr:
 
     def _restore_filestore(self, reached):
         keys = signing_keys(self.p)
-        backups = [b for b in list_backups(self.store, self.p["bucket"], self.p["key_prefix"], self.tenant, keys)
-                   if b["verified"] and b["created"] <= reached]
+        backups = [b for b in list_backups(self.store, self.p["bucket"], self.p["key_prefix"], self.tenant, keys) if b["verified"] and b["created"] <= reached]
         build = FilestoreBuild(self.p["filestore_root"], self.restored)
         if not backups:
             build.stage()
-            self.report["filestore"] = {"backup": None, "note": "no verified logical backup of %s at or before %s: "
-                                                                "empty filestore" % (self.tenant, reached.isoformat())}
+            self.report["filestore"] = {
+                "backup": None,
+                "note": "no verified logical backup of %s at or before %s: empty filestore" % (self.tenant, reached.isoformat()),
+            }
         else:
             chosen = backups[-1]
             source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": chosen["key"]}, keys, tenant=self.tenant)
@@ -219,8 +238,10 @@ class TenantPitr:
         """Attachments the restored database names but the backup's filestore lacks (never invented)."""
         try:
             odoo = OdooDatabase(self.pg, self.restored)
-            rows = odoo.pg.query(sql.SQL("SELECT DISTINCT store_fname FROM {} WHERE store_fname IS NOT NULL "
-                                         "AND store_fname <> ''").format(odoo.table("ir_attachment")), dbname=self.restored)
+            rows = odoo.pg.query(
+                sql.SQL("SELECT DISTINCT store_fname FROM {} WHERE store_fname IS NOT NULL AND store_fname <> ''").format(odoo.table("ir_attachment")),
+                dbname=self.restored,
+            )
         finally:
             self.pg.close(self.restored)  # a rename needs the database without sessions
         return sorted(name for (name,) in rows if not os.path.isfile(os.path.join(staging, name)))
@@ -229,10 +250,8 @@ class TenantPitr:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         forensic = check_tenant_name("%s_pre_pitr_%s" % (self.tenant, stamp.lower()), "forensic name")
         terminate_sessions(self.pg, self.tenant)
-        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.tenant),
-                                                                         sql.Identifier(forensic)))
-        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.restored),
-                                                                         sql.Identifier(self.tenant)))
+        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.tenant), sql.Identifier(forensic)))
+        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.restored), sql.Identifier(self.tenant)))
         if not self.live["allow_connections"]:  # a suspended tenant comes back suspended: resume is a decision
             allow_connections(self.pg, self.tenant, False)
         self.report.update(swapped=True, forensic_database=forensic)

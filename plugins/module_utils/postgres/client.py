@@ -16,13 +16,13 @@ try:
     import psycopg2
     import psycopg2.extensions
     from psycopg2 import sql
+
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR = True, None
 except ImportError:
     psycopg2 = sql = None
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR = False, traceback.format_exc()
 
-__all__ = ["HAS_PSYCOPG2", "PSYCOPG2_IMPORT_ERROR", "Postgres", "PostgresError", "postgres_argument_spec",
-           "run_postgres_module", "sql"]
+__all__ = ["HAS_PSYCOPG2", "PSYCOPG2_IMPORT_ERROR", "Postgres", "PostgresError", "postgres_argument_spec", "run_postgres_module", "sql"]
 
 
 def postgres_argument_spec():
@@ -33,8 +33,7 @@ def postgres_argument_spec():
         login_user=dict(type="str", fallback=(env_fallback, ["PGUSER"])),
         login_password=dict(type="str", no_log=True, fallback=(env_fallback, ["PGPASSWORD"])),
         login_unix_socket=dict(type="path", fallback=(env_fallback, ["ODOO_OPS_PG_UNIX_SOCKET"])),
-        ssl_mode=dict(type="str", fallback=(env_fallback, ["PGSSLMODE"]),
-                      choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+        ssl_mode=dict(type="str", fallback=(env_fallback, ["PGSSLMODE"]), choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
         ca_cert=dict(type="path", aliases=["ssl_rootcert"], fallback=(env_fallback, ["PGSSLROOTCERT"])),
     )
 
@@ -64,8 +63,7 @@ class Postgres:
 
     def as_role(self, user, password):
         """A client of the same server (host, port, TLS) logged in as another role."""
-        other = Postgres({"login_host": self.host, "login_port": self.port, "login_user": user,
-                          "login_password": password, "ssl_mode": self._ssl["sslmode"]})
+        other = Postgres({"login_host": self.host, "login_port": self.port, "login_user": user, "login_password": password, "ssl_mode": self._ssl["sslmode"]})
         other._ssl = dict(self._ssl)  # pylint: disable=protected-access  # same class
         return other
 
@@ -91,12 +89,19 @@ class Postgres:
 
     def _open(self, dbname):
         try:
-            return psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self._password,
-                                    dbname=dbname, connect_timeout=10, application_name="sysgenpro.odoo_ops",
-                                    options=PINNED_SEARCH_PATH, **self._ssl)
+            return psycopg2.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self._password,
+                dbname=dbname,
+                connect_timeout=10,
+                application_name="sysgenpro.odoo_ops",
+                options=PINNED_SEARCH_PATH,
+                **self._ssl,
+            )
         except psycopg2.OperationalError as exc:
-            raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s"
-                                % (self.where, self.user, dbname, self._safe(exc))) from None
+            raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s" % (self.where, self.user, dbname, self._safe(exc))) from None
 
     @contextlib.contextmanager
     def exported_snapshot(self, dbname):
@@ -117,8 +122,14 @@ class Postgres:
 
     def client_env(self, **extra):
         """Environment for libpq client programs (pg_dump, psql): the password never goes on a command line."""
-        env = {"PGHOST": str(self.host), "PGPORT": str(self.port), "PGUSER": self.user,
-               "PGSSLMODE": self._ssl["sslmode"], "PGAPPNAME": "sysgenpro.odoo_ops", "PGCONNECT_TIMEOUT": "10"}
+        env = {
+            "PGHOST": str(self.host),
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGSSLMODE": self._ssl["sslmode"],
+            "PGAPPNAME": "sysgenpro.odoo_ops",
+            "PGCONNECT_TIMEOUT": "10",
+        }
         if self._password:
             env["PGPASSWORD"] = self._password
         if "sslrootcert" in self._ssl:
@@ -164,6 +175,7 @@ def run_postgres_module(module, work, expected=(ValueError,)):
     """Run work(pg) for a module: fail cleanly without psycopg2, on PostgresError or `expected`
     errors (refusals), and always close the connections. work returns the result dict."""
     from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
     pg = Postgres(module.params)

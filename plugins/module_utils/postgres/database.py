@@ -31,7 +31,7 @@ def tenant_locks(pg, names, timeout):
     held = []
     try:
         for name in sorted(set(names)):
-            key = zlib.crc32(name.encode("utf-8")) - 2 ** 31  # a signed 32-bit key
+            key = zlib.crc32(name.encode("utf-8")) - 2**31  # a signed 32-bit key
             deadline = time.monotonic() + timeout
             with conn.cursor() as cur:
                 while True:
@@ -40,8 +40,10 @@ def tenant_locks(pg, names, timeout):
                         held.append(key)
                         break
                     if time.monotonic() >= deadline:
-                        raise TenantBusy("tenant %s is being changed by another run (its lock is held); try again when "
-                                         "that run has ended, or raise lock_timeout (now %s s)" % (name, timeout))
+                        raise TenantBusy(
+                            "tenant %s is being changed by another run (its lock is held); try again when "
+                            "that run has ended, or raise lock_timeout (now %s s)" % (name, timeout)
+                        )
                     time.sleep(0.2)
         yield held
     finally:
@@ -54,7 +56,9 @@ def observe_database(pg, name):
         "SELECT pg_get_userbyid(d.datdba), d.datallowconn, d.datconnlimit, shobj_description(d.oid, 'pg_database'),"
         " (SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0),"
         " has_database_privilege('public', d.datname, 'CONNECT'), d.datistemplate FROM pg_database d"
-        " WHERE d.datname = %s", (name,))
+        " WHERE d.datname = %s",
+        (name,),
+    )
     if not rows:
         return {"exists": False}
     owner, allow, limit, comment, settings, public, is_template = rows[0]
@@ -65,29 +69,36 @@ def observe_database(pg, name):
         metadata = None
     if not isinstance(metadata, dict) or metadata.get("managed_by") != MANAGED_BY:
         metadata = None
-    found = {"exists": True, "owner": owner, "allow_connections": allow, "connection_limit": limit,
-             "statement_timeout": timeout, "public_connect": public, "metadata": metadata}
+    found = {
+        "exists": True,
+        "owner": owner,
+        "allow_connections": allow,
+        "connection_limit": limit,
+        "statement_timeout": timeout,
+        "public_connect": public,
+        "metadata": metadata,
+    }
     if is_template:
         found["is_template"] = True
     return found
 
 
 def allow_connections(pg, name, allow):
-    pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-        sql.Identifier(name), sql.SQL("true" if allow else "false")))
+    pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(sql.Identifier(name), sql.SQL("true" if allow else "false")))
 
 
 def terminate_sessions(pg, name, timeout=10.0):
     """Cut the sessions of database name and wait (bounded) until they are gone."""
     deadline = time.monotonic() + timeout
     while True:
-        left = pg.query("SELECT usename, pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        left = pg.query("SELECT usename, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
         if not left:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError("%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
-                               "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left}))))
+            raise RuntimeError(
+                "%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
+                "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left})))
+            )
         time.sleep(0.1)
 
 
@@ -121,5 +132,7 @@ def executable_objects(pg, dbname):
         "UNION ALL SELECT 'rule ' || r.rulename || ' on ' || r.ev_class::regclass::text FROM pg_catalog.pg_rewrite r "
         "WHERE r.rulename <> '_RETURN' AND r.ev_class >= 16384 "
         "UNION ALL SELECT 'policy ' || pol.polname || ' on ' || pol.polrelid::regclass::text FROM pg_catalog.pg_policy pol "
-        "ORDER BY 1", dbname=dbname)
+        "ORDER BY 1",
+        dbname=dbname,
+    )
     return [row[0] for row in rows]

@@ -27,8 +27,7 @@ def program(pg_bin_dir, name):
         if not os.access(path, os.X_OK):
             raise ValueError("pg_bin_dir %s has no executable %s" % (pg_bin_dir, name))
         return path
-    found = shutil.which(name) or next((os.path.join(d, name) for d in DEFAULT_BIN_DIRS
-                                        if os.access(os.path.join(d, name), os.X_OK)), None)
+    found = shutil.which(name) or next((os.path.join(d, name) for d in DEFAULT_BIN_DIRS if os.access(os.path.join(d, name), os.X_OK)), None)
     if not found:
         raise ValueError("%s is not on PATH: install PostgreSQL's client programs or give pg_bin_dir" % name)
     return found
@@ -54,4 +53,4 @@ def supports_restrict(path):
     """Whether this psql has \\restrict, which refuses every later meta-command (\\!, \\connect, \\copy,
     \\o |cmd, \\gexec, ...) but \\unrestrict with the key given."""
     major, minor = version(path)
-    return major >= 18 or minor >= RESTRICT_SINCE.get(major, 10 ** 6)
+    return major >= 18 or minor >= RESTRICT_SINCE.get(major, 10**6)

@@ -54,10 +54,12 @@ class SessionRole:
         self._reap_expired()
         self._ensure_group()
         until = (datetime.datetime.now(datetime.timezone.utc) + VALID_FOR).strftime("%Y-%m-%d %H:%M:%S+00")
-        self.admin.execute(sql.SQL(
-            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT "
-            "VALID UNTIL {} IN ROLE {} PASSWORD %s").format(
-                sql.Identifier(self.name), sql.Literal(until), sql.Identifier(SESSION_GROUP)), (self._password,))
+        self.admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT VALID UNTIL {} IN ROLE {} PASSWORD %s").format(
+                sql.Identifier(self.name), sql.Literal(until), sql.Identifier(SESSION_GROUP)
+            ),
+            (self._password,),
+        )
         self.created = True
         # The admin must own what this role owns to hand it over (ALTER DATABASE ... OWNER, REASSIGN).
         self.admin.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(self.name)))
@@ -66,8 +68,9 @@ class SessionRole:
 
     def _check_owner(self, owner):
         if self.admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
-            raise ValueError("%s is a superuser: the collection never runs a tenant's SQL with a superuser's rights; "
-                             "give the database an owner without SUPERUSER" % owner)
+            raise ValueError(
+                "%s is a superuser: the collection never runs a tenant's SQL with a superuser's rights; give the database an owner without SUPERUSER" % owner
+            )
 
     def _grant(self, owner):
         self._check_owner(owner)
@@ -94,10 +97,10 @@ class SessionRole:
         (what a restore fills while no privileged role owns it), or a copy of template."""
         if template:
             statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}").format(
-                sql.Identifier(dbname), sql.Identifier(template), sql.Identifier(self.name), sql.SQL(strategy.upper()))
+                sql.Identifier(dbname), sql.Identifier(template), sql.Identifier(self.name), sql.SQL(strategy.upper())
+            )
         else:
-            statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(
-                sql.Identifier(dbname), sql.Identifier(self.name))
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' OWNER {}").format(sql.Identifier(dbname), sql.Identifier(self.name))
         self.admin.execute(statement)
         self._owns.add(dbname)
         self.admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(dbname)))
@@ -107,12 +110,13 @@ class SessionRole:
         ... SET, which would steer every later session), rights granted to others, the template flag,
         the connection limit. Run right after a restore, before any other session enters."""
         name = sql.Identifier(dbname)
-        self.admin.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1")
-                           .format(name))
+        self.admin.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true CONNECTION LIMIT -1").format(name))
         self.admin.execute(sql.SQL("ALTER DATABASE {} RESET ALL").format(name))
         for (grantee,) in self.admin.query(
-                "SELECT DISTINCT pg_get_userbyid(a.grantee) FROM pg_database d, aclexplode(d.datacl) a "
-                "WHERE d.datname = %s AND a.grantee <> 0 AND a.grantee <> d.datdba", (dbname,)):
+            "SELECT DISTINCT pg_get_userbyid(a.grantee) FROM pg_database d, aclexplode(d.datacl) a "
+            "WHERE d.datname = %s AND a.grantee <> 0 AND a.grantee <> d.datdba",
+            (dbname,),
+        ):
             self.admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(name, sql.Identifier(grantee)))
         self.admin.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
 
@@ -124,8 +128,7 @@ class SessionRole:
             self._client.close(dbname)
         self.admin.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(owner)))
         self.sanitize(dbname)
-        self.admin.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(self.name), sql.Identifier(owner)),
-                           dbname=dbname)
+        self.admin.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(self.name), sql.Identifier(owner)), dbname=dbname)
         self.admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(self.name)), dbname=dbname)
         self.admin.close(dbname)
         self._owns.discard(dbname)
@@ -155,8 +158,8 @@ class SessionRole:
     def _reap_expired(self):
         """Session roles of earlier runs that were killed before they dropped theirs."""
         for (name,) in self.admin.query(
-                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s AND rolvaliduntil < now() ORDER BY 1",
-                (SESSION_PREFIX.replace("_", "\\_") + "%",)):
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s AND rolvaliduntil < now() ORDER BY 1", (SESSION_PREFIX.replace("_", "\\_") + "%",)
+        ):
             try:
                 drop_session_role(self.admin, name)
             except PostgresError:
@@ -167,7 +170,9 @@ def drop_session_role(admin, name):
     """Drop a session role, first the objects it owns in any database (DROP OWNED there)."""
     databases = admin.query(
         "SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid "
-        "WHERE s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = %s) AND d.datallowconn ORDER BY 1", (name,))
+        "WHERE s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = %s) AND d.datallowconn ORDER BY 1",
+        (name,),
+    )
     for (dbname,) in databases:
         admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)), dbname=dbname)
         admin.close(dbname)

@@ -12,10 +12,14 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.databa
 
 
 def list_tenants(pg, params):
-    names = [row[0] for row in pg.query(
-        "SELECT datname FROM pg_database WHERE NOT datistemplate AND (datname = %s OR %s IS NULL) AND "
-        "(pg_get_userbyid(datdba) = %s OR shobj_description(oid, 'pg_database') LIKE %s) ORDER BY datname",
-        (params.get("name"), params.get("name"), params.get("owner"), '%"managed_by": "sysgenpro.odoo_ops"%'))]
+    names = [
+        row[0]
+        for row in pg.query(
+            "SELECT datname FROM pg_database WHERE NOT datistemplate AND (datname = %s OR %s IS NULL) AND "
+            "(pg_get_userbyid(datdba) = %s OR shobj_description(oid, 'pg_database') LIKE %s) ORDER BY datname",
+            (params.get("name"), params.get("name"), params.get("owner"), '%"managed_by": "sysgenpro.odoo_ops"%'),
+        )
+    ]
     tenants = []
     for name in names:
         found = observe_database(pg, name)
@@ -24,11 +28,19 @@ def list_tenants(pg, params):
             continue
         if params.get("tier") and metadata.get("tier") != params["tier"]:
             continue
-        entry = {"name": name, "state": "active" if found["allow_connections"] else "suspended",
-                 "owner": found["owner"], "managed": found["metadata"] is not None, "metadata": metadata,
-                 "connection_limit": found["connection_limit"], "statement_timeout": found["statement_timeout"],
-                 "database_bytes": pg.query("SELECT pg_database_size(%s)", (name,))[0][0],
-                 "filestore_bytes": None, "odoo_version": None, "neutralized": None}
+        entry = {
+            "name": name,
+            "state": "active" if found["allow_connections"] else "suspended",
+            "owner": found["owner"],
+            "managed": found["metadata"] is not None,
+            "metadata": metadata,
+            "connection_limit": found["connection_limit"],
+            "statement_timeout": found["statement_timeout"],
+            "database_bytes": pg.query("SELECT pg_database_size(%s)", (name,))[0][0],
+            "filestore_bytes": None,
+            "odoo_version": None,
+            "neutralized": None,
+        }
         root = params.get("filestore_root")
         if root and os.path.isdir(os.path.join(root, name)):
             entry["filestore_bytes"] = tree_size(os.path.join(root, name))

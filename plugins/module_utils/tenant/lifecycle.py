@@ -27,12 +27,19 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import verify_password
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import (
-    FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import (
-    MANAGED_BY, PROTECTED_DATABASES, allow_connections, drop_database, executable_objects, observe_database,
-    revoke_public, tenant_locks, terminate_sessions)
+    MANAGED_BY,
+    PROTECTED_DATABASES,
+    allow_connections,
+    drop_database,
+    executable_objects,
+    observe_database,
+    revoke_public,
+    tenant_locks,
+    terminate_sessions,
+)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import OwnerSessions, SessionRole
 
@@ -98,8 +105,7 @@ class Tenant:
         return observe_database(self.pg, name)
 
     def sessions(self, name):
-        return self.pg.query("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                             (name,))[0][0]
+        return self.pg.query("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))[0][0]
 
     def role_exists(self, role):
         return bool(self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)))
@@ -142,69 +148,84 @@ class Tenant:
         origin_key = "source" if self.p.get("source") else "template"
         origin = self.p.get(origin_key)
         if not origin:
-            raise ValueError("tenant %s does not exist: give template (a golden database) or source (a tenant "
-                             "to clone) to create it" % self.name)
+            raise ValueError("tenant %s does not exist: give template (a golden database) or source (a tenant to clone) to create it" % self.name)
         found = self.observe(origin)
         if not found["exists"]:
             raise ValueError("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
         if origin_key == "source" and (not found["metadata"] or found["metadata"].get("kind", "tenant") != "tenant"):
-            raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned"
-                             % (origin, MANAGED_BY))
+            raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned" % (origin, MANAGED_BY))
         if origin_key == "template" and (found["metadata"] or {}).get("kind") not in (None, "template"):
             raise ValueError("template %s is a tenant, not a template: clone it with source" % origin)
         copy = origin_key == "template" or self.p["copy"]
         if copy and not self.p.get("base_url"):
-            raise ValueError("base_url is required to create %s as a copy: a copy must point at its own URL, "
-                             "never at the original's or at localhost" % self.name)
+            raise ValueError(
+                "base_url is required to create %s as a copy: a copy must point at its own URL, never at the original's or at localhost" % self.name
+            )
         # A live tenant always holds pooled sessions: its copy is taken online (one snapshot) unless the task
         # asks to cut them for a file-level copy.
-        strategy = self.p.get("strategy") or (
-            "dump" if origin_key == "source" and copy and not self.p["terminate_connections"] else "wal_log")
+        strategy = self.p.get("strategy") or ("dump" if origin_key == "source" and copy and not self.p["terminate_connections"] else "wal_log")
         if strategy == "dump" and not copy:
-            raise ValueError("strategy dump copies a live tenant while it runs: a move (copy: false) must stop its "
-                             "source first, use strategy wal_log or file_copy with terminate_connections: true")
+            raise ValueError(
+                "strategy dump copies a live tenant while it runs: a move (copy: false) must stop its "
+                "source first, use strategy wal_log or file_copy with terminate_connections: true"
+            )
         if strategy == "dump" and not found["allow_connections"]:
             raise ValueError("%s %s is suspended: strategy dump reads it online; use wal_log" % (origin_key, origin))
         sessions = self.sessions(origin) if strategy != "dump" else 0
         if sessions and not self.p["terminate_connections"]:
-            raise ValueError("%s %s has %d open session(s); they would be cut to copy it. Stop its Odoo first, or "
-                             "set terminate_connections: true (or copy it online with strategy: dump)"
-                             % (origin_key, origin, sessions))
+            raise ValueError(
+                "%s %s has %d open session(s); they would be cut to copy it. Stop its Odoo first, or "
+                "set terminate_connections: true (or copy it online with strategy: dump)" % (origin_key, origin, sessions)
+            )
         owner = self._owner_for_new()
         self._plan_filestore_checks(plan, path, origin)
         plan.creating = True
         plan.report.update(origin={origin_key: origin, "copy": copy, "sessions_cut": sessions}, strategy=strategy)
         self._plan_owner_role(plan, owner, found["owner"])
         if origin_key == "template" and (found["allow_connections"] or found["public_connect"]):
-            plan.warnings.append("template %s is not sealed (it accepts connections%s): any Odoo process whose dbfilter "
-                                 "matches it can serve it and hold a session that blocks tenant creation; seal it with "
-                                 "odoo_tenant state=template" % (origin, " from PUBLIC" if found["public_connect"] else ""))
+            plan.warnings.append(
+                "template %s is not sealed (it accepts connections%s): any Odoo process whose dbfilter "
+                "matches it can serve it and hold a session that blocks tenant creation; seal it with "
+                "odoo_tenant state=template" % (origin, " from PUBLIC" if found["public_connect"] else "")
+            )
         created = dict(exists=True, owner=owner, allow_connections=True, connection_limit=-1, statement_timeout=None)
         if strategy == "dump":
-            plan.add("copy %s online into a new database %s: one snapshot of it dumped by a session role with its "
-                     "owner's rights, restored by one that owns only the new database" % (origin, self.name),
-                     lambda: self._copy_online(origin, found["owner"]), public_connect=False, **created)
-            plan.add("undo what the copy set on database %s itself (settings, rights, flags); list the code it holds"
-                     % self.name, lambda: self._sanitize(refuse_code=False))
+            plan.add(
+                "copy %s online into a new database %s: one snapshot of it dumped by a session role with its "
+                "owner's rights, restored by one that owns only the new database" % (origin, self.name),
+                lambda: self._copy_online(origin, found["owner"]),
+                public_connect=False,
+                **created,
+            )
+            plan.add(
+                "undo what the copy set on database %s itself (settings, rights, flags); list the code it holds" % self.name,
+                lambda: self._sanitize(refuse_code=False),
+            )
         else:
-            plan.add("create database %s from %s %s (strategy %s), owned by a session role until it is ready" % (
-                self.name, origin_key, origin, strategy),
-                     lambda: self._create_database(origin, owner, strategy, sessions), public_connect=False, **created)
+            plan.add(
+                "create database %s from %s %s (strategy %s), owned by a session role until it is ready" % (self.name, origin_key, origin, strategy),
+                lambda: self._create_database(origin, owner, strategy, sessions),
+                public_connect=False,
+                **created,
+            )
             if found["owner"] != owner:
-                plan.add("give %s the objects %s owns in the new database" % (owner, found["owner"]),
-                         lambda: self._reassign(found["owner"], owner))
+                plan.add("give %s the objects %s owns in the new database" % (owner, found["owner"]), lambda: self._reassign(found["owner"], owner))
         self._owner = owner
         if copy:
-            plan.add("reset identity as Odoo's duplicate does (uuid, secret, create date, base URL, login "
-                     "cooldown), remove the enterprise code", lambda: self._odoo().reset_as_copy(self.p["base_url"]))
+            plan.add(
+                "reset identity as Odoo's duplicate does (uuid, secret, create date, base URL, login cooldown), remove the enterprise code",
+                lambda: self._odoo().reset_as_copy(self.p["base_url"]),
+            )
         self._plan_content(plan, True, owner, created_from={origin_key: origin, "copy": copy})
         self._plan_settings(plan, plan.after, path, created_from={origin_key: origin, "copy": copy})
         if path:
-            plan.add("build filestore %s from %s (%s)" % (path, self.origin_filestore_path(origin), self.p["filestore_copy"]),
-                     lambda: self._build_filestore(origin), filestore=True)
+            plan.add(
+                "build filestore %s from %s (%s)" % (path, self.origin_filestore_path(origin), self.p["filestore_copy"]),
+                lambda: self._build_filestore(origin),
+                filestore=True,
+            )
         if origin_key == "source" and not copy:
-            plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin,
-                     lambda: allow_connections(self.pg, origin, False))
+            plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin, lambda: allow_connections(self.pg, origin, False))
 
     def _plan_restore(self, plan, path):
         if not HAS_BOTO3:
@@ -219,40 +240,54 @@ class Tenant:
         owner = self._owner_for_new()
         self._plan_filestore_checks(plan, path)
         plan.creating = True
-        plan.report.update(origin={"backup": where, "copy": copy, "sha256_verified": bool(sidecar),
-                                   "authenticated": bool(sidecar), "backup_tenant": (sidecar or {}).get("tenant"),
-                                   "version_id": (backup.objects.get(backup.key) or {}).get("version_id")})
+        plan.report.update(
+            origin={
+                "backup": where,
+                "copy": copy,
+                "sha256_verified": bool(sidecar),
+                "authenticated": bool(sidecar),
+                "backup_tenant": (sidecar or {}).get("tenant"),
+                "version_id": (backup.objects.get(backup.key) or {}).get("version_id"),
+            }
+        )
         if not sidecar:
-            plan.warnings.append("%s is not authenticated (%s): restored because allow_unsigned is set, as a session "
-                                 "role that owns only the new database" % (where, backup.unsigned_reason))
+            plan.warnings.append(
+                "%s is not authenticated (%s): restored because allow_unsigned is set, as a session "
+                "role that owns only the new database" % (where, backup.unsigned_reason)
+            )
         self._plan_owner_role(plan, owner, owner)
         scratch = self.p.get("filestore_root") or None
         self._cleanups.append(backup.discard)
-        plan.add("download %s at its recorded version, check its size, SHA-256 and members" % where,
-                 lambda: (backup.download(scratch), backup.check_archive()))
-        plan.add("create empty database %s owned by a session role that holds nothing else" % self.name,
-                 self._create_to_fill, exists=True, owner=owner, allow_connections=True, connection_limit=-1,
-                 statement_timeout=None, public_connect=False)
+        plan.add("download %s at its recorded version, check its size, SHA-256 and members" % where, lambda: (backup.download(scratch), backup.check_archive()))
+        plan.add(
+            "create empty database %s owned by a session role that holds nothing else" % self.name,
+            self._create_to_fill,
+            exists=True,
+            owner=owner,
+            allow_connections=True,
+            connection_limit=-1,
+            statement_timeout=None,
+            public_connect=False,
+        )
         jobs = spec.get("jobs") or 1
         if backup.format == "zip":
             label = "restore dump.sql into %s as that role (psql restricted, one transaction, stop at the first error)" % self.name
         else:
             if not 1 <= jobs <= 64:
                 raise ValueError("from_backup.jobs must be 1-64, not %d" % jobs)
-            label = "restore the dump into %s as that role with pg_restore, %d job(s), stopping at the first error" % (
-                self.name, jobs)
+            label = "restore the dump into %s as that role with pg_restore, %d job(s), stopping at the first error" % (self.name, jobs)
         plan.add(label, lambda: backup.restore_into(self._filler, self.name, jobs, self.p.get("pg_bin_dir")))
-        plan.add("undo what the dump set on database %s itself (settings, rights, flags); list the code it holds"
-                 % self.name, lambda: self._sanitize(refuse_code=not sidecar))
+        plan.add(
+            "undo what the dump set on database %s itself (settings, rights, flags); list the code it holds" % self.name,
+            lambda: self._sanitize(refuse_code=not sidecar),
+        )
         self._owner = owner
         if copy:
-            plan.add("reset identity as Odoo's duplicate does, remove the enterprise code",
-                     lambda: self._odoo().reset_as_copy(self.p["base_url"]))
+            plan.add("reset identity as Odoo's duplicate does, remove the enterprise code", lambda: self._odoo().reset_as_copy(self.p["base_url"]))
         self._plan_content(plan, True, owner, created_from={"backup": where, "copy": copy})
         self._plan_settings(plan, plan.after, path, created_from={"backup": where, "copy": copy})
         if path:
-            plan.add("restore filestore %s from the backup" % path, lambda: self._filestore_from_backup(backup),
-                     filestore=True)
+            plan.add("restore filestore %s from the backup" % path, lambda: self._filestore_from_backup(backup), filestore=True)
 
     def _plan_content(self, plan, filled, owner, created_from):
         """The steps inside a new database: its URL, its administrator's password, neutralization; then
@@ -263,8 +298,11 @@ class Tenant:
         if self.p.get("neutralize"):
             self._plan_neutralize(plan)
         if filled:
-            plan.add("hand %s to %s: the database and every object in it; database settings, rights and flags its "
-                     "content set are undone; the session role dropped" % (self.name, owner), self._hand_over)
+            plan.add(
+                "hand %s to %s: the database and every object in it; database settings, rights and flags its "
+                "content set are undone; the session role dropped" % (self.name, owner),
+                self._hand_over,
+            )
 
     def _create_to_fill(self):
         """The new database, owned by a fresh session role that holds nothing else (a restore or an
@@ -281,9 +319,10 @@ class Tenant:
         self._filler.sanitize(self.name)
         found = executable_objects(self.pg, self.name)
         if found and refuse_code:
-            raise RestoreRefused("the unauthenticated backup holds code that would run with the rights of %s once "
-                                 "restored: %s; restore it only from an authenticated backup, or review it first"
-                                 % (self._owner, ", ".join(found[:10])))
+            raise RestoreRefused(
+                "the unauthenticated backup holds code that would run with the rights of %s once "
+                "restored: %s; restore it only from an authenticated backup, or review it first" % (self._owner, ", ".join(found[:10]))
+            )
         self.code_objects = found
 
     def _hand_over(self):
@@ -316,20 +355,26 @@ class Tenant:
         self._create_to_fill()
         bin_dir = self.p.get("pg_bin_dir")
         dump = subprocess.Popen(  # pylint: disable=consider-using-with
-            [program(bin_dir, "pg_dump"), "--format=custom", "--compress=0", "--no-owner", "--no-acl",
-             "--dbname=%s" % origin], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=program_env(self.writers.env(origin_owner, origin)))
+            [program(bin_dir, "pg_dump"), "--format=custom", "--compress=0", "--no-owner", "--no-acl", "--dbname=%s" % origin],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=program_env(self.writers.env(origin_owner, origin)),
+        )
         restore = subprocess.Popen(  # pylint: disable=consider-using-with
-            [program(bin_dir, "pg_restore"), "--exit-on-error", "--no-owner", "--no-acl", "--single-transaction",
-             "--dbname=%s" % self.name], stdin=dump.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=program_env(self._filler.env(self.name)))
+            [program(bin_dir, "pg_restore"), "--exit-on-error", "--no-owner", "--no-acl", "--single-transaction", "--dbname=%s" % self.name],
+            stdin=dump.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=program_env(self._filler.env(self.name)),
+        )
         dump.stdout.close()  # pg_restore holds the pipe: pg_dump sees SIGPIPE if it stops
         restore_errors = restore.communicate()[1].decode("utf-8", "replace")
         dump_errors = dump.stderr.read().decode("utf-8", "replace")
         if dump.wait() != 0 or restore.returncode != 0:
-            raise RuntimeError("online copy of %s failed (pg_dump exit %s, pg_restore exit %s): %s" % (
-                origin, dump.returncode, restore.returncode,
-                self.pg.safe((dump_errors.strip() + " " + restore_errors.strip()).strip()[-800:])))
+            raise RuntimeError(
+                "online copy of %s failed (pg_dump exit %s, pg_restore exit %s): %s"
+                % (origin, dump.returncode, restore.returncode, self.pg.safe((dump_errors.strip() + " " + restore_errors.strip()).strip()[-800:]))
+            )
 
     def _filestore_from_backup(self, backup):
         self._built = FilestoreBuild(self.p["filestore_root"], self.name, self.uid, self.gid)
@@ -340,24 +385,19 @@ class Tenant:
     def _owner_for_new(self):
         owner = self.p.get("owner") or (self.name if self.p.get("pattern") == "dedicated" else None)
         if not owner:
-            raise ValueError("owner is required for a shared tenant: the fleet's Odoo role, which must own its "
-                             "tenants' databases")
+            raise ValueError("owner is required for a shared tenant: the fleet's Odoo role, which must own its tenants' databases")
         check_tenant_name(owner, "owner")
         if self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
-            raise ValueError("owner %s is a superuser: a tenant's Odoo would run with every right on the cluster; give "
-                             "it a role without SUPERUSER" % owner)
+            raise ValueError("owner %s is a superuser: a tenant's Odoo would run with every right on the cluster; give it a role without SUPERUSER" % owner)
         return owner
 
     def _plan_owner_role(self, plan, owner, origin_owner):
         if not self.role_exists(owner):
             if self.p.get("pattern") != "dedicated":
-                raise ValueError("owner role %s does not exist; a shared tenant is owned by its fleet's existing role"
-                                 % owner)
+                raise ValueError("owner role %s does not exist; a shared tenant is owned by its fleet's existing role" % owner)
             if not (self.p.get("owner_password") or self.p.get("owner_password_file")):
-                raise ValueError("creating role %s needs owner_password, or owner_password_file to write a "
-                                 "generated one to" % owner)
-            plan.add("create login role %s (no superuser, no createdb, no createrole)" % owner,
-                     lambda: self._create_role(owner))
+                raise ValueError("creating role %s needs owner_password, or owner_password_file to write a generated one to" % owner)
+            plan.add("create login role %s (no superuser, no createdb, no createrole)" % owner, lambda: self._create_role(owner))
             plan.add("let %s act for %s" % (self.pg.user, owner), lambda: self._grant_to_me(owner))
         for role in sorted({owner, origin_owner}):
             if self.role_exists(role) and not self.is_member(role):
@@ -370,8 +410,7 @@ class Tenant:
             return
         check_root(self.p["filestore_root"])
         if os.path.exists(path):
-            raise ValueError("filestore %s already exists; it belongs to no database of that name. Remove or "
-                             "move it first" % path)
+            raise ValueError("filestore %s already exists; it belongs to no database of that name. Remove or move it first" % path)
         if origin is None:
             return
         source = self.origin_filestore_path(origin)
@@ -386,24 +425,28 @@ class Tenant:
             plan.add("revoke CONNECT on %s from PUBLIC" % self.name, lambda: revoke_public(self.pg, self.name), public_connect=False)
         limit = self.p.get("connection_limit")
         if limit is not None and current.get("connection_limit") != limit:
-            plan.add("connection limit %s -> %s" % (current.get("connection_limit"), limit),
-                     lambda: self._alter("CONNECTION LIMIT {}", sql.Literal(limit)), connection_limit=limit)
+            plan.add(
+                "connection limit %s -> %s" % (current.get("connection_limit"), limit),
+                lambda: self._alter("CONNECTION LIMIT {}", sql.Literal(limit)),
+                connection_limit=limit,
+            )
         timeout = self.p.get("statement_timeout")
         wanted = None if timeout in (None, 0) else "%ds" % timeout
         if timeout is not None and current.get("statement_timeout") != wanted:
             statement = "SET statement_timeout = {}" if wanted else "RESET statement_timeout"
-            plan.add("statement_timeout %s -> %s" % (current.get("statement_timeout"), wanted),
-                     lambda: self._alter(statement, sql.Literal(wanted)), statement_timeout=wanted)
+            plan.add(
+                "statement_timeout %s -> %s" % (current.get("statement_timeout"), wanted),
+                lambda: self._alter(statement, sql.Literal(wanted)),
+                statement_timeout=wanted,
+            )
         metadata = self._metadata(current.get("metadata"), created_from)
         if metadata != current.get("metadata"):
-            plan.add("record tenant metadata on database %s" % self.name, lambda: self._comment(metadata),
-                     metadata=metadata)
+            plan.add("record tenant metadata on database %s" % self.name, lambda: self._comment(metadata), metadata=metadata)
         if path and not os.path.isdir(path) and created_from is None:
             plan.warnings.append("tenant %s has no filestore at %s" % (self.name, path))
 
     def _metadata(self, existing, created_from):
-        metadata = dict(existing or {"managed_by": MANAGED_BY, "tenant": self.name,
-                                     "created": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")})
+        metadata = dict(existing or {"managed_by": MANAGED_BY, "tenant": self.name, "created": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")})
         # pattern and tier: as given, else as recorded, else the defaults of a new tenant.
         for key, default in (("pattern", "shared"), ("tier", 1)):
             metadata[key] = self.p.get(key) if self.p.get(key) is not None else metadata.get(key, default)
@@ -418,8 +461,7 @@ class Tenant:
         base_url = self.p.get("base_url")
         if base_url and (created_from is not None or self._current_base_url(current) != base_url):
             frozen = " (frozen)" if self.p["freeze_base_url"] else ""
-            plan.add("web.base.url -> %s%s" % (base_url, frozen),
-                     lambda: self._odoo().set_base_url(base_url, self.p["freeze_base_url"]))
+            plan.add("web.base.url -> %s%s" % (base_url, frozen), lambda: self._odoo().set_base_url(base_url, self.p["freeze_base_url"]))
 
     def _plan_admin_password(self, plan, current):
         """Odoo's administrator gets the given password (a template's `admin`/`admin` must never reach a
@@ -433,9 +475,11 @@ class Tenant:
             if admin and verify_password(self._admin_password(create=False), admin[2]):
                 plan.report["admin_login"] = admin[1]
                 return
-        plan.add("set the password of Odoo's administrator of %s (from %s)" % (
-            self.name, "admin_password" if self.p.get("admin_password") else self.p["admin_password_file"]),
-            self._set_admin_password)
+        plan.add(
+            "set the password of Odoo's administrator of %s (from %s)"
+            % (self.name, "admin_password" if self.p.get("admin_password") else self.p["admin_password_file"]),
+            self._set_admin_password,
+        )
 
     def _admin_password(self, create=True):
         """The administrator's password: given, or read from admin_password_file, generated into it
@@ -463,41 +507,40 @@ class Tenant:
         return OdooDatabase(self.pg, self.name).parameters("web.base.url").get("web.base.url")
 
     def _plan_neutralize(self, plan):
-        how = ("Odoo's own neutralize.sql of every installed module, from %s" % ", ".join(self.p["odoo_addons_path"])
-               if self.p.get("odoo_addons_path") else
-               "the built-in list: mail servers, crons, webhooks, payment, delivery, fetchmail, IAP")
+        how = (
+            "Odoo's own neutralize.sql of every installed module, from %s" % ", ".join(self.p["odoo_addons_path"])
+            if self.p.get("odoo_addons_path")
+            else "the built-in list: mail servers, crons, webhooks, payment, delivery, fetchmail, IAP"
+        )
         plan.add("neutralize %s (%s) and verify" % (self.name, how), self._neutralize)
 
     def _plan_existing(self, plan, current, path):
         metadata = current.get("metadata")
         backup = self.p.get("from_backup") or {}
         if backup and (metadata or {}).get("backup") != "s3://%s/%s" % (backup.get("bucket"), backup.get("key")):
-            raise ValueError("database %s already exists and was not restored from that backup; choose another "
-                             "name or remove it first" % self.name)
+            raise ValueError("database %s already exists and was not restored from that backup; choose another name or remove it first" % self.name)
         if self.p.get("source") and (metadata or {}).get("source") != self.p["source"]:
-            raise ValueError("database %s already exists and is not a clone of %s; choose another name or remove it "
-                             "first" % (self.name, self.p["source"]))
+            raise ValueError("database %s already exists and is not a clone of %s; choose another name or remove it first" % (self.name, self.p["source"]))
         if self.p.get("template") and metadata is None:
-            raise ValueError("database %s already exists and is not a tenant managed by %s; it was not created from "
-                             "template %s" % (self.name, MANAGED_BY, self.p["template"]))
+            raise ValueError(
+                "database %s already exists and is not a tenant managed by %s; it was not created from "
+                "template %s" % (self.name, MANAGED_BY, self.p["template"])
+            )
         if (metadata or {}).get("kind") == "template":
             raise ValueError("database %s is a template, not a tenant" % self.name)
         owner = self.p.get("owner")
         if owner and owner != current["owner"]:
-            raise ValueError("tenant %s is owned by %s, not %s; changing a tenant's owner is not supported here"
-                             % (self.name, current["owner"], owner))
+            raise ValueError("tenant %s is owned by %s, not %s; changing a tenant's owner is not supported here" % (self.name, current["owner"], owner))
         if self.p["state"] == "suspended":
             if current["allow_connections"]:
-                plan.add("suspend %s: refuse new connections" % self.name,
-                         lambda: allow_connections(self.pg, self.name, False), allow_connections=False)
+                plan.add("suspend %s: refuse new connections" % self.name, lambda: allow_connections(self.pg, self.name, False), allow_connections=False)
             sessions = self.sessions(self.name)
             if sessions:
                 plan.add("cut %d open session(s) of %s" % (sessions, self.name), lambda: terminate_sessions(self.pg, self.name))
             plan.report["sessions_cut"] = sessions
             return
         if not current["allow_connections"]:
-            plan.add("resume %s: accept connections" % self.name, lambda: allow_connections(self.pg, self.name, True),
-                     allow_connections=True)
+            plan.add("resume %s: accept connections" % self.name, lambda: allow_connections(self.pg, self.name, True), allow_connections=True)
         self._owner = current["owner"]
         self._plan_settings(plan, current, path)
         self._plan_base_url(plan, current)
@@ -515,36 +558,40 @@ class Tenant:
         connection (no Odoo process can serve it by host name or hold a session that blocks tenant
         creation), no PUBLIC rights, owned by a role that owns no tenant, its filestore 0700."""
         if not current["exists"]:
-            raise ValueError("template %s does not exist: create it (Odoo's -i base into an empty database) first"
-                             % self.name)
+            raise ValueError("template %s does not exist: create it (Odoo's -i base into an empty database) first" % self.name)
         metadata = current.get("metadata")
         if metadata and metadata.get("kind") != "template":
             raise ValueError("database %s is a tenant, not a template: clone it with source instead" % self.name)
         if self.p.get("owner") and self.p["owner"] != current["owner"]:
             raise ValueError("template %s is owned by %s, not %s" % (self.name, current["owner"], self.p["owner"]))
-        others = [row[0] for row in self.pg.query(
-            "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) "
-            "AND datname <> %s AND NOT datistemplate ORDER BY 1", (current["owner"], self.name))]
+        others = [
+            row[0]
+            for row in self.pg.query(
+                "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) "
+                "AND datname <> %s AND NOT datistemplate ORDER BY 1",
+                (current["owner"], self.name),
+            )
+        ]
         if others:
-            raise ValueError("template %s is owned by %s, which also owns %s: a template must belong to a role no fleet "
-                             "uses, or that fleet can change what every future tenant inherits"
-                             % (self.name, current["owner"], ", ".join(others[:5])))
+            raise ValueError(
+                "template %s is owned by %s, which also owns %s: a template must belong to a role no fleet "
+                "uses, or that fleet can change what every future tenant inherits" % (self.name, current["owner"], ", ".join(others[:5]))
+            )
         if not self.is_member(current["owner"]):
             plan.add("let %s act for %s" % (self.pg.user, current["owner"]), lambda: self._grant_to_me(current["owner"]))
         if not current.get("is_template") or current["allow_connections"]:
-            plan.add("seal %s: a template that accepts no connection" % self.name,
-                     lambda: self.pg.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
-                                             .format(sql.Identifier(self.name))),
-                     is_template=True, allow_connections=False)
+            plan.add(
+                "seal %s: a template that accepts no connection" % self.name,
+                lambda: self.pg.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(sql.Identifier(self.name))),
+                is_template=True,
+                allow_connections=False,
+            )
         sessions = self.sessions(self.name)
         if sessions:
-            plan.add("cut %d open session(s) of template %s" % (sessions, self.name),
-                     lambda: terminate_sessions(self.pg, self.name))
+            plan.add("cut %d open session(s) of template %s" % (sessions, self.name), lambda: terminate_sessions(self.pg, self.name))
         if current["public_connect"]:
-            plan.add("revoke CONNECT on %s from PUBLIC" % self.name, lambda: revoke_public(self.pg, self.name),
-                     public_connect=False)
-        wanted = dict(metadata or {"managed_by": MANAGED_BY, "kind": "template", "template": self.name,
-                                   "created": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")})
+            plan.add("revoke CONNECT on %s from PUBLIC" % self.name, lambda: revoke_public(self.pg, self.name), public_connect=False)
+        wanted = dict(metadata or {"managed_by": MANAGED_BY, "kind": "template", "template": self.name, "created": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")})
         if wanted != metadata:
             plan.add("record template metadata on database %s" % self.name, lambda: self._comment(wanted), metadata=wanted)
         if path and os.path.isdir(path) and os.stat(path).st_mode & 0o077:
@@ -556,29 +603,36 @@ class Tenant:
         if current["exists"]:
             kind = (current.get("metadata") or {}).get("kind")
             if self.name in PROTECTED_DATABASES or current.get("is_template") or kind == "template":
-                raise ValueError("database %s is %s: odoo_tenant never removes it" % (
-                    self.name, "PostgreSQL's own" if self.name in PROTECTED_DATABASES else "a template"))
+                raise ValueError(
+                    "database %s is %s: odoo_tenant never removes it" % (self.name, "PostgreSQL's own" if self.name in PROTECTED_DATABASES else "a template")
+                )
             if current.get("metadata") is None:
-                raise ValueError("database %s is not a tenant managed by %s (it has no tenant metadata): refusing to "
-                                 "drop it" % (self.name, MANAGED_BY))
+                raise ValueError("database %s is not a tenant managed by %s (it has no tenant metadata): refusing to drop it" % (self.name, MANAGED_BY))
         plan.report["final_backup"] = self._check_final_backup()
-        removed = {"database": self.name if current["exists"] else None, "database_bytes": 0,
-                   "filestore": path if current["filestore"] else None,
-                   "filestore_bytes": tree_size(path) if current["filestore"] else 0, "role": None}
+        removed = {
+            "database": self.name if current["exists"] else None,
+            "database_bytes": 0,
+            "filestore": path if current["filestore"] else None,
+            "filestore_bytes": tree_size(path) if current["filestore"] else 0,
+            "role": None,
+        }
         if current["exists"]:
             removed["database_bytes"] = self.pg.query("SELECT pg_database_size(%s)", (self.name,))[0][0]
             sessions = self.sessions(self.name)
-            label = "drop database %s (%d bytes), cutting %d session(s)" % (
-                self.name, removed["database_bytes"], sessions)
+            label = "drop database %s (%d bytes), cutting %d session(s)" % (self.name, removed["database_bytes"], sessions)
             plan.add(label, self._drop_database, exists=False)
             role = current["owner"] if (current.get("metadata") or {}).get("owner_managed") else None
-            if role and self.pg.query("SELECT count(*) FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles "
-                                      "WHERE rolname = %s) AND datname <> %s", (role, self.name))[0][0] == 0:
+            if (
+                role
+                and self.pg.query(
+                    "SELECT count(*) FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) AND datname <> %s", (role, self.name)
+                )[0][0]
+                == 0
+            ):
                 removed["role"] = role
                 plan.add("drop role %s, created for this tenant" % role, lambda: self._drop_role(role))
         if current["filestore"]:
-            plan.add("remove filestore %s (%d bytes)" % (path, removed["filestore_bytes"]),
-                     lambda: shutil.rmtree(path), filestore=False)
+            plan.add("remove filestore %s (%d bytes)" % (path, removed["filestore_bytes"]), lambda: shutil.rmtree(path), filestore=False)
         plan.after = {"exists": False, "filestore": False}
         plan.report["removed"] = removed
 
@@ -590,16 +644,16 @@ class Tenant:
         if self.p["force"]:
             return {"checked": False, "reason": "force: true"}
         if not backup:
-            raise ValueError("refusing to remove tenant %s without a final backup: give final_backup (the result of "
-                             "its backup, with bucket and key) newer than %d s, or force: true" % (self.name, max_age))
+            raise ValueError(
+                "refusing to remove tenant %s without a final backup: give final_backup (the result of "
+                "its backup, with bucket and key) newer than %d s, or force: true" % (self.name, max_age)
+            )
         if not (backup.get("bucket") and backup.get("key")):
-            raise ValueError("final_backup must name the backup in the store (bucket and key: the result of "
-                             "odoo_backup), got %s" % sorted(backup))
+            raise ValueError("final_backup must name the backup in the store (bucket and key: the result of odoo_backup), got %s" % sorted(backup))
         if not HAS_BOTO3:
             raise ValueError("checking final_backup needs the boto3 Python library on the host that runs the module")
         store = ObjectStore(self.p)
-        source = BackupSource(store, {"bucket": backup["bucket"], "key": backup["key"]}, signing_keys(self.p),
-                              tenant=self.name)
+        source = BackupSource(store, {"bucket": backup["bucket"], "key": backup["key"]}, signing_keys(self.p), tenant=self.name)
         try:
             sidecar = source.check()
         except RestoreRefused as exc:
@@ -609,17 +663,19 @@ class Tenant:
         if age < -FUTURE_SKEW:
             raise ValueError("final_backup of %s is dated %s, in the future: refusing it" % (self.name, created.isoformat()))
         if age > max_age:
-            raise ValueError("final_backup of %s is %d s old, older than final_backup_max_age (%d s): take a new "
-                             "backup first" % (self.name, age, max_age))
+            raise ValueError("final_backup of %s is %d s old, older than final_backup_max_age (%d s): take a new backup first" % (self.name, age, max_age))
         for entry in source.objects.values():
             if not entry.get("version_id"):  # no versioning: the bytes themselves must match the signed record
-                body = store.call("read %s" % entry["key"], "get_object", Bucket=backup["bucket"], Key=entry["key"],
-                                  **version_args(None))["Body"]
+                body = store.call("read %s" % entry["key"], "get_object", Bucket=backup["bucket"], Key=entry["key"], **version_args(None))["Body"]
                 if HashingReader(body).drain()["sha256"] != entry["sha256"]:
-                    raise ValueError("final_backup s3://%s/%s does not match the SHA-256 its signed sidecar records"
-                                     % (backup["bucket"], entry["key"]))
-        return {"checked": True, "age_seconds": int(max(age, 0)), "key": backup["key"], "created": sidecar["created"],
-                "version_ids": {k: o.get("version_id") for k, o in sorted(source.objects.items())}}
+                    raise ValueError("final_backup s3://%s/%s does not match the SHA-256 its signed sidecar records" % (backup["bucket"], entry["key"]))
+        return {
+            "checked": True,
+            "age_seconds": int(max(age, 0)),
+            "key": backup["key"],
+            "created": sidecar["created"],
+            "version_ids": {k: o.get("version_id") for k, o in sorted(source.objects.items())},
+        }
 
     # -- actions ----------------------------------------------------------------------------------
     def apply(self, plan):
@@ -690,8 +746,7 @@ class Tenant:
                 with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
                     handle.write(password + "\n")
                 self._created_role_file = path
-        self.pg.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s").format(
-            sql.Identifier(owner)), (password,))
+        self.pg.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s").format(sql.Identifier(owner)), (password,))
         self._created_role = owner
 
     def _grant_to_me(self, role):
@@ -704,8 +759,7 @@ class Tenant:
         self.pg.execute(sql.SQL("ALTER DATABASE {} " + clause).format(sql.Identifier(self.name), value))
 
     def _comment(self, metadata):
-        self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(self.name), sql.Literal(json.dumps(metadata, sort_keys=True))))
+        self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(self.name), sql.Literal(json.dumps(metadata, sort_keys=True))))
 
     def _neutralize(self):
         odoo = self._odoo()
@@ -771,8 +825,7 @@ def tenant_params(params):
 
 
 def tenant_result(plan, tenant):
-    result = dict(changed=plan.changed, actions=[step.label for step in plan.steps],
-                  diff=dict(before=plan.before, after=plan.after), **plan.report)
+    result = dict(changed=plan.changed, actions=[step.label for step in plan.steps], diff=dict(before=plan.before, after=plan.after), **plan.report)
     if tenant.neutralized:
         result["neutralized"] = tenant.neutralized
     if tenant.code_objects:
@@ -814,5 +867,6 @@ def manage_tenants(pg, params, check_mode, warn):
     if not params.get("tenants"):
         results[0].pop("name")
         return results[0]
-    return dict(changed=any(r["changed"] for r in results), tenants=results,
-                diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results])
+    return dict(
+        changed=any(r["changed"] for r in results), tenants=results, diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results]
+    )

@@ -51,10 +51,17 @@ class TraefikApi:
         # Imported on first use: ansible.module_utils.urls (cryptography included) takes ~40 ms to
         # import, which a module run without the API (a kubernetes render) never pays.
         from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
+
         try:
-            answer = open_url(self.url + path, method="GET", url_username=self.username,
-                              url_password=self.password, force_basic_auth=bool(self.username),
-                              validate_certs=self.validate_certs, timeout=self.timeout)
+            answer = open_url(
+                self.url + path,
+                method="GET",
+                url_username=self.username,
+                url_password=self.password,
+                force_basic_auth=bool(self.username),
+                validate_certs=self.validate_certs,
+                timeout=self.timeout,
+            )
             decoded = json.loads(answer.read())
             if not next_page:
                 return decoded
@@ -76,11 +83,10 @@ class TraefikApi:
         found, page = {}, 1
         suffix = "@%s" % provider
         for _page in range(max_pages):  # bounded: Traefik answers X-Next-Page 1 on the last page
-            answer, next_page = self._get("/api/http/%s?search=%s&per_page=1000&page=%d" % (
-                kind, urllib.parse.quote(search, safe=""), page), next_page=True)
+            answer, next_page = self._get("/api/http/%s?search=%s&per_page=1000&page=%d" % (kind, urllib.parse.quote(search, safe=""), page), next_page=True)
             for item in answer or []:
                 if isinstance(item, dict) and str(item.get("name", "")).endswith(suffix):
-                    found[item["name"][:-len(suffix)]] = item
+                    found[item["name"][: -len(suffix)]] = item
             if next_page <= page:
                 break
             page = next_page
@@ -99,8 +105,7 @@ class TraefikApi:
         if observed is None:
             return False
         if kind == "routers":  # references come back qualified (@file); no middleware means none, not "any"
-            observed = dict(observed, service=_plain(observed.get("service")),
-                            middlewares=[_plain(m) for m in observed.get("middlewares") or []])
+            observed = dict(observed, service=_plain(observed.get("service")), middlewares=[_plain(m) for m in observed.get("middlewares") or []])
             expected = dict(expected, middlewares=expected.get("middlewares", []))
         return _same(expected, observed)
 
@@ -115,8 +120,7 @@ class TraefikApi:
     @classmethod
     def refused(cls, kind, observed, expected):
         """Whether Traefik loaded the object as written and disabled it (its errors say why)."""
-        return (cls.written(kind, observed, expected) and observed.get("status") == "disabled"
-                and bool(observed.get("error")))
+        return cls.written(kind, observed, expected) and observed.get("status") == "disabled" and bool(observed.get("error"))
 
     def wait(self, expected, provider="file", timeout=30, interval=0.05):
         """Poll until Traefik shows every object of `expected` ({"routers"|"services"|"middlewares":
@@ -139,14 +143,22 @@ class TraefikApi:
                 error = None
             except TraefikApiError as exc:
                 error = str(exc)
-            pending = sorted("%s/%s" % (kind, name) for kind, objects in expected.items()
-                             for name, body in objects.items()
-                             if error is not None or not self.matches(kind, seen[kind].get(name), body))
+            pending = sorted(
+                "%s/%s" % (kind, name)
+                for kind, objects in expected.items()
+                for name, body in objects.items()
+                if error is not None or not self.matches(kind, seen[kind].get(name), body)
+            )
             if not pending:
                 return True, dict(seen, api_error=None, pending=[], refused=[])
-            refused = [item for item in pending if error is None and self.refused(
-                item.split("/", 1)[0], seen[item.split("/", 1)[0]].get(item.split("/", 1)[1]),
-                expected[item.split("/", 1)[0]][item.split("/", 1)[1]])]
+            refused = [
+                item
+                for item in pending
+                if error is None
+                and self.refused(
+                    item.split("/", 1)[0], seen[item.split("/", 1)[0]].get(item.split("/", 1)[1]), expected[item.split("/", 1)[0]][item.split("/", 1)[1]]
+                )
+            ]
             if refused or time.monotonic() >= deadline:
                 return False, dict(seen, api_error=error, pending=pending, refused=refused)
             time.sleep(interval)

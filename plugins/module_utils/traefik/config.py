@@ -9,8 +9,19 @@ Pure logic: no I/O. One route model feeds both providers so they cannot drift ap
 import re
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
-    check_cidr, check_go_duration, check_header_name, check_header_value, check_hostname, check_int,
-    check_k8s_label, check_k8s_subdomain, check_route_name, check_traefik_name, check_url, check_url_path)
+    check_cidr,
+    check_go_duration,
+    check_header_name,
+    check_header_value,
+    check_hostname,
+    check_int,
+    check_k8s_label,
+    check_k8s_subdomain,
+    check_route_name,
+    check_traefik_name,
+    check_url,
+    check_url_path,
+)
 
 MANAGED_BY = "sysgenpro.odoo_ops.traefik_route"
 CRD_API_VERSION = "traefik.io/v1alpha1"
@@ -50,8 +61,7 @@ class RouteSpec:
         self.backend_urls = self._urls(params.get("backend_url"), "backend_url", required=True)
         self.websocket_urls = self._urls(params.get("websocket_url"), "websocket_url")
         self.tls = self._tls(params.get("tls"))
-        self.entrypoints = self._traefik_names(params.get("entrypoints") or (["websecure"] if self.tls is not None
-                                                                             else ["web"]), "entrypoints")
+        self.entrypoints = self._traefik_names(params.get("entrypoints") or (["websecure"] if self.tls is not None else ["web"]), "entrypoints")
         self.namespace = check_k8s_label(params.get("namespace") or "default", "namespace")
         self.block_database_manager = bool(params.get("block_database_manager", True))
         self.database_manager_allow = [check_cidr(c) for c in params.get("database_manager_allow") or []]
@@ -149,8 +159,10 @@ def middlewares(spec):
     """{suffix: Traefik middleware definition} for this tenant."""
     found = {}
     if spec.headers.get("enabled", True):
-        headers = {"contentTypeNosniff": bool(spec.headers.get("content_type_nosniff", True)),
-                   "referrerPolicy": spec.headers.get("referrer_policy") or "strict-origin-when-cross-origin"}
+        headers = {
+            "contentTypeNosniff": bool(spec.headers.get("content_type_nosniff", True)),
+            "referrerPolicy": spec.headers.get("referrer_policy") or "strict-origin-when-cross-origin",
+        }
         frame_options = spec.headers.get("frame_options") or "SAMEORIGIN"
         if frame_options.upper() != "NONE":
             headers["customFrameOptionsValue"] = frame_options
@@ -163,15 +175,16 @@ def middlewares(spec):
             headers["customResponseHeaders"] = dict(spec.headers["custom_response"])
         found["headers"] = {"headers": headers}
     if spec.rate_limit:
-        limit = {"average": int(spec.rate_limit["average"]),
-                 "burst": int(spec.rate_limit.get("burst") or spec.rate_limit["average"]),
-                 "period": spec.rate_limit.get("period") or "1s"}
+        limit = {
+            "average": int(spec.rate_limit["average"]),
+            "burst": int(spec.rate_limit.get("burst") or spec.rate_limit["average"]),
+            "period": spec.rate_limit.get("period") or "1s",
+        }
         if spec.rate_limit.get("by", "host") == "host":
             limit["sourceCriterion"] = {"requestHost": True}  # one budget for the tenant
         found["ratelimit"] = {"rateLimit": limit}
     if spec.inflight_limit:
-        found["inflight"] = {"inFlightReq": {"amount": int(spec.inflight_limit),
-                                             "sourceCriterion": {"requestHost": True}}}
+        found["inflight"] = {"inFlightReq": {"amount": int(spec.inflight_limit), "sourceCriterion": {"requestHost": True}}}
     if spec.block_database_manager:
         found["dbmanager-allow"] = {"ipAllowList": {"sourceRange": spec.database_manager_allow or NOBODY}}
     found["deny"] = {"ipAllowList": {"sourceRange": list(NOBODY)}}  # encoded separators: refused for everyone
@@ -189,22 +202,25 @@ def routes(spec):
 
     http_service = "maintenance" if spec.maintenance else "http"
     hosts = spec.host_rule(grouped=True)
-    found = [("web", spec.host_rule(), http_service, use("headers", "ratelimit", "inflight"),
-              spec.entrypoints, True)]
+    found = [("web", spec.host_rule(), http_service, use("headers", "ratelimit", "inflight"), spec.entrypoints, True)]
     if spec.websocket_urls:
         # No in-flight limit on /websocket: its connections stay open and would use up the slots.
-        found.append(("websocket", "%s && Path(`/websocket`)" % hosts,
-                      "maintenance" if spec.maintenance else "websocket", use("headers", "ratelimit"),
-                      spec.entrypoints, True))
+        found.append(
+            (
+                "websocket",
+                "%s && Path(`/websocket`)" % hosts,
+                "maintenance" if spec.maintenance else "websocket",
+                use("headers", "ratelimit"),
+                spec.entrypoints,
+                True,
+            )
+        )
     if spec.block_database_manager:
-        found.append(("dbmanager", "%s && %s" % (hosts, DATABASE_MANAGER_RULE), http_service,
-                      use("headers", "dbmanager-allow"), spec.entrypoints, True))
+        found.append(("dbmanager", "%s && %s" % (hosts, DATABASE_MANAGER_RULE), http_service, use("headers", "dbmanager-allow"), spec.entrypoints, True))
     # Outranks the web and websocket routers (longer rule): an encoded separator never reaches Odoo.
-    found.append(("encoded", "%s && %s" % (hosts, ENCODED_PATH_RULE), http_service, use("headers", "deny"),
-                  spec.entrypoints, True))
+    found.append(("encoded", "%s && %s" % (hosts, ENCODED_PATH_RULE), http_service, use("headers", "deny"), spec.entrypoints, True))
     if "https-redirect" in mws:
-        found.append(("redirect", spec.host_rule(), http_service, ["https-redirect"],
-                      list(spec.tls["redirect_from"]), False))
+        found.append(("redirect", spec.host_rule(), http_service, ["https-redirect"], list(spec.tls["redirect_from"]), False))
     return found
 
 
@@ -244,7 +260,7 @@ def file_config(spec):
 
 
 def file_header(spec):
-    return ("# Managed by %s for tenant %s: edits here are overwritten.\n" % (MANAGED_BY, spec.name))
+    return "# Managed by %s for tenant %s: edits here are overwritten.\n" % (MANAGED_BY, spec.name)
 
 
 def claimed_hosts(config):
@@ -261,8 +277,7 @@ def defined_names(config):
     """{"routers"|"services"|"middlewares": set of names} a parsed dynamic configuration defines (HTTP)."""
     http = (config or {}).get("http") if isinstance(config, dict) else None
     http = http if isinstance(http, dict) else {}
-    return {kind: set(http.get(kind) or {}) if isinstance(http.get(kind) or {}, dict) else set()
-            for kind in ("routers", "services", "middlewares")}
+    return {kind: set(http.get(kind) or {}) if isinstance(http.get(kind) or {}, dict) else set() for kind in ("routers", "services", "middlewares")}
 
 
 def kubernetes_service(url):
@@ -286,27 +301,39 @@ def kubernetes_objects(spec, namespace=None):
     def meta(name):
         return {"name": name, "namespace": namespace, "labels": dict(labels)}
 
-    objects = [{"apiVersion": CRD_API_VERSION, "kind": "Middleware", "metadata": meta("%s-%s" % (base, suffix)),
-                "spec": body} for suffix, body in middlewares(spec).items()]
+    objects = [
+        {"apiVersion": CRD_API_VERSION, "kind": "Middleware", "metadata": meta("%s-%s" % (base, suffix)), "spec": body}
+        for suffix, body in middlewares(spec).items()
+    ]
     if spec.maintenance:
         # A weighted TraefikService with no member answers 503, like the file provider's empty pool.
-        objects.append({"apiVersion": CRD_API_VERSION, "kind": "TraefikService",
-                        "metadata": meta("%s-maintenance" % base), "spec": {"weighted": {"services": []}}})
-    service_refs = {"http": [kubernetes_service(u) for u in spec.backend_urls],
-                    "websocket": [kubernetes_service(u) for u in spec.websocket_urls],
-                    "maintenance": [{"name": "%s-maintenance" % base, "kind": "TraefikService"}]}
+        objects.append(
+            {"apiVersion": CRD_API_VERSION, "kind": "TraefikService", "metadata": meta("%s-maintenance" % base), "spec": {"weighted": {"services": []}}}
+        )
+    service_refs = {
+        "http": [kubernetes_service(u) for u in spec.backend_urls],
+        "websocket": [kubernetes_service(u) for u in spec.websocket_urls],
+        "maintenance": [{"name": "%s-maintenance" % base, "kind": "TraefikService"}],
+    }
     groups = {}  # routers sharing entry points and TLS share an IngressRoute
     for suffix, rule, service, mws, entrypoints, tls in routes(spec):
         group = groups.setdefault((tuple(entrypoints), tls), {"first": suffix, "routes": []})
-        group["routes"].append({"match": rule, "kind": "Rule", "services": service_refs[service],
-                                "middlewares": [{"name": "%s-%s" % (base, m)} for m in mws]})
+        group["routes"].append({"match": rule, "kind": "Rule", "services": service_refs[service], "middlewares": [{"name": "%s-%s" % (base, m)} for m in mws]})
     for (entrypoints, tls), group in groups.items():
         name = base if group["first"] == "web" else "%s-%s" % (base, group["first"])
-        route = {"apiVersion": CRD_API_VERSION, "kind": "IngressRoute", "metadata": meta(name),
-                 "spec": {"entryPoints": list(entrypoints), "routes": group["routes"]}}
+        route = {
+            "apiVersion": CRD_API_VERSION,
+            "kind": "IngressRoute",
+            "metadata": meta(name),
+            "spec": {"entryPoints": list(entrypoints), "routes": group["routes"]},
+        }
         if tls and spec.tls is not None:
-            route["spec"]["tls"] = ({"secretName": spec.tls["secret_name"]} if spec.tls.get("secret_name")
-                                    else {"certResolver": spec.tls["cert_resolver"]}
-                                    if spec.tls.get("cert_resolver") else {})
+            route["spec"]["tls"] = (
+                {"secretName": spec.tls["secret_name"]}
+                if spec.tls.get("secret_name")
+                else {"certResolver": spec.tls["cert_resolver"]}
+                if spec.tls.get("cert_resolver")
+                else {}
+            )
         objects.append(route)
     return objects

@@ -14,16 +14,14 @@ import os
 import stat
 import traceback
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import (
-    check_writable_dir, read_file, write_atomic)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
-    check_file_mode, check_route_name)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_writable_dir, read_file, write_atomic
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_file_mode, check_route_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApiError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import (
-    claimed_hosts, defined_names, file_config, file_header)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import claimed_hosts, defined_names, file_config, file_header
 
 try:
     import yaml
+
     SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
     HAS_YAML, YAML_IMPORT_ERROR = True, None
 except ImportError:
@@ -31,7 +29,8 @@ except ImportError:
 
 BROKEN_DIRECTORY_HINT = (
     "Traefik's file provider refuses the whole directory when one file in it is invalid (its log says "
-    "'collecting file configs: <file>: ...'); then no route change takes effect for any tenant")
+    "'collecting file configs: <file>: ...'); then no route change takes effect for any tenant"
+)
 
 
 class RouteFailed(Exception):
@@ -77,8 +76,7 @@ class Plan:
         return ["%s@file" % name for name in self.routers]
 
     def diff(self):
-        return {"before": self.before_text or "", "after": self.after or "",
-                "before_header": self.path, "after_header": self.path}
+        return {"before": self.before_text or "", "after": self.after or "", "before_header": self.path, "after_header": self.path}
 
 
 class FileRoute:
@@ -92,12 +90,13 @@ class FileRoute:
         check_writable_dir(self.directory, "dynamic_dir")
         mode = stat.S_IMODE(os.stat(self.directory).st_mode)
         if _others_can_write(mode):
-            raise ValueError("dynamic_dir %s is writable by others (mode %04o): anyone on the host could add a "
-                             "file that takes routing away from every tenant; make it writable only by its "
-                             "owner (and group), e.g. chmod o-w" % (self.directory, mode))
+            raise ValueError(
+                "dynamic_dir %s is writable by others (mode %04o): anyone on the host could add a "
+                "file that takes routing away from every tenant; make it writable only by its "
+                "owner (and group), e.g. chmod o-w" % (self.directory, mode)
+            )
         if os.path.lexists(self.path) and not stat.S_ISREG(os.lstat(self.path).st_mode):
-            raise ValueError("%s is not a regular file (a symbolic link or something else): refusing to read or "
-                             "replace it" % self.path)
+            raise ValueError("%s is not a regular file (a symbolic link or something else): refusing to read or replace it" % self.path)
 
     def plan(self, spec, api=None):
         """What to do for `spec` (None: remove the tenant's file). Raises ValueError on refusal.
@@ -110,9 +109,10 @@ class FileRoute:
         except OSError as exc:
             raise ValueError("cannot read %s: %s" % (self.path, exc)) from None
         if _others_can_write(mode_before):
-            raise ValueError("%s is writable by others (mode %04o): it may have been changed by someone else; "
-                             "check its content, then chmod o-w it (or remove it) and run again"
-                             % (self.path, mode_before))
+            raise ValueError(
+                "%s is writable by others (mode %04o): it may have been changed by someone else; "
+                "check its content, then chmod o-w it (or remove it) and run again" % (self.path, mode_before)
+            )
         if spec is None:
             parsed = _parse(before) if before is not None else None
             routers = sorted(defined_names(parsed)["routers"]) if parsed else []
@@ -121,8 +121,7 @@ class FileRoute:
         warnings = self._refuse_claimed(spec, config)
         if api is not None:
             warnings += self._check_entrypoints(spec, api)
-        return Plan(self.path, before, render(spec, config), mode_before, self.mode, config,
-                    sorted(config["http"]["routers"]), warnings)
+        return Plan(self.path, before, render(spec, config), mode_before, self.mode, config, sorted(config["http"]["routers"]), warnings)
 
     @staticmethod
     def _check_entrypoints(spec, api):
@@ -132,8 +131,7 @@ class FileRoute:
             return ["entry points %s not checked against Traefik: %s" % (", ".join(spec.entrypoint_names()), exc)]
         unknown = [name for name in spec.entrypoint_names() if name not in known]
         if unknown:
-            raise ValueError("entry point(s) %s unknown to Traefik (%s); it has: %s"
-                             % (", ".join(unknown), api.url, ", ".join(known) or "none"))
+            raise ValueError("entry point(s) %s unknown to Traefik (%s); it has: %s" % (", ".join(unknown), api.url, ", ".join(known) or "none"))
         return []
 
     def _refuse_claimed(self, spec, config):
@@ -156,24 +154,23 @@ class FileRoute:
             except OSError as exc:
                 raise ValueError("cannot read %s, which the host and name checks need: %s" % (other, exc)) from None
             if _others_can_write(mode):
-                warnings.append("%s is writable by others (mode %04o): anyone could make the directory unloadable"
-                                % (other, mode))
+                warnings.append("%s is writable by others (mode %04o): anyone could make the directory unloadable" % (other, mode))
             if content is None or not any(word in content for word in wanted):
                 continue
             parsed = _parse(content)
             if parsed is None or not isinstance(parsed, dict):
-                warnings.append("%s mentions this tenant's hosts or names but is not valid YAML; it was not "
-                                "checked (and may keep Traefik from loading the directory)" % other)
+                warnings.append(
+                    "%s mentions this tenant's hosts or names but is not valid YAML; it was not "
+                    "checked (and may keep Traefik from loading the directory)" % other
+                )
                 continue
             taken = sorted(claimed_hosts(parsed) & set(spec.hosts))
             if taken:
-                raise ValueError("host name(s) %s already routed by %s; remove them there first"
-                                 % (", ".join(taken), other))
+                raise ValueError("host name(s) %s already routed by %s; remove them there first" % (", ".join(taken), other))
             theirs = defined_names(parsed)
             clash = sorted("%s %s" % (kind[:-1], name) for kind in ours for name in ours[kind] & theirs[kind])
             if clash:
-                raise ValueError("%s already defined by %s: Traefik would drop both definitions; remove them "
-                                 "there first" % (", ".join(clash), other))
+                raise ValueError("%s already defined by %s: Traefik would drop both definitions; remove them there first" % (", ".join(clash), other))
         return warnings
 
     def apply(self, plan):
@@ -202,8 +199,7 @@ class FileRoute:
         confirmed or could not be made; a write Traefik did not confirm has been undone then.
         """
         plan = self.plan(spec, api if check_entrypoints else None)
-        result = dict(changed=plan.changed, path=self.path, routers=plan.qualified_routers(), diff=plan.diff(),
-                      live=False, restored=False)
+        result = dict(changed=plan.changed, path=self.path, routers=plan.qualified_routers(), diff=plan.diff(), live=False, restored=False)
         if plan.config is not None:
             result["config"] = plan.config
         if check_mode:
@@ -212,8 +208,9 @@ class FileRoute:
             try:
                 self.apply(plan)
             except OSError as exc:
-                raise RouteFailed("could not %s %s: %s" % ("remove" if plan.after is None else "write", self.path,
-                                                           exc), dict(result, changed=False), plan.warnings) from None
+                raise RouteFailed(
+                    "could not %s %s: %s" % ("remove" if plan.after is None else "write", self.path, exc), dict(result, changed=False), plan.warnings
+                ) from None
         if not wait:
             return result, plan.warnings
         live, report = self.wait_live(plan, api, timeout)
@@ -225,10 +222,8 @@ class FileRoute:
             try:
                 self.restore(plan)
             except OSError as exc:
-                raise RouteFailed("%s; restoring the previous file failed too: %s" % (message, exc),
-                                  result, plan.warnings) from None
-            message += ("; the previous file was restored" if plan.before is not None else
-                        "; the new file was removed (there was none before)")
+                raise RouteFailed("%s; restoring the previous file failed too: %s" % (message, exc), result, plan.warnings) from None
+            message += "; the previous file was restored" if plan.before is not None else "; the new file was removed (there was none before)"
             result.update(changed=False, restored=True)
         raise RouteFailed(message, result, plan.warnings)
 
@@ -247,10 +242,15 @@ class FileRoute:
         for item in report.get("pending") or []:
             kind, name = item.split("/", 1)
             seen = (report.get(kind) or {}).get(name)
-            detail += " %s %s: %s;" % (kind[:-1], name, "not known to Traefik" if seen is None else
-                                       "status %s%s" % (seen.get("status"), ", errors: %s" % "; ".join(
-                                           seen["error"]) if seen.get("error") else "") if
-                                       seen.get("status") != "enabled" else "not as written (an older version)")
+            detail += " %s %s: %s;" % (
+                kind[:-1],
+                name,
+                "not known to Traefik"
+                if seen is None
+                else "status %s%s" % (seen.get("status"), ", errors: %s" % "; ".join(seen["error"]) if seen.get("error") else "")
+                if seen.get("status") != "enabled"
+                else "not as written (an older version)",
+            )
         if report.get("still_present"):
             detail += " still present: %s" % ", ".join(report["still_present"])
         if report.get("refused"):
@@ -262,5 +262,10 @@ class FileRoute:
             invalid = self._invalid_files()
             if invalid:
                 verdict += "; not valid YAML: %s" % ", ".join(invalid)
-        return ("Traefik did not confirm the %s %s, so the route is not confirmed live (API %s): %s.%s"
-                % (what, self.path, api.url, verdict, (" Details:" + detail.rstrip(";")) if detail else ""))
+        return "Traefik did not confirm the %s %s, so the route is not confirmed live (API %s): %s.%s" % (
+            what,
+            self.path,
+            api.url,
+            verdict,
+            (" Details:" + detail.rstrip(";")) if detail else "",
+        )

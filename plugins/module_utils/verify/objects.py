@@ -12,8 +12,15 @@ import concurrent.futures
 import datetime
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
-    SIDECAR_SUFFIX, HashingReader, filestore_tar_key, format_of, list_backups, list_objects, recorded_objects,
-    signing_keys)
+    SIDECAR_SUFFIX,
+    HashingReader,
+    filestore_tar_key,
+    format_of,
+    list_backups,
+    list_objects,
+    recorded_objects,
+    signing_keys,
+)
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_gaps
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
@@ -35,8 +42,7 @@ def tier_policy(tier, overrides):
 
 def sha256_of(store, bucket, key, version_id=None):
     """{sha256, size} of an object (at a version), streamed."""
-    return HashingReader(store.call("read %s" % key, "get_object", Bucket=bucket, Key=key,
-                                    **version_args(version_id))["Body"]).drain()
+    return HashingReader(store.call("read %s" % key, "get_object", Bucket=bucket, Key=key, **version_args(version_id))["Body"]).drain()
 
 
 class ObjectsLevel:
@@ -45,8 +51,7 @@ class ObjectsLevel:
         self.bucket, self.tenant = params["bucket"], params["name"]
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.objects = list_objects(store, self.bucket, params["key_prefix"], self.tenant)
-        self.backups = list_backups(store, self.bucket, params["key_prefix"], self.tenant, signing_keys(params),
-                                    objects=self.objects)
+        self.backups = list_backups(store, self.bucket, params["key_prefix"], self.tenant, signing_keys(params), objects=self.objects)
 
     def chosen(self):
         """The backups whose objects are read: the given key, the newest, or all."""
@@ -79,7 +84,7 @@ class ObjectsLevel:
             raise CheckFailed("no backups of %s under %s" % (self.tenant, where))
         missing = []
         for key in sorted(k for k in self.objects if k.endswith(SIDECAR_SUFFIX)):
-            backup_key = key[:-len(SIDECAR_SUFFIX)]
+            backup_key = key[: -len(SIDECAR_SUFFIX)]
             needed = [backup_key] + ([filestore_tar_key(backup_key)] if format_of(backup_key) == "custom" else [])
             missing += [k for k in needed if k not in self.objects]
         if missing:
@@ -112,13 +117,11 @@ class ObjectsLevel:
                     continue
             size = self.objects[key]["Size"]
             if size != entry["size"]:
-                problems.append("%s is %d bytes, its sidecar records %d (%s)" % (
-                    key, size, entry["size"], "truncated" if size < entry["size"] else "grown"))
+                problems.append("%s is %d bytes, its sidecar records %d (%s)" % (key, size, entry["size"], "truncated" if size < entry["size"] else "grown"))
                 continue
             digest = sha256_of(self.store, self.bucket, key, entry["version_id"])["sha256"]
             if digest != entry["sha256"]:
-                problems.append("%s has SHA-256 %s, its sidecar records %s (the object or its sidecar was altered)"
-                                % (key, digest, entry["sha256"]))
+                problems.append("%s has SHA-256 %s, its sidecar records %s (the object or its sidecar was altered)" % (key, digest, entry["sha256"]))
         return problems
 
     def _rewritten(self, key, recorded):
@@ -129,10 +132,12 @@ class ObjectsLevel:
             return None
         if not any(v["version_id"] == recorded for v in versions):
             return "%s: the version its sidecar records (%s) is gone" % (key, recorded)
-        return ("%s has a newer version %s%s than the one its sidecar records (%s): someone rewrote the backup; "
-                "restores read the recorded version" % (key, newest["version_id"] if newest else "?",
-                                                         " (a delete marker)" if newest and newest["delete_marker"] else "",
-                                                         recorded))
+        return "%s has a newer version %s%s than the one its sidecar records (%s): someone rewrote the backup; restores read the recorded version" % (
+            key,
+            newest["version_id"] if newest else "?",
+            " (a delete marker)" if newest and newest["delete_marker"] else "",
+            recorded,
+        )
 
     def _age(self, figures):
         if not self.backups:
@@ -141,16 +146,18 @@ class ObjectsLevel:
         age = int((self.now - newest["created"]).total_seconds())
         figures["backup_age_seconds"] = age
         if age > self.policy["max_age"]:
-            raise CheckFailed("the newest backup %s is %d s old, older than the RPO of %d s (tier %d)"
-                              % (newest["key"], age, self.policy["max_age"], self.p["tier"]))
+            raise CheckFailed(
+                "the newest backup %s is %d s old, older than the RPO of %d s (tier %d)" % (newest["key"], age, self.policy["max_age"], self.p["tier"])
+            )
         return "newest backup %d s old (RPO %d s)" % (age, self.policy["max_age"])
 
     def _retention(self):
         classes = (self.policy["daily"], self.policy["weekly"], self.policy["monthly"])
         gaps = retention_gaps(self.backups, *classes)
         if gaps:
-            raise CheckFailed("retention classes violated: %s" % "; ".join(
-                "%s: no backup in %s" % (label, ", ".join(periods)) for label, periods in sorted(gaps.items())))
+            raise CheckFailed(
+                "retention classes violated: %s" % "; ".join("%s: no backup in %s" % (label, ", ".join(periods)) for label, periods in sorted(gaps.items()))
+            )
         return "%d daily / %d weekly / %d monthly held" % classes
 
     def _protection(self, chosen):
@@ -160,8 +167,7 @@ class ObjectsLevel:
             for key in (o for o in backup["objects"] if not o.endswith(SIDECAR_SUFFIX)):
                 protection = self.store.protection(self.bucket, key, versions.get(key))
                 if self.policy["object_lock"] and not protection["retain_until"]:
-                    problems.append("%s has no object lock retention (tier %d requires immutable backups)"
-                                    % (key, self.p["tier"]))
+                    problems.append("%s has no object lock retention (tier %d requires immutable backups)" % (key, self.p["tier"]))
                 if self.p.get("require_encryption") and not protection["encryption"]:
                     problems.append("%s is not encrypted server-side" % key)
         if problems:

@@ -54,8 +54,11 @@ class Checks:
         if not failed:
             return "backup verification of %s passed: %d checks" % (", ".join(subjects), len(self.items))
         return "backup verification of %s failed %d of %d checks: %s" % (
-            ", ".join(subjects), len(failed), len(self.items),
-            "; ".join("%s [%s]: %s" % (item["name"], item["subject"], item["detail"]) for item in failed))
+            ", ".join(subjects),
+            len(failed),
+            len(self.items),
+            "; ".join("%s [%s]: %s" % (item["name"], item["subject"], item["detail"]) for item in failed),
+        )
 
 
 def report_stem(subjects, stamp):
@@ -63,13 +66,18 @@ def report_stem(subjects, stamp):
 
 
 def markdown(result):
-    lines = ["# Backup verification: %s" % ", ".join(result["subjects"]), "",
-             "- Verdict: **%s**" % ("VERIFIED" if result["verified"] else "FAILED"),
-             "- Verified at: %s" % result["verified_at"], "- Levels: %s" % ", ".join(result["levels"])]
+    lines = [
+        "# Backup verification: %s" % ", ".join(result["subjects"]),
+        "",
+        "- Verdict: **%s**" % ("VERIFIED" if result["verified"] else "FAILED"),
+        "- Verified at: %s" % result["verified_at"],
+        "- Levels: %s" % ", ".join(result["levels"]),
+    ]
     for subject, figures in sorted(result["figures"].items()):
-        lines.append("- %s: backup %s, data age at backup (RPO) %s s, restore (RTO) %s s" % (
-            subject, figures.get("backup") or "-", figures.get("backup_age_seconds", "-"),
-            figures.get("restore_seconds", "-")))
+        lines.append(
+            "- %s: backup %s, data age at backup (RPO) %s s, restore (RTO) %s s"
+            % (subject, figures.get("backup") or "-", figures.get("backup_age_seconds", "-"), figures.get("restore_seconds", "-"))
+        )
     lines += ["", result["msg"], "", "| check | subject | result | seconds | detail |", "|---|---|---|---|---|"]
     for item in result["checks"]:
         detail = item["detail"].replace("|", "\\|").replace("\n", " ")
@@ -84,14 +92,16 @@ def _label(value):
 
 def prometheus(result, kinds):
     """node_exporter textfile: one series per subject ({tenant=...} or {cluster=...})."""
-    metrics = [("backup_verify_success", "1 when every check of the last verification passed.",
-                lambda s, f: 1 if all(c["ok"] for c in result["checks"] if c["subject"] == s) else 0),
-               ("backup_age_seconds", "Age of the newest backup at verification time.",
-                lambda s, f: f.get("backup_age_seconds")),
-               ("backup_restore_seconds", "Measured restore time of the last restore-level verification (RTO).",
-                lambda s, f: f.get("restore_seconds")),
-               ("backup_verify_timestamp_seconds", "When the last verification ran (Unix time).",
-                lambda s, f: result["verified_epoch"])]
+    metrics = [
+        (
+            "backup_verify_success",
+            "1 when every check of the last verification passed.",
+            lambda s, f: 1 if all(c["ok"] for c in result["checks"] if c["subject"] == s) else 0,
+        ),
+        ("backup_age_seconds", "Age of the newest backup at verification time.", lambda s, f: f.get("backup_age_seconds")),
+        ("backup_restore_seconds", "Measured restore time of the last restore-level verification (RTO).", lambda s, f: f.get("restore_seconds")),
+        ("backup_verify_timestamp_seconds", "When the last verification ran (Unix time).", lambda s, f: result["verified_epoch"]),
+    ]
     lines = []
     for name, help_text, value_of in metrics:
         lines += ["# HELP %s %s" % (name, help_text), "# TYPE %s gauge" % name]
@@ -102,18 +112,21 @@ def prometheus(result, kinds):
     return "\n".join(lines) + "\n"
 
 
-def write_reports(result, kinds, stamp, report_dir=None, textfile_dir=None):
-    """Write the JSON and Markdown reports (named with stamp) and the textfile; returns their paths."""
+def write_reports(result, kinds, stamp, report_dir=None, textfile_dir=None, write=True):
+    """Write the JSON and Markdown reports (named with stamp) and the textfile; returns their paths.
+    write=False (check mode): the folders are checked and the paths returned, nothing is written."""
     written = {}
     stem = report_stem(result["subjects"], stamp)
     if report_dir:
         check_writable_dir(report_dir, "report_dir")
         written["json"] = os.path.join(report_dir, stem + ".json")
         written["markdown"] = os.path.join(report_dir, stem + ".md")
-        write_atomic(written["json"], json.dumps(result, indent=2, sort_keys=True).encode(), 0o644)
-        write_atomic(written["markdown"], markdown(result).encode(), 0o644)
+        if write:
+            write_atomic(written["json"], json.dumps(result, indent=2, sort_keys=True).encode(), 0o644)
+            write_atomic(written["markdown"], markdown(result).encode(), 0o644)
     if textfile_dir:
         check_writable_dir(textfile_dir, "textfile_dir")
         written["textfile"] = os.path.join(textfile_dir, report_stem(result["subjects"], "latest") + ".prom")
-        write_atomic(written["textfile"], prometheus(result, kinds).encode(), 0o644)
+        if write:
+            write_atomic(written["textfile"], prometheus(result, kinds).encode(), 0o644)
     return written

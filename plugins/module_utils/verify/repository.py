@@ -76,8 +76,7 @@ class RepositoryLevel:
             entry["detail"] = self._continuity(info, backups)
 
     def _verify(self):
-        text = self.pgbr.run("verify", "--output=text", "--verbose", "--log-level-console=info",
-                             "--log-level-stderr=off", timeout=3600)
+        text = self.pgbr.run("verify", "--output=text", "--verbose", "--log-level-console=info", "--log-level-stderr=off", timeout=3600)
         status, findings = parse_verify(text)
         if status != "ok" or findings:
             raise CheckFailed("pgbackrest verify reports status %s: %s" % (status, "; ".join(findings) or text[-500:]))
@@ -89,13 +88,11 @@ class RepositoryLevel:
             raise CheckFailed("the stanza has no backup")
         flagged = [b["label"] for b in backups if b.get("error")]
         if flagged:
-            raise CheckFailed("pgBackRest found page checksum errors while copying backup(s) %s: the source "
-                              "cluster has corrupted pages" % ", ".join(flagged))
+            raise CheckFailed("pgBackRest found page checksum errors while copying backup(s) %s: the source cluster has corrupted pages" % ", ".join(flagged))
         return "%d backups, none flagged with page errors" % len(backups)
 
     def _continuity(self, info, backups):
-        listing = json.loads(self.pgbr.run("repo-ls", "--recurse", "--output=json", timeout=600,
-                                           operands=["archive/%s" % self.stanza]) or "{}")
+        listing = json.loads(self.pgbr.run("repo-ls", "--recurse", "--output=json", timeout=600, operands=["archive/%s" % self.stanza]) or "{}")
         present = {}
         for path, entry in listing.items():
             found = WAL_FILE_RE.search(path)
@@ -115,9 +112,10 @@ class RepositoryLevel:
             if gaps:
                 first = segment_name(start[0], gaps[0])
                 kind = "needed to make the backup consistent" if gaps[0] <= stop[1] else "after it"
-                problems.append("backup %s: %d WAL segment(s) missing from the archive, first %s (%s): it restores %s"
-                                % (backup["label"], len(gaps), first, kind,
-                                   "not at all" if gaps[0] <= stop[1] else "only up to the gap"))
+                problems.append(
+                    "backup %s: %d WAL segment(s) missing from the archive, first %s (%s): it restores %s"
+                    % (backup["label"], len(gaps), first, kind, "not at all" if gaps[0] <= stop[1] else "only up to the gap")
+                )
         if problems:
             raise CheckFailed("; ".join(problems))
         return "WAL continuous from each of %d backups to the archive's end" % len(backups)

@@ -33,8 +33,10 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.sessio
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
 
 RESTORED_SEGMENT_RE = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
-ADMIN_SQL = ("SELECT login, active FROM public.res_users WHERE id = coalesce((SELECT res_id FROM public.ir_model_data "
-             "WHERE module = 'base' AND name = 'user_admin'), (SELECT id FROM public.res_users WHERE login = 'admin'))")
+ADMIN_SQL = (
+    "SELECT login, active FROM public.res_users WHERE id = coalesce((SELECT res_id FROM public.ir_model_data "
+    "WHERE module = 'base' AND name = 'user_admin'), (SELECT id FROM public.res_users WHERE login = 'admin'))"
+)
 
 
 def throwaway_name(kind):
@@ -43,11 +45,17 @@ def throwaway_name(kind):
 
 def amcheck(pg, dbname, pg_bin_dir):
     """pg_amcheck --heapallindexed on one database ('*': all); corruption raises CheckFailed."""
-    argv = [os.path.join(pg_bin_dir, "pg_amcheck"), "--heapallindexed", "--install-missing", "--no-password",
-            "--host=%s" % pg.host, "--port=%d" % pg.port, "--username=%s" % pg.user]
+    argv = [
+        os.path.join(pg_bin_dir, "pg_amcheck"),
+        "--heapallindexed",
+        "--install-missing",
+        "--no-password",
+        "--host=%s" % pg.host,
+        "--port=%d" % pg.port,
+        "--username=%s" % pg.user,
+    ]
     argv += ["--all"] if dbname == "*" else ["--database=%s" % dbname]
-    done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, **pg.client_env()),
-                          timeout=3600, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, **pg.client_env()), timeout=3600, check=False)
     output = pg.safe((done.stdout + done.stderr).strip())
     if done.returncode == 0:
         return "pg_amcheck --heapallindexed: no corruption"
@@ -75,8 +83,10 @@ def odoo_checks(checks, subject, pg, dbname, filestore=None):
 
 
 def attachment_problems(pg, dbname, filestore):
-    rows = pg.query("SELECT store_fname, array_agg(DISTINCT checksum) FROM public.ir_attachment "
-                    "WHERE store_fname IS NOT NULL GROUP BY store_fname ORDER BY 1", dbname=dbname)
+    rows = pg.query(
+        "SELECT store_fname, array_agg(DISTINCT checksum) FROM public.ir_attachment WHERE store_fname IS NOT NULL GROUP BY store_fname ORDER BY 1",
+        dbname=dbname,
+    )
     missing, altered = [], []
     for store_fname, sums in rows:
         path = os.path.join(filestore, store_fname)
@@ -91,11 +101,9 @@ def attachment_problems(pg, dbname, filestore):
             altered.append("%s (content SHA-1 %s)" % (store_fname, digest.hexdigest()))
     problems = []
     if missing:
-        problems.append("%d attachment file(s) missing from the backup's filestore: %s" % (
-            len(missing), ", ".join(missing[:10])))
+        problems.append("%d attachment file(s) missing from the backup's filestore: %s" % (len(missing), ", ".join(missing[:10])))
     if altered:
-        problems.append("%d attachment file(s) whose content no longer matches their SHA-1: %s" % (
-            len(altered), ", ".join(altered[:10])))
+        problems.append("%d attachment file(s) whose content no longer matches their SHA-1: %s" % (len(altered), ", ".join(altered[:10])))
     if problems:
         raise CheckFailed("%s: %s" % (dbname, "; ".join(problems)))
     return "%s: %d attachment files present, each with the SHA-1 of its name" % (dbname, len(rows))
@@ -110,8 +118,7 @@ class LogicalRestore:
 
     def run(self, backup, figures):
         name = throwaway_name(self.tenant)[:63]
-        source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": backup["key"]}, signing_keys(self.p),
-                              tenant=self.tenant)
+        source = BackupSource(self.store, {"bucket": self.p["bucket"], "key": backup["key"]}, signing_keys(self.p), tenant=self.tenant)
         build = FilestoreBuild(self.p["work_dir"], name)
         filler = SessionRole(self.pg)
         try:
@@ -124,8 +131,7 @@ class LogicalRestore:
                 source.restore_into(filler, name, self.p["jobs"], self.p["pg_bin_dir"])
                 files = source.stage_filestore(build)
                 figures["restore_seconds"] = round(time.monotonic() - started, 3)
-                entry["detail"] = "%s restored in %.1f s (%d filestore files)" % (
-                    backup["key"], figures["restore_seconds"], files)
+                entry["detail"] = "%s restored in %.1f s (%d filestore files)" % (backup["key"], figures["restore_seconds"], files)
             if self.checks.items[-1]["ok"]:
                 with self.checks.run("restore.amcheck", self.tenant) as entry:
                     # amcheck runs index expressions as the table's owner (a security-restricted operation).
@@ -146,11 +152,23 @@ class PhysicalRestore:
 
     def run(self, figures, port):
         dest = os.path.join(self.p["work_dir"], throwaway_name(self.stanza))
-        restore = PitrRestore(self.pgbr, {
-            "data_dir": dest, "port": port, "target": self.p["target"], "action": "promote", "mode": "side_by_side",
-            "confirm": False, "force": False, "backup_set": self.p.get("backup_set"),
-            "switch_wal_conninfo": self.p.get("switch_wal_conninfo"), "wait_timeout": self.p["wait_timeout"],
-            "copy_user": self.p["copy_user"], "pg_bin_dir": self.p["pg_bin_dir"]})
+        restore = PitrRestore(
+            self.pgbr,
+            {
+                "data_dir": dest,
+                "port": port,
+                "target": self.p["target"],
+                "action": "promote",
+                "mode": "side_by_side",
+                "confirm": False,
+                "force": False,
+                "backup_set": self.p.get("backup_set"),
+                "switch_wal_conninfo": self.p.get("switch_wal_conninfo"),
+                "wait_timeout": self.p["wait_timeout"],
+                "copy_user": self.p["copy_user"],
+                "pg_bin_dir": self.p["pg_bin_dir"],
+            },
+        )
         try:
             with self.checks.run("restore.physical", self.stanza) as entry:
                 restore.plan()
@@ -173,10 +191,11 @@ class PhysicalRestore:
         replayed = RESTORED_SEGMENT_RE.findall(restore.log_text())
         last = max(replayed, key=wal_name_key) if replayed else None
         if report.get("archive_max") and wal_name_key(last) < wal_name_key(report["archive_max"]):
-            raise CheckFailed("recovery ended at WAL %s but the archive reaches %s: a segment is missing or unreadable, "
-                              "so a restore would silently lose what follows" % (last, report["archive_max"]))
-        return "backup %s restored and the archive replayed to its end (%s) in %.1f s" % (
-            report["backup_set"], last, report["durations"]["total"])
+            raise CheckFailed(
+                "recovery ended at WAL %s but the archive reaches %s: a segment is missing or unreadable, "
+                "so a restore would silently lose what follows" % (last, report["archive_max"])
+            )
+        return "backup %s restored and the archive replayed to its end (%s) in %.1f s" % (report["backup_set"], last, report["durations"]["total"])
 
     def _integrity(self, restore, dest, port):
         copy = Postgres({"login_unix_socket": dest, "login_port": port, "login_user": self.p["copy_user"]})
@@ -184,8 +203,7 @@ class PhysicalRestore:
             checksums = copy.query("SHOW data_checksums")[0][0] == "on"
             with self.checks.run("restore.amcheck", self.stanza) as entry:
                 entry["detail"] = amcheck(copy, "*", self.p["pg_bin_dir"])
-            databases = copy.query("SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datallowconn "
-                                   "AND NOT datistemplate ORDER BY 1")
+            databases = copy.query("SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1")
             # The copy's superuser never reads a tenant's tables: a session role with each owner's rights does.
             readers = OwnerSessions(copy)
             try:
@@ -205,10 +223,8 @@ class PhysicalRestore:
     def _checksums(self, dest):
         """pg_checksums --check needs the copy cleanly stopped."""
         bin_dir = self.p["pg_bin_dir"]
-        subprocess.run([os.path.join(bin_dir, "pg_ctl"), "-D", dest, "-m", "fast", "-w", "-t", "120", "stop"],
-                       capture_output=True, timeout=180, check=False)
-        done = subprocess.run([os.path.join(bin_dir, "pg_checksums"), "--check", "-D", dest], capture_output=True,
-                              text=True, timeout=3600, check=False)
+        subprocess.run([os.path.join(bin_dir, "pg_ctl"), "-D", dest, "-m", "fast", "-w", "-t", "120", "stop"], capture_output=True, timeout=180, check=False)
+        done = subprocess.run([os.path.join(bin_dir, "pg_checksums"), "--check", "-D", dest], capture_output=True, text=True, timeout=3600, check=False)
         if done.returncode != 0:
             lines = [line for line in (done.stdout + done.stderr).splitlines() if "checksum" in line.lower()]
             raise CheckFailed("pg_checksums --check failed (exit %d): %s" % (done.returncode, " | ".join(lines[:8])))

@@ -43,8 +43,7 @@ def _argument_spec():
         scope=dict(type="str", choices=["newest", "all"], default="newest"),
         tier=dict(type="int", choices=[1, 2, 3], default=1),
         max_age=dict(type="int"),
-        retention=dict(type="dict", options=dict(daily=dict(type="int"), weekly=dict(type="int"),
-                                                 monthly=dict(type="int"))),
+        retention=dict(type="dict", options=dict(daily=dict(type="int"), weekly=dict(type="int"), monthly=dict(type="int"))),
         require_object_lock=dict(type="bool"),
         require_encryption=dict(type="bool", default=False),
         databases=dict(type="list", elements="str"),
@@ -105,6 +104,7 @@ def _secrets_mask(p):
         for secret in hidden:
             text = text.replace(secret, "********")
         return text
+
     return safe
 
 
@@ -126,8 +126,7 @@ def _verify_tenant(p, levels, checks, figures):
             return
         if "backup_age_seconds" not in figures:  # restore level alone: the RPO of the backup restored
             figures["backup"] = chosen[-1]["key"]
-            figures["backup_age_seconds"] = int((datetime.datetime.now(datetime.timezone.utc)
-                                                 - chosen[-1]["created"]).total_seconds())
+            figures["backup_age_seconds"] = int((datetime.datetime.now(datetime.timezone.utc) - chosen[-1]["created"]).total_seconds())
         pg = Postgres(p)
         try:
             LogicalRestore(pg, store, p, checks).run(chosen[-1], figures)
@@ -140,17 +139,29 @@ def _verify_cluster(p, pgbackrest, levels, checks, figures):
         info = None
         with checks.run("repository.info", pgbackrest.stanza) as entry:
             info = pgbackrest.info()
-            entry["detail"] = "%d backups, archive %s" % (len(info.get("backup") or []), ", ".join(
-                "%s-%s" % (a.get("min"), a.get("max")) for a in info.get("archive") or []))
+            entry["detail"] = "%d backups, archive %s" % (
+                len(info.get("backup") or []),
+                ", ".join("%s-%s" % (a.get("min"), a.get("max")) for a in info.get("archive") or []),
+            )
         if info is not None:
             RepositoryLevel(pgbackrest, checks).run(figures, info)
     if "restore" in levels:
         PhysicalRestore(pgbackrest, p, checks).run(figures, p.get("port") or free_port())
 
 
-def verify(p):
-    """Run the verification; returns the module result (never changed)."""
+# Levels that check mode leaves out: a restore creates a database or starts a PostgreSQL server.
+CHECK_MODE_SKIPS = ("restore",)
+
+
+def verify(p, check_mode=False):
+    """Run the verification; returns the module result (never changed).
+
+    check_mode: the read-only levels run, the restore level is skipped (listed in skipped_levels),
+    the verdict is None (not proven either way) and no report or textfile is written - their paths
+    are returned."""
     levels, pgbackrest = check_parameters(p)
+    skipped = [level for level in levels if check_mode and level in CHECK_MODE_SKIPS]
+    levels = [level for level in levels if level not in skipped]
     now = datetime.datetime.now(datetime.timezone.utc)
     checks = Checks(_secrets_mask(p))
     subjects, kinds, figures = [], {}, {}
@@ -165,10 +176,19 @@ def verify(p):
         figures[pgbackrest.stanza] = {}
         _verify_cluster(p, pgbackrest, levels, checks, figures[pgbackrest.stanza])
     restores = [f["restore_seconds"] for f in figures.values() if f.get("restore_seconds") is not None]
-    result = {"changed": False, "verified": checks.verified, "checks": checks.items, "figures": figures,
-              "levels": levels, "subjects": subjects, "restore_seconds": max(restores) if restores else None,
-              "verified_at": now.isoformat(timespec="seconds"), "verified_epoch": int(now.timestamp()),
-              "msg": checks.summary(subjects)}
-    result["reports"] = write_reports(result, kinds, now.strftime("%Y%m%dT%H%M%SZ"), p.get("report_dir"),
-                                      p.get("textfile_dir"))
+    result = {
+        "changed": False,
+        "verified": None if skipped else checks.verified,
+        "skipped_levels": skipped,
+        "checks": checks.items,
+        "figures": figures,
+        "levels": levels,
+        "subjects": subjects,
+        "restore_seconds": max(restores) if restores else None,
+        "verified_at": now.isoformat(timespec="seconds"),
+        "verified_epoch": int(now.timestamp()),
+        "msg": checks.summary(subjects) + (" (check mode: the %s level not run)" % ", ".join(skipped) if skipped else ""),
+    }
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    result["reports"] = write_reports(result, kinds, stamp, p.get("report_dir"), p.get("textfile_dir"), write=not check_mode)
     return result

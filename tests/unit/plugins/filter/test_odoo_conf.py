@@ -1,5 +1,6 @@
 """The odoo.conf filters: the master password hash Odoo verifies (checked with passlib, as Odoo
 does), stable across renders and distinct across fleets; odoo_conf is the sizing model's renderer."""
+
 import pytest
 from passlib.context import CryptContext
 
@@ -24,5 +25,4 @@ def test_stable_for_a_fleet_distinct_across_fleets_and_refuses_empty():
 
 def test_odoo_conf_renders_options_in_a_stable_order():
     render = FilterModule().filters()["odoo_conf"]
-    assert render({"workers": 2, "list_db": False, "dbfilter": "^%d$"}) == (
-        "[options]\ndbfilter = ^%d$\nlist_db = False\nworkers = 2\n")
+    assert render({"workers": 2, "list_db": False, "dbfilter": "^%d$"}) == ("[options]\ndbfilter = ^%d$\nlist_db = False\nworkers = 2\n")

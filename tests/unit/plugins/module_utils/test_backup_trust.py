@@ -1,4 +1,5 @@
 """What a backup must prove before it is trusted, and what its dump may carry into psql (pure logic)."""
+
 import io
 
 import pytest
@@ -24,12 +25,14 @@ def test_a_signed_sidecar_authenticates_and_any_change_breaks_it():
 
 def test_sidecar_refusals_name_the_problem():
     signed = layout.sign_sidecar(sidecar(), KEY)
-    cases = [(sidecar(), [KEY], "odoo/acme/acme_1.zip", None, "not signed"),
-             (signed, [b"o" * 32], "odoo/acme/acme_1.zip", None, "does not verify"),
-             (signed, [], "odoo/acme/acme_1.zip", None, "no backup_signing_key"),
-             (signed, [KEY], "odoo/acme/acme_2.zip", None, "copied from another backup"),
-             (signed, [KEY], "odoo/acme/acme_1.zip", "globex", "not of tenant globex"),
-             ("[]", [KEY], "odoo/acme/acme_1.zip", None, "not a JSON object")]
+    cases = [
+        (sidecar(), [KEY], "odoo/acme/acme_1.zip", None, "not signed"),
+        (signed, [b"o" * 32], "odoo/acme/acme_1.zip", None, "does not verify"),
+        (signed, [], "odoo/acme/acme_1.zip", None, "no backup_signing_key"),
+        (signed, [KEY], "odoo/acme/acme_2.zip", None, "copied from another backup"),
+        (signed, [KEY], "odoo/acme/acme_1.zip", "globex", "not of tenant globex"),
+        ("[]", [KEY], "odoo/acme/acme_1.zip", None, "not a JSON object"),
+    ]
     for value, keys, key, tenant, words in cases:
         with pytest.raises(layout.SidecarRefused, match=words):
             layout.authenticate_sidecar(value, keys, "b", key, tenant)
@@ -48,16 +51,17 @@ def lines(text, size=None):
     return b"".join(plain_dump_lines(io.BytesIO(data), len(data) if size is None else size))
 
 
-@pytest.mark.parametrize("payload", ["\\! id\n", "  \\! id\n", "\\connect other\n", "\\copy t to program 'id'\n",
-                                     "\\o |id\n", "\\gexec\n", "\\i /etc/passwd\n", "\\set x 1\n", "\t\\! id\n"])
+@pytest.mark.parametrize(
+    "payload",
+    ["\\! id\n", "  \\! id\n", "\\connect other\n", "\\copy t to program 'id'\n", "\\o |id\n", "\\gexec\n", "\\i /etc/passwd\n", "\\set x 1\n", "\t\\! id\n"],
+)
 def test_backslash_lines_outside_copy_data_are_refused(payload):
     with pytest.raises(RestoreRefused, match="meta-command"):
         lines("SET x = 1;\n" + payload + "SELECT 1;\n")
 
 
 def test_copy_data_and_the_dumps_own_restrict_pair_pass():
-    dump = ("\\restrict AbC123\nSET a = 1;\nCOPY public.t (id, v) FROM stdin;\n1\t\\\\N backslash data\n\\.\n"
-            "SELECT 1;\n\\unrestrict AbC123\n")
+    dump = "\\restrict AbC123\nSET a = 1;\nCOPY public.t (id, v) FROM stdin;\n1\t\\\\N backslash data\n\\.\nSELECT 1;\n\\unrestrict AbC123\n"
     assert lines(dump) == b"SET a = 1;\nCOPY public.t (id, v) FROM stdin;\n1\t\\\\N backslash data\n\\.\nSELECT 1;\n"
 
 
@@ -71,8 +75,7 @@ def test_a_dump_longer_than_recorded_is_refused():
         lines("SELECT 1;\nSELECT 2;\n", size=5)
 
 
-@pytest.mark.parametrize("path", ["../x", "a/../../x", "/etc/x", "", "a//b", "a/./b", "a\nb", "a\\b", "x" * 256,
-                                  "ab/\x7f"])
+@pytest.mark.parametrize("path", ["../x", "a/../../x", "/etc/x", "", "a//b", "a/./b", "a\nb", "a\\b", "x" * 256, "ab/\x7f"])
 def test_filestore_member_paths_stay_inside(path):
     with pytest.raises(FilestoreError):
         check_member_path(path)

@@ -1,8 +1,7 @@
 """Pure logic of backup_verify: pgBackRest's verify report, WAL gaps, the checks and the evidence."""
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import (
-    CheckFailed, Checks, markdown, prometheus)
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.repository import (
-    parse_verify, segment_name, segment_number, wal_gaps)
+
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed, Checks, markdown, prometheus
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.repository import parse_verify, segment_name, segment_number, wal_gaps
 
 # pgbackrest 2.45 `verify --output=text --verbose --log-level-console=info` after a bit was flipped
 # in one backup file: the command still exits 0.
@@ -28,8 +27,11 @@ status: ok
 def test_parse_verify_finds_the_file_the_counts_and_the_status():
     status, findings = parse_verify(VERIFY_ERROR)
     assert status == "error"
-    assert findings == ["invalid checksum 20261123-181509F/pg_data/base/1/1259.zst",
-                        "backup 20261123-181509F is invalid", "backup: 20261123-181509F: checksum invalid 1"]
+    assert findings == [
+        "invalid checksum 20261123-181509F/pg_data/base/1/1259.zst",
+        "backup 20261123-181509F is invalid",
+        "backup: 20261123-181509F: checksum invalid 1",
+    ]
     assert parse_verify(VERIFY_OK) == ("ok", [])
 
 
@@ -58,11 +60,19 @@ def test_checks_record_findings_errors_and_a_summary_naming_each():
 
 
 def test_markdown_and_textfile_say_the_verdict_per_subject():
-    result = {"subjects": ["acme", "prod"], "verified": False, "verified_at": "2026-11-23T18:00:00+00:00",
-              "verified_epoch": 1795456800, "levels": ["objects", "repository"], "msg": "failed",
-              "figures": {"acme": {"backup": "a.zip", "backup_age_seconds": 60}, "prod": {"restore_seconds": 4.5}},
-              "checks": [{"name": "objects.age", "subject": "acme", "ok": True, "detail": "a | b", "seconds": 0.1},
-                         {"name": "repository.verify", "subject": "prod", "ok": False, "detail": "bad", "seconds": 1}]}
+    result = {
+        "subjects": ["acme", "prod"],
+        "verified": False,
+        "verified_at": "2026-11-23T18:00:00+00:00",
+        "verified_epoch": 1795456800,
+        "levels": ["objects", "repository"],
+        "msg": "failed",
+        "figures": {"acme": {"backup": "a.zip", "backup_age_seconds": 60}, "prod": {"restore_seconds": 4.5}},
+        "checks": [
+            {"name": "objects.age", "subject": "acme", "ok": True, "detail": "a | b", "seconds": 0.1},
+            {"name": "repository.verify", "subject": "prod", "ok": False, "detail": "bad", "seconds": 1},
+        ],
+    }
     text = markdown(result)
     assert "**FAILED**" in text and "| objects.age | acme | ok | 0.100 | a \\| b |" in text
     metrics = prometheus(result, {"acme": "tenant", "prod": "cluster"})

@@ -1,15 +1,14 @@
 """The sizing model of Odoo fleets (pure logic): workers, memory limits, the connection budget."""
+
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import (
-    PlanRefused, odoo_conf, plan_fleets)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PlanRefused, odoo_conf, plan_fleets
 
 CLUSTERS = {"main": {"max_connections": 200, "reserved_connections": 10}}
 
 
 def shared(**extra):
-    return dict({"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 2, "memory_mb": 4096,
-                 "web_containers": 2}, **extra)
+    return dict({"name": "shared1", "kind": "shared", "tenants": ["acme", "globex"], "cpus": 2, "memory_mb": 4096, "web_containers": 2}, **extra)
 
 
 def dedicated(**extra):
@@ -74,8 +73,7 @@ def test_clusters_are_budgeted_apart_and_bad_fleets_refused():
 
 
 def test_odoo_conf_text():
-    assert odoo_conf({"workers": 3, "proxy_mode": True, "list_db": False}) == (
-        "[options]\nlist_db = False\nproxy_mode = True\nworkers = 3\n")
+    assert odoo_conf({"workers": 3, "proxy_mode": True, "list_db": False}) == ("[options]\nlist_db = False\nproxy_mode = True\nworkers = 3\n")
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "2"])

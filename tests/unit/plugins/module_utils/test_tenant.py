@@ -28,9 +28,17 @@ def test_timestamps_need_a_zone():
 
 
 def test_batch_entries_override_task_defaults():
-    params = {"name": None, "template": "golden", "source": None, "connection_limit": 10, "tier": None,
-              "tenants": [{"name": "a", "connection_limit": None, "tier": 2, "template": None, "source": None},
-                          {"name": "b", "source": "a", "template": None, "connection_limit": 5}]}
+    params = {
+        "name": None,
+        "template": "golden",
+        "source": None,
+        "connection_limit": 10,
+        "tier": None,
+        "tenants": [
+            {"name": "a", "connection_limit": None, "tier": 2, "template": None, "source": None},
+            {"name": "b", "source": "a", "template": None, "connection_limit": 5},
+        ],
+    }
     first, second = tenant.tenant_params(params)
     assert (first["name"], first["connection_limit"], first["tier"], first["template"]) == ("a", 10, 2, "golden")
     assert (second["source"], second["template"], second["connection_limit"]) == ("a", None, 5)
@@ -46,8 +54,14 @@ def test_batch_rejects_duplicate_names():
 def test_copy_resets_are_odoos_six_with_the_tenant_url():
     now = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
     values = odoo_db.copy_reset_values("https://acme.test", now)
-    assert sorted(values) == ["base.login_cooldown_after", "base.login_cooldown_duration", "database.create_date",
-                              "database.secret", "database.uuid", "web.base.url"]
+    assert sorted(values) == [
+        "base.login_cooldown_after",
+        "base.login_cooldown_duration",
+        "database.create_date",
+        "database.secret",
+        "database.uuid",
+        "web.base.url",
+    ]
     assert values["web.base.url"] == "https://acme.test" and values["database.create_date"] == "2026-11-23 12:00:00"
     assert (values["base.login_cooldown_after"], values["base.login_cooldown_duration"]) == ("10", "60")
     assert values["database.uuid"] != odoo_db.copy_reset_values("https://acme.test", now)["database.uuid"]

@@ -8,14 +8,13 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api imp
 
 
 def spec(**params):
-    base = {"name": "acme", "hosts": ["a.test", "b.test"], "backend_url": ["http://10.0.0.1:8069"],
-            "websocket_url": ["http://10.0.0.1:8072"]}
+    base = {"name": "acme", "hosts": ["a.test", "b.test"], "backend_url": ["http://10.0.0.1:8069"], "websocket_url": ["http://10.0.0.1:8072"]}
     base.update(params)
     return tc.RouteSpec(base)
 
 
 def test_hosts_in_rule_reads_every_matcher():
-    rule = "(Host(`a.test`) || Host(`B.test`)) && Path(`/websocket`) || Host(\"c.test\", `d.test`)"
+    rule = '(Host(`a.test`) || Host(`B.test`)) && Path(`/websocket`) || Host("c.test", `d.test`)'
     assert tc.hosts_in_rule(rule) == {"a.test", "b.test", "c.test", "d.test"}
     assert tc.hosts_in_rule("PathPrefix(`/x`)") == set()
 
@@ -67,45 +66,63 @@ def test_hsts_only_with_tls_and_redirect_router():
 
 def test_rate_limit_budget_per_tenant_host_or_client():
     assert tc.middlewares(spec(rate_limit={"average": 5}))["ratelimit"]["rateLimit"] == {
-        "average": 5, "burst": 5, "period": "1s", "sourceCriterion": {"requestHost": True}}
+        "average": 5,
+        "burst": 5,
+        "period": "1s",
+        "sourceCriterion": {"requestHost": True},
+    }
     per_client = tc.middlewares(spec(rate_limit={"average": 5, "burst": 9, "by": "client_ip"}))
     assert "sourceCriterion" not in per_client["ratelimit"]["rateLimit"]
 
 
-@pytest.mark.parametrize("params,problem", [
-    ({"hosts": []}, "hosts is empty"), ({"hosts": ["a.test", "a.test"]}, "twice"),
-    ({"backend_url": []}, "required"), ({"rate_limit": {"average": 0}}, "rate_limit.average 0 is out of range"),
-    ({"inflight_limit": 0}, "inflight_limit 0 is out of range"),
-    ({"rate_limit": {"average": 5, "period": "abc"}}, "rate_limit.period 'abc' is not a Go duration"),
-    ({"rate_limit": {"average": 5, "period": "1s\n"}}, "not a Go duration"),
-    ({"rate_limit": {"average": 5, "burst": 0}}, "rate_limit.burst 0 is out of range"),
-    ({"rate_limit": {"average": 2 ** 63}}, "out of range"), ({"rate_limit": {"average": True}}, "not an integer"),
-    ({"rate_limit": {"average": 5, "by": "moon"}}, "rate_limit.by"),
-    ({"name": "acme\n"}, "not a valid route name"), ({"hosts": ["a.test\n"]}, "control character"),
-    ({"entrypoints": ["web\n"]}, "entrypoints .* is not a valid Traefik name"),
-    ({"entrypoints": ["web", "web"]}, "twice"), ({"entrypoints": ["web@file"]}, "not a valid Traefik name"),
-    ({"tls": {"cert_resolver": "le\n"}}, "tls.cert_resolver"), ({"tls": {"secret_name": "acme-tls\n"}}, "secret_name"),
-    ({"tls": {"redirect_from": ["web\n"]}}, "tls.redirect_from"), ({"namespace": "odoo\n"}, "namespace"),
-    ({"headers": {"custom_response": {"X-A": "b\r\nSet-Cookie: x=1"}}}, "custom_response\\[X-A\\]"),
-    ({"headers": {"custom_response": {"X A": "b"}}}, "custom_response name"),
-    ({"headers": {"frame_options": "DENY\n"}}, "headers.frame_options"),
-    ({"headers": {"referrer_policy": "no-referrer\r"}}, "headers.referrer_policy"),
-    ({"headers": {"hsts_seconds": -1}}, "hsts_seconds -1 is out of range"),
-    ({"health_check_path": "web/health"}, "health_check_path"), ({"health_check_path": "/web health"}, "health"),
-    ({"backend_url": ["http://10.0.0.1:8069\n"]}, "control character"),
-    ({"websocket_url": ["http://user:pw@10.0.0.1:8072"]}, "user or password"),
-    ({"database_manager_allow": ["10.0.0.0/8\n"]}, "not a valid IP address"),
-])
+@pytest.mark.parametrize(
+    "params,problem",
+    [
+        ({"hosts": []}, "hosts is empty"),
+        ({"hosts": ["a.test", "a.test"]}, "twice"),
+        ({"backend_url": []}, "required"),
+        ({"rate_limit": {"average": 0}}, "rate_limit.average 0 is out of range"),
+        ({"inflight_limit": 0}, "inflight_limit 0 is out of range"),
+        ({"rate_limit": {"average": 5, "period": "abc"}}, "rate_limit.period 'abc' is not a Go duration"),
+        ({"rate_limit": {"average": 5, "period": "1s\n"}}, "not a Go duration"),
+        ({"rate_limit": {"average": 5, "burst": 0}}, "rate_limit.burst 0 is out of range"),
+        ({"rate_limit": {"average": 2**63}}, "out of range"),
+        ({"rate_limit": {"average": True}}, "not an integer"),
+        ({"rate_limit": {"average": 5, "by": "moon"}}, "rate_limit.by"),
+        ({"name": "acme\n"}, "not a valid route name"),
+        ({"hosts": ["a.test\n"]}, "control character"),
+        ({"entrypoints": ["web\n"]}, "entrypoints .* is not a valid Traefik name"),
+        ({"entrypoints": ["web", "web"]}, "twice"),
+        ({"entrypoints": ["web@file"]}, "not a valid Traefik name"),
+        ({"tls": {"cert_resolver": "le\n"}}, "tls.cert_resolver"),
+        ({"tls": {"secret_name": "acme-tls\n"}}, "secret_name"),
+        ({"tls": {"redirect_from": ["web\n"]}}, "tls.redirect_from"),
+        ({"namespace": "odoo\n"}, "namespace"),
+        ({"headers": {"custom_response": {"X-A": "b\r\nSet-Cookie: x=1"}}}, "custom_response\\[X-A\\]"),
+        ({"headers": {"custom_response": {"X A": "b"}}}, "custom_response name"),
+        ({"headers": {"frame_options": "DENY\n"}}, "headers.frame_options"),
+        ({"headers": {"referrer_policy": "no-referrer\r"}}, "headers.referrer_policy"),
+        ({"headers": {"hsts_seconds": -1}}, "hsts_seconds -1 is out of range"),
+        ({"health_check_path": "web/health"}, "health_check_path"),
+        ({"health_check_path": "/web health"}, "health"),
+        ({"backend_url": ["http://10.0.0.1:8069\n"]}, "control character"),
+        ({"websocket_url": ["http://user:pw@10.0.0.1:8072"]}, "user or password"),
+        ({"database_manager_allow": ["10.0.0.0/8\n"]}, "not a valid IP address"),
+    ],
+)
 def test_spec_refusals(params, problem):
     with pytest.raises(ValueError, match=problem):
         spec(**params)
 
 
-@pytest.mark.parametrize("url,ref", [
-    ("http://odoo:8069", {"name": "odoo", "port": 8069}),
-    ("http://odoo.erp.svc.cluster.local:8069", {"name": "odoo", "namespace": "erp", "port": 8069}),
-    ("https://odoo.erp", {"name": "odoo", "namespace": "erp", "port": 443, "scheme": "https"}),
-])
+@pytest.mark.parametrize(
+    "url,ref",
+    [
+        ("http://odoo:8069", {"name": "odoo", "port": 8069}),
+        ("http://odoo.erp.svc.cluster.local:8069", {"name": "odoo", "namespace": "erp", "port": 8069}),
+        ("https://odoo.erp", {"name": "odoo", "namespace": "erp", "port": 443, "scheme": "https"}),
+    ],
+)
 def test_kubernetes_service_reference(url, ref):
     assert tc.kubernetes_service(url) == ref
 
@@ -120,8 +137,7 @@ def test_health_check_and_every_rendered_duration_are_valid():
     for key in ("interval", "timeout"):
         assert check_go_duration(balancer["healthCheck"][key], key)
     assert balancer["healthCheck"]["path"] == "/web/health"
-    assert "healthCheck" not in tc.file_config(spec(health_check_path=""))["http"]["services"]["acme-http"][
-        "loadBalancer"]
+    assert "healthCheck" not in tc.file_config(spec(health_check_path=""))["http"]["services"]["acme-http"]["loadBalancer"]
 
 
 def test_zero_hsts_disables_it_and_defaults_apply():
@@ -131,26 +147,47 @@ def test_zero_hsts_disables_it_and_defaults_apply():
 
 # What Traefik's routing path looks like for a request (reserved escapes kept, the others decoded):
 # the rules are Go regexps; Python's re reads these particular ones the same way.
-ENCODED = re.compile(tc.ENCODED_PATH_RULE[len("PathRegexp(`"):-2])
-DBMANAGER = re.compile(tc.DATABASE_MANAGER_RULE[len("PathRegexp(`"):-2])
+ENCODED = re.compile(tc.ENCODED_PATH_RULE[len("PathRegexp(`") : -2])
+DBMANAGER = re.compile(tc.DATABASE_MANAGER_RULE[len("PathRegexp(`") : -2])
 
 
-@pytest.mark.parametrize("routing_path", ["/web%2Fdatabase/manager", "/web%2fdatabase", "/xmlrpc%2F2%2Fdb",
-                                          "/web%252Fdatabase/manager", "/web\\database", "/web\x00/database",
-                                          "/web%5Cdatabase", "/a%25"])
+@pytest.mark.parametrize(
+    "routing_path",
+    [
+        "/web%2Fdatabase/manager",
+        "/web%2fdatabase",
+        "/xmlrpc%2F2%2Fdb",
+        "/web%252Fdatabase/manager",
+        "/web\\database",
+        "/web\x00/database",
+        "/web%5Cdatabase",
+        "/a%25",
+    ],
+)
 def test_encoded_separators_are_matched(routing_path):
     assert ENCODED.search(routing_path)
 
 
-@pytest.mark.parametrize("routing_path", ["/web/login", "/web/content/12/a%20b.pdf", "/web/content/1/a%2Bb.pdf",
-                                          "/web/image/res.partner/3/avatar_128", "/websocket", "/jsonrpc"])
+@pytest.mark.parametrize(
+    "routing_path", ["/web/login", "/web/content/12/a%20b.pdf", "/web/content/1/a%2Bb.pdf", "/web/image/res.partner/3/avatar_128", "/websocket", "/jsonrpc"]
+)
 def test_normal_odoo_paths_are_not_matched(routing_path):
     assert not ENCODED.search(routing_path) and not DBMANAGER.search(routing_path)
 
 
-@pytest.mark.parametrize("routing_path", ["/web/database/manager", "/web/database", "/xmlrpc/2/db", "/xmlrpc/db",
-                                          "/WEB/Database/manager", "/en/web/database/drop", "/fr_BE/xmlrpc/2/db",
-                                          "/xmlrpc/2/db/"])
+@pytest.mark.parametrize(
+    "routing_path",
+    [
+        "/web/database/manager",
+        "/web/database",
+        "/xmlrpc/2/db",
+        "/xmlrpc/db",
+        "/WEB/Database/manager",
+        "/en/web/database/drop",
+        "/fr_BE/xmlrpc/2/db",
+        "/xmlrpc/2/db/",
+    ],
+)
 def test_database_manager_variants_are_matched(routing_path):
     assert DBMANAGER.search(routing_path)
 
@@ -171,8 +208,7 @@ def test_kubernetes_names_and_namespace_are_checked():
 
 
 def test_defined_names_reads_only_mappings():
-    assert tc.defined_names({"http": {"routers": {"a": {}}, "services": "junk"}}) == {
-        "routers": {"a"}, "services": set(), "middlewares": set()}
+    assert tc.defined_names({"http": {"routers": {"a": {}}, "services": "junk"}}) == {"routers": {"a"}, "services": set(), "middlewares": set()}
     assert tc.defined_names(None) == {"routers": set(), "services": set(), "middlewares": set()}
 
 
@@ -186,21 +222,24 @@ def test_api_view_comparison():
 
 
 def test_router_confirmation_needs_the_written_router_enabled():
-    written = {"rule": "Host(`a.test`)", "service": "acme-http", "middlewares": ["acme-headers"],
-               "entryPoints": ["web"]}
-    seen = {"rule": "Host(`a.test`)", "service": "acme-http@file", "middlewares": ["acme-headers@file"],
-            "entryPoints": ["web"], "status": "enabled", "priority": 14}
+    written = {"rule": "Host(`a.test`)", "service": "acme-http", "middlewares": ["acme-headers"], "entryPoints": ["web"]}
+    seen = {
+        "rule": "Host(`a.test`)",
+        "service": "acme-http@file",
+        "middlewares": ["acme-headers@file"],
+        "entryPoints": ["web"],
+        "status": "enabled",
+        "priority": 14,
+    }
     assert TraefikApi.matches("routers", seen, written)
     assert not TraefikApi.matches("routers", dict(seen, entryPoints=["websecure"]), written)
     assert not TraefikApi.matches("routers", dict(seen, middlewares=[]), written)
     assert not TraefikApi.matches("routers", dict(seen, status="disabled"), written)
-    assert not TraefikApi.matches("routers", dict(seen, middlewares=["acme-headers@file", "x@file"]),
-                                  dict(written, middlewares=["acme-headers"]))
+    assert not TraefikApi.matches("routers", dict(seen, middlewares=["acme-headers@file", "x@file"]), dict(written, middlewares=["acme-headers"]))
     no_middleware = {k: v for k, v in written.items() if k != "middlewares"}
     assert not TraefikApi.matches("routers", seen, no_middleware)  # none written means none, not "any"
-    broken = dict(seen, status="disabled", error=["entryPoint \"web\" doesn't exist"])
+    broken = dict(seen, status="disabled", error=['entryPoint "web" doesn\'t exist'])
     assert TraefikApi.refused("routers", broken, written)
     assert not TraefikApi.refused("routers", dict(broken, rule="Host(`old.test`)"), written)  # an older version
     # services and middlewares only need to be loaded (a back end that is down is still configuration)
-    assert TraefikApi.matches("services", {"loadBalancer": {"servers": []}, "status": "warning"},
-                              {"loadBalancer": {"servers": []}})
+    assert TraefikApi.matches("services", {"loadBalancer": {"servers": []}, "status": "warning"}, {"loadBalancer": {"servers": []}})

@@ -27,20 +27,18 @@ def names(pattern):
 
 def with_control(valid):
     """A valid value with one control character inserted anywhere (start, middle or end)."""
-    return st.tuples(valid, st.integers(min_value=0), CONTROL).map(
-        lambda t: t[0][:t[1] % (len(t[0]) + 1)] + t[2] + t[0][t[1] % (len(t[0]) + 1):])
+    return st.tuples(valid, st.integers(min_value=0), CONTROL).map(lambda t: t[0][: t[1] % (len(t[0]) + 1)] + t[2] + t[0][t[1] % (len(t[0]) + 1) :])
 
 
 def upper_cased(valid):
     """A valid value with one of its letters in upper case (only values that have a letter)."""
-    return st.tuples(valid.filter(lambda v: any(c.isalpha() for c in v)), st.integers(min_value=0)).map(
-        lambda t: _upper_one(*t))
+    return st.tuples(valid.filter(lambda v: any(c.isalpha() for c in v)), st.integers(min_value=0)).map(lambda t: _upper_one(*t))
 
 
 def _upper_one(value, index):
     letters = [i for i, c in enumerate(value) if c.isalpha()]
     i = letters[index % len(letters)]
-    return value[:i] + value[i].upper() + value[i + 1:]
+    return value[:i] + value[i].upper() + value[i + 1 :]
 
 
 def refused(check, value):
@@ -52,6 +50,7 @@ def refused(check, value):
 TENANT = names(r"[a-z]([a-z0-9_-]{0,61}[a-z0-9_])?")
 ROUTE = names(r"[a-z][a-z0-9_-]{0,62}")
 K8S_NAME = names(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
+FLEET = names(r"[a-z]([a-z0-9-]{0,29}[a-z0-9])?")
 K8S_LABEL = names(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 LABEL = names(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?")
 HOST = st.lists(LABEL, min_size=1, max_size=6).map(".".join)
@@ -60,30 +59,33 @@ TRAEFIK = names(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 HEADER_NAME = names(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 HEADER_VALUE = names(r"([\x21-\x7e]([\x20-\x7e]{0,60}[\x21-\x7e])?)?")
 URL_PATH = names(r"/([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2}){0,40}")
-DURATION = st.lists(st.tuples(st.integers(1, 10 ** 6), st.sampled_from(["ns", "us", "ms", "s", "m", "h"])),
-                    min_size=1, max_size=4).map(lambda parts: "".join("%d%s" % p for p in parts))
+DURATION = st.lists(st.tuples(st.integers(1, 10**6), st.sampled_from(["ns", "us", "ms", "s", "m", "h"])), min_size=1, max_size=4).map(
+    lambda parts: "".join("%d%s" % p for p in parts)
+)
 URL_HOST = st.one_of(HOST, st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(lambda a: "[%s]" % a))
-URL = st.builds(lambda scheme, host, port: "%s://%s%s" % (scheme, host, ":%d" % port if port else ""),
-                st.sampled_from(["http", "https"]), URL_HOST, st.one_of(st.none(), st.integers(1, 65535)))
-FILE_MODE = st.builds(lambda owner, group, other: "0%o%o%o" % (owner, group, other),
-                      st.sampled_from([0, 4, 6]), st.sampled_from([0, 4]), st.sampled_from([0, 4]))
+URL = st.builds(
+    lambda scheme, host, port: "%s://%s%s" % (scheme, host, ":%d" % port if port else ""),
+    st.sampled_from(["http", "https"]),
+    URL_HOST,
+    st.one_of(st.none(), st.integers(1, 65535)),
+)
+FILE_MODE = st.builds(
+    lambda owner, group, other: "0%o%o%o" % (owner, group, other), st.sampled_from([0, 4, 6]), st.sampled_from([0, 4]), st.sampled_from([0, 4])
+)
 
 VALIDATORS = {
     "tenant": (validation.check_tenant_name, TENANT, True, ["", "a" * 64]),
     "route": (validation.check_route_name, ROUTE, True, ["", "a" * 64]),
-    "k8s_name": (lambda v: validation.check_k8s_name(v, "fleet name"), K8S_NAME, True, ["", "a" * 64]),
+    "k8s_name": (lambda v: validation.check_k8s_name(v, "service name"), K8S_NAME, True, ["", "a" * 64]),
+    "fleet": (validation.check_fleet_name, FLEET, True, ["", "a" * 32]),
     "k8s_label": (lambda v: validation.check_k8s_label(v, "namespace"), K8S_LABEL, True, ["", "a" * 64]),
-    "k8s_subdomain": (lambda v: validation.check_k8s_subdomain(v, "tls.secret_name"), SUBDOMAIN, True,
-                      ["", ("a" * 60 + ".") * 4 + "a" * 20]),
+    "k8s_subdomain": (lambda v: validation.check_k8s_subdomain(v, "tls.secret_name"), SUBDOMAIN, True, ["", ("a" * 60 + ".") * 4 + "a" * 20]),
     "hostname": (validation.check_hostname, HOST, True, ["", "a" * 64 + ".test", ("a" * 60 + ".") * 5]),
     "traefik": (lambda v: validation.check_traefik_name(v, "entrypoints"), TRAEFIK, False, ["", "a" * 64]),
     "header_name": (validation.check_header_name, HEADER_NAME, False, ["", "a" * 257]),
-    "header_value": (lambda v: validation.check_header_value(v, "headers.referrer_policy"), HEADER_VALUE, False,
-                     ["a" * 4097]),
-    "url_path": (lambda v: validation.check_url_path(v, "health_check_path"), URL_PATH, False,
-                 ["", "/" + "a" * 1024]),
-    "go_duration": (lambda v: validation.check_go_duration(v, "rate_limit.period"), DURATION, True,
-                    ["", "1" * 60 + "s" + "1s"]),
+    "header_value": (lambda v: validation.check_header_value(v, "headers.referrer_policy"), HEADER_VALUE, False, ["a" * 4097]),
+    "url_path": (lambda v: validation.check_url_path(v, "health_check_path"), URL_PATH, False, ["", "/" + "a" * 1024]),
+    "go_duration": (lambda v: validation.check_go_duration(v, "rate_limit.period"), DURATION, True, ["", "1" * 60 + "s" + "1s"]),
     "url": (lambda v: validation.check_url(v, "backend_url"), URL, False, ["", "http://" + "a" * 254]),
     "file_mode": (validation.check_file_mode, FILE_MODE, False, ["", "00644"]),
 }
@@ -148,7 +150,7 @@ def test_cidr_accepts_addresses_and_refuses_decorations(address):
 
 
 @PROPERTY
-@given(value=st.integers(-10 ** 20, 10 ** 20))
+@given(value=st.integers(-(10**20), 10**20))
 def test_integers_in_range(value):
     if 1 <= value <= validation.UPPER_INT:
         assert validation.check_int(value, "rate_limit.average", 1) == value
@@ -157,8 +159,7 @@ def test_integers_in_range(value):
 
 
 @PROPERTY
-@given(parts=st.lists(st.tuples(st.integers(0, 10 ** 4), st.sampled_from(sorted(validation.GO_UNITS_NS))),
-                      min_size=1, max_size=4))
+@given(parts=st.lists(st.tuples(st.integers(0, 10**4), st.sampled_from(sorted(validation.GO_UNITS_NS))), min_size=1, max_size=4))
 def test_go_duration_value_is_the_sum_of_its_parts(parts):
     text = "".join("%d%s" % part for part in parts)
     assert validation.go_duration_ns(text) == sum(n * validation.GO_UNITS_NS[unit] for n, unit in parts)
@@ -170,25 +171,36 @@ def test_go_durations_accepted(value):
     assert validation.check_go_duration(value, "period") == value
 
 
-@pytest.mark.parametrize("value", ["abc", "1", "-1s", "+1s", " 1s", "1s\n", "1s ", "0s", "0", "1S", "1d", ".5s",
-                                   "1.s", "1 s", "9999999999h", "", "1s1"])
+@pytest.mark.parametrize("value", ["abc", "1", "-1s", "+1s", " 1s", "1s\n", "1s ", "0s", "0", "1S", "1d", ".5s", "1.s", "1 s", "9999999999h", "", "1s1"])
 def test_go_durations_refused(value):
     with pytest.raises(ValueError, match="period"):
         validation.check_go_duration(value, "period")
 
 
-@pytest.mark.parametrize("mode,problem", [
-    ("0666", "write permission for group or others"), ("0646", "write permission"), ("0664", "write permission"),
-    ("0755", "execute permission"), ("0744", "execute"), ("4644", "setuid"), ("1644", "sticky"), ("abc", "octal"),
-    ("420", "write permission"), ("0644\n", "octal"), ("0o644", "octal"), ("", "octal"), ("0888", "octal"),
-])
+@pytest.mark.parametrize(
+    "mode,problem",
+    [
+        ("0666", "write permission for group or others"),
+        ("0646", "write permission"),
+        ("0664", "write permission"),
+        ("0755", "execute permission"),
+        ("0744", "execute"),
+        ("4644", "setuid"),
+        ("1644", "sticky"),
+        ("abc", "octal"),
+        ("420", "write permission"),
+        ("0644\n", "octal"),
+        ("0o644", "octal"),
+        ("", "octal"),
+        ("0888", "octal"),
+    ],
+)
 def test_file_modes_refused(mode, problem):
     with pytest.raises(ValueError, match=problem):
         validation.check_file_mode(mode)
 
 
-@pytest.mark.parametrize("mode,value", [("0644", 0o644), ("644", 0o644), ("0640", 0o640), ("0600", 0o600),
-                                        ("0444", 0o444), ("0400", 0o400)])
+@pytest.mark.parametrize("mode,value", [("0644", 0o644), ("644", 0o644), ("0640", 0o640), ("0600", 0o600), ("0444", 0o444), ("0400", 0o400)])
 def test_file_modes_accepted(mode, value):
     assert validation.check_file_mode(mode) == value
 
@@ -198,14 +210,27 @@ def test_valid_hostnames(host):
     assert validation.check_hostname(host) == host
 
 
-@pytest.mark.parametrize("host,problem", [
-    ("bad host.test", "white space"), (" acme.test", "white space"), ("Acme.test", "upper-case"),
-    ("under_score.test", "invalid label"), ("-lead.test", "invalid label"), ("trail-.test", "invalid label"),
-    ("a..b", "invalid label"), ("acme.test.", "invalid label"), ("*.acme.test", "invalid label"),
-    ("acme.test:8069", "invalid label"), ("a" * 64 + ".com", "invalid label"), ("", "empty"),
-    (("a" * 60 + ".") * 5, "longer than 253"), ("acme.test\n", "control character"),
-    ("acme\x00.test", "control character"), ("caf\u00e9.test", "invalid label"),
-])
+@pytest.mark.parametrize(
+    "host,problem",
+    [
+        ("bad host.test", "white space"),
+        (" acme.test", "white space"),
+        ("Acme.test", "upper-case"),
+        ("under_score.test", "invalid label"),
+        ("-lead.test", "invalid label"),
+        ("trail-.test", "invalid label"),
+        ("a..b", "invalid label"),
+        ("acme.test.", "invalid label"),
+        ("*.acme.test", "invalid label"),
+        ("acme.test:8069", "invalid label"),
+        ("a" * 64 + ".com", "invalid label"),
+        ("", "empty"),
+        (("a" * 60 + ".") * 5, "longer than 253"),
+        ("acme.test\n", "control character"),
+        ("acme\x00.test", "control character"),
+        ("caf\u00e9.test", "invalid label"),
+    ],
+)
 def test_invalid_hostnames_name_the_problem(host, problem):
     with pytest.raises(ValueError, match=problem):
         validation.check_hostname(host)
@@ -216,22 +241,33 @@ def test_valid_route_names(name):
     assert validation.check_route_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Acme", "a/b", "..", "a.b", "1acme", "_acme", "t" + "x" * 63, None,
-                                  "acme\n", "acme\r\n", "acme ", "ac\tme"])
+@pytest.mark.parametrize("name", ["", "Acme", "a/b", "..", "a.b", "1acme", "_acme", "t" + "x" * 63, None, "acme\n", "acme\r\n", "acme ", "ac\tme"])
 def test_invalid_route_names(name):
     with pytest.raises(ValueError, match="not a valid route name"):
         validation.check_route_name(name)
 
 
-@pytest.mark.parametrize("url,problem", [
-    ("127.0.0.1:8069", "needs a scheme"), ("ftp://host", "needs a scheme"), ("http://", "has no host"),
-    ("http://host:99999", "invalid port"), ("http://host:8069/web", "path"), ("", "needs a scheme"),
-    ("http://127.0.0.1:8069\n", "control character"), ("http://127.0.0.1:80\t69", "control character"),
-    ("http://a b:80", "white space"), ("http://user:secret@host:80", "user or password"),
-    ("http://host:0", "invalid port"), ("http://host:", "invalid port"), ("http://ho_st:80", "invalid host"),
-    ("http://[fe80::1%25eth0]:80", "invalid host"), ("http://host:80?x", "path, query"),
-    ("http://host:80#x", "path, query"),
-])
+@pytest.mark.parametrize(
+    "url,problem",
+    [
+        ("127.0.0.1:8069", "needs a scheme"),
+        ("ftp://host", "needs a scheme"),
+        ("http://", "has no host"),
+        ("http://host:99999", "invalid port"),
+        ("http://host:8069/web", "path"),
+        ("", "needs a scheme"),
+        ("http://127.0.0.1:8069\n", "control character"),
+        ("http://127.0.0.1:80\t69", "control character"),
+        ("http://a b:80", "white space"),
+        ("http://user:secret@host:80", "user or password"),
+        ("http://host:0", "invalid port"),
+        ("http://host:", "invalid port"),
+        ("http://ho_st:80", "invalid host"),
+        ("http://[fe80::1%25eth0]:80", "invalid host"),
+        ("http://host:80?x", "path, query"),
+        ("http://host:80#x", "path, query"),
+    ],
+)
 def test_invalid_urls(url, problem):
     with pytest.raises(ValueError, match=problem):
         validation.check_url(url, "backend_url")
@@ -255,3 +291,13 @@ def test_header_values_refused(value):
 def test_url_paths_refused(path):
     with pytest.raises(ValueError, match="health_check_path"):
         validation.check_url_path(path, "health_check_path")
+
+
+@pytest.mark.parametrize("name", ["eu_1", "eu-", "1eu", "Eu1", "eu.1", "eu 1", "a" * 32])
+def test_the_fleet_name_rule_is_the_same_for_the_role_and_the_module(name):
+    """One rule (the role's filter is this function): names both used to disagree on are refused alike."""
+    from ansible_collections.sysgenpro.odoo_ops.plugins.filter.names import fleet_name_problem
+
+    refused(validation.check_fleet_name, name)
+    assert "is not a valid fleet name" in fleet_name_problem(name)
+    assert fleet_name_problem("eu-1") == "" and fleet_name_problem("shared1") == ""
