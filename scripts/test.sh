@@ -42,7 +42,7 @@ print(get_venv_packages(PythonConfig(version="3.11"))["pip"])' 2>/dev/null || ec
 }
 
 unit_and_integration() {
-  python -m pytest -p no:cacheprovider -q tests/unit tests/integration
+  python -m pytest -p no:cacheprovider -q --durations=40 tests/unit tests/integration
 }
 
 steps=("${@:-lint sanity pytest}")

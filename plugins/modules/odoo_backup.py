@@ -114,9 +114,10 @@ options:
     type: str
     choices: [GOVERNANCE, COMPLIANCE]
   object_lock_days:
-    description: Days of object-lock retention.
+    description:
+      - Days of object-lock retention (with O(object_lock_mode)).
+      - Default - the tier policy's (35 days, the daily and weekly retention classes and a week's margin).
     type: int
-    default: 30
   if_older_than:
     description:
       - Make a backup only if the newest one of this tenant (by its signed sidecar; one that does not
@@ -251,7 +252,7 @@ ARGUMENT_SPEC = dict(
     server_side_encryption=dict(type="str", choices=["AES256", "aws:kms"]),
     sse_kms_key_id=dict(type="str", no_log=False),
     object_lock_mode=dict(type="str", choices=["GOVERNANCE", "COMPLIANCE"]),
-    object_lock_days=dict(type="int", default=30),
+    object_lock_days=dict(type="int"),
     if_older_than=dict(type="int"),
     odoo_version=dict(type="str"),
     pg_bin_dir=dict(type="path"),

@@ -410,17 +410,18 @@ def test_runbook_honours_postgres_verify_full_and_the_store_private_ca(env, harn
     os.makedirs(os.path.join(env["work"], "other-ca"))
     other_ca = make_test_ca(os.path.join(env["work"], "other-ca"))["ca.crt"]
     extra = {"odoo_ops_tenants": [{"name": "vfacme", "tier": 1, "backup_bucket": "verify-locked"}], "backup_verify_levels": ["objects", "restore"]}
-    with scratch_dirs("odoo_ops-verify-pg-tls-") as (pg_tls,), tls_only_admin(pg, env["superuser"], pg_tls) as pg_ca:
-        postgres = dict(env["login"], login_host="localhost", ssl_mode="verify-full", ca_cert=pg_ca)
-        without_tls = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=dict(env["login"], ssl_mode="disable")))
-        assert without_tls.returncode != 0 and "no encryption" in without_tls.stdout, without_tls.stdout[-3000:]
-        verified = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=postgres))
-        assert verified.returncode == 0 and "backup verification of vfacme passed" in verified.stdout, verified.stdout[-3000:]
-        wrong_pg_ca = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=dict(postgres, ca_cert=other_ca)))
-        # (both test CAs have the same subject: OpenSSL reports the signature that does not verify)
-        assert wrong_pg_ca.returncode != 0 and "failed: SSL error" in wrong_pg_ca.stdout, wrong_pg_ca.stdout[-3000:]
-        wrong_s3_ca = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=dict(env["s3_options"], s3_ca_bundle=other_ca), odoo_ops_postgres=postgres))
-        assert wrong_s3_ca.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in wrong_s3_ca.stdout.upper().replace(" ", "_"), wrong_s3_ca.stdout[-3000:]
+    with scratch_dirs("odoo_ops-verify-pg-tls-") as (pg_tls,):
+        with tls_only_admin(pg, env["superuser"], pg_tls) as pg_ca:
+            postgres = dict(env["login"], login_host="localhost", ssl_mode="verify-full", ca_cert=pg_ca)
+            without_tls = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=dict(env["login"], ssl_mode="disable")))
+            assert without_tls.returncode != 0 and "no encryption" in without_tls.stdout, without_tls.stdout[-3000:]
+            verified = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=postgres))
+            assert verified.returncode == 0 and "backup verification of vfacme passed" in verified.stdout, verified.stdout[-3000:]
+            wrong_pg_ca = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=env["s3_options"], odoo_ops_postgres=dict(postgres, ca_cert=other_ca)))
+            # (both test CAs have the same subject: OpenSSL reports the signature that does not verify)
+            assert wrong_pg_ca.returncode != 0 and "failed: SSL error" in wrong_pg_ca.stdout, wrong_pg_ca.stdout[-3000:]
+            wrong_s3_ca = playbook("backup_verify.yml", dict(extra, odoo_ops_s3=dict(env["s3_options"], s3_ca_bundle=other_ca), odoo_ops_postgres=postgres))
+            assert wrong_s3_ca.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in wrong_s3_ca.stdout.upper().replace(" ", "_"), wrong_s3_ca.stdout[-3000:]
     assert not leftovers(env)
 
 

@@ -33,6 +33,7 @@ import zipfile
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, psycopg2
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.tiers import LOCK_DAYS
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
     CHUNK,
     SIDECAR_SUFFIX,
@@ -157,7 +158,9 @@ class TenantBackup:
                 extra["SSEKMSKeyId"] = self.p["sse_kms_key_id"]
         if self.p.get("object_lock_mode"):
             extra["ObjectLockMode"] = self.p["object_lock_mode"]
-            extra["ObjectLockRetainUntilDate"] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=self.p["object_lock_days"])
+            extra["ObjectLockRetainUntilDate"] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+                days=self.p.get("object_lock_days") or LOCK_DAYS
+            )
         return extra
 
     def _stream(self, key, extra, produce):

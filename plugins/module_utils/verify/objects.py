@@ -25,20 +25,6 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store im
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_gaps
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
 
-# What each tier promises for its logical backups (daily, kept by class; tier 1 immutable).
-TIER_POLICY = {
-    1: {"max_age": 26 * 3600, "daily": 7, "weekly": 4, "monthly": 3, "object_lock": True},
-    2: {"max_age": 26 * 3600, "daily": 7, "weekly": 4, "monthly": 0, "object_lock": False},
-    3: {"max_age": 8 * 86400, "daily": 0, "weekly": 2, "monthly": 0, "object_lock": False},
-}
-
-
-def tier_policy(tier, overrides):
-    """The tier's policy with the options the task gives (None: the tier's)."""
-    policy = dict(TIER_POLICY[tier])
-    policy.update((k, v) for k, v in overrides.items() if v is not None)
-    return policy
-
 
 def sha256_of(store, bucket, key, version_id=None):
     """{sha256, size} of an object (at a version), streamed."""

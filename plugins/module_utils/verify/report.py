@@ -65,6 +65,16 @@ def report_stem(subjects, stamp):
     return "backup-verify-%s-%s" % ("-".join(re.sub(r"[^A-Za-z0-9_.-]", "_", s) for s in subjects), stamp)
 
 
+def cell(value):
+    """A Markdown table cell: the text on one line, '|' escaped."""
+    return str("-" if value is None else value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(headers, rows):
+    lines = ["| %s |" % " | ".join(headers), "|%s" % ("---|" * len(headers))]
+    return lines + ["| %s |" % " | ".join(cell(v) for v in row) for row in rows]
+
+
 def markdown(result):
     lines = [
         "# Backup verification: %s" % ", ".join(result["subjects"]),
@@ -78,11 +88,98 @@ def markdown(result):
             "- %s: backup %s, data age at backup (RPO) %s s, restore (RTO) %s s"
             % (subject, figures.get("backup") or "-", figures.get("backup_age_seconds", "-"), figures.get("restore_seconds", "-"))
         )
-    lines += ["", result["msg"], "", "| check | subject | result | seconds | detail |", "|---|---|---|---|---|"]
-    for item in result["checks"]:
-        detail = item["detail"].replace("|", "\\|").replace("\n", " ")
-        verdict = "ok" if item["ok"] else "FAILED"
-        lines.append("| %s | %s | %s | %.3f | %s |" % (item["name"], item["subject"], verdict, item["seconds"], detail))
+    lines += ["", result["msg"], ""]
+    lines += table(
+        ("check", "subject", "result", "seconds", "detail"),
+        [(c["name"], c["subject"], "ok" if c["ok"] else "FAILED", "%.3f" % c["seconds"], c["detail"]) for c in result["checks"]],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _objective(objectives, tier):
+    """objectives by tier, keyed by int (YAML) or str (JSON extra vars)."""
+    found = objectives.get(tier, objectives.get(str(tier)))
+    if not found:
+        raise ValueError("no RTO/RPO objectives for tier %s" % tier)
+    return found
+
+
+def _measured(value):
+    return None if value in (None, "") else float(value)
+
+
+def drill_rows(results, objectives, cluster_objectives):
+    """One row per subject of a drill (backup_verify results with kind tenant or cluster; a tenant's
+    result carries its inventory entry as item): verified, RTO and RPO against the objectives."""
+    rows = []
+    for result in results:
+        subject = (result.get("subjects") or ["?"])[0]
+        figures = (result.get("figures") or {}).get(subject, {})
+        goal = cluster_objectives if result["kind"] == "cluster" else _objective(objectives, result["item"]["tier"])
+        rto, rpo = _measured(figures.get("restore_seconds")), _measured(figures.get("backup_age_seconds"))
+        rows.append(
+            {
+                "subject": subject,
+                "kind": result["kind"],
+                "verified": bool(result.get("verified")),
+                "backup": figures.get("backup"),
+                "rto_seconds": rto,
+                "rpo_seconds": rpo,
+                "rto_objective": float(goal["rto_seconds"]),
+                "rpo_objective": float(goal["rpo_seconds"]),
+                "objectives_met": rto is not None and rpo is not None and rto <= float(goal["rto_seconds"]) and rpo <= float(goal["rpo_seconds"]),
+                "failed_checks": [c["name"] for c in result.get("checks") or [] if not c["ok"]],
+                "summary": result.get("msg", ""),
+                "evidence": result.get("reports") or {},
+            }
+        )
+    return rows
+
+
+def drill_report(results, objectives, cluster_objectives, started, finished):
+    """The drill's evidence: {"json": {started, finished, subjects, passed, failed}, "markdown": text}."""
+    rows = drill_rows(results, objectives, cluster_objectives)
+    failed = [r for r in rows if not (r["verified"] and r["objectives_met"])]
+    data = {"started": started, "finished": finished, "subjects": rows, "passed": not failed, "failed": [r["subject"] for r in failed]}
+    lines = ["# Disaster-recovery drill, %s" % started, "", "Verdict: **%s**" % ("PASSED" if not failed else "FAILED"), ""]
+    lines += table(
+        ("subject", "kind", "verified", "backup", "RTO s (objective)", "RPO s (objective)", "objectives met", "failed checks"),
+        [
+            (
+                r["subject"],
+                r["kind"],
+                r["verified"],
+                r["backup"],
+                "%s (%s)" % (r["rto_seconds"], r["rto_objective"]),
+                "%s (%s)" % (r["rpo_seconds"], r["rpo_objective"]),
+                r["objectives_met"],
+                ", ".join(r["failed_checks"]),
+            )
+            for r in rows
+        ],
+    )
+    data["message"] = "" if not failed else "%s failed the drill: %s" % (", ".join(data["failed"]), " / ".join(r["summary"] for r in failed))
+    return {"json": data, "markdown": "\n".join(lines) + "\n"}
+
+
+def incident_markdown(report):
+    """The database-corruption runbook's report (incident_db_corruption.yml) as Markdown."""
+    lines = ["# Incident: database corruption - tenant %s" % report["tenant"], ""]
+    lines += table(
+        ("", ""),
+        [
+            ("outcome", report["outcome"]),
+            ("response started", report["response_started"]),
+            ("target", report["target"]),
+            ("point reached", "%s (%s)" % (report.get("reached"), report.get("stop_reason"))),
+            ("backup", report.get("backup_set")),
+            ("damaged database kept as", report.get("forensic_database")),
+            ("RTO (freeze to service)", "%s s" % report.get("rto_seconds")),
+            ("RPO (point reached to response start)", "%s s" % report.get("rpo_seconds")),
+        ],
+    )
+    lines += ["", "Rows given up (written after the point reached), per table:"]
+    lines += ["- %s: %s" % (table_name, rows) for table_name, rows in sorted((report.get("rows_after_target") or {}).items())] or ["- none"]
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,8 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.objects import ObjectsLevel, tier_policy
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.tiers import verification_policy
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.objects import ObjectsLevel
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import Checks, write_reports
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.repository import RepositoryLevel
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.restore import LogicalRestore, PhysicalRestore
@@ -115,7 +116,7 @@ def _verify_tenant(p, levels, checks, figures):
         store = ObjectStore(p)
         store.check_bucket(p["bucket"])
         overrides = dict(p.get("retention") or {}, max_age=p.get("max_age"), object_lock=p.get("require_object_lock"))
-        listed = ObjectsLevel(store, p, tier_policy(p["tier"], overrides), checks)
+        listed = ObjectsLevel(store, p, verification_policy(p["tier"], overrides), checks)
         entry["detail"] = "%d backups of %s in %s" % (len(listed.backups), tenant, p["bucket"])
     if not checks.items[-1]["ok"]:
         return
