@@ -25,12 +25,10 @@ import subprocess
 import tempfile
 import time
 
-import boto3
-import botocore.config
 
 from benchmarks.benchlib import FreshPlatform, finish_module, start_module
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
-from tests.harness.options import login_options, s3_options
+from tests.harness.options import login_options, s3_client, s3_options
 
 
 def options(state, superuser=False):
@@ -99,15 +97,7 @@ def main():
             create_fleet_role(superuser, "bench_fleet")
             create_odoo_fixture(superuser, "small", owner="bench_fleet", filestore_root=root, filestore_mb=2)
             create_odoo_fixture(superuser, "big", owner="bench_fleet", filestore_root=root, db_mb=args.db_mb, filestore_mb=args.filestore_mb, attachments=300)
-            client = boto3.client(
-                "s3",
-                endpoint_url=s3["endpoint"],
-                region_name=s3["region"],
-                verify=s3["ca_file"],
-                aws_access_key_id=s3["access_key"],
-                aws_secret_access_key=s3["secret_key"],
-                config=botocore.config.Config(s3={"addressing_style": "path"}),
-            )
+            client = s3_client(s3)
             client.create_bucket(Bucket="bench")
             base = dict(options(state), bucket="bench", filestore_root=root, tier=2)
             _seconds, small = timed_module("odoo_backup", dict(base, name="small"))

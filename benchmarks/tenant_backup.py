@@ -25,12 +25,11 @@ import tempfile
 import threading
 import time
 
-import boto3
-import botocore.config
 import psycopg2
 
 from benchmarks.benchlib import FreshPlatform, finish_module, start_module
 from tests.harness.odoo_fixture import create_odoo_fixture
+from tests.harness.options import s3_client
 
 
 class DiskWatch:
@@ -168,15 +167,7 @@ def main():
                 db_bytes = cur.fetchone()[0]
             fs_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _s, fs in os.walk(os.path.join(root, "big")) for f in fs)
             total = db_bytes + fs_bytes
-            client = boto3.client(
-                "s3",
-                endpoint_url=s3["endpoint"],
-                region_name=s3["region"],
-                verify=s3["ca_file"],
-                aws_access_key_id=s3["access_key"],
-                aws_secret_access_key=s3["secret_key"],
-                config=botocore.config.Config(s3={"addressing_style": "path"}),
-            )
+            client = s3_client(s3)
             client.create_bucket(Bucket="bench")
             print(
                 "tenant: %.0f MB database + %.0f MB filestore; %d cores; object store on this machine (TLS, on /dev/shm)"

@@ -7,12 +7,11 @@ import subprocess
 import tempfile
 import time
 
-import boto3
-import botocore.config
 import psycopg2
 import pytest
 
 from tests.harness import Platform
+from tests.harness.options import s3_client
 from tests.harness.process import pid_alive
 
 
@@ -50,15 +49,7 @@ def test_s3_speaks_tls_for_the_host_name_with_object_lock(platform):
     with socket.create_connection(("127.0.0.1", s3["port"]), timeout=5) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:  # SAN names localhost
             assert tls.version().startswith("TLS")
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint"],
-        region_name=s3["region"],
-        verify=s3["ca_file"],
-        aws_access_key_id=s3["access_key"],
-        aws_secret_access_key=s3["secret_key"],
-        config=botocore.config.Config(s3={"addressing_style": "path"}),
-    )
+    client = s3_client(s3)
     client.create_bucket(Bucket="harness-locked", ObjectLockEnabledForBucket=True)
     lock = client.get_object_lock_configuration(Bucket="harness-locked")["ObjectLockConfiguration"]
     assert lock["ObjectLockEnabled"] == "Enabled"

@@ -14,7 +14,6 @@ import threading
 import time
 import zipfile
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import psycopg2
@@ -23,7 +22,7 @@ import pytest
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import sign_sidecar
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter, ObjectStore, S3Error
 from tests.harness.odoo_fixture import create_odoo_fixture
-from tests.harness.options import login_options, s3_options
+from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.playbook import run_tasks
 from tests.harness.tcp_proxy import CuttableProxy
 
@@ -42,15 +41,7 @@ def env(harness):
         conn.autocommit = True
         conn.cursor().execute("CREATE ROLE %s LOGIN" % FLEET)
     create_odoo_fixture(superuser, "golden_b", owner=FLEET, filestore_root=root)
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3["endpoint"],
-        region_name=s3["region"],
-        verify=s3["ca_file"],
-        aws_access_key_id=s3["access_key"],
-        aws_secret_access_key=s3["secret_key"],
-        config=botocore.config.Config(s3={"addressing_style": "path"}),
-    )
+    client = s3_client(s3)
     client.create_bucket(Bucket="backups")
     client.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
     data = {
