@@ -177,7 +177,7 @@ class DockerPlatform:
         return found
 
     def remove(self):
-        """Every container and volume of this platform, then its folder."""
+        """Every container, volume and network of this platform, then its folder."""
         names = list(self.containers())
         if names:
             subprocess.run(["docker", "rm", "-f"] + names, capture_output=True, timeout=120, check=False)
@@ -186,6 +186,11 @@ class DockerPlatform:
         ).stdout.split()
         if volumes:
             subprocess.run(["docker", "volume", "rm", "-f"] + volumes, capture_output=True, timeout=60, check=False)
+        networks = subprocess.run(
+            ["docker", "network", "ls", "-q", "--filter", "label=odoo_ops_platform=%s" % self.prefix], capture_output=True, text=True, timeout=60, check=False
+        ).stdout.split()
+        if networks:
+            subprocess.run(["docker", "network", "rm"] + networks, capture_output=True, timeout=60, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -8,7 +8,6 @@ private copy of the local platform (own ports, names and folders)."""
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -87,7 +86,7 @@ def test_refusals_before_anything_changes(harness, tmp_path):
 def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform):
     names = platform.containers()
     roles = sorted(labels.get("odoo_ops_role") or labels.get("odoo_ops_component") for labels in names.values())
-    assert roles == ["cron", "cron", "postgres", "postgres-standby", "redis", "traefik", "web", "web", "web"], names
+    assert roles == ["cron", "cron", "postgres", "postgres-s3-relay", "postgres-s3-relay", "postgres-standby", "redis", "traefik", "web", "web", "web"], names
     summary = platform.first.stdout
     port = platform.ports["web"]
     for hosts in TENANT_HOSTS.values():
@@ -229,6 +228,131 @@ def test_websocket_reaches_the_gevent_port_and_the_manager_is_closed(platform):
     assert status == 200 and b"The database manager has been disabled by the administrator" in body, body
 
 
+# Network planes: a bounded TCP connect from inside a container (Python is in every Odoo image), all
+# targets at once, each within CONNECT_TIMEOUT seconds.
+CONNECT_TIMEOUT = 3
+PROBE = (
+    """
+import json, socket, sys, concurrent.futures as cf
+def probe(target):
+    host, port = target
+    try:
+        socket.create_connection((host, port), timeout=%d).close()
+        return "open"
+    except OSError as exc:
+        return type(exc).__name__
+targets = [tuple(t) for t in json.loads(sys.argv[1])]
+with cf.ThreadPoolExecutor(len(targets)) as pool:
+    print(json.dumps(dict(zip(["%%s:%%d" %% t for t in targets], pool.map(probe, targets)))))
+"""
+    % CONNECT_TIMEOUT
+)
+
+
+def inspect(name):
+    out = subprocess.run(["docker", "inspect", name], capture_output=True, text=True, timeout=60, check=True).stdout
+    return json.loads(out)[0]
+
+
+def addresses(name):
+    """{network: ip} of a container."""
+    return {net: info["IPAddress"] for net, info in inspect(name)["NetworkSettings"]["Networks"].items()}
+
+
+def probe_from(container, targets):
+    """{"host:port": "open" or the error} of a TCP connect to each target from inside container."""
+    started = time.monotonic()
+    out = subprocess.run(
+        ["docker", "exec", container, "python3", "-c", PROBE, json.dumps(targets)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert time.monotonic() - started < 30
+    return json.loads(out)
+
+
+def test_network_planes_a_fleet_reaches_its_database_and_nothing_it_must_not(platform):
+    """From inside a web container of each fleet: PostgreSQL and Redis (the data plane) answer; the
+    other fleet's web and gevent ports, Traefik's API, the standby and the object store (on the
+    host's loopback, and through the PostgreSQL container where pgBackRest's relay is) do not."""
+    prefix, s3_port = platform.prefix, int(platform.s3["port"])
+    traefik, standby, postgres = prefix + "-traefik", prefix + "-postgres-standby", prefix + "-postgres"
+    fleets = {fleet["name"]: fleet for fleet in platform.fleets}
+    webs = {name: "%s-%s-web-1a" % (prefix, name.replace("_", "-")) for name in fleets}
+    for name, container in webs.items():
+        own_networks = set(addresses(container))
+        assert own_networks == {"%s-%s-ingress" % (prefix, name), "%s-%s-data" % (prefix, name)}, own_networks
+        allowed = probe_from(container, [[postgres, platform.ports["postgres"]], [prefix + "-redis", platform.ports["redis"]]])
+        assert set(allowed.values()) == {"open"}, allowed  # the probe itself works
+        forbidden = []
+        for other, other_container in webs.items():
+            if other != name:
+                port = fleets[other]["port_base"]
+                forbidden += [[other_container, port], [other_container, port + 1]]
+                forbidden += [[ip, p] for ip in addresses(other_container).values() for p in (port, port + 1)]
+        forbidden += [[traefik, platform.ports["api"]], [traefik + "-api", platform.ports["api"]]]
+        forbidden += [[ip, platform.ports["api"]] for ip in addresses(traefik).values()]
+        forbidden += [[standby, platform.ports["postgres_standby"]]]
+        forbidden += [[ip, platform.ports["postgres_standby"]] for ip in addresses(standby).values()]
+        gateways = [info["Gateway"] for info in inspect(container)["NetworkSettings"]["Networks"].values() if info["Gateway"]]
+        forbidden += [["127.0.0.1", s3_port], ["localhost", s3_port], [postgres, s3_port]]
+        forbidden += [[ip, s3_port] for ip in gateways + list(addresses(postgres).values())]
+        reached = {target: result for target, result in probe_from(container, forbidden).items() if result == "open"}
+        assert not reached, (container, reached)
+
+
+def test_network_planes_only_the_entry_points_and_management_ports_are_published(platform):
+    """On the host only Traefik's entry points and the management plane (PostgreSQL, its standby,
+    Traefik's API) are published, each on 127.0.0.1; nothing listens on a fleet's ports or Redis's."""
+    published = set()
+    for name in platform.containers():
+        for bindings in (inspect(name)["NetworkSettings"]["Ports"] or {}).values():
+            published.update((name, "%s:%s" % (binding["HostIp"], binding["HostPort"])) for binding in bindings or [])
+    p, prefix = platform.ports, platform.prefix
+    assert published == {
+        (prefix + "-traefik", "127.0.0.1:%d" % p["web"]),
+        (prefix + "-traefik", "127.0.0.1:%d" % p["websecure"]),
+        (prefix + "-traefik", "127.0.0.1:%d" % p["api"]),
+        (prefix + "-postgres", "127.0.0.1:%d" % p["postgres"]),
+        (prefix + "-postgres-standby", "127.0.0.1:%d" % p["postgres_standby"]),
+    }, published
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, timeout=30, check=True).stdout
+    local = {line.split()[3] for line in listening.splitlines() if len(line.split()) > 3}
+    ours = {"web", "websecure", "api", "postgres", "postgres_standby"}
+    for name in ours:
+        assert "127.0.0.1:%d" % p[name] in local, (name, sorted(local))
+    for port in [p["redis"]] + [fleet["port_base"] + offset for fleet in platform.fleets for offset in range(44)]:
+        assert not [addr for addr in local if addr.rsplit(":", 1)[1] == str(port)], port
+    for addr in local:
+        if int(addr.rsplit(":", 1)[1]) in {p[name] for name in ours}:
+            assert addr.startswith("127.0.0.1:"), addr
+
+
+def test_network_planes_check_mode_on_the_deployed_platform_changes_nothing(platform):
+    """site.yml --check on the deployed platform (its images given, as odoo_images builds and so does
+    not run in check mode): it runs through (networks, containers, relays, routes) and leaves every
+    container as it was."""
+
+    def state():
+        out = subprocess.run(
+            ["docker", "ps", "-a", "--filter", "name=^%s-" % platform.prefix, "--format", "{{.Names}} {{.ID}} {{.Status}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        return sorted(" ".join(line.split()[:2]) for line in out.splitlines())
+
+    before = state()
+    # The images as built (the odoo_images role does not run in check mode: it builds).
+    prefix = platform.prefix
+    images = {
+        component: inspect(prefix + "-" + name)["Config"]["Image"]
+        for component, name in (("postgres", "postgres"), ("redis", "redis"), ("traefik", "traefik"), ("odoo", "shared1-web-1a"))
+    }
+    run = platform.site("--check", extra={"odoo_ops_build_images": False, "odoo_images_built": images, "odoo_ops_odoo_image": "odoo"})
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert state() == before
+
+
 def test_rerun_changes_nothing_and_no_secret_is_shown(platform):
     again = platform.site("-vvv")
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-4000:]
@@ -240,24 +364,20 @@ def test_rerun_changes_nothing_and_no_secret_is_shown(platform):
 
 
 def test_an_update_whose_new_container_cannot_start_is_taken_back(platform):
-    """Another program holds a port of the next slot: the new web container cannot bind it, so the
-    update stops naming it and why, removes it, and the old one goes on serving behind the same routes."""
+    """The new web container cannot start (an odoo.conf option Odoo fails on at start: a pid file in a
+    folder that does not exist), so the update stops naming it and why, removes it, and the old one goes on serving
+    behind the same routes. (With host networking this was a port another program held; on the
+    fleet's own networks no host program can hold a container's port.)"""
     fleet = platform.fleets[0]
     old = "%s-%s-web-1a" % (platform.prefix, fleet["name"])
     assert old in platform.containers()
-    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        blocker.bind(("127.0.0.1", fleet["port_base"] + 2))  # web container 1, slot b
-        blocker.listen(1)
-        run = platform.site(extra={"odoo_ops_odoo_options": {"log_level": "warn"}, "docker_odoo_fleet_wait_seconds": 12})
-    finally:
-        blocker.close()
+    run = platform.site(extra={"odoo_ops_odoo_options": {"pidfile": "/nonexistent-dir/odoo.pid"}, "docker_odoo_fleet_wait_seconds": 12})
     assert run.returncode != 0
     assert (
         "The new web container %s-%s-web-1b did not become healthy within 12 s" % (platform.prefix, fleet["name"]) in run.stdout
         and "%s still serves and the routes are unchanged" % old in run.stdout
     ), run.stdout[-3000:]
-    assert "Address already in use" in run.stdout
+    assert "/nonexistent-dir/odoo.pid" in run.stdout.split("Its log:")[-1], run.stdout[-3000:]  # the reason, from its log
     after = platform.containers()
     assert old in after and not [name for name in after if name.endswith("-web-1b")], after
     for host in TENANT_HOSTS["acme"] + TENANT_HOSTS["globex"]:
