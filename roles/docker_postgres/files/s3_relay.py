@@ -17,10 +17,10 @@ TIMEOUT = 30
 
 
 def _parse(spec):
-    kind, _, rest = spec.partition(":")
+    kind, _sep, rest = spec.partition(":")
     if kind == "unix":
         return kind, rest
-    host, _, port = rest.rpartition(":")
+    host, _sep, port = rest.rpartition(":")
     return kind, (host, int(port))
 
 
