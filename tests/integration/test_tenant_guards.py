@@ -215,7 +215,8 @@ def test_an_owner_that_could_escalate_is_refused(env):
         "GRANT guard_exec, guard_nested, guard_creator, guard_reader TO %s" % env["state"]["admin_user"],
     )
     create_odoo_fixture(env["superuser"], "guard_owned_exec", owner="guard_nested")
-    query(env, "CREATE ROLE guard_shared NOLOGIN; GRANT guard_shared TO %s; CREATE DATABASE guard_shared_t1 OWNER guard_shared" % env["state"]["admin_user"])
+    query(env, "CREATE ROLE guard_shared NOLOGIN; GRANT guard_shared TO %s" % env["state"]["admin_user"])
+    query(env, "CREATE DATABASE guard_shared_t1 OWNER guard_shared")
     query(env, "COMMENT ON DATABASE guard_owned_exec IS %s", (json.dumps({"managed_by": "sysgenpro.odoo_ops", "tenant": "guard_owned_exec"}),))
     before = (databases(env), query(env, "SELECT rolname FROM pg_roles ORDER BY 1"), query(env, "SELECT roleid, member FROM pg_auth_members ORDER BY 1, 2"))
     cases = {
