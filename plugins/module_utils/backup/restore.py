@@ -156,10 +156,10 @@ class BackupSource:
             with zipfile.ZipFile(self.path) as archive:
                 files = list(zip_filestore_files(archive))
                 total = sum(size for _name, size, _opener in files)
-                check_free_space(build.root, total, "the filestore of %s" % self.where)
+                check_free_space(build.root, total, "the filestore of %s" % self.where, files=len(files))
                 return stage_files(build, files, expected)
         total = sum(expected.values()) if expected else self.objects[self.filestore_key]["size"]
-        check_free_space(build.root, total, "the filestore of %s" % self.where)
+        check_free_space(build.root, total, "the filestore of %s" % self.where, files=len(expected) if expected else 0)
         with self.filestore_tar() as archive:
             return stage_files(build, tar_filestore_files(archive), expected)
 
