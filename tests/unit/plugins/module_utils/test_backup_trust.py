@@ -53,7 +53,19 @@ def lines(text, size=None):
 
 @pytest.mark.parametrize(
     "payload",
-    ["\\! id\n", "\\! id\r\n", "\r\\! id\n", "  \\! id\n", "\\connect other\n", "\\copy t to program 'id'\n", "\\o |id\n", "\\gexec\n", "\\i /etc/passwd\n", "\\set x 1\n", "\t\\! id\n"],
+    [
+        "\\! id\n",
+        "\\! id\r\n",
+        "\r\\! id\n",
+        "  \\! id\n",
+        "\\connect other\n",
+        "\\copy t to program 'id'\n",
+        "\\o |id\n",
+        "\\gexec\n",
+        "\\i /etc/passwd\n",
+        "\\set x 1\n",
+        "\t\\! id\n",
+    ],
 )
 def test_backslash_lines_outside_copy_data_are_refused(payload):
     with pytest.raises(RestoreRefused, match="meta-command"):
