@@ -12,6 +12,7 @@ import traceback
 import zlib
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.warnings import warn
 
 try:
     # botocore is boto3's engine; using it directly saves boto3's and s3transfer's import (~0.2 s
@@ -57,6 +58,13 @@ class ObjectStore:
         verify = False
         if params.get("s3_validate_certs", True):
             verify = params.get("s3_ca_bundle") or True
+        else:
+            # Said in every result: whoever sits between this host and the store can then read the
+            # backups and the keys' signatures, and answer in the store's place.
+            warn(
+                "s3_validate_certs is false: the certificate of %s is not checked, so anyone on the network path can read "
+                "backups in transit or answer in the object store's place; give s3_ca_bundle instead" % self.endpoint
+            )
         endpoint = params.get("s3_endpoint_url") or "https://"
         s3_options = {"addressing_style": "path"}
         if endpoint.startswith("https://"):

@@ -80,6 +80,13 @@ options:
     description: Required with O(swap).
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another run working on the tenant or on O(restored_name) (M(sysgenpro.odoo_ops.odoo_tenant),
+        another C(pg_pitr_tenant)) to finish. The tenant's PostgreSQL advisory lock is held from the plan to the end, so
+        no other run changes, removes or backs up a tenant while its database is swapped.
+    type: int
+    default: 120
   filestore_root:
     description: Odoo's filestore folder (an absolute path); the restored database's filestore is built there from a logical backup.
     type: path
@@ -169,6 +176,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest impo
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import RestoreFailed, pitr_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.tenant import TenantPitr
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import tenant_locks
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
 
 ARGUMENT_SPEC = dict(
@@ -179,6 +187,7 @@ ARGUMENT_SPEC = dict(
     jobs=dict(type="int", default=2),
     swap=dict(type="bool", default=False),
     confirm=dict(type="bool", default=False),
+    lock_timeout=dict(type="int", default=120),
     filestore_root=dict(type="path"),
     bucket=dict(type="str"),
     key_prefix=dict(type="str", default="odoo/", no_log=False),
@@ -196,12 +205,15 @@ def bring_back(module, pg):
         raise ValueError("filestore_root needs boto3 (botocore) on the host that runs the module")
     store = ObjectStore(module.params) if module.params.get("filestore_root") else None
     work = TenantPitr(pg, PgBackRest(module.params), store, module.params)
-    plan = work.plan()
-    if plan.get("done_before"):
-        return dict(plan, changed=False)
-    if module.check_mode:
-        return dict(plan, changed=True)
-    return dict(work.apply(), changed=True)
+    # The same per-tenant lock odoo_tenant holds: a removal, a clone or a URL change never runs while
+    # the tenant's database is being swapped.
+    with tenant_locks(pg, [work.tenant, work.restored], module.params["lock_timeout"]):
+        plan = work.plan()
+        if plan.get("done_before"):
+            return dict(plan, changed=False)
+        if module.check_mode:
+            return dict(plan, changed=True)
+        return dict(work.apply(), changed=True)
 
 
 def main():

@@ -483,3 +483,23 @@ def test_retention_deletes_every_object_of_a_custom_backup(env):
     assert keys(env, prefix="odoo/custhist/") == sorted(
         list(kept) + [k[: -len(".dump")] + ".filestore.tar" for k in kept] + [k + ".manifest.json" for k in kept]
     )
+
+
+def test_unchecked_store_certificates_are_warned_in_the_result(env):
+    """s3_validate_certs: false works (a lab's self-signed store) but every result says so; the
+    default never warns."""
+    checked, unchecked, verified = run_tasks(
+        [
+            backup(env),
+            backup(env, s3_validate_certs=False),
+            {
+                "sysgenpro.odoo_ops.backup_verify": dict(
+                    env["login"], **env["s3_options"], name="bkacme", bucket="backups", level=["objects"], tier=3, s3_validate_certs=False, fail_on_error=False
+                )
+            },
+        ]
+    ).results
+    assert checked["changed"] and not any("s3_validate_certs" in w for w in checked.get("warnings", [])), checked
+    for result in (unchecked, verified):
+        assert not result.get("failed"), result
+        assert any("s3_validate_certs is false" in w and env["s3_endpoint"] in w for w in result.get("warnings", [])), result

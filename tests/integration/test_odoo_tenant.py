@@ -337,6 +337,12 @@ def test_bad_input_changes_nothing(pg, tmp_path):
     cases = [
         (dict(name="Bad-Name", template=GOLDEN, base_url="https://x.test"), "is not a valid tenant id"),
         (dict(name="x" * 64, template=GOLDEN, base_url="https://x.test"), "is not a valid tenant id"),
+        (dict(name="newline\n", template=GOLDEN, base_url="https://x.test"), "is not a valid tenant id"),
+        (dict(name="badurl", template=GOLDEN, base_url="ftp://x.test"), "needs a scheme (http|https://host:port)"),
+        (dict(name="badurl", template=GOLDEN, base_url="javascript:alert(1)"), "needs a scheme"),
+        (dict(name="badurl", template=GOLDEN, base_url="https://x.test/web"), "must not carry a path"),
+        (dict(name="badurl", template=GOLDEN, base_url="https://x.test\n"), "contains white space, a control character"),
+        (dict(name="badowner", template=GOLDEN, owner=FLEET + "\n", base_url="https://x.test"), "is not a valid tenant id"),
         (dict(name="nope", template="no_such_template", base_url="https://x.test"), "template database no_such_template does not exist"),
         (dict(name="existing", source=GOLDEN, base_url="https://x.test"), "already exists and is not a clone of"),
         (dict(name="nourl", template=GOLDEN), "base_url is required"),

@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import psycopg2
 import pytest
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import LOCK_CLASS
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, signing_key
@@ -350,6 +352,15 @@ def test_tenant_refusals_change_nothing(source, history):
         assert no_traceback(result) and os.listdir(source["restores"]) == [], result
         assert sorted(os.listdir(pg["data_dir"])) == data_dir_listing
         assert sql(source["superuser"], "SELECT count(*) FROM pg_database WHERE datname = 'postgres_pitr'") == [(0,)]
+    # Another run holds the tenant's lock (odoo_tenant removing or cloning it): wait, then give up, changing nothing.
+    key = zlib.crc32(b"postgres") - 2**31
+    with contextlib.closing(psycopg2.connect(**source["superuser"])) as holder, holder.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
+        for check in (True, False):
+            result = run(tenant_task(source, tenant="postgres", target=later, lock_timeout=1), check=check)[0]
+            assert result.get("failed") and "tenant postgres is being changed by another run" in result["msg"], result
+            assert no_traceback(result) and os.listdir(source["restores"]) == [], result
+    assert sorted(os.listdir(pg["data_dir"])) == data_dir_listing
 
 
 def test_target_beyond_the_archive_fails_clearly_without_hanging(source, history):

@@ -41,7 +41,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.databa
     terminate_sessions,
 )
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import OwnerSessions, SessionRole
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import OwnerSessions, SessionRole, check_plain_owner
 
 FUTURE_SKEW = 300  # seconds a final backup's time may lie ahead of this host's clock
 
@@ -387,8 +387,18 @@ class Tenant:
         if not owner:
             raise ValueError("owner is required for a shared tenant: the fleet's Odoo role, which must own its tenants' databases")
         check_tenant_name(owner, "owner")
-        if self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
-            raise ValueError("owner %s is a superuser: a tenant's Odoo would run with every right on the cluster; give it a role without SUPERUSER" % owner)
+        check_plain_owner(self.pg, owner)
+        if not self.p.get("owner"):
+            # A dedicated tenant named like an existing role (a shared fleet's, another customer's)
+            # would silently share that role's rights instead of getting its own.
+            owned = self.pg.query(
+                "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) AND datname <> %s ORDER BY 1", (owner, self.name)
+            )
+            if owned:
+                raise ValueError(
+                    "role %s already exists and owns %s: a dedicated tenant named like it would share its rights; "
+                    "give the tenant its own owner" % (owner, ", ".join(r[0] for r in owned[:5]))
+                )
         return owner
 
     def _plan_owner_role(self, plan, owner, origin_owner):
@@ -539,6 +549,8 @@ class Tenant:
                 plan.add("cut %d open session(s) of %s" % (sessions, self.name), lambda: terminate_sessions(self.pg, self.name))
             plan.report["sessions_cut"] = sessions
             return
+        # Everything from here runs SQL inside the tenant as a session role with its owner's rights.
+        check_plain_owner(self.pg, current["owner"], "tenant %s's owner" % self.name)
         if not current["allow_connections"]:
             plan.add("resume %s: accept connections" % self.name, lambda: allow_connections(self.pg, self.name, True), allow_connections=True)
         self._owner = current["owner"]

@@ -42,7 +42,7 @@ class RouteFailed(Exception):
 
 
 def render(spec, config):
-    return file_header(spec) + yaml.safe_dump(config, default_flow_style=False, sort_keys=True, width=4096)
+    return file_header(spec.name) + yaml.safe_dump(config, default_flow_style=False, sort_keys=True, width=4096)
 
 
 def _parse(text):
@@ -112,6 +112,14 @@ class FileRoute:
             raise ValueError(
                 "%s is writable by others (mode %04o): it may have been changed by someone else; "
                 "check its content, then chmod o-w it (or remove it) and run again" % (self.path, mode_before)
+            )
+        if before is not None and not before.startswith(file_header(self.name).encode("utf-8")):
+            # Another file of the directory (the platform's TLS options or shared middlewares, an
+            # operator's route) that only shares the name: replacing or removing it would take it away.
+            raise ValueError(
+                "%s exists and was not written by traefik_route for route %s (its first line is not %r): "
+                "refusing to %s it; choose another route name, or move that file away first"
+                % (self.path, self.name, file_header(self.name).strip(), "remove" if spec is None else "replace")
             )
         if spec is None:
             parsed = _parse(before) if before is not None else None
