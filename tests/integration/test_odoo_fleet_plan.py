@@ -56,7 +56,9 @@ def test_module_and_role_refuse_the_same_fleet_names_before_anything_runs():
 
 def test_plan_lays_out_the_ports_the_role_renders_and_the_role_refuses_a_plan_without_them():
     """One port layout: odoo_fleet_plan gives each container its ports from the fleet's port_base."""
-    done = plan(fleets=[dict(FLEETS[0], port_base=18100), dict(FLEETS[1], port_base=18150)])
+    clusters = {"main": {"max_connections": 200, "reserved_connections": 10}}
+    done = plan(postgres_clusters=clusters, fleets=[dict(FLEETS[0], port_base=18100), dict(FLEETS[1], port_base=18150)])
+    assert done.get("fleets"), done
     shared1, initech = done["fleets"]
     web, cron = shared1["containers"]
     assert shared1["port_range"] == [18100, 18143] and initech["port_range"] == [18150, 18193]
@@ -67,7 +69,7 @@ def test_plan_lays_out_the_ports_the_role_renders_and_the_role_refuses_a_plan_wi
     assert cron["ports"] == {"http": 18140, "gevent": 18141}
     refused = plan(fleets=[dict(FLEETS[0], web_containers=11, port_base=18100)])
     assert refused.get("failed") and "web_containers is 11, at most 10 fit the port layout" in refused["msg"], refused
-    unplaced = plan()["fleets"][1]  # planned without port_base: the role cannot place it
+    unplaced = plan(postgres_clusters=clusters)["fleets"][1]  # planned without port_base: the role cannot place it
     role_vars = {
         "docker_odoo_fleet": unplaced,
         "docker_odoo_fleet_admin_passwd": "x" * 24,
