@@ -144,12 +144,18 @@ def playbook(login, root, count):
     names = ["pb_%03d" % i for i in range(count)]
     common = dict(login, template="golden", owner=FLEET, filestore_root=root, filestore_copy="hardlink", connection_limit=20, statement_timeout=300)
     loop = [
-        {"name": "one task per tenant", "sysgenpro.odoo_ops.odoo_tenant": dict(common, name="{{ item }}", base_url="https://{{ item | replace('_', '-') }}.test"), "loop": names}
+        {
+            "name": "one task per tenant",
+            "sysgenpro.odoo_ops.odoo_tenant": dict(common, name="{{ item }}", base_url="https://{{ item | replace('_', '-') }}.test"),
+            "loop": names,
+        }
     ]
     batch = [
         {
             "name": "one task for the fleet",
-            "sysgenpro.odoo_ops.odoo_tenant": dict(common, tenants=[{"name": "b" + name, "base_url": "https://b%s.test" % name.replace("_", "-")} for name in names]),
+            "sysgenpro.odoo_ops.odoo_tenant": dict(
+                common, tenants=[{"name": "b" + name, "base_url": "https://b%s.test" % name.replace("_", "-")} for name in names]
+            ),
         }
     ]
     for form, tasks in (("loop", loop), ("tenants", batch)):

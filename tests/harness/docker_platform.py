@@ -24,6 +24,20 @@ FLEET_PORTS = 44  # a fleet's port range (see the docker_odoo_fleet role)
 PLATFORM_PORTS = ("postgres", "postgres_standby", "redis", "web", "websecure", "api")
 
 
+def docker(*args, timeout=120):
+    """The docker CLI (CompletedProcess, text), bounded by `timeout`; the caller checks returncode."""
+    return subprocess.run(["docker"] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def stop_container(name, grace=20):
+    """`docker stop -t grace`; True when the container ended on SIGTERM, not killed after the grace
+    period (Docker's SIGKILL leaves exit code 137)."""
+    if docker("stop", "-t", str(grace), name, timeout=grace + 60).returncode != 0:
+        return False
+    state = docker("inspect", "--format", "{{.State.ExitCode}} {{.State.OOMKilled}}", name).stdout.split()
+    return state[:1] != ["137"] and state[1:] == ["false"]
+
+
 def ephemeral_low():
     """The first port of the kernel's ephemeral range: outgoing connections take local ports from
     there, so a port chosen now and bound minutes later (a rolling update's new slot) must lie below."""

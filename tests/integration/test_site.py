@@ -261,11 +261,9 @@ def addresses(name):
 
 def probe_from(container, targets):
     """{"host:port": "open" or the error} of a TCP connect to each target from inside container."""
-    started = time.monotonic()
     out = subprocess.run(
-        ["docker", "exec", container, "python3", "-c", PROBE, json.dumps(targets)], capture_output=True, text=True, timeout=60, check=True
+        ["docker", "exec", container, "python3", "-c", PROBE, json.dumps(targets)], capture_output=True, text=True, timeout=30, check=True
     ).stdout
-    assert time.monotonic() - started < 30
     return json.loads(out)
 
 
