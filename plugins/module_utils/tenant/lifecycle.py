@@ -154,7 +154,7 @@ class Tenant:
             raise ValueError("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
         if origin_key == "source" and (not found["metadata"] or found["metadata"].get("kind", "tenant") != "tenant"):
             raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned" % (origin, MANAGED_BY))
-        if origin_key == "template" and (found["metadata"] or {}).get("kind") not in (None, "template"):
+        if origin_key == "template" and found["metadata"] and found["metadata"].get("kind", "tenant") != "template":  # a tenant's has no kind
             raise ValueError("template %s is a tenant, not a template: clone it with source" % origin)
         copy = origin_key == "template" or self.p["copy"]
         if copy and not self.p.get("base_url"):
