@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import fleet_port_range
 
 
 def _parse_ranges(text):
@@ -29,7 +29,9 @@ def _bounds(claim, span):
     ports, or a fleet's entry: the range odoo_fleet_plan lays its containers out in."""
     if isinstance(claim, dict):
         first = int(claim.get("first", claim.get("port_base")))
-        return first, first + int(claim.get("count", span or PORT_SPAN)) - 1
+        if "count" in claim or span:
+            return first, first + int(claim.get("count", span)) - 1
+        return tuple(fleet_port_range(first))
     if isinstance(claim, (list, tuple)):
         return int(claim[0]), int(claim[-1])
     return int(claim), int(claim)
