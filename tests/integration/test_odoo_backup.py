@@ -78,7 +78,8 @@ def backup(env, **args):
 def table_checksums(env, dbname):
     """{table: (row count, md5 of the rows in id order)} for the Odoo tables."""
     return {
-        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname)[0] for table in ODOO_TABLES
+        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname=dbname)[0]
+        for table in ODOO_TABLES
     }
 
 
