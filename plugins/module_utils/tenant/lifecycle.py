@@ -105,7 +105,11 @@ class Tenant:
         return observe_database(self.pg, name)
 
     def sessions(self, name):
-        return self.pg.query("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))[0][0]
+        """Sessions in database name, but autovacuum's: CREATE and DROP DATABASE stop its workers themselves,
+        and one is often in a template Odoo has just filled (it connects even where connections are refused)."""
+        return self.pg.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'", (name,)
+        )[0][0]
 
     def role_exists(self, role):
         return bool(self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)))
