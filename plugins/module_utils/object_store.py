@@ -8,22 +8,29 @@ import collections
 import concurrent.futures
 import datetime
 import hashlib
-import traceback
+import importlib.util
 import zlib
 
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.warnings import warn
 
+# botocore is boto3's engine; using it directly saves boto3's and s3transfer's import. It is imported
+# when the first ObjectStore is made, not with this file: its import (~0.1-0.2 s) would otherwise be
+# paid by every run of a module that only may talk to S3 (odoo_tenant creating from a template never does).
+botocore = None
 try:
-    # botocore is boto3's engine; using it directly saves boto3's and s3transfer's import (~0.2 s
-    # of every module run).
-    import botocore.config
-    import botocore.exceptions
-    import botocore.session
+    HAS_BOTO3 = importlib.util.find_spec("botocore") is not None
+except ValueError:  # botocore in sys.modules without a spec: imported already
+    HAS_BOTO3 = True
+BOTO3_IMPORT_ERROR = None if HAS_BOTO3 else "ImportError: No module named 'botocore' (in %s)" % __name__
 
-    HAS_BOTO3, BOTO3_IMPORT_ERROR = True, None
-except ImportError:
-    HAS_BOTO3, BOTO3_IMPORT_ERROR = False, traceback.format_exc()
+
+def _load_botocore():
+    global botocore  # pylint: disable=global-statement  # bound once, on first use
+    if botocore is None:
+        import botocore.config  # pylint: disable=import-outside-toplevel,redefined-outer-name
+        import botocore.exceptions  # pylint: disable=import-outside-toplevel
+        import botocore.session  # pylint: disable=import-outside-toplevel
 
 
 def s3_argument_spec():
@@ -72,6 +79,7 @@ class ObjectStore:
             # header (MultipartWriter): a SHA-256 of the payload for the signature would be a
             # third pass over the data. Over plain HTTP the payload stays signed.
             s3_options["payload_signing_enabled"] = False
+        _load_botocore()
         config = botocore.config.Config(
             retries={"mode": "standard", "max_attempts": params.get("s3_retries") or 5}, s3=s3_options, connect_timeout=10, read_timeout=60
         )

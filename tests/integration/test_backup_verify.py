@@ -2,6 +2,7 @@
 PostgreSQL 15 cluster backed up by the pg_backup role (pgBackRest). Every fault of the catalogue is
 made for real, then must be found with a message that names it; the clean set has no finding."""
 
+import functools
 import contextlib
 import datetime
 import hashlib
@@ -19,7 +20,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout i
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, switch_and_wait
-from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.playbook import VENV_BIN, last_result, run_tasks
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 from tests.harness.tls import make_test_ca
@@ -74,10 +75,7 @@ def _logical_env(harness, root, work):
     return data
 
 
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), timeout=900, **kwargs)
-    assert result.results, result
-    return result.results[-1]
+run = functools.partial(last_result, timeout=900)  # a restore and its checks take minutes
 
 
 def verify(env, **args):

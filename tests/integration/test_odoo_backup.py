@@ -23,6 +23,8 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout i
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter, ObjectStore, S3Error
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import login_options, s3_client, s3_options
+from tests.harness.pg import query
+from tests.harness.playbook import last_result as run
 from tests.harness.playbook import run_tasks
 from tests.harness.tcp_proxy import CuttableProxy
 
@@ -73,22 +75,11 @@ def backup(env, **args):
     return {"sysgenpro.odoo_ops.odoo_backup": options}
 
 
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), **kwargs)
-    assert result.results, result
-    return result.results[-1]
-
-
-def query(env, statement, dbname="postgres", args=None):
-    with contextlib.closing(psycopg2.connect(dbname=dbname, **env["superuser"])) as conn, conn.cursor() as cur:
-        cur.execute(statement, args)
-        return cur.fetchall()
-
-
 def table_checksums(env, dbname):
     """{table: (row count, md5 of the rows in id order)} for the Odoo tables."""
     return {
-        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname)[0] for table in ODOO_TABLES
+        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname=dbname)[0]
+        for table in ODOO_TABLES
     }
 
 
@@ -135,14 +126,14 @@ def test_round_trip_same_rows_and_files(env):
     assert restored["changed"] and restored["origin"]["sha256_verified"], restored
     assert table_checksums(env, "bkacme_rt") == table_checksums(env, "bkacme")
     assert filestore_sha1(env, "bkacme_rt") == filestore_sha1(env, "bkacme")
-    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "bkacme_rt") == [(FLEET,)]
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname="bkacme_rt") == [(FLEET,)]
     assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]  # download removed
     again = run(tenant(env, name="bkacme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
     assert again["changed"] is False
     copy = run(tenant(env, name="bkacme_rt_copy", base_url="https://copy.erp.test", from_backup={"bucket": "backups", "key": result["key"]}))
     assert copy["changed"]
-    params = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme_rt_copy"))
-    original = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme"))
+    params = dict(query(env, "SELECT key, value FROM ir_config_parameter", dbname="bkacme_rt_copy"))
+    original = dict(query(env, "SELECT key, value FROM ir_config_parameter", dbname="bkacme"))
     assert params["database.uuid"] != original["database.uuid"] and "database.enterprise_code" not in params
 
 
@@ -169,7 +160,7 @@ def test_custom_format_round_trip_with_parallel_restore(env):
     assert restored["changed"] and restored["origin"]["sha256_verified"], restored
     assert table_checksums(env, "bkacme_cu") == table_checksums(env, "bkacme")
     assert filestore_sha1(env, "bkacme_cu") == filestore_sha1(env, "bkacme")
-    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "bkacme_cu") == [(FLEET,)]
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname="bkacme_cu") == [(FLEET,)]
     assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]
 
 

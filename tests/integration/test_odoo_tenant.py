@@ -4,7 +4,6 @@ Each scenario: bad input, check mode, apply, check mode again, apply again, then
 The connecting role is the harness's odoo_ops_admin: CREATEDB, CREATEROLE, not a superuser.
 """
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -16,6 +15,8 @@ import pytest
 
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, s3_options
+from tests.harness.pg import connect, query
+from tests.harness.playbook import last_result as run
 from tests.harness.playbook import run_tasks
 
 FLEET = "tenant_fleet"  # each test module has its own roles: they share one PostgreSQL
@@ -49,29 +50,10 @@ def pg(harness):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def connect(kwargs, dbname="postgres"):
-    """A session that closes at the end of a with block (psycopg2's own only ends the transaction)."""
-    conn = psycopg2.connect(dbname=dbname, **kwargs)
-    conn.autocommit = True
-    return contextlib.closing(conn)
-
-
-def query(pg, statement, args=None, dbname="postgres"):
-    with connect(pg["superuser"], dbname) as conn, conn.cursor() as cur:
-        cur.execute(statement, args)
-        return cur.fetchall()
-
-
 def tenant(pg, **args):
     options = dict(pg["login"], filestore_root=pg["root"], owner=FLEET)
     options.update(args)
     return {"sysgenpro.odoo_ops.odoo_tenant": {k: v for k, v in options.items() if v is not None}}
-
-
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), **kwargs)
-    assert result.results, result
-    return result.results[-1]
 
 
 def params(pg, dbname):

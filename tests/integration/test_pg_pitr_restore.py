@@ -74,8 +74,8 @@ def task(source, name, port=None, **args):
     return {"sysgenpro.odoo_ops.pg_pitr_restore": options, "become": True, "become_user": "postgres", "vars": {"ansible_become_method": "ansible.builtin.su"}}
 
 
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), timeout=900, **kwargs)
+def run(*tasks, timeout=900, **kwargs):
+    result = run_tasks(list(tasks), timeout=timeout, **kwargs)
     assert len(result.results) == len(tasks), [r.get("msg") for r in result.results] or result
     return result.results
 
@@ -277,17 +277,15 @@ def test_operator_errors_end_in_messages_naming_the_problem(source, history):
     ]
     try:
         for args, message in cases:
-            started = time.monotonic()
-            result = run(task(source, "oops", target=later, **args))[0]
+            result = run(task(source, "oops", target=later, **args), timeout=120)[0]  # refused before any wait
             assert result.get("failed") and message in result["msg"], (args, result)
-            assert no_traceback(result) and time.monotonic() - started < 120, result
+            assert no_traceback(result), result
             assert os.listdir(locked) == [] and not os.path.exists(os.path.join(source["restores"], "oops"))
         # A wrong copy_user is found only once the copy runs: a failure in seconds, not wait_timeout's wait.
-        started = time.monotonic()
-        result = run(task(source, "oops", target=later, copy_user="nosuch", wait_timeout=600))[0]
+        result = run(task(source, "oops", target=later, copy_user="nosuch", wait_timeout=600), timeout=120)[0]
         assert result.get("failed") and "cannot connect to the restored server as copy_user nosuch" in result["msg"]
         assert 'role "nosuch" does not exist' in result["msg"] and no_traceback(result), result
-        assert time.monotonic() - started < 120 and not os.path.exists(os.path.join(source["restores"], "oops"))
+        assert not os.path.exists(os.path.join(source["restores"], "oops"))
     finally:
         shutil.rmtree(locked)
         os.unlink(unreadable)
@@ -369,10 +367,9 @@ def test_target_beyond_the_archive_fails_clearly_without_hanging(source, history
         time.sleep(1.5)
     # These rows sit in the current, unarchived WAL segment (archive_timeout is 60 s).
     newest = max(commits(source).values())
-    started = time.monotonic()
-    result = run(task(source, "beyond", target={"type": "time", "value": stamp(newest)}, wait_timeout=120))[0]
+    # Bounded by the play's timeout, under wait_timeout's wait: the end of the archive is found, not waited for.
+    result = run(task(source, "beyond", target={"type": "time", "value": stamp(newest)}, wait_timeout=120), timeout=120)[0]
     assert result.get("failed") and "the archive ends before the target" in result["msg"], result
-    assert time.monotonic() - started < 120
     assert not os.path.exists(os.path.join(source["restores"], "beyond"))
     # The forced switch archives the tail first: the same target is then reached exactly.
     conninfo = "host=%s port=%d user=postgres dbname=postgres" % (source["pg"]["socket_dir"], source["pg"]["port"])

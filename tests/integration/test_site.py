@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN
 from tests.harness.docker_platform import ConstantLoad, docker_platform
 from tests.harness.http import post_json, request, websocket_handshake
 from tests.harness.options import ensure_bucket
@@ -261,11 +262,9 @@ def addresses(name):
 
 def probe_from(container, targets):
     """{"host:port": "open" or the error} of a TCP connect to each target from inside container."""
-    started = time.monotonic()
     out = subprocess.run(
-        ["docker", "exec", container, "python3", "-c", PROBE, json.dumps(targets)], capture_output=True, text=True, timeout=60, check=True
+        ["docker", "exec", container, "python3", "-c", PROBE, json.dumps(targets)], capture_output=True, text=True, timeout=30, check=True
     ).stdout
-    assert time.monotonic() - started < 30
     return json.loads(out)
 
 
@@ -319,7 +318,7 @@ def test_network_planes_only_the_entry_points_and_management_ports_are_published
     ours = {"web", "websecure", "api", "postgres", "postgres_standby"}
     for name in ours:
         assert "127.0.0.1:%d" % p[name] in local, (name, sorted(local))
-    for port in [p["redis"]] + [fleet["port_base"] + offset for fleet in platform.fleets for offset in range(44)]:
+    for port in [p["redis"]] + [port for fleet in platform.fleets for port in range(fleet["port_base"], fleet["port_base"] + PORT_SPAN)]:
         assert not [addr for addr in local if addr.rsplit(":", 1)[1] == str(port)], port
     for addr in local:
         if int(addr.rsplit(":", 1)[1]) in {p[name] for name in ours}:

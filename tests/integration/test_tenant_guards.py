@@ -2,7 +2,6 @@
 hurt another tenant (issue #14): concurrent runs on one tenant, an undo that would drop what
 another created, removal of what is not a tenant, and a golden template any fleet could reach."""
 
-import contextlib
 import json
 import os
 import shutil
@@ -18,7 +17,8 @@ import pytest
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import LOCK_CLASS
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, s3_options
-from tests.harness.playbook import run_tasks
+from tests.harness.pg import connect, query
+from tests.harness.playbook import last_result as run
 
 FLEET = "guard_fleet"
 OTHER_FLEET = "guard_other_fleet"
@@ -48,28 +48,10 @@ def env(harness):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def connect(kwargs, dbname="postgres"):
-    conn = psycopg2.connect(dbname=dbname, **kwargs)
-    conn.autocommit = True
-    return contextlib.closing(conn)
-
-
-def query(env, statement, args=None, dbname="postgres"):
-    with connect(env["superuser"], dbname) as conn, conn.cursor() as cur:
-        cur.execute(statement, args)
-        return cur.fetchall() if cur.description else None
-
-
 def tenant(env, **args):
     options = dict(env["login"], filestore_root=env["root"], owner=FLEET)
     options.update(args)
     return {"sysgenpro.odoo_ops.odoo_tenant": {k: v for k, v in options.items() if v is not None}}
-
-
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), **kwargs)
-    assert result.results, result
-    return result.results[-1]
 
 
 def databases(env):

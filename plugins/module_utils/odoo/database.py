@@ -135,19 +135,21 @@ class OdooDatabase:
         return names
 
     def reset_as_copy(self, base_url):
-        """Odoo's duplicate: new identity, cooldown defaults; and the enterprise code removed."""
-        self.set_parameters(copy_reset_values(base_url))
-        self.delete_parameters(ENTERPRISE_KEYS)
-        self.set_parameters({"database.expiration_reason": "copy"})
+        """Odoo's duplicate: new identity, cooldown defaults; and the enterprise code removed (one transaction)."""
+        with self.pg.transaction(self.dbname):
+            self.set_parameters(copy_reset_values(base_url))
+            self.delete_parameters(ENTERPRISE_KEYS)
+            self.set_parameters({"database.expiration_reason": "copy"})
 
     def set_base_url(self, base_url, freeze):
         values = {"web.base.url": base_url}
         if freeze:
             values["web.base.url.freeze"] = "True"
-        self.set_parameters(values)
-        if not freeze:
-            self.delete_parameters(["web.base.url.freeze"])
-        self.signal_caches()
+        with self.pg.transaction(self.dbname):
+            self.set_parameters(values)
+            if not freeze:
+                self.delete_parameters(["web.base.url.freeze"])
+        self.signal_caches()  # after the commit: a worker that reloads on the signal reads the new URL
 
     def admin_user(self):
         """(id, login, password hash) of Odoo's administrator (base.user_admin), or None."""

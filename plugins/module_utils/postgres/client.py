@@ -104,6 +104,26 @@ class Postgres:
             raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s" % (self.where, self.user, dbname, self._safe(exc))) from None
 
     @contextlib.contextmanager
+    def transaction(self, dbname="postgres"):
+        """The block's statements on dbname's cached connection as one transaction: all or nothing,
+        and one commit (one WAL flush) instead of one per statement. Nested blocks join the outer one."""
+        conn = self.connect(dbname)
+        if not conn.autocommit:
+            yield
+            return
+        conn.autocommit = False
+        try:
+            yield
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        finally:
+            if not conn.closed:
+                conn.autocommit = True
+
+    @contextlib.contextmanager
     def exported_snapshot(self, dbname):
         """(cursor, snapshot id) of a read-only REPEATABLE READ transaction kept open for the block:
         what the cursor reads and what `pg_dump --snapshot=<id>` dumps is one instant."""

@@ -105,7 +105,11 @@ class Tenant:
         return observe_database(self.pg, name)
 
     def sessions(self, name):
-        return self.pg.query("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))[0][0]
+        """Sessions in database name, but autovacuum's: CREATE and DROP DATABASE stop its workers themselves,
+        and one is often in a template Odoo has just filled (it connects even where connections are refused)."""
+        return self.pg.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'", (name,)
+        )[0][0]
 
     def role_exists(self, role):
         return bool(self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)))
@@ -154,7 +158,7 @@ class Tenant:
             raise ValueError("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
         if origin_key == "source" and (not found["metadata"] or found["metadata"].get("kind", "tenant") != "tenant"):
             raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned" % (origin, MANAGED_BY))
-        if origin_key == "template" and (found["metadata"] or {}).get("kind") not in (None, "template"):
+        if origin_key == "template" and found["metadata"] and found["metadata"].get("kind", "tenant") != "template":  # a tenant's has no kind
             raise ValueError("template %s is a tenant, not a template: clone it with source" % origin)
         copy = origin_key == "template" or self.p["copy"]
         if copy and not self.p.get("base_url"):
