@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests.harness import browser
 from tests.harness.docker_platform import ConstantLoad, docker_platform
 from tests.harness.http import post_json, request, websocket_handshake
 from tests.harness.options import ensure_bucket
@@ -216,6 +217,21 @@ def test_isolation_every_host_reaches_its_own_database_only(platform):
     assert request(port, "nobody.localhost", "/web/login")[0] == 404  # no route, no tenant
 
 
+def test_a_browser_sees_odoos_login_page_through_traefik(platform, capsys):
+    """Headless Chromium loads acme's login page through Traefik as a newcomer's browser would (it
+    resolves *.localhost itself): a screenshot kept outside git, its path printed, and the rendered
+    page is Odoo's login form."""
+    assert browser.chromium(), "chromium is not installed (scripts/debian-packages.txt; scripts/setup.sh installs it)"
+    url = "http://acme.localhost:%d/web/login" % platform.ports["web"]
+    path, dom = browser.screenshot(url, "site-acme-login.png")
+    with capsys.disabled():  # in the test output whatever pytest captures
+        print("\nscreenshot of %s: %s" % (url, path))
+    with open(path, "rb") as handle:
+        png = handle.read()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10000, (path, len(png))  # a blank page is a few kB
+    assert 'name="login"' in dom and 'name="password"' in dom and "oe_login_form" in dom, dom[:2000]
+
+
 def test_websocket_reaches_the_gevent_port_and_the_manager_is_closed(platform):
     port = platform.ports["web"]
     for hosts in TENANT_HOSTS.values():
@@ -351,6 +367,19 @@ def test_network_planes_check_mode_on_the_deployed_platform_changes_nothing(plat
     run = platform.site("--check", extra={"odoo_ops_build_images": False, "odoo_images_built": images, "odoo_ops_odoo_image": "odoo"})
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert state() == before
+
+
+def test_a_platform_left_by_another_checkout_is_named_before_anything_changes(platform):
+    """A second checkout (another owner) pointed at this platform's names: refused, naming the
+    containers and volumes and how to remove them, and every container is left as it was."""
+    before = {name: inspect(name)["Id"] for name in platform.containers()}
+    run = platform.site(extra={"odoo_ops_owner_id": "/elsewhere/another-checkout/.cache/platform"})
+    assert run.returncode != 0, run.stdout[-3000:]
+    out = " ".join(run.stdout.split())
+    assert "belong to another deployment, not to /elsewhere/another-checkout/.cache/platform" in out, out[-3000:]
+    assert "container %s-postgres" % platform.prefix in out and "volume %s-postgres-data" % platform.prefix in out, out[-3000:]
+    assert "./run.sh down in its checkout" in out and "Nothing was changed." in out
+    assert {name: inspect(name)["Id"] for name in platform.containers()} == before
 
 
 def test_rerun_changes_nothing_and_no_secret_is_shown(platform):
