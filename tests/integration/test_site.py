@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import psycopg2
 import pytest
 
 from tests.harness import browser
@@ -451,6 +452,52 @@ def test_rolling_update_under_load_without_errors(platform):
     conf = subprocess.run(["docker", "exec", sorted(after)[0], "cat", "/etc/odoo/odoo.conf"], capture_output=True, text=True, timeout=60, check=True).stdout
     assert "log_level = warn" in conf and "admin_passwd = $pbkdf2-sha512$" in conf
     assert "list_db = False" in conf and "proxy_mode = True" in conf
+
+
+def tenant_sql(platform, dbname, statement):
+    conn = psycopg2.connect(
+        host="127.0.0.1", port=platform.ports["postgres"], user="postgres", password=platform.secrets()["postgres"], dbname=dbname, connect_timeout=10
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def test_a_staging_copy_of_a_live_tenant_through_its_fleet(platform):
+    """tenant_clone_staging.yml on the deployed platform with its defaults (sessions not cut): acme
+    is live (its fleet holds pooled sessions), the copy acme-staging is made in its fleet's role and
+    folder, neutralized by each installed module's script, and served by the fleet's own web
+    containers through Traefik on acme-staging.localhost; production keeps its mail server. A tenant
+    on a fleet dedicated to it is refused (that fleet would serve production under the staging host)."""
+    assert platform.login("acme.localhost", "acme") == ("acme", None)
+    tenant_sql(
+        platform,
+        "acme",
+        "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, smtp_authentication, active, sequence) "
+        "VALUES ('Production SMTP', 'smtp.example.com', 587, 'starttls', 'login', true, 1)",
+    )
+    assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'acme'")[0][0] > 0
+    run = platform.playbook("tenant_clone_staging", extra={"tenant": "acme", "tenant_staging_hosts": ["acme-staging.localhost"]})
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    copy = "acme-staging"
+    assert tenant_sql(platform, "postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '%s'" % copy) == [("odoo_shared1",)]
+    assert tenant_sql(platform, copy, "SELECT smtp_host FROM ir_mail_server WHERE active") == [("invalid",)]
+    assert tenant_sql(platform, copy, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("true",)]
+    assert tenant_sql(platform, copy, "SELECT active FROM ir_ui_view WHERE key = 'web.neutralize_banner'") == [(True,)]
+    assert tenant_sql(platform, "acme", "SELECT count(*) FROM ir_mail_server WHERE active AND smtp_host = 'smtp.example.com'") == [(1,)]
+    fleet_files = os.path.join(platform.root, "odoo", "data", "fleets", "shared1", "filestore")
+    assert files_under(os.path.join(fleet_files, copy)) == files_under(os.path.join(fleet_files, "acme"))
+    status, _headers, body = request(platform.ports["web"], "acme-staging.localhost", "/web/login")
+    assert status == 200 and b"oe_login_form" in body, (status, body[:300])
+    assert platform.login("acme-staging.localhost", "acme", database=copy) == (copy, None)  # the copy keeps acme's admin password
+    assert platform.login("acme.localhost", "acme") == ("acme", None)
+    refused = platform.playbook("tenant_clone_staging", extra={"tenant": "initech", "tenant_staging_hosts": ["initech-staging.localhost"]})
+    assert refused.returncode != 0 and "initech is on fleet initech, dedicated to it" in " ".join(refused.stdout.split()), refused.stdout[-3000:]
+    assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'initech-staging'") == [(0,)]
 
 
 def test_ansible_doc_resolves_the_module_by_fqcn():
