@@ -10,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 
 import psycopg2
 import pytest
@@ -18,7 +20,7 @@ import pytest
 from tests.harness import browser
 from tests.harness.docker_platform import ConstantLoad, docker_platform
 from tests.harness.http import post_json, request, websocket_handshake
-from tests.harness.options import ensure_bucket
+from tests.harness.options import ensure_bucket, s3_client
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 
@@ -495,6 +497,20 @@ def test_a_staging_copy_of_a_live_tenant_through_its_fleet(platform):
     assert status == 200 and b"oe_login_form" in body, (status, body[:300])
     assert platform.login("acme-staging.localhost", "acme", database=copy) == (copy, None)  # the copy keeps acme's admin password
     assert platform.login("acme.localhost", "acme") == ("acme", None)
+    # Removed while its fleet runs: the final backup holds its attachments (the fleet's folder, found
+    # from the database's owner), its files go, and no Odoo process of the fleet recreates it.
+    removed = platform.playbook("tenant_remove", extra={"tenant": copy, "tenant_remove_confirm": True})
+    assert removed.returncode == 0, removed.stdout[-4000:]
+    assert not os.path.exists(os.path.join(fleet_files, copy))
+    key = [line for line in removed.stdout.splitlines() if "removed; final backup s3://" in line][0].split("s3://")[1].rstrip('"').split("/", 1)[1]
+    with tempfile.TemporaryDirectory() as work:
+        zipped = os.path.join(work, "final.zip")
+        s3_client(platform.s3).download_file(platform.extra["odoo_ops_backup_bucket"], key, zipped)
+        with zipfile.ZipFile(zipped) as archive:
+            assert [n for n in archive.namelist() if n.startswith("filestore/") and "checklist" not in n], archive.namelist()
+    for _attempt in range(3):
+        assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '%s'" % copy) == [(0,)]
+        time.sleep(1)
     refused = platform.playbook("tenant_clone_staging", extra={"tenant": "initech", "tenant_staging_hosts": ["initech-staging.localhost"]})
     assert refused.returncode != 0 and "initech is on fleet initech, dedicated to it" in " ".join(refused.stdout.split()), refused.stdout[-3000:]
     assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'initech-staging'") == [(0,)]
