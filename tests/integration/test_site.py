@@ -247,6 +247,32 @@ def test_websocket_reaches_the_gevent_port_and_the_manager_is_closed(platform):
     assert status == 200 and b"The database manager has been disabled by the administrator" in body, body
 
 
+def db_service(port, host, method, *args):
+    """Odoo's JSON-RPC `db` service through Traefik as host: (HTTP status, result or the error's name)."""
+    status, _cookie, answer = post_json(port, "/jsonrpc", {"service": "db", "method": method, "args": list(args)}, host)
+    return status, answer.get("result", (answer.get("error") or {}).get("data", {}).get("name"))
+
+
+def test_the_template_is_served_by_no_host_and_the_db_service_refuses(platform):
+    """The golden template is a PostgreSQL template no one may connect to, owned by its own role:
+    no host routes to it, no tenant's host serves it (JSON-RPC login, db_exist), and Odoo's `db`
+    service through /jsonrpc (which Traefik cannot tell from other JSON-RPC calls) refuses to list,
+    dump, drop or create databases without the master password site.yml generated."""
+    port = platform.ports["web"]
+    assert tenant_sql(platform, "postgres", "SELECT datistemplate, datallowconn, pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'odoo_template'") == [
+        (True, False, "odoo_ops_template")
+    ]
+    for host in ("odoo_template.localhost", "odoo-template.localhost", "localhost", "127.0.0.1"):
+        assert request(port, host, "/web/login")[0] == 404, host
+    for host in ("acme.localhost", "initech.localhost"):
+        assert platform.login(host, host.split(".")[0], database="odoo_template")[0] is None
+        assert db_service(port, host, "db_exist", "odoo_template") == (200, False)
+        assert db_service(port, host, "list") == (200, "odoo.exceptions.AccessDenied")
+        for method, args in (("drop", ("admin", "globex")), ("dump", ("admin", "acme", "zip")), ("create_database", ("admin", "evil", False, "en_US", "x"))):
+            assert db_service(port, host, method, *args) == (200, "odoo.exceptions.AccessDenied"), (host, method)
+    assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'evil'") == [(0,)]
+
+
 # Network planes: a bounded TCP connect from inside a container (Python is in every Odoo image), all
 # targets at once, each within CONNECT_TIMEOUT seconds.
 CONNECT_TIMEOUT = 3
