@@ -265,7 +265,7 @@ def test_the_template_is_served_by_no_host_and_the_db_service_refuses(platform):
     for host in ("odoo_template.localhost", "odoo-template.localhost", "localhost", "127.0.0.1"):
         assert request(port, host, "/web/login")[0] == 404, host
     for host in ("acme.localhost", "initech.localhost"):
-        assert platform.login(host, host.split(".")[0], database="odoo_template")[0] is None
+        assert platform.login(host, host.split(".", maxsplit=1)[0], database="odoo_template")[0] is None
         assert db_service(port, host, "db_exist", "odoo_template") == (200, False)
         assert db_service(port, host, "list") == (200, "odoo.exceptions.AccessDenied")
         for method, args in (("drop", ("admin", "globex")), ("dump", ("admin", "acme", "zip")), ("create_database", ("admin", "evil", False, "en_US", "x"))):
