@@ -124,8 +124,12 @@ class DockerPlatform:
 
     def site(self, *args, extra=None, timeout=1500):
         """ansible-playbook playbooks/site.yml; returns the CompletedProcess (stdout has the recap)."""
+        return self.playbook("site", *args, extra=extra, timeout=timeout)
+
+    def playbook(self, name, *args, extra=None, timeout=1500):
+        """ansible-playbook playbooks/<name>.yml on this platform (its inventory and names)."""
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/site.yml", "-e", json.dumps(dict(self.extra, **(extra or {})))] + list(args)
+        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/%s.yml" % name, "-e", json.dumps(dict(self.extra, **(extra or {})))] + list(args)
         return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def secrets(self):
