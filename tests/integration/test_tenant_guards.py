@@ -19,6 +19,7 @@ from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, s3_options
 from tests.harness.pg import connect, query
 from tests.harness.playbook import last_result as run
+from tests.harness.playbook import run_tasks
 
 FLEET = "guard_fleet"
 OTHER_FLEET = "guard_other_fleet"
