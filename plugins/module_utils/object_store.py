@@ -13,6 +13,8 @@ import zlib
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+
 try:
     # botocore is boto3's engine; using it directly saves boto3's and s3transfer's import (~0.2 s
     # of every module run).
@@ -38,7 +40,7 @@ def s3_argument_spec():
     )
 
 
-class S3Error(Exception):
+class S3Error(OdooOpsError):
     """An object-storage failure, with a message naming the endpoint and never a key; `code` is the
     store's error code (NoSuchKey, AccessDenied, ...) when it answered."""
 

@@ -20,6 +20,8 @@ import secrets
 import shutil
 import subprocess
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan, plan_result
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name, check_url
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import HashingReader, signing_keys
@@ -51,7 +53,7 @@ class Step:
         self.label, self.run = label, run
 
 
-class StepFailed(RuntimeError):
+class StepFailed(OdooOpsError, RuntimeError):
     """A step failed; `changed` says whether earlier steps still took effect (not when undone)."""
 
     def __init__(self, label, error, changed, undone):
@@ -60,19 +62,16 @@ class StepFailed(RuntimeError):
         self.changed = changed
 
 
-class TenantPlan:
+class TenantPlan(Plan):
+    """The collection's plan, its steps runnable (Step: a label and what runs it)."""
+
     def __init__(self, before):
-        self.before, self.after = before, dict(before)
-        self.steps, self.warnings, self.report = [], [], {}
-        self.creating = False
+        super().__init__(before)
+        self.warnings, self.creating = [], False
 
     def add(self, label, run, **after):
         self.steps.append(Step(label, run))
         self.after.update(after)
-
-    @property
-    def changed(self):
-        return bool(self.steps)
 
 
 class Tenant:
@@ -273,8 +272,6 @@ class Tenant:
         if backup.format == "zip":
             label = "restore dump.sql into %s as that role (psql restricted, one transaction, stop at the first error)" % self.name
         else:
-            if not 1 <= jobs <= 64:
-                raise ValueError("from_backup.jobs must be 1-64, not %d" % jobs)
             label = "restore the dump into %s as that role with pg_restore, %d job(s), stopping at the first error" % (self.name, jobs)
         plan.add(label, lambda: backup.restore_into(self._filler, self.name, jobs, self.p.get("pg_bin_dir")))
         plan.add(
@@ -371,7 +368,7 @@ class Tenant:
         restore_errors = restore.communicate()[1].decode("utf-8", "replace")
         dump_errors = dump.stderr.read().decode("utf-8", "replace")
         if dump.wait() != 0 or restore.returncode != 0:
-            raise RuntimeError(
+            raise OperationFailed(
                 "online copy of %s failed (pg_dump exit %s, pg_restore exit %s): %s"
                 % (origin, dump.returncode, restore.returncode, self.pg.safe((dump_errors.strip() + " " + restore_errors.strip()).strip()[-800:]))
             )
@@ -766,7 +763,7 @@ class Tenant:
         done = odoo.neutralize(self.p.get("odoo_addons_path"))
         problems = odoo.neutralization_problems()
         if problems:
-            raise RuntimeError("neutralization of %s did not hold: %s" % (self.name, "; ".join(problems)))
+            raise OperationFailed("neutralization of %s did not hold: %s" % (self.name, "; ".join(problems)))
         self.neutralized = done
 
     def _build_filestore(self, origin):
@@ -825,7 +822,8 @@ def tenant_params(params):
 
 
 def tenant_result(plan, tenant):
-    result = dict(changed=plan.changed, actions=[step.label for step in plan.steps], diff=dict(before=plan.before, after=plan.after), **plan.report)
+    labels = [step.label for step in plan.steps]
+    result = plan_result(dict(plan.report, actions=labels), plan.changed, labels, plan.before, plan.after)
     if tenant.neutralized:
         result["neutralized"] = tenant.neutralized
     if tenant.code_objects:
@@ -868,5 +866,8 @@ def manage_tenants(pg, params, check_mode, warn):
         results[0].pop("name")
         return results[0]
     return dict(
-        changed=any(r["changed"] for r in results), tenants=results, diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results]
+        changed=any(r["changed"] for r in results),
+        tenants=results,
+        steps=["%s: %s" % (r["name"], step) for r in results for step in r["steps"]],
+        diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results],
     )

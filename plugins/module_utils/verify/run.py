@@ -87,8 +87,6 @@ def check_parameters(p):
             check_writable_dir(p[key], key)
     if "restore" in levels:
         check_writable_dir(p["work_dir"], "work_dir")
-        if p.get("jobs", 1) < 1:
-            raise ValueError("jobs must be at least 1")
     if p.get("stanza"):
         normalize_target(p["target"])
     pgbackrest = PgBackRest(p) if p.get("stanza") else None
