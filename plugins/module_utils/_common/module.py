@@ -64,7 +64,7 @@ def run_module(module, work, needs=(), not_as_root=None):
         except EXPECTED as exc:
             failure = expected_failure(exc)
         except Exception as exc:  # pylint: disable=broad-exception-caught  # reported, with its traceback
-            failure = dict(msg="%s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc(), changed=False)
+            failure = dict(msg="%s: %s" % (type(exc).__name__, exc), exception=exc, changed=False)
     if failure is not None:
         for warning in failure.pop("warnings", ()):
             module.warn(warning)
@@ -87,7 +87,8 @@ def reporting(partial_report):
 
 def expected_failure(exc):
     """fail_json's arguments for an expected error: the partial report the raiser attached, the message,
-    whether something changed before it; never a traceback."""
+    whether something changed before it; never the error's traceback (fail_json is called after the
+    except block: with tracebacks enabled, Ansible shows the runner's call stack only)."""
     failure = dict(getattr(exc, "result", None) or {})
     failure.update(msg=str(exc), changed=bool(getattr(exc, "changed", False) or failure.get("changed")))
     failure["warnings"] = list(getattr(exc, "warnings", None) or ())
