@@ -170,8 +170,7 @@ side_cluster_removed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import missing_library, run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import require_library, run_module
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import plan_result
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest
@@ -199,8 +198,8 @@ ARGUMENT_SPEC.update(signing_argument_spec())
 
 
 def bring_back(module, pg):
-    if module.params.get("filestore_root") and missing_library("botocore"):
-        raise Refused("filestore_root needs boto3 (botocore) on the host that runs the module")
+    if module.params.get("filestore_root"):
+        require_library("botocore", "filestore_root")
     store = ObjectStore(module.params) if module.params.get("filestore_root") else None
     work = TenantPitr(pg, PgBackRest(module.params), store, module.params)
     plan = work.plan()

@@ -15,7 +15,7 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.bounds import check_bounds
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, Refused
 
 # The third-party libraries a module may need: the name missing_required_lib() shows, and the import.
 # botocore is boto3's engine; the collection imports botocore only (see object_store).
@@ -34,6 +34,14 @@ def missing_library(name):
     except ImportError:
         return traceback.format_exc()
     return None
+
+
+def require_library(name, purpose):
+    """Refuse `purpose` (an option that needs library `name`, a key of LIBRARIES) when it cannot be imported:
+    for libraries a module needs only with some options."""
+    if missing_library(name):
+        shown = "boto3 (botocore)" if name == "botocore" else name
+        raise Refused("%s needs the Python library %s on the host that runs the module" % (purpose, shown))
 
 
 def root_refusal(name, why):

@@ -20,13 +20,14 @@ import secrets
 import shutil
 import subprocess
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import require_library
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan, plan_result
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name, check_url
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import HashingReader, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, RestoreRefused
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, version_args
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import ObjectStore, version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import verify_password
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size
@@ -227,8 +228,7 @@ class Tenant:
             plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin, lambda: allow_connections(self.pg, origin, False))
 
     def _plan_restore(self, plan, path):
-        if not HAS_BOTO3:
-            raise ValueError("from_backup needs the boto3 Python library on the host that runs the module")
+        require_library("botocore", "from_backup")
         spec = self.p["from_backup"]
         backup = BackupSource(ObjectStore(self.p), spec, signing_keys(self.p), allow_unsigned=spec.get("allow_unsigned"))
         sidecar = backup.check()
@@ -647,8 +647,7 @@ class Tenant:
             )
         if not (backup.get("bucket") and backup.get("key")):
             raise ValueError("final_backup must name the backup in the store (bucket and key: the result of odoo_backup), got %s" % sorted(backup))
-        if not HAS_BOTO3:
-            raise ValueError("checking final_backup needs the boto3 Python library on the host that runs the module")
+        require_library("botocore", "checking final_backup")
         store = ObjectStore(self.p)
         source = BackupSource(store, {"bucket": backup["bucket"], "key": backup["key"]}, signing_keys(self.p), tenant=self.name)
         try:

@@ -179,3 +179,10 @@ def test_odoo_fleet_plan_check_mode_returns_the_keys_of_a_real_run():
 def test_odoo_fleet_plan_refusal_is_a_message_without_traceback():
     status, result = run_main(odoo_fleet_plan.main, {"fleets": [dict(FLEETS["fleets"][0], cpus=0)], "postgres_clusters": {"main": {"max_connections": "x"}}})
     assert status == 1 and "needs an integer max_connections" in result["msg"] and "exception" not in result
+
+
+def test_a_library_needed_by_one_option_only_is_a_refusal_naming_the_option(monkeypatch):
+    runner.require_library("botocore", "filestore_root")  # installed here: nothing to refuse
+    monkeypatch.setitem(runner.LIBRARIES, "botocore", "odoo_ops_no_such_module")
+    with pytest.raises(errors.Refused, match=r"^filestore_root needs the Python library boto3 \(botocore\) on the host that runs the module$"):
+        runner.require_library("botocore", "filestore_root")
