@@ -137,7 +137,7 @@ options:
     type: path
     default: /var/tmp
   jobs:
-    description: Parallel jobs restoring a custom-format logical backup.
+    description: Parallel jobs restoring a custom-format logical backup, 1 to 64.
     type: int
     default: 1
   report_dir:

@@ -90,12 +90,12 @@ options:
     type: bool
     default: false
   part_size_mb:
-    description: Size of the multipart upload's parts.
+    description: Size of the multipart upload's parts, 5 (S3's smallest part) to 1024.
     type: int
     default: 16
   upload_concurrency:
     description:
-      - Parts uploaded at once while the backup goes on. Memory is about
+      - Parts uploaded at once while the backup goes on, 1 to 32. Memory is about
         (O(upload_concurrency) + 1) x O(part_size_mb).
     type: int
     default: 4

@@ -170,7 +170,7 @@ options:
         required: true
       jobs:
         description:
-          - Parallel C(pg_restore) jobs for a custom-format backup. With 1 the restore is one
+          - Parallel C(pg_restore) jobs for a custom-format backup, 1 to 64. With 1 the restore is one
             transaction; with more, a failure leaves a partial database, which the module drops.
         type: int
         default: 1

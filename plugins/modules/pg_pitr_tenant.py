@@ -66,7 +66,7 @@ options:
     type: int
     required: true
   jobs:
-    description: Parallel jobs of C(pg_dump) and C(pg_restore), at least 1.
+    description: Parallel jobs of C(pg_dump) and C(pg_restore), 1 to 64.
     type: int
     default: 2
   swap:
