@@ -29,8 +29,15 @@ def check_bounds(params, where="", depth=0):
         what = where + name
         if name in BOUNDS and value is not None:
             low, high = BOUNDS[name]
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise Refused("%s %r must be at least %d and at most %d" % (what, value, low, high))
+            if isinstance(value, bool) or not isinstance(value, int):
+                problem = "is not an integer"
+            elif value < low:
+                problem = "must be at least %d" % low
+            elif value > high:
+                problem = "must be at most %d" % high
+            else:
+                continue
+            raise Refused("%s %r %s (%s must be %d-%d)" % (what, value, problem, what, low, high))
         elif depth < MAX_DEPTH and isinstance(value, dict):
             check_bounds(value, what + ".", depth + 1)
         elif depth < MAX_DEPTH and isinstance(value, list):

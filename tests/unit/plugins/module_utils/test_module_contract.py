@@ -144,10 +144,10 @@ def test_warnings_of_the_result_reach_ansible():
 @pytest.mark.parametrize(
     "args, message",
     [
-        ({"jobs": 0}, "jobs 0 must be at least 1 and at most 64"),
-        ({"jobs": 65}, "jobs 65 must be at least 1 and at most 64"),
-        ({"nested": {"jobs": 0}}, "nested.jobs 0 must be at least 1"),
-        ({"nested": {"sub": [{"part_size_mb": 4}]}}, "nested.sub[0].part_size_mb 4 must be at least 5 and at most 1024"),
+        ({"jobs": 0}, "jobs 0 must be at least 1 (jobs must be 1-64)"),
+        ({"jobs": 65}, "jobs 65 must be at most 64 (jobs must be 1-64)"),
+        ({"nested": {"jobs": 0}}, "nested.jobs 0 must be at least 1 (nested.jobs must be 1-64)"),
+        ({"nested": {"sub": [{"part_size_mb": 4}]}}, "nested.sub[0].part_size_mb 4 must be at least 5 (nested.sub[0].part_size_mb must be 5-1024)"),
     ],
 )
 def test_one_bound_per_idea_wherever_the_option_is(args, message):
