@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 from ansible.module_utils import basic
+from ansible.module_utils import _internal
 from ansible.module_utils._internal import _traceback
 from ansible.module_utils.testing import patch_module_args
 
@@ -32,9 +33,11 @@ def run_main(main, args, check_mode=False, tracebacks=()):
     tracebacks: the events Ansible is asked to show tracebacks for (ANSIBLE_DISPLAY_TRACEBACK)."""
     internal = {"_ansible_check_mode": check_mode, "_ansible_diff": False, "_ansible_tracebacks_for": list(tracebacks)}
     out = io.StringIO()
-    # (in this process the controller's traceback setting stands in for the module's: set it per run)
+    # A module runs in its own process; here, where other tests have loaded controller code, the module
+    # side is set per run: tracebacks as asked, warnings into the result (not the controller's display).
     wanted = mock.patch.object(_traceback, "_is_traceback_enabled", lambda event: event.name.lower() in tracebacks)
-    with wanted, patch_module_args(dict(args, **internal)), contextlib.redirect_stdout(out), pytest.raises(SystemExit) as stop:
+    module_side = mock.patch.object(_internal, "is_controller", False)
+    with wanted, module_side, patch_module_args(dict(args, **internal)), contextlib.redirect_stdout(out), pytest.raises(SystemExit) as stop:
         main()
     return stop.value.code, json.loads(out.getvalue())
 
