@@ -14,6 +14,8 @@ import zlib
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.warnings import warn
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+
 # botocore is boto3's engine; using it directly saves boto3's and s3transfer's import. It is imported
 # when the first ObjectStore is made, not with this file: its import (~0.1-0.2 s) would otherwise be
 # paid by every run of a module that only may talk to S3 (odoo_tenant creating from a template never does).
@@ -46,7 +48,7 @@ def s3_argument_spec():
     )
 
 
-class S3Error(Exception):
+class S3Error(OdooOpsError):
     """An object-storage failure, with a message naming the endpoint and never a key; `code` is the
     store's error code (NoSuchKey, AccessDenied, ...) when it answered."""
 

@@ -26,16 +26,10 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: The same computation.
-  diff_mode:
-    support: none
 options:
   fleets:
     description: The fleets.
@@ -119,6 +113,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: Always empty - sizing changes nothing.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+diff:
+  description: Empty - sizing changes nothing.
+  returned: always
+  type: dict
+  sample: {before: {}, after: {}}
 fleets:
   description:
     - Each fleet's plan - its containers (role web or cron, count, workers, processes, options, odoo_conf text, connections).
@@ -139,6 +144,8 @@ budgets:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PlanRefused, plan_fleets
 
 FLEET_OPTIONS = dict(
@@ -181,15 +188,17 @@ def check_host_memory(fleets, host_mb, reserved_mb):
         )
 
 
+def size(params):
+    """The fleets' plan: a computation that changes nothing (no step), the same in check mode."""
+    fleets, budgets = plan_fleets(params["fleets"], clusters_of(params["postgres_clusters"]))
+    if params.get("host_memory_mb"):
+        check_host_memory(fleets, params["host_memory_mb"], params["host_reserved_mb"])
+    return Plan(report=dict(fleets=fleets, budgets=budgets)).result()
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        fleets, budgets = plan_fleets(module.params["fleets"], clusters_of(module.params["postgres_clusters"]))
-        if module.params.get("host_memory_mb"):
-            check_host_memory(fleets, module.params["host_memory_mb"], module.params["host_reserved_mb"])
-    except ValueError as exc:  # PlanRefused, or a field no plan can come from
-        module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(changed=False, fleets=fleets, budgets=budgets)
+    run_module(module, lambda resources: size(module.params))
 
 
 if __name__ == "__main__":

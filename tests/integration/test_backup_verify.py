@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import sign_sidecar
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, switch_and_wait
@@ -370,6 +371,7 @@ def test_check_mode_runs_the_read_only_levels_and_writes_nothing(env):
     assert names[0] == names[1] and real["verified"] is True, (names, real["msg"])
     assert sorted(planned["reports"]) == ["json", "markdown", "textfile"] and not os.listdir(folder)
     assert planned["changed"] is False and not leftovers(env)
+    assert_same_plan_keys(planned, real, all_keys=True)
 
 
 @contextlib.contextmanager

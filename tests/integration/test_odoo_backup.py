@@ -21,6 +21,7 @@ import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import sign_sidecar
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter, ObjectStore, S3Error
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.pg import query
@@ -102,6 +103,9 @@ def test_backup_check_mode_writes_nothing_then_backup_layout_and_sidecar(env):
     assert check["changed"] and keys(env) == before
     result = run(backup(env))
     assert result["changed"] and result["key"].startswith("odoo/bkacme/bkacme_") and result["throughput"] > 0
+    assert_same_plan_keys(check, result)
+    assert check["diff"]["after"]["format"] == result["diff"]["after"]["format"] == "zip" and check["diff"]["after"]["size"] > 0
+    assert len(check["steps"]) == len(result["steps"]) == 2 and result["steps"][0] == "write s3://backups/%s" % result["key"]
     body = env["s3"].get_object(Bucket="backups", Key=result["key"])["Body"].read()
     assert len(body) == result["size"] and hashlib.sha256(body).hexdigest() == result["sha256"]
     archive = zipfile.ZipFile(io.BytesIO(body))
@@ -440,6 +444,8 @@ def test_retention_classes_keep_and_delete(env):
     assert max(kept) == max(k for k in before if k.endswith(".zip"))  # the newest is kept
     applied = run(retention(env, name="hist"))
     assert applied["changed"] and sorted(applied["delete"]) == sorted(check["delete"])
+    assert_same_plan_keys(check, applied, all_keys=True)
+    assert applied["diff"] == check["diff"] and applied["steps"] == check["steps"]
     remaining = keys(env, prefix="odoo/hist/")
     assert remaining == sorted(list(kept) + [k + ".manifest.json" for k in kept])
     assert run(retention(env, name="hist"))["changed"] is False

@@ -1,5 +1,6 @@
 """odoo_fleet_plan through ansible-playbook: a hybrid plan, and the refusals with their arithmetic."""
 
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.playbook import run_tasks
 
 FLEETS = [
@@ -34,7 +35,9 @@ def test_hybrid_plan_fits_and_renders_odoo_conf_in_check_mode_too():
     assert cron["role"] == "cron" and "db_name" not in cron["odoo_conf"]
     assert "dbfilter = ^%d$\n" in done["fleets"][0]["containers"][0]["odoo_conf"]
     assert "list_db = False\n" in cron["odoo_conf"] and "proxy_mode = True\n" in cron["odoo_conf"]
-    assert plan(check=True, postgres_clusters=clusters, host_memory_mb=32768)["fleets"] == done["fleets"]
+    check = plan(check=True, postgres_clusters=clusters, host_memory_mb=32768)
+    assert check["fleets"] == done["fleets"]
+    assert_same_plan_keys(check, done, all_keys=True)
 
 
 def test_oversubscribed_connections_and_memory_are_refused_with_the_arithmetic():

@@ -13,6 +13,7 @@ import tempfile
 import psycopg2
 import pytest
 
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, s3_options
 from tests.harness.pg import connect, query
@@ -93,6 +94,8 @@ def test_create_from_template_check_idempotent_and_real_state(pg):
 
     first = run(task)
     assert first["changed"] and first["origin"] == {"template": GOLDEN, "copy": True, "sessions_cut": 0}, first.get("msg")
+    assert_same_plan_keys(check, first, all_keys=True)
+    assert first["steps"] == check["steps"] == check["actions"]
     assert run(task, check=True)["changed"] is False
     assert run(task)["changed"] is False
 
@@ -402,6 +405,7 @@ def test_tenant_info_lists_tenants(pg):
     run(tenant(pg, name="info_b", state="suspended"))
     task = {"sysgenpro.odoo_ops.odoo_tenant_info": dict(pg["login"], tier=2, filestore_root=pg["root"])}
     result = run(task)
+    assert_same_plan_keys(run(task, check=True), result, all_keys=True)
     found = {t["name"]: t for t in result["tenants"]}
     assert {"info_a", "info_b"} <= set(found)
     assert found["info_a"]["state"] == "active" and found["info_b"]["state"] == "suspended"

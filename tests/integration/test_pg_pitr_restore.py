@@ -19,6 +19,7 @@ import psycopg2
 import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import LOCK_CLASS
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, signing_key
@@ -161,6 +162,8 @@ def test_check_mode_reports_plan_and_touches_nothing_then_idempotent_stamp(sourc
     first = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
     assert first["changed"] and first["state"] == "promoted" and first["timeline"] >= 2, first.get("msg", first)
     assert first["diff"] == planned["diff"]  # check mode and the real run report the same plan
+    assert_same_plan_keys(planned, first)
+    assert first["steps"] == planned["steps"]
     sql({"host": first["data_dir"], "port": port, "user": "postgres", "dbname": "postgres"}, "SELECT 1")
     second = run(task(source, "again", port=port, target={"type": "time", "value": stamp(target)}, action="promote"))[0]
     assert second["changed"] is False and second["backup_set"] == first["backup_set"], second
@@ -535,6 +538,8 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
     target = sorted(a_commits.values())[len(a_commits) // 2]
     b_before = sql(b_conn, "SELECT count(*) FROM ticks")[0][0]
     conninfo = "host=%s port=%d user=postgres dbname=postgres" % (pg["socket_dir"], pg["port"])
+    bring_back = dict(target={"type": "time", "value": stamp(target)}, swap=True, confirm=True, filestore_root=root, bucket="pitr-logical")
+    planned = run(tenant_task(source, tenant="pitr_a", **bring_back), check=True)[0]
     refused = run(tenant_task(source, tenant="pitr_a", target={"type": "time", "value": stamp(target)}, swap=True))[0]
     assert refused.get("failed") and "needs confirm: true" in refused["msg"], refused
     result = run(
@@ -550,6 +555,8 @@ def test_one_tenant_back_to_a_point_while_its_neighbour_keeps_its_rows(source, h
         )
     )[0]
     assert result.get("swapped") and result["cluster"]["reached_target"], result.get("msg", result)
+    assert_same_plan_keys(planned, result)
+    assert result["steps"] == planned["steps"] and result["diff"] == planned["diff"]
     assert sorted(r[0] for r in sql(a_conn, "SELECT id FROM ticks")) == sorted(i for i, t in a_commits.items() if t <= target)
     forensic = result["forensic_database"]
     assert sql(dict(source["superuser"], dbname=forensic), "SELECT count(*) FROM ticks")[0][0] == len(a_commits)

@@ -30,6 +30,7 @@ import tarfile
 import tempfile
 import zipfile
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_free_space, copy_exact
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
     CHUNK,
@@ -51,7 +52,7 @@ COPY_END = (b"\\.\n", b"\\.\r\n")
 RESTRICT_RE = re.compile(rb"\A\\(restrict|unrestrict) ([A-Za-z0-9]{1,256})\r?\n\Z")
 
 
-class RestoreRefused(ValueError):
+class RestoreRefused(Refused):
     """A backup refused before (or while) it is restored: nothing of it is kept."""
 
 
@@ -298,7 +299,7 @@ def restore_plain(session, dump, size, dbname, pg_bin_dir=None):
     if refused is not None:
         raise RestoreRefused(str(refused)) from None
     if proc.returncode != 0:
-        raise RuntimeError("dump.sql failed, nothing of it was kept (psql exit %d): %s" % (proc.returncode, session.client().safe(errors.strip()[-800:])))
+        raise OperationFailed("dump.sql failed, nothing of it was kept (psql exit %d): %s" % (proc.returncode, session.client().safe(errors.strip()[-800:])))
 
 
 def restore_custom(session, dump_path, dbname, jobs=1, pg_bin_dir=None):
@@ -309,7 +310,7 @@ def restore_custom(session, dump_path, dbname, jobs=1, pg_bin_dir=None):
     argv += ["--jobs=%d" % jobs] if jobs > 1 else ["--single-transaction"]
     done = subprocess.run(argv + [dump_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=program_env(session.env(dbname)), check=False)
     if done.returncode != 0:
-        raise RuntimeError(
+        raise OperationFailed(
             "pg_restore of the dump into %s failed (exit %d): %s"
             % (dbname, done.returncode, session.client().safe(done.stderr.decode("utf-8", "replace").strip()[-800:]))
         )

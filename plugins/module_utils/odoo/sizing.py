@@ -12,6 +12,7 @@ A plan that does not fit is refused with the arithmetic, never trimmed silently.
 
 import math
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_fleet_name, check_tenant_name
 
 RAM_PER_WORKER_MB = 0.8 * 150 + 0.2 * 1024  # Odoo's deploy guide: 80 % light requests, 20 % heavy
@@ -32,7 +33,7 @@ PORT_SPAN = 44
 MAX_WEB_CONTAINERS = CRON_PORT_OFFSET // PORTS_PER_WEB
 
 
-class PlanRefused(ValueError):
+class PlanRefused(Refused):
     """The fleets do not fit the host or PostgreSQL; the message shows the arithmetic."""
 
 

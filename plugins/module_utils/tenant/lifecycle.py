@@ -20,11 +20,14 @@ import secrets
 import shutil
 import subprocess
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import require_library
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan, plan_result
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name, check_url
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import HashingReader, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, RestoreRefused
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, version_args
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import ObjectStore, version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import verify_password
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size
@@ -51,7 +54,7 @@ class Step:
         self.label, self.run = label, run
 
 
-class StepFailed(RuntimeError):
+class StepFailed(OdooOpsError, RuntimeError):
     """A step failed; `changed` says whether earlier steps still took effect (not when undone)."""
 
     def __init__(self, label, error, changed, undone):
@@ -60,19 +63,16 @@ class StepFailed(RuntimeError):
         self.changed = changed
 
 
-class TenantPlan:
+class TenantPlan(Plan):
+    """The collection's plan, its steps runnable (Step: a label and what runs it)."""
+
     def __init__(self, before):
-        self.before, self.after = before, dict(before)
-        self.steps, self.warnings, self.report = [], [], {}
-        self.creating = False
+        super().__init__(before)
+        self.warnings, self.creating = [], False
 
     def add(self, label, run, **after):
         self.steps.append(Step(label, run))
         self.after.update(after)
-
-    @property
-    def changed(self):
-        return bool(self.steps)
 
 
 class Tenant:
@@ -232,8 +232,7 @@ class Tenant:
             plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin, lambda: allow_connections(self.pg, origin, False))
 
     def _plan_restore(self, plan, path):
-        if not HAS_BOTO3:
-            raise ValueError("from_backup needs the boto3 Python library on the host that runs the module")
+        require_library("botocore", "from_backup")
         spec = self.p["from_backup"]
         backup = BackupSource(ObjectStore(self.p), spec, signing_keys(self.p), allow_unsigned=spec.get("allow_unsigned"))
         sidecar = backup.check()
@@ -277,8 +276,6 @@ class Tenant:
         if backup.format == "zip":
             label = "restore dump.sql into %s as that role (psql restricted, one transaction, stop at the first error)" % self.name
         else:
-            if not 1 <= jobs <= 64:
-                raise ValueError("from_backup.jobs must be 1-64, not %d" % jobs)
             label = "restore the dump into %s as that role with pg_restore, %d job(s), stopping at the first error" % (self.name, jobs)
         plan.add(label, lambda: backup.restore_into(self._filler, self.name, jobs, self.p.get("pg_bin_dir")))
         plan.add(
@@ -375,7 +372,7 @@ class Tenant:
         restore_errors = restore.communicate()[1].decode("utf-8", "replace")
         dump_errors = dump.stderr.read().decode("utf-8", "replace")
         if dump.wait() != 0 or restore.returncode != 0:
-            raise RuntimeError(
+            raise OperationFailed(
                 "online copy of %s failed (pg_dump exit %s, pg_restore exit %s): %s"
                 % (origin, dump.returncode, restore.returncode, self.pg.safe((dump_errors.strip() + " " + restore_errors.strip()).strip()[-800:]))
             )
@@ -666,8 +663,7 @@ class Tenant:
             )
         if not (backup.get("bucket") and backup.get("key")):
             raise ValueError("final_backup must name the backup in the store (bucket and key: the result of odoo_backup), got %s" % sorted(backup))
-        if not HAS_BOTO3:
-            raise ValueError("checking final_backup needs the boto3 Python library on the host that runs the module")
+        require_library("botocore", "checking final_backup")
         store = ObjectStore(self.p)
         source = BackupSource(store, {"bucket": backup["bucket"], "key": backup["key"]}, signing_keys(self.p), tenant=self.name)
         try:
@@ -782,7 +778,7 @@ class Tenant:
         done = odoo.neutralize(self.p.get("odoo_addons_path"))
         problems = odoo.neutralization_problems()
         if problems:
-            raise RuntimeError("neutralization of %s did not hold: %s" % (self.name, "; ".join(problems)))
+            raise OperationFailed("neutralization of %s did not hold: %s" % (self.name, "; ".join(problems)))
         self.neutralized = done
 
     def _build_filestore(self, origin):
@@ -841,7 +837,8 @@ def tenant_params(params):
 
 
 def tenant_result(plan, tenant):
-    result = dict(changed=plan.changed, actions=[step.label for step in plan.steps], diff=dict(before=plan.before, after=plan.after), **plan.report)
+    labels = [step.label for step in plan.steps]
+    result = plan_result(dict(plan.report, actions=labels), plan.changed, labels, plan.before, plan.after)
     if tenant.neutralized:
         result["neutralized"] = tenant.neutralized
     if tenant.code_objects:
@@ -884,5 +881,8 @@ def manage_tenants(pg, params, check_mode, warn):
         results[0].pop("name")
         return results[0]
     return dict(
-        changed=any(r["changed"] for r in results), tenants=results, diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results]
+        changed=any(r["changed"] for r in results),
+        tenants=results,
+        steps=["%s: %s" % (r["name"], step) for r in results for step in r["steps"]],
+        diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results],
     )
