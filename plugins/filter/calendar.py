@@ -21,7 +21,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.business_calend
 def freeze_status(windows, at=None, fleet=None, tenant=None):
     try:
         return _freeze_status(windows, at=at, fleet=fleet, tenant=tenant)
-    except ValueError as exc:
+    except ValueError as exc:  # Refused, and the ValueError of a timestamp parser
         raise AnsibleFilterError(str(exc)) from None
 
 

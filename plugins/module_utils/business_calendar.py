@@ -39,6 +39,7 @@ except ImportError:  # Python < 3.9: no IANA zones, only UTC
     ZoneInfo = ZoneInfoNotFoundError = None
     HAS_ZONEINFO = False
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 
 KINDS = ("month_end", "quarter_end", "year_end", "payroll", "range")
@@ -67,17 +68,17 @@ class Window:
 
     def __init__(self, spec, index):
         if not isinstance(spec, dict):
-            raise ValueError("freeze window #%d must be a mapping, not %r" % (index, spec))
+            raise Refused("freeze window #%d must be a mapping, not %r" % (index, spec))
         self.name = _text(spec.get("name"), "freeze window #%d: name" % index)
         where = "freeze window %r" % self.name
         self.reason = _text(spec.get("reason"), "%s: reason" % where)
         self.kind = spec.get("kind")
         if self.kind not in KINDS:
-            raise ValueError("%s: kind %r is not one of %s" % (where, self.kind, ", ".join(KINDS)))
+            raise Refused("%s: kind %r is not one of %s" % (where, self.kind, ", ".join(KINDS)))
         unknown = sorted(set(spec) - COMMON_KEYS - KIND_KEYS[self.kind])
         if unknown:
             known = ", ".join(sorted(COMMON_KEYS | KIND_KEYS[self.kind]))
-            raise ValueError("%s: %s not known for kind %s (known: %s)" % (where, ", ".join(unknown), self.kind, known))
+            raise Refused("%s: %s not known for kind %s (known: %s)" % (where, ", ".join(unknown), self.kind, known))
         self.zone = zone(spec.get("timezone") or "UTC", where)
         self.fleets = _names(spec.get("fleets"), "%s: fleets" % where)
         self.tenants = _names(spec.get("tenants"), "%s: tenants" % where)
@@ -101,12 +102,12 @@ class Window:
         self.last = _bounded(spec.get("last_business_days", 0), "%s: last_business_days" % where, 0, MAX_BUSINESS_DAYS)
         self.first = _bounded(spec.get("first_business_days", 0), "%s: first_business_days" % where, 0, MAX_BUSINESS_DAYS)
         if self.last == 0 and self.first == 0:
-            raise ValueError("%s: last_business_days and first_business_days are both 0: the window would be empty" % where)
+            raise Refused("%s: last_business_days and first_business_days are both 0: the window would be empty" % where)
         self.holidays = frozenset(_day(day, "%s: holidays" % where) for day in spec.get("holidays") or [])
         weekend = spec.get("weekend", ["saturday", "sunday"])
         self.weekend = frozenset(_weekday(day, "%s: weekend" % where) for day in weekend or [])
         if len(self.weekend) == 7:
-            raise ValueError("%s: weekend covers every day: there would be no business day" % where)
+            raise Refused("%s: weekend covers every day: there would be no business day" % where)
 
     def _business(self, day):
         return day.weekday() not in self.weekend and day not in self.holidays
@@ -122,7 +123,7 @@ class Window:
             if self._business(day):
                 found.append(day)
             day += datetime.timedelta(days=step)
-        raise ValueError(
+        raise Refused(
             "freeze window %r: fewer than %d business days within %d days of %s (holidays cover them)" % (self.name, count, MAX_WALK_DAYS, first_of_month)
         )
 
@@ -139,7 +140,7 @@ class Window:
     # payroll --------------------------------------------------------------------------------------
     def _check_payroll(self, spec, where):
         if (spec.get("day_of_month") is None) == (spec.get("weekday") is None):
-            raise ValueError("%s: give exactly one of day_of_month (1-31) and weekday (monday..sunday)" % where)
+            raise Refused("%s: give exactly one of day_of_month (1-31) and weekday (monday..sunday)" % where)
         self.day_of_month = None if spec.get("day_of_month") is None else _bounded(spec["day_of_month"], "%s: day_of_month" % where, 1, 31)
         self.weekday = None if spec.get("weekday") is None else _weekday(spec["weekday"], "%s: weekday" % where)
         self.start = _clock(spec.get("start", "00:00"), "%s: start" % where)
@@ -166,7 +167,7 @@ class Window:
         self.range_start = _instant(spec.get("start"), "%s: start" % where, self.zone)
         self.range_end = _instant(spec.get("end"), "%s: end" % where, self.zone)
         if self.range_end <= self.range_start:
-            raise ValueError("%s: end %s is not after start %s" % (where, _iso(self.range_end), _iso(self.range_start)))
+            raise Refused("%s: end %s is not after start %s" % (where, _iso(self.range_end), _iso(self.range_start)))
 
     def _range(self, around):  # pylint: disable=unused-argument
         return [(self.range_start, self.range_end)]
@@ -180,12 +181,12 @@ def windows_from(specs):
     if specs is None:
         return []
     if not isinstance(specs, list):
-        raise ValueError("freeze windows must be a list of mappings, not %r" % (specs,))
+        raise Refused("freeze windows must be a list of mappings, not %r" % (specs,))
     windows = [Window(spec, index) for index, spec in enumerate(specs, 1)]
     names = [window.name for window in windows]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise ValueError("freeze window names must be unique: %s given twice" % ", ".join(repr(n) for n in twice))
+        raise Refused("freeze window names must be unique: %s given twice" % ", ".join(repr(n) for n in twice))
     return windows
 
 
@@ -200,7 +201,7 @@ def freeze_status(specs, at=None, fleet=None, tenant=None):
     windows = windows_from(specs)
     instant = utc_now() if at is None else (at if isinstance(at, datetime.datetime) else parse_timestamp(at, "at"))
     if instant.tzinfo is None:
-        raise ValueError("at %r has no time zone" % (instant,))
+        raise Refused("at %r has no time zone" % (instant,))
     instant = instant.astimezone(UTC)
     scoped = [window for window in windows if (fleet is None and tenant is None) or window.applies_to(fleet, tenant)]
     intervals = [(start, end, window) for window in scoped for start, end in window.occurrences(instant)]
@@ -230,13 +231,13 @@ def zone(name, where):
     if name in ("UTC", "Etc/UTC"):
         return UTC
     if not HAS_ZONEINFO:
-        raise ValueError("%s: time zone %r needs Python 3.9+ (zoneinfo); only UTC is available here" % (where, name))
+        raise Refused("%s: time zone %r needs Python 3.9+ (zoneinfo); only UTC is available here" % (where, name))
     if not isinstance(name, str) or name.startswith("/") or ".." in name:
-        raise ValueError("%s: %r is not a time zone name" % (where, name))
+        raise Refused("%s: %r is not a time zone name" % (where, name))
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("%s: %r is not a known IANA time zone (e.g. Europe/Berlin, America/New_York)" % (where, name)) from None
+        raise Refused("%s: %r is not a known IANA time zone (e.g. Europe/Berlin, America/New_York)" % (where, name)) from None
 
 
 def _aware(local, tz):
@@ -261,7 +262,7 @@ def _iso(stamp):
 
 def _text(value, what):
     if not isinstance(value, str) or not value.strip() or "\n" in value or "\r" in value:
-        raise ValueError("%s must be a non-empty single line of text, not %r" % (what, value))
+        raise Refused("%s must be a non-empty single line of text, not %r" % (what, value))
     return value
 
 
@@ -269,7 +270,7 @@ def _names(value, what):
     if value is None:
         return frozenset()
     if not isinstance(value, list) or not all(isinstance(name, str) and name and name.strip() == name for name in value):
-        raise ValueError("%s must be a list of names, not %r" % (what, value))
+        raise Refused("%s must be a list of names, not %r" % (what, value))
     return frozenset(value)
 
 
@@ -277,16 +278,16 @@ def _bounded(value, what, low, high):
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip(), 10)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("%s must be a whole number from %d to %d, not %r" % (what, low, high, value))
+        raise Refused("%s must be a whole number from %d to %d, not %r" % (what, low, high, value))
     if not low <= value <= high:
-        raise ValueError("%s must be from %d to %d, not %d" % (what, low, high, value))
+        raise Refused("%s must be from %d to %d, not %d" % (what, low, high, value))
     return value
 
 
 def _weekday(value, what):
     if isinstance(value, str) and value.strip().lower() in WEEKDAYS:
         return WEEKDAYS.index(value.strip().lower())
-    raise ValueError("%s: %r is not a weekday (%s)" % (what, value, ", ".join(WEEKDAYS)))
+    raise Refused("%s: %r is not a weekday (%s)" % (what, value, ", ".join(WEEKDAYS)))
 
 
 def _day(value, what):
@@ -297,7 +298,7 @@ def _day(value, what):
             raise ValueError
         return datetime.date.fromisoformat(value)
     except ValueError:
-        raise ValueError("%s: %r is not a date (YYYY-MM-DD)" % (what, value)) from None
+        raise Refused("%s: %r is not a date (YYYY-MM-DD)" % (what, value)) from None
 
 
 def _clock(value, what):
@@ -306,7 +307,7 @@ def _clock(value, what):
             raise ValueError
         return datetime.time(int(value[:2], 10), int(value[3:], 10))
     except ValueError:
-        raise ValueError("%s: %r is not a time of day (HH:MM, 00:00-23:59)" % (what, value)) from None
+        raise Refused("%s: %r is not a time of day (HH:MM, 00:00-23:59)" % (what, value)) from None
 
 
 def _instant(value, what, tz):
@@ -316,7 +317,7 @@ def _instant(value, what, tz):
         try:
             stamp = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError("%s: %r is not an ISO 8601 timestamp (YYYY-MM-DDTHH:MM[:SS][+HH:MM])" % (what, value)) from None
+            raise Refused("%s: %r is not an ISO 8601 timestamp (YYYY-MM-DDTHH:MM[:SS][+HH:MM])" % (what, value)) from None
         if len(str(value)) == 10:
-            raise ValueError("%s: %r is a date; give a time too (e.g. %sT00:00)" % (what, value, value))
+            raise Refused("%s: %r is a date; give a time too (e.g. %sT00:00)" % (what, value, value))
     return (stamp if stamp.tzinfo else _aware(stamp, tz)).astimezone(UTC)

@@ -6,6 +6,7 @@ import datetime
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.filter.calendar import freeze_status as freeze_status_filter
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.business_calendar import WEEKDAYS, freeze_status, windows_from
 
@@ -183,7 +184,7 @@ def test_bad_windows_are_refused_naming_the_window_and_field(bad, words):
 
 def test_unique_names_a_list_and_an_aware_instant_are_required():
     window = {"name": "x", "reason": "r", "kind": "month_end", "last_business_days": 1}
-    with pytest.raises(ValueError, match="given twice"):
+    with pytest.raises(Refused, match="given twice"):  # the collection's bad-input error (a ValueError too)
         windows_from([window, dict(window)])
     with pytest.raises(ValueError, match="must be a list"):
         windows_from(window)
