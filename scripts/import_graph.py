@@ -21,7 +21,7 @@ LAYERS = (
     ("postgres", "object_store", "pgbackrest", "traefik", "business_calendar"),
     ("odoo",),
     ("backup",),
-    ("tenant", "pitr"),
+    ("tenant", "pitr", "kubernetes"),
     ("verify",),
 )
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}

@@ -9,6 +9,8 @@ import os
 import jsonschema
 import yaml
 
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the CRD files are megabytes
+
 
 def strict_schema(schema):
     """A copy of an OpenAPI schema that rejects unknown fields, as the API server's strict field
@@ -38,7 +40,7 @@ class CrdSchemas:
         for directory in directories:
             for path in sorted(glob.glob(os.path.join(directory, "*.y*ml"))):
                 with open(path, encoding="utf-8") as handle:
-                    for doc in yaml.safe_load_all(handle):
+                    for doc in yaml.load_all(handle, Loader=LOADER):
                         if doc and doc.get("kind") == "CustomResourceDefinition":
                             self._add(doc)
         if not self.schemas:

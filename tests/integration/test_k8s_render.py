@@ -5,6 +5,7 @@ run as data over the whole render; a second render is byte-identical; no secret 
 the Odoo options are the Docker host's. The apply path runs only when KUBECONFIG names a cluster."""
 
 import configparser
+import functools
 import glob
 import hashlib
 import json
@@ -112,8 +113,10 @@ def test_render_is_a_gitops_tree_and_a_second_render_changes_nothing(render):
         assert all(o["metadata"].get("namespace", namespace) == namespace for o in render.objects if o["_path"].startswith(namespace + "/"))
 
 
-def test_objects_validate_strictly(render):
+def test_objects_validate_strictly(render, monkeypatch):
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    # The package re-reads its (large) definitions file for every object: read each file once.
+    monkeypatch.setattr(kubernetes_validate.utils, "schema_contents", functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents))
     schemas_dir = os.path.join(shared_dir(), "schemas")
     if not os.path.isdir(schemas_dir):
         pytest.skip("%s is absent: the CRD schemas are read from there" % schemas_dir)
@@ -406,6 +409,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path):
     base = {"output_dir": str(tmp_path / "tree"), "fleets": values["odoo_ops_fleets"], "tenants": values["odoo_ops_tenants"], "images": values["odoo_ops_k8s_images"]}
     cases = [
         ({"images": dict(values["odoo_ops_k8s_images"], odoo="odoo:latest")}, "is not pinned"),
+        ({"tenants": [dict(values["odoo_ops_tenants"][0], hosts=["erp.acme.com"])] + values["odoo_ops_tenants"][1:]}, 'must start with "acme."'),
         ({"fleets": [dict(values["odoo_ops_fleets"][0], tenants=["acme", "nobody"])]}, "which odoo_ops_tenants does not define"),
         ({"fleets": [dict(f, postgres="one") for f in values["odoo_ops_fleets"]]}, "fleets sharing a cluster share its namespace"),
         ({"fleets": [dict(values["odoo_ops_fleets"][0], cpus=64, memory_mb=600)], "tenants": values["odoo_ops_tenants"][:2]}, "memory"),

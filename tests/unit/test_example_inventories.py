@@ -48,6 +48,9 @@ def group_vars(inventory):
 @pytest.mark.parametrize("inventory", [i for i in INVENTORIES if "odoo_ops_fleets" in group_vars(i)], ids=os.path.basename)
 def test_inventory_plan_fits(inventory):
     values = group_vars(inventory)
+    if values.get("odoo_ops_target") == "kubernetes" or "odoo_ops_k8s_images" in values:
+        kubernetes_plan_fits(values)
+        return
     fleets = [{k: v for k, v in fleet.items() if k != "image"} for fleet in values["odoo_ops_fleets"]]  # as site.yml plans them
     planned, _budgets = plan_fleets(fleets, {"main": {"max_connections": values.get("odoo_ops_postgres_max_connections", 200), "reserved_connections": 10}})
     if values.get("odoo_ops_host_memory_mb"):
@@ -61,3 +64,15 @@ def test_inventory_plan_fits(inventory):
         if tenant["name"] in shared:
             labels = {host[4:] if host.startswith("www.") else host for host in tenant["hosts"]}
             assert {label.split(".")[0] for label in labels} == {tenant["name"]}, tenant
+
+
+def kubernetes_plan_fits(values):
+    """A Kubernetes inventory: its objects render (the same sizing model, each fleet against its
+    CloudNativePG cluster, the HPA's maximum counted), every tenant in one fleet, shared hosts mapped."""
+    from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.kubernetes.manifests import render_platform  # pylint: disable=import-outside-toplevel
+
+    settings = {"images": values["odoo_ops_k8s_images"], "postgres": values.get("odoo_ops_k8s_postgres") or {}, "tls": values.get("odoo_ops_k8s_tls") or {}}
+    objects, _secrets, options = render_platform(values["odoo_ops_fleets"], values["odoo_ops_tenants"], settings)
+    assert sorted(options) == sorted(fleet["name"] for fleet in values["odoo_ops_fleets"]) and objects
+    in_fleets = [tenant for fleet in values["odoo_ops_fleets"] for tenant in fleet["tenants"]]
+    assert sorted(in_fleets) == sorted(tenant["name"] for tenant in values["odoo_ops_tenants"])

@@ -139,6 +139,12 @@ class Platform:
             for tenant in fleet.get("tenants") or []:
                 if tenant not in self.tenants:
                     raise ValueError("fleet %s lists tenant %s, which odoo_ops_tenants does not define" % (fleet["name"], tenant))
+                labels = {host[4:] if host.startswith("www.") else host for host in self.tenants[tenant].get("hosts") or []}
+                if fleet.get("kind", "shared") == "shared" and {label.split(".")[0] for label in labels} != {tenant}:
+                    raise ValueError(
+                        "tenant %s on shared fleet %s (dbfilter ^%%d$): each host must start with \"%s.\" (after an optional www.), got %s"
+                        % (tenant, fleet["name"], tenant, ", ".join(self.tenants[tenant].get("hosts") or []))
+                    )
             self.fleets.append(dict(fleet, k8s=name, namespace=namespace, cluster=cluster))
         self.clusters = self._clusters()
         self.plans = self._plans()
