@@ -73,6 +73,11 @@ def main():
         print("k8s render: 1 shared fleet x %d tenants + %d dedicated: %d files" % (args.tenants, args.dedicated, len(files)))
         print("  render      %6.1f s  (goal <= %.0f s)  changed=%d" % (render, GOALS["render"], changed_first))
         print("  re-render   %6.1f s  (goal <= %.0f s)  changed=%d, byte-identical: %s" % (rerender, GOALS["re-render"], changed_second, identical))
+        start = time.monotonic()
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
+        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", os.path.join(work, "inventory"), "playbooks/site.yml", "--syntax-check"]
+        subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, check=True, timeout=600)
+        print("  ansible-playbook start-up and parse of site.yml (--syntax-check): %.1f s, part of both figures" % (time.monotonic() - start))
         print("  YAML load   %6.1f s  (the same tree, libyaml)" % load)
         if shutil.which("kubectl"):
             start = time.monotonic()
