@@ -72,6 +72,17 @@ options:
     description: More C(odoo.conf) options of every fleet (as C(odoo_ops_odoo_options) on the Docker host).
     type: dict
     default: {}
+  odoo_command:
+    description:
+      - The Odoo image's server command (the pods run it directly, with C(--config) pointing at the joined C(odoo.conf)).
+      - The official image's C(odoo); its entrypoint script is bypassed, since it would add C(--db_host db) and a default password.
+    type: list
+    elements: str
+    default: [odoo]
+  odoo_python:
+    description: The Odoo image's Python with psycopg2 (runs the cron pods' progress probe).
+    type: str
+    default: python3
   namespace_prefix:
     description: Prefix of the fleets' namespaces.
     type: str
@@ -193,7 +204,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.kubernetes.mani
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.kubernetes.tree import apply_tree, layout, plan_tree
 
 SETTINGS = ("images", "odoo_options", "namespace_prefix", "postgres", "backups", "filestore", "tls", "traefik", "redis", "monitoring")
-SETTINGS += ("egress_cidrs", "odoo_egress", "zone_key", "cnpg_namespace", "cron_overdue_seconds")
+SETTINGS += ("odoo_command", "odoo_python", "egress_cidrs", "odoo_egress", "zone_key", "cnpg_namespace", "cron_overdue_seconds")
 ARGUMENT_SPEC = dict(
     output_dir=dict(type="path", required=True),
     fleets=dict(type="list", elements="dict", required=True),
@@ -201,6 +212,8 @@ ARGUMENT_SPEC = dict(
     images=dict(type="dict", required=True),
     odoo_options=dict(type="dict", default={}),
     namespace_prefix=dict(type="str", default="odoo-"),
+    odoo_command=dict(type="list", elements="str", default=["odoo"]),
+    odoo_python=dict(type="str", default="python3"),
     postgres=dict(type="dict", default={}),
     backups=dict(type="dict", default={}),
     filestore=dict(type="dict", default={}),

@@ -185,16 +185,27 @@ def check_namespace_baseline(render):
         deny = [
             p
             for p in render.of("NetworkPolicy", name)
-            if p["spec"]["podSelector"] == {} and sorted(p["spec"]["policyTypes"]) == ["Egress", "Ingress"] and not p["spec"].get("ingress") and not p["spec"].get("egress")
+            if p["spec"]["podSelector"] == {}
+            and sorted(p["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+            and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
         ]
         if not deny:
             yield "%s: no default-deny NetworkPolicy" % name
 
 
 def check_one_cron_per_fleet(render):
-    fleets = {o["metadata"]["labels"]["odoo-ops.sysgenpro.io/fleet"] for o in render.of("Deployment") if o["metadata"]["labels"].get("app.kubernetes.io/name") == "odoo"}
+    fleets = {
+        o["metadata"]["labels"]["odoo-ops.sysgenpro.io/fleet"]
+        for o in render.of("Deployment")
+        if o["metadata"]["labels"].get("app.kubernetes.io/name") == "odoo"
+    }
     for fleet in sorted(fleets):
-        crons = [o for o in render.of("Deployment") if o["metadata"]["labels"] == dict(o["metadata"]["labels"], **{"odoo-ops.sysgenpro.io/fleet": fleet, "app.kubernetes.io/component": "cron"})]
+        crons = [
+            o
+            for o in render.of("Deployment")
+            if o["metadata"]["labels"] == dict(o["metadata"]["labels"], **{"odoo-ops.sysgenpro.io/fleet": fleet, "app.kubernetes.io/component": "cron"})
+        ]
         if len(crons) != 1 or crons[0]["spec"]["replicas"] != 1 or crons[0]["spec"]["strategy"] != {"type": "Recreate"}:
             yield "fleet %s: not exactly one cron Deployment of one replica, Recreate" % fleet
             continue
@@ -229,7 +240,9 @@ def check_web_deployments(render):
 def check_services_select_pods(render):
     for service in render.of("Service"):
         namespace, selector = service["metadata"]["namespace"], service["spec"]["selector"]
-        pods = [t for o, t in pod_templates(render) if o["metadata"]["namespace"] == namespace and set(selector.items()) <= set(t["metadata"]["labels"].items())]
+        pods = [
+            t for o, t in pod_templates(render) if o["metadata"]["namespace"] == namespace and set(selector.items()) <= set(t["metadata"]["labels"].items())
+        ]
         if not pods:
             yield "%s: selects no pod" % service["_path"]
             continue
@@ -249,7 +262,9 @@ def check_references_exist(render):
                 yield "%s: ConfigMap %s neither rendered nor external" % (obj["_path"], volume["configMap"]["name"])
             if "secret" in volume and (namespace, volume["secret"]["secretName"]) not in secrets:
                 yield "%s: Secret %s not listed in secrets.yaml" % (obj["_path"], volume["secret"]["secretName"])
-            if "persistentVolumeClaim" in volume and not [c for c in render.of("PersistentVolumeClaim", namespace) if c["metadata"]["name"] == volume["persistentVolumeClaim"]["claimName"]]:
+            if "persistentVolumeClaim" in volume and not [
+                c for c in render.of("PersistentVolumeClaim", namespace) if c["metadata"]["name"] == volume["persistentVolumeClaim"]["claimName"]
+            ]:
                 yield "%s: claim %s not rendered" % (obj["_path"], volume["persistentVolumeClaim"]["claimName"])
         for _w, c in containers(template):
             for env in c.get("env", []):
@@ -282,7 +297,9 @@ def check_postgres_by_tier(render):
             yield "%s: tier %d gives %s" % (cluster["_path"], tier, found)
         if not spec.get("walStorage") or spec["bootstrap"]["initdb"].get("dataChecksums") is not True:
             yield "%s: no walStorage or no data checksums" % cluster["_path"]
-        if "backup" in spec or spec["plugins"] != [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True, "parameters": {"barmanObjectName": cluster["metadata"]["name"] + "-store"}}]:
+        if "backup" in spec or spec["plugins"] != [
+            {"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True, "parameters": {"barmanObjectName": cluster["metadata"]["name"] + "-store"}}
+        ]:
             yield "%s: backups not through the barman-cloud plugin alone" % cluster["_path"]
         backups = [b for b in render.of("ScheduledBackup") if b["spec"]["cluster"]["name"] == cluster["metadata"]["name"]]
         if len(backups) != 1 or len(backups[0]["spec"]["schedule"].split()) != 6 or backups[0]["spec"]["method"] != "plugin":
@@ -356,11 +373,16 @@ def test_check_mode_and_the_same_odoo_options_as_the_docker_host():
     run = run_tasks(
         [
             {
-                "sysgenpro.odoo_ops.odoo_fleet_plan": {"fleets": docker_fleets, "postgres_clusters": {"main": {"max_connections": 300, "reserved_connections": 10}}},
+                "sysgenpro.odoo_ops.odoo_fleet_plan": {
+                    "fleets": docker_fleets,
+                    "postgres_clusters": {"main": {"max_connections": 300, "reserved_connections": 10}},
+                },
                 "register": "plan",
             },
             {
-                "ansible.builtin.set_fact": {"confs": "{{ confs | default({}) | combine({item.0.name ~ '/' ~ item.1.role: lookup('ansible.builtin.template', '%s') }) }}" % template},
+                "ansible.builtin.set_fact": {
+                    "confs": "{{ confs | default({}) | combine({item.0.name ~ '/' ~ item.1.role: lookup('ansible.builtin.template', '%s') }) }}" % template
+                },
                 "loop": "{{ plan.fleets | subelements('containers') }}",
                 "vars": {
                     "docker_odoo_fleet": "{{ item.0 }}",
@@ -406,7 +428,12 @@ def test_check_mode_and_the_same_odoo_options_as_the_docker_host():
 
 def test_bad_input_is_refused_and_changes_nothing(tmp_path):
     values = load_group_vars(INVENTORY)
-    base = {"output_dir": str(tmp_path / "tree"), "fleets": values["odoo_ops_fleets"], "tenants": values["odoo_ops_tenants"], "images": values["odoo_ops_k8s_images"]}
+    base = {
+        "output_dir": str(tmp_path / "tree"),
+        "fleets": values["odoo_ops_fleets"],
+        "tenants": values["odoo_ops_tenants"],
+        "images": values["odoo_ops_k8s_images"],
+    }
     cases = [
         ({"images": dict(values["odoo_ops_k8s_images"], odoo="odoo:latest")}, "is not pinned"),
         ({"tenants": [dict(values["odoo_ops_tenants"][0], hosts=["erp.acme.com"])] + values["odoo_ops_tenants"][1:]}, 'must start with "acme."'),

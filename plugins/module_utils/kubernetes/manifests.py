@@ -142,7 +142,7 @@ class Platform:
                 labels = {host[4:] if host.startswith("www.") else host for host in self.tenants[tenant].get("hosts") or []}
                 if fleet.get("kind", "shared") == "shared" and {label.split(".")[0] for label in labels} != {tenant}:
                     raise ValueError(
-                        "tenant %s on shared fleet %s (dbfilter ^%%d$): each host must start with \"%s.\" (after an optional www.), got %s"
+                        'tenant %s on shared fleet %s (dbfilter ^%%d$): each host must start with "%s." (after an optional www.), got %s'
                         % (tenant, fleet["name"], tenant, ", ".join(self.tenants[tenant].get("hosts") or []))
                     )
             self.fleets.append(dict(fleet, k8s=name, namespace=namespace, cluster=cluster))
@@ -157,7 +157,9 @@ class Platform:
         found = {}
         for fleet in self.fleets:
             tiers = [int(self.tenants[t].get("tier", 1)) for t in fleet.get("tenants") or []] or [1]
-            entry = found.setdefault(fleet["cluster"], dict(given.get(fleet["cluster"]) or {}, name=fleet["cluster"], namespace=fleet["namespace"], fleets=[], tiers=[]))
+            entry = found.setdefault(
+                fleet["cluster"], dict(given.get(fleet["cluster"]) or {}, name=fleet["cluster"], namespace=fleet["namespace"], fleets=[], tiers=[])
+            )
             if entry["namespace"] != fleet["namespace"]:
                 raise ValueError(
                     "fleet %s uses PostgreSQL %s in namespace %s, but the cluster is in %s: fleets sharing a cluster share its namespace"
@@ -244,7 +246,12 @@ class Platform:
             "policyTypes": ["Egress"],
             "egress": [
                 {
-                    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
                     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
                 }
             ],
@@ -274,7 +281,13 @@ class Platform:
                 memory_mi += count * mem
                 largest = {"cpu": max(largest["cpu"], cpu), "memory": max(largest["memory"], mem)}
             pods += count
-        hard = {"pods": str(pods), "requests.cpu": "%dm" % cpu_m, "limits.cpu": "%dm" % cpu_m, "requests.memory": "%dMi" % memory_mi, "limits.memory": "%dMi" % memory_mi}
+        hard = {
+            "pods": str(pods),
+            "requests.cpu": "%dm" % cpu_m,
+            "limits.cpu": "%dm" % cpu_m,
+            "requests.memory": "%dMi" % memory_mi,
+            "limits.memory": "%dMi" % memory_mi,
+        }
         self.add("ResourceQuota", "v1", "odoo-ops", namespace, "spec", {"hard": hard})
         limits = {
             "type": "Container",
@@ -319,7 +332,15 @@ class Platform:
                     "passwordSecret": {"name": fleet["k8s"] + "-db"},
                 }
             )
-            self.secret(namespace, fleet["k8s"] + "-db", "kubernetes.io/basic-auth", ["username", "password"], "odoo_ops_fleet_db_passwords[%s]" % fleet["name"], "fleet_db", fleet["name"])
+            self.secret(
+                namespace,
+                fleet["k8s"] + "-db",
+                "kubernetes.io/basic-auth",
+                ["username", "password"],
+                "odoo_ops_fleet_db_passwords[%s]" % fleet["name"],
+                "fleet_db",
+                fleet["name"],
+            )
         parameters = {"max_connections": str(cluster["max_connections"]), "archive_timeout": "%ds" % policy["cluster"]["archive_timeout"]}
         spec = {
             "instances": instances,
@@ -354,8 +375,17 @@ class Platform:
         if backups.get("endpoint_ca_secret"):
             configuration["endpointCA"] = {"name": backups["endpoint_ca_secret"], "key": "ca.crt"}
             self.secret(namespace, backups["endpoint_ca_secret"], "Opaque", ["ca.crt"], "odoo_ops_k8s_backups.endpoint_ca", "s3_ca")
-        self.secret(namespace, backups.get("credentials_secret", "odoo-ops-s3"), "Opaque", ["ACCESS_KEY_ID", "ACCESS_SECRET_KEY"], "odoo_ops_s3 s3_access_key/s3_secret_key", "s3")
-        self.add("ObjectStore", "barmancloud.cnpg.io/v1", store, namespace, "spec", {"configuration": configuration, "retentionPolicy": barman_retention(policy)})
+        self.secret(
+            namespace,
+            backups.get("credentials_secret", "odoo-ops-s3"),
+            "Opaque",
+            ["ACCESS_KEY_ID", "ACCESS_SECRET_KEY"],
+            "odoo_ops_s3 s3_access_key/s3_secret_key",
+            "s3",
+        )
+        self.add(
+            "ObjectStore", "barmancloud.cnpg.io/v1", store, namespace, "spec", {"configuration": configuration, "retentionPolicy": barman_retention(policy)}
+        )
         self.add(
             "ScheduledBackup",
             "postgresql.cnpg.io/v1",
@@ -387,9 +417,19 @@ class Platform:
         egress = [
             {"to": [{"podSelector": pg_pods}], "ports": [{"protocol": "TCP", "port": PG_PORT}]},
             # the instance manager talks to the API server; barman-cloud to the object store
-            {"to": [{"ipBlock": {"cidr": cidr}} for cidr in self.settings.get("egress_cidrs") or ["0.0.0.0/0"]], "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]},
+            {
+                "to": [{"ipBlock": {"cidr": cidr}} for cidr in self.settings.get("egress_cidrs") or ["0.0.0.0/0"]],
+                "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}],
+            },
         ]
-        self.add("NetworkPolicy", "networking.k8s.io/v1", name + "-postgres", namespace, "spec", {"podSelector": pg_pods, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress})
+        self.add(
+            "NetworkPolicy",
+            "networking.k8s.io/v1",
+            name + "-postgres",
+            namespace,
+            "spec",
+            {"podSelector": pg_pods, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress},
+        )
         if self.monitoring.get("enabled"):
             self.add("PodMonitor", "monitoring.coreos.com/v1", name, namespace, "spec", {"selector": pg_pods, "podMetricsEndpoints": [{"port": "metrics"}]})
 
@@ -415,7 +455,15 @@ class Platform:
             conf["%s.conf" % container["role"]] = odoo_conf(options)
         conf["cron_probe.py"] = CRON_PROBE
         self.add("ConfigMap", "v1", name + "-odoo", namespace, "data", conf, labels=labels)
-        self.secret(namespace, name + "-odoo", "Opaque", ["admin_passwd.conf"], "odoo_ops_admin_passwd (hashed: admin_passwd = $pbkdf2-sha512$...)", "odoo_admin_passwd", fleet["name"])
+        self.secret(
+            namespace,
+            name + "-odoo",
+            "Opaque",
+            ["admin_passwd.conf"],
+            "odoo_ops_admin_passwd (hashed: admin_passwd = $pbkdf2-sha512$...)",
+            "odoo_admin_passwd",
+            fleet["name"],
+        )
         filestore = self.settings.get("filestore") or {}
         claim = {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": fleet.get("filestore_size") or filestore.get("size", "50Gi")}}}
         if filestore.get("storage_class"):
@@ -429,9 +477,14 @@ class Platform:
             if container["role"] == "cron":
                 self._deployment(fleet, "cron", container, 1, labels)
         web_labels = dict(labels, **{"app.kubernetes.io/component": "web"})
-        ports = [{"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"}, {"name": "websocket", "port": GEVENT_PORT, "targetPort": "websocket", "protocol": "TCP"}]
+        ports = [
+            {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
+            {"name": "websocket", "port": GEVENT_PORT, "targetPort": "websocket", "protocol": "TCP"},
+        ]
         self.add("Service", "v1", name + "-web", namespace, "spec", {"selector": web_labels, "ports": ports}, labels=labels)
-        self.add("PodDisruptionBudget", "policy/v1", name + "-web", namespace, "spec", {"maxUnavailable": 1, "selector": {"matchLabels": web_labels}}, labels=labels)
+        self.add(
+            "PodDisruptionBudget", "policy/v1", name + "-web", namespace, "spec", {"maxUnavailable": 1, "selector": {"matchLabels": web_labels}}, labels=labels
+        )
         hpa = {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name + "-web"},
             "minReplicas": replicas,
@@ -450,14 +503,30 @@ class Platform:
             name + "-web-from-traefik",
             namespace,
             "spec",
-            {"podSelector": {"matchLabels": web_labels}, "policyTypes": ["Ingress"], "ingress": [{"from": [from_traefik], "ports": [{"protocol": "TCP", "port": p} for p in (HTTP_PORT, GEVENT_PORT)]}]},
+            {
+                "podSelector": {"matchLabels": web_labels},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [from_traefik], "ports": [{"protocol": "TCP", "port": p} for p in (HTTP_PORT, GEVENT_PORT)]}],
+            },
         )
         egress = [{"to": [{"podSelector": {"matchLabels": {"cnpg.io/cluster": fleet["cluster"]}}}], "ports": [{"protocol": "TCP", "port": PG_PORT}]}]
         if fleet.get("redis"):
-            egress.append({"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis", "odoo-ops.sysgenpro.io/fleet": name}}}], "ports": [{"protocol": "TCP", "port": REDIS_PORT}]})
+            egress.append(
+                {
+                    "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis", "odoo-ops.sysgenpro.io/fleet": name}}}],
+                    "ports": [{"protocol": "TCP", "port": REDIS_PORT}],
+                }
+            )
         for rule in self.settings.get("odoo_egress") or []:
             egress.append({"to": [{"ipBlock": {"cidr": rule["cidr"]}}], "ports": [{"protocol": "TCP", "port": int(p)} for p in rule["ports"]]})
-        self.add("NetworkPolicy", "networking.k8s.io/v1", name + "-odoo-egress", namespace, "spec", {"podSelector": {"matchLabels": labels}, "policyTypes": ["Egress"], "egress": egress})
+        self.add(
+            "NetworkPolicy",
+            "networking.k8s.io/v1",
+            name + "-odoo-egress",
+            namespace,
+            "spec",
+            {"podSelector": {"matchLabels": labels}, "policyTypes": ["Egress"], "egress": egress},
+        )
 
     def _deployment(self, fleet, role, container, replicas, labels):
         name, namespace = fleet["k8s"], fleet["namespace"]
@@ -467,7 +536,7 @@ class Platform:
         odoo = {
             "name": "odoo",
             "image": image,
-            "command": ["odoo"],
+            "command": list(self.settings.get("odoo_command") or ["odoo"]),
             "args": args,
             "env": [{"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": name + "-db", "key": "password"}}}],
             "resources": resources(quantity_cpu(fleet["cpus"]), int(fleet["memory_mb"])),
@@ -480,16 +549,24 @@ class Platform:
             ],
         }
         if role == "web":
-            odoo["ports"] = [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}, {"name": "websocket", "containerPort": GEVENT_PORT, "protocol": "TCP"}]
+            odoo["ports"] = [
+                {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+                {"name": "websocket", "containerPort": GEVENT_PORT, "protocol": "TCP"},
+            ]
             health = {"path": "/web/health", "port": "http"}
             odoo["startupProbe"] = {"httpGet": health, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 60}
             # the database check for readiness only: a failover takes pods out of rotation, never restarts them
-            odoo["readinessProbe"] = {"httpGet": dict(health, path="/web/health?db_server_status=1"), "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
+            odoo["readinessProbe"] = {
+                "httpGet": dict(health, path="/web/health?db_server_status=1"),
+                "periodSeconds": 10,
+                "timeoutSeconds": 5,
+                "failureThreshold": 3,
+            }
             odoo["livenessProbe"] = {"httpGet": health, "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3}
         else:
             grace = int(self.settings.get("cron_overdue_seconds") or 3600)
             odoo["livenessProbe"] = {
-                "exec": {"command": ["python3", "%s/cron_probe.py" % CONFIG_DIR, "%s/odoo.conf" % RUN_DIR, str(grace)]},
+                "exec": {"command": [self.settings.get("odoo_python") or "python3", "%s/cron_probe.py" % CONFIG_DIR, "%s/odoo.conf" % RUN_DIR, str(grace)]},
                 "initialDelaySeconds": 300,
                 "periodSeconds": 300,
                 "timeoutSeconds": 60,
@@ -499,7 +576,14 @@ class Platform:
         config = {
             "name": "odoo-conf",
             "image": image,
-            "command": ["/bin/sh", "-c", 'cat "$0" "$1" > "$2"', "%s/%s.conf" % (CONFIG_DIR, role), "%s/admin_passwd.conf" % SECRET_DIR, "%s/odoo.conf" % RUN_DIR],
+            "command": [
+                "/bin/sh",
+                "-c",
+                'cat "$0" "$1" > "$2"',
+                "%s/%s.conf" % (CONFIG_DIR, role),
+                "%s/admin_passwd.conf" % SECRET_DIR,
+                "%s/odoo.conf" % RUN_DIR,
+            ],
             "resources": resources("50m", 64),
             "securityContext": hardened(ODOO_UID),
             "volumeMounts": [
@@ -545,10 +629,9 @@ class Platform:
         labels = {"app.kubernetes.io/name": "redis", "odoo-ops.sysgenpro.io/fleet": name}
         settings = self.settings.get("redis") or {}
         memory = int(settings.get("memory_mb") or 256)
-        conf = "port %d\nbind 0.0.0.0\nprotected-mode yes\nsave \"\"\nappendonly no\nmaxmemory %dmb\nmaxmemory-policy allkeys-lru\ninclude /etc/redis/secret/auth.conf\n" % (
-            REDIS_PORT,
-            int(memory * 0.8),
-        )
+        lines = ["port %d" % REDIS_PORT, "bind 0.0.0.0", "protected-mode yes", 'save ""', "appendonly no"]
+        lines += ["maxmemory %dmb" % int(memory * 0.8), "maxmemory-policy allkeys-lru", "include /etc/redis/secret/auth.conf"]
+        conf = "\n".join(lines) + "\n"
         self.add("ConfigMap", "v1", name + "-redis", namespace, "data", {"redis.conf": conf}, labels=labels)
         self.secret(namespace, name + "-redis", "Opaque", ["auth.conf", "password"], "odoo_ops_redis_password (auth.conf: requirepass <password>)", "redis")
         container = {
@@ -579,7 +662,15 @@ class Platform:
         }
         spec = {"serviceName": name + "-redis", "replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": pod}}
         self.add("StatefulSet", "apps/v1", name + "-redis", namespace, "spec", spec, labels=labels)
-        self.add("Service", "v1", name + "-redis", namespace, "spec", {"selector": labels, "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}]}, labels=labels)
+        self.add(
+            "Service",
+            "v1",
+            name + "-redis",
+            namespace,
+            "spec",
+            {"selector": labels, "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}]},
+            labels=labels,
+        )
         odoo_pods = {"matchLabels": {"app.kubernetes.io/name": "odoo", "odoo-ops.sysgenpro.io/fleet": name}}
         self.add(
             "NetworkPolicy",
@@ -587,7 +678,11 @@ class Platform:
             name + "-redis",
             namespace,
             "spec",
-            {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"], "ingress": [{"from": [{"podSelector": odoo_pods}], "ports": [{"protocol": "TCP", "port": REDIS_PORT}]}]},
+            {
+                "podSelector": {"matchLabels": labels},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"podSelector": odoo_pods}], "ports": [{"protocol": "TCP", "port": REDIS_PORT}]}],
+            },
         )
 
     def route(self, fleet, tenant):
