@@ -362,16 +362,41 @@ def test_no_secret_value_under_the_tree(render):
     assert "Secret" not in {o["kind"] for o in render.objects}
 
 
-def test_check_mode_and_the_same_odoo_options_as_the_docker_host():
-    """odoo.conf from the same inventory, on both targets: the Docker host's template (its role's
-    odoo.conf.j2 on odoo_fleet_plan's plan, as site.yml calls it) and the ConfigMap's options."""
+def refusals(values, base):
+    return [
+        ({"images": dict(values["odoo_ops_k8s_images"], odoo="odoo:latest")}, "is not pinned"),
+        ({"tenants": [dict(values["odoo_ops_tenants"][0], hosts=["erp.acme.com"])] + values["odoo_ops_tenants"][1:]}, 'must start with "acme."'),
+        ({"fleets": [dict(values["odoo_ops_fleets"][0], tenants=["acme", "nobody"])]}, "which odoo_ops_tenants does not define"),
+        ({"fleets": [dict(f, postgres="one") for f in values["odoo_ops_fleets"]]}, "fleets sharing a cluster share its namespace"),
+        ({"fleets": [dict(values["odoo_ops_fleets"][0], cpus=64, memory_mb=600)], "tenants": values["odoo_ops_tenants"][:2]}, "memory"),
+    ]
+
+
+def test_module_contract_and_the_same_odoo_options_as_the_docker_host(tmp_path):
+    """One playbook: bad input refused, changing nothing; check mode, apply, check mode again, apply again
+    (the amazon.aws order) with the same plan; and odoo.conf from the same inventory on both targets - the
+    Docker host's template (its role's odoo.conf.j2 on odoo_fleet_plan's plan, as site.yml calls it) and
+    the ConfigMap's options."""
     values = load_group_vars(INVENTORY)
     # One cluster, as on the Docker host; without the HPA's larger maximum, which the budget counts on Kubernetes only.
     fleets = [dict({k: v for k, v in f.items() if k != "max_web_replicas"}, namespace="odoo", postgres="main") for f in values["odoo_ops_fleets"]]
     docker_fleets = [{k: v for k, v in f.items() if k in ("name", "kind", "tenants", "cpus", "memory_mb", "web_containers")} for f in values["odoo_ops_fleets"]]
     template = os.path.join(REPO_ROOT, "roles", "docker_odoo_fleet", "templates", "odoo.conf.j2")
+    render_args = {
+        "output_dir": str(tmp_path / "tree"),
+        "fleets": fleets,
+        "tenants": values["odoo_ops_tenants"],
+        "images": values["odoo_ops_k8s_images"],
+        "odoo_options": values["odoo_ops_odoo_options"],
+        "postgres": {"max_connections": 300},
+    }
+    cases = refusals(values, render_args)
+    bad = [{"sysgenpro.odoo_ops.odoo_k8s_render": dict(render_args, **override), "ignore_errors": True} for override, _ in cases]
+    contract = [{"sysgenpro.odoo_ops.odoo_k8s_render": render_args, "check_mode": check} for check in (True, False, True, False)]
     run = run_tasks(
-        [
+        bad
+        + contract
+        + [
             {
                 "sysgenpro.odoo_ops.odoo_fleet_plan": {
                     "fleets": docker_fleets,
@@ -398,22 +423,20 @@ def test_check_mode_and_the_same_odoo_options_as_the_docker_host():
                 },
             },
             {"ansible.builtin.debug": {"var": "confs"}},
-            {
-                "sysgenpro.odoo_ops.odoo_k8s_render": {
-                    "output_dir": "/nonexistent/odoo-ops-k8s",  # check mode: nothing written
-                    "fleets": fleets,
-                    "tenants": values["odoo_ops_tenants"],
-                    "images": values["odoo_ops_k8s_images"],
-                    "odoo_options": values["odoo_ops_odoo_options"],
-                    "postgres": {"max_connections": 300},
-                },
-                "check_mode": True,
-            },
         ]
     )
     assert run.returncode == 0, run
-    docker_confs, k8s = run.results[2]["confs"], run.results[3]
-    assert k8s["changed"] is True and k8s["steps"] and not os.path.exists("/nonexistent/odoo-ops-k8s")
+    results = run.results
+    for result, (_override, message) in zip(results, cases):
+        assert result.get("failed") and message in result["msg"] and not result.get("changed"), result
+    # the check run wrote nothing: the real run after it had every file still to write
+    check, first, check_again, again = results[len(cases) : len(cases) + 4]
+    assert check["changed"] and first["changed"] and check["steps"] == first["steps"] and check["diff"] == first["diff"]
+    assert not check_again["changed"] and not again["changed"] and check_again["steps"] == again["steps"] == []
+    assert {k: v for k, v in check.items() if k not in ("changed", "steps", "diff")} == {
+        k: v for k, v in again.items() if k not in ("changed", "steps", "diff")
+    }
+    docker_confs, k8s = results[-1]["confs"], first
     assert sorted(docker_confs) == sorted("%s/%s" % (f, role) for f, roles in k8s["odoo_conf_options"].items() for role in roles)
     for key, text in docker_confs.items():
         parser = configparser.RawConfigParser()
@@ -421,30 +444,8 @@ def test_check_mode_and_the_same_odoo_options_as_the_docker_host():
         docker = {k: v for k, v in parser["options"].items() if k not in TARGET_OPTIONS}
         fleet, role = key.split("/")
         on_k8s = {k: str(v) for k, v in k8s["odoo_conf_options"][fleet][role].items() if k not in TARGET_OPTIONS}
-        on_k8s = {k: {"True": "True", "False": "False"}.get(v, v) for k, v in on_k8s.items()}
         assert on_k8s == docker, key
         assert {"workers", "db_maxconn", "limit_memory_hard", "dbfilter", "list_db", "proxy_mode"} <= set(docker)
-
-
-def test_bad_input_is_refused_and_changes_nothing(tmp_path):
-    values = load_group_vars(INVENTORY)
-    base = {
-        "output_dir": str(tmp_path / "tree"),
-        "fleets": values["odoo_ops_fleets"],
-        "tenants": values["odoo_ops_tenants"],
-        "images": values["odoo_ops_k8s_images"],
-    }
-    cases = [
-        ({"images": dict(values["odoo_ops_k8s_images"], odoo="odoo:latest")}, "is not pinned"),
-        ({"tenants": [dict(values["odoo_ops_tenants"][0], hosts=["erp.acme.com"])] + values["odoo_ops_tenants"][1:]}, 'must start with "acme."'),
-        ({"fleets": [dict(values["odoo_ops_fleets"][0], tenants=["acme", "nobody"])]}, "which odoo_ops_tenants does not define"),
-        ({"fleets": [dict(f, postgres="one") for f in values["odoo_ops_fleets"]]}, "fleets sharing a cluster share its namespace"),
-        ({"fleets": [dict(values["odoo_ops_fleets"][0], cpus=64, memory_mb=600)], "tenants": values["odoo_ops_tenants"][:2]}, "memory"),
-    ]
-    run = run_tasks([{"sysgenpro.odoo_ops.odoo_k8s_render": dict(base, **override), "ignore_errors": True} for override, _ in cases])
-    for result, (_override, message) in zip(run.results, cases):
-        assert result.get("failed") and message in result["msg"], result
-    assert not os.path.exists(base["output_dir"])
 
 
 @pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="applied only when KUBECONFIG names a cluster (none can run on these machines)")
