@@ -20,6 +20,7 @@ from tests.conftest import shared_dir
 from tests.harness.crd_schema import CrdSchemas
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.services import REPO_ROOT
+from tests.unit.test_example_inventories import group_vars as load_group_vars
 
 INVENTORY = os.path.join(REPO_ROOT, "inventories", "examples", "kubernetes")
 KUBERNETES_VERSION = "1.33.0"
@@ -44,14 +45,6 @@ def tree_digest(root):
             with open(path, "rb") as handle:
                 found[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
     return found
-
-
-def load_group_vars(inventory):
-    values = {}
-    for path in sorted(glob.glob(os.path.join(inventory, "group_vars", "all", "*.yml"))):
-        with open(path, encoding="utf-8") as handle:
-            values.update(yaml.safe_load(handle) or {})
-    return values
 
 
 class Render:
