@@ -17,7 +17,7 @@ description:
     ResourceQuota and LimitRange sized from the workloads at their maximum, a default-deny
     NetworkPolicy (ingress and egress) and the allows (DNS, Traefik to Odoo's 8069 and 8072, Odoo to
     its PostgreSQL and Redis, CloudNativePG's operator and replication, object storage, Prometheus)."
-  - "PostgreSQL on CloudNativePG: a C(Cluster) per fleet (or shared, O(fleets[].postgres)) by tier
+  - "PostgreSQL on CloudNativePG: a C(Cluster) per fleet (or shared, C(postgres) of a fleet) by tier
     (tier 1: 3 instances, required zone anti-affinity, synchronous replication C(dataDurability: required);
     tier 2: 2, C(preferred); tier 3: 1), C(walStorage), data checksums, WAL archiving and backups through the
     barman-cloud plugin's C(ObjectStore) with the tier's retention, a C(ScheduledBackup) (6-field cron,
@@ -30,7 +30,7 @@ description:
     host's - joined at start with the Secret's C(admin_passwd) hash; every container hardened."
   - "Redis (a StatefulSet without persistence) where a fleet sets C(redis: true); the tenants' IngressRoutes and
     Middlewares as M(sysgenpro.odoo_ops.traefik_route) renders them; a cert-manager C(Certificate) per tenant;
-    PodMonitor and PrometheusRule when O(monitoring.enabled)."
+    PodMonitor and PrometheusRule when C(enabled) in O(monitoring)."
   - No secret value is ever written or returned; nothing is contacted. The same input always gives the same
     bytes, so a second run reports no change. Files a render wrote (their first line says so) that the render
     no longer holds are removed; other files are left alone.
@@ -223,7 +223,7 @@ ARGUMENT_SPEC = dict(
     monitoring=dict(type="dict", default={}),
     egress_cidrs=dict(type="list", elements="str", default=["0.0.0.0/0"]),
     odoo_egress=dict(type="list", elements="dict", default=[]),
-    zone_key=dict(type="str", default="topology.kubernetes.io/zone"),
+    zone_key=dict(type="str", default="topology.kubernetes.io/zone", no_log=False),
     cnpg_namespace=dict(type="str", default="cnpg-system"),
     cron_overdue_seconds=dict(type="int", default=3600),
 )

@@ -355,7 +355,7 @@ def test_no_secret_value_under_the_tree(render):
     assert "Secret" not in {o["kind"] for o in render.objects}
 
 
-def refusals(values, base):
+def refusals(values):
     return [
         ({"images": dict(values["odoo_ops_k8s_images"], odoo="odoo:latest")}, "is not pinned"),
         ({"tenants": [dict(values["odoo_ops_tenants"][0], hosts=["erp.acme.com"])] + values["odoo_ops_tenants"][1:]}, 'must start with "acme."'),
@@ -383,8 +383,8 @@ def test_module_contract_and_the_same_odoo_options_as_the_docker_host(tmp_path):
         "odoo_options": values["odoo_ops_odoo_options"],
         "postgres": {"max_connections": 300},
     }
-    cases = refusals(values, render_args)
-    bad = [{"sysgenpro.odoo_ops.odoo_k8s_render": dict(render_args, **override), "ignore_errors": True} for override, _ in cases]
+    cases = refusals(values)
+    bad = [{"sysgenpro.odoo_ops.odoo_k8s_render": dict(render_args, **override), "ignore_errors": True} for override, _message in cases]
     contract = [{"sysgenpro.odoo_ops.odoo_k8s_render": render_args, "check_mode": check} for check in (True, False, True, False)]
     run = run_tasks(
         bad

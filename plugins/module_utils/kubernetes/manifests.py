@@ -186,7 +186,7 @@ class Platform:
             entry["postgres"] = fleet["cluster"]
             fleets.append(entry)
         budgets = {name: {"max_connections": c["max_connections"], "reserved_connections": 10} for name, c in self.clusters.items()}
-        planned, _ = plan_fleets(fleets, budgets)
+        planned, _budgets = plan_fleets(fleets, budgets)
         return {plan["name"]: plan for plan in planned}
 
     # --- objects --------------------------------------------------------------------------------
