@@ -125,8 +125,16 @@ def scheduled_jobs(stanza, cluster_tier, tenants):
         cluster = tier(cluster_tier)["cluster"]
         for variant, when in cluster["schedule"].items():
             jobs.append(
-                dict(when, id="cluster_backup-%s-%s" % (variant, stanza), job_name="cluster_backup", variant=variant,
-                     subject=stanza, tier=int(cluster_tier), tenant="", max_age=cluster["max_age"])
+                dict(
+                    when,
+                    id="cluster_backup-%s-%s" % (variant, stanza),
+                    job_name="cluster_backup",
+                    variant=variant,
+                    subject=stanza,
+                    tier=int(cluster_tier),
+                    tenant="",
+                    max_age=cluster["max_age"],
+                )
             )
     for entry in tenants:
         number = entry.get("tier", 1)
@@ -135,7 +143,15 @@ def scheduled_jobs(stanza, cluster_tier, tenants):
             # A tenant backup is overdue past the tier's RPO, the age backup_verify checks too.
             overdue = {"max_age": policy["logical"]["max_age"]} if job_name == "tenant_backup" else {}
             jobs.append(
-                dict(job, **overdue, id="%s-%s" % (job_name, entry["name"]), job_name=job_name, variant="", subject=entry["name"],
-                     tier=int(number), tenant=entry["name"])
+                dict(
+                    job,
+                    **overdue,
+                    id="%s-%s" % (job_name, entry["name"]),
+                    job_name=job_name,
+                    variant="",
+                    subject=entry["name"],
+                    tier=int(number),
+                    tenant=entry["name"],
+                )
             )
     return jobs
