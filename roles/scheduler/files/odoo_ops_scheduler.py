@@ -175,7 +175,7 @@ def produced_bytes(path):
 
 
 # ---------------------------------------------------------------- running a job
-_CHILD = {"process": None}
+_CHILD = {"process": None, "stopping": False}
 
 
 def run_job(job, textfile_dir, log=sys.stderr):
@@ -207,12 +207,18 @@ def run_job(job, textfile_dir, log=sys.stderr):
         code = 127
         print("odoo_ops_scheduler: %s cannot start: %s" % (job["id"], exc), file=log)
     ended = time.time()
+    reported = produced_bytes(result_file)
+    os.unlink(result_file)
+    if _CHILD["stopping"]:
+        # Ended because the scheduler stops (a restart): not the job's failure. Its last run stays
+        # as it was, so the next start runs it again (a missed run).
+        print("odoo_ops_scheduler: %s interrupted by the scheduler's stop, not recorded" % job["id"], file=log, flush=True)
+        return code
     values = {"last_run_timestamp_seconds": ended, "duration_seconds": round(ended - started, 3), "max_age_seconds": job["max_age"]}
     if code == 0:
-        values.update(last_success_timestamp_seconds=ended, bytes=produced_bytes(result_file))
+        values.update(last_success_timestamp_seconds=ended, bytes=reported)
     else:
         values.update((key, before[key]) for key in ("last_success_timestamp_seconds", "bytes") if key in before)
-    os.unlink(result_file)
     write_atomically(path, render_metrics(job, values))
     print("odoo_ops_scheduler: %s ended with %d after %.1fs" % (job["id"], code, ended - started), file=log, flush=True)
     return code
@@ -250,7 +256,7 @@ def serve(jobs, textfile_dir, max_runs=None, rng=None, log=sys.stderr):
     stopping = {"now": False}
 
     def stop(_signum, _frame):
-        stopping["now"] = True
+        stopping["now"] = _CHILD["stopping"] = True
         if _CHILD["process"] is not None:
             os.killpg(_CHILD["process"].pid, signal.SIGTERM)
 
