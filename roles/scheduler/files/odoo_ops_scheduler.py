@@ -8,7 +8,8 @@ outcome for node exporter's textfile collector in the metric contract of docs/ob
 Only the standard library, so that it runs in any image with python3. The jobs file (written by
 the role sysgenpro.odoo_ops.scheduler from the one tier policy) is a JSON list of
 {id, job_name, variant, subject, tier, tenant, cron, max_age, command, timeout, random_delay,
-every_seconds}; `every_seconds` (when set) replaces `cron` by a fixed period - a shortened schedule.
+every_seconds, user}; `every_seconds` (when set) replaces `cron` by a fixed period - a shortened
+schedule; `user` (when set, the runner being root) runs the command as that user.
 
 `serve` keeps systemd's timer semantics that matter here: Persistent=true (a run missed while the
 container was down runs at start, found from the job's own last-run metric) and RandomizedDelaySec
@@ -20,6 +21,7 @@ import argparse
 import datetime
 import json
 import os
+import pwd
 import random
 import signal
 import subprocess
@@ -186,8 +188,17 @@ def run_job(job, textfile_dir, log=sys.stderr):
     started = time.time()
     env = dict(os.environ, ODOO_OPS_JOB_RESULT=result_file, ODOO_OPS_JOB_ID=job["id"])
     try:
+        # As the job's user when it names one (pgBackRest of a cluster on the host runs as postgres),
+        # which then owns the file it reports in.
+        user = job.get("user") or None
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(result_file, entry.pw_uid, entry.pw_gid)
+            env.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
         # Its own process group: a timeout ends the command and whatever it started.
-        process = subprocess.Popen(job["command"], env=env, start_new_session=True)  # pylint: disable=consider-using-with
+        process = subprocess.Popen(
+            job["command"], env=env, start_new_session=True, user=user, group=entry.pw_gid if user else None, extra_groups=[] if user else None
+        )  # pylint: disable=consider-using-with
         _CHILD["process"] = process
         try:
             code = process.wait(timeout=job.get("timeout", 6 * 3600))
@@ -202,7 +213,7 @@ def run_job(job, textfile_dir, log=sys.stderr):
             print("odoo_ops_scheduler: %s timed out after %ss" % (job["id"], job.get("timeout")), file=log)
         finally:
             _CHILD["process"] = None
-    except OSError as exc:
+    except (OSError, KeyError) as exc:
         code = 127
         print("odoo_ops_scheduler: %s cannot start: %s" % (job["id"], exc), file=log)
     ended = time.time()
@@ -284,6 +295,7 @@ def main(argv=None):
     parser.add_argument("--jobs", required=True, help="the jobs file (JSON)")
     parser.add_argument("--textfile-dir", required=True, help="node exporter's textfile collector folder")
     parser.add_argument("--job", help="with run: the id of the job to run")
+    parser.add_argument("--max-runs", type=int, help="with serve: stop after this many runs (tests)")
     args = parser.parse_args(argv)
     try:
         jobs = load_jobs(args.jobs)
@@ -294,7 +306,7 @@ def main(argv=None):
         if not chosen:
             parser.exit(2, "odoo_ops_scheduler: no job %r in %s\n" % (args.job, args.jobs))
         return run_job(chosen[0], args.textfile_dir)
-    serve(jobs, args.textfile_dir)
+    serve(jobs, args.textfile_dir, max_runs=args.max_runs)
     return 0
 
 
