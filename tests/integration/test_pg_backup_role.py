@@ -163,6 +163,7 @@ def test_the_scheduler_takes_the_next_backup_itself_and_writes_its_metrics(setup
         "scheduler_report_dir": folders["reports"],
         "scheduler_python": sys.executable,
     }
+    os.makedirs(folders["units"])  # systemd's own folder, there on a host
     task = {"name": "scheduler", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.scheduler"}, "vars": role}
     first = run_tasks([task])
     assert first.returncode == 0, first
