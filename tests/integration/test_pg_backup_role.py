@@ -5,7 +5,9 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import tempfile
+import time
 
 import boto3
 import botocore.config
@@ -140,3 +142,51 @@ def test_secrets_never_in_output(setup):
     assert run.returncode == 0, run
     for secret in setup["secrets"]:
         assert secret not in run.output and secret not in run.stderr
+
+
+def test_the_scheduler_takes_the_next_backup_itself_and_writes_its_metrics(setup):
+    """The scheduler role on this cluster (systemd units written, not enabled: no systemd here), its
+    schedule shortened by a variable: the job runner takes the next differential backup by itself,
+    through pg_backup's script as postgres, and its metrics (docs/observability.md) show it."""
+    work = setup["work"]
+    folders = {name: os.path.join(work, "scheduler", name) for name in ("config", "units", "metrics", "reports")}
+    role = {
+        "scheduler_mode": "systemd",
+        "scheduler_systemd_enable": False,
+        "scheduler_stanza": "main",
+        "scheduler_cluster_backup_script": os.path.join(work, "pgbackrest-main-backup"),
+        "scheduler_cluster_backup_user": "postgres",
+        "scheduler_intervals": {"cluster_backup-diff": 1},
+        "scheduler_config_dir": folders["config"],
+        "scheduler_systemd_dir": folders["units"],
+        "scheduler_textfile_dir": folders["metrics"],
+        "scheduler_report_dir": folders["reports"],
+        "scheduler_python": sys.executable,
+    }
+    os.makedirs(folders["units"])  # systemd's own folder, there on a host
+    task = {"name": "scheduler", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.scheduler"}, "vars": role}
+    first = run_tasks([task])
+    assert first.returncode == 0, first
+    assert run_tasks([task]).stats["changed"] == 0
+    full_timer = open(os.path.join(folders["units"], "odoo-ops-job-cluster_backup-full-main.timer")).read()
+    assert "OnCalendar=Sun *-*-* 01:00:00\n" in full_timer and "Persistent=true\n" in full_timer and "RandomizedDelaySec=900\n" in full_timer
+    diff_timer = open(os.path.join(folders["units"], "odoo-ops-job-cluster_backup-diff-main.timer")).read()
+    assert "OnUnitActiveSec=1\n" in diff_timer and "RandomizedDelaySec=0\n" in diff_timer  # shortened
+    before = [b["label"] for b in json.loads(pgbackrest(setup, "info", "--output=json"))[0]["backup"]]
+    started = time.time()
+    # serve: the diff is due in a second (the full one next Sunday); one run, bounded.
+    served = subprocess.run(
+        [sys.executable, os.path.join(folders["config"], "odoo_ops_scheduler.py"), "serve", "--jobs", os.path.join(folders["config"], "jobs.json"),
+         "--textfile-dir", folders["metrics"], "--max-runs", "1"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr[-3000:]
+    backups = json.loads(pgbackrest(setup, "info", "--output=json"))[0]["backup"]
+    assert len(backups) == len(before) + 1 and backups[-1]["type"] == "diff", served.stderr[-3000:]
+    text = open(os.path.join(folders["metrics"], "odoo_ops_job-cluster_backup-main.prom")).read()
+    labels = '{job_name="cluster_backup",subject="main",tier="1"}'
+    values = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("odoo_ops_job_")}
+    assert "odoo_ops_job_bytes%s " % labels in text
+    assert values["odoo_ops_job_last_success_timestamp_seconds"] > started and values["odoo_ops_job_bytes"] == backups[-1]["info"]["repository"]["delta"] > 0
+    assert values["odoo_ops_job_max_age_seconds"] == 26 * 3600 and values["odoo_ops_job_duration_seconds"] > 0
+    assert stat.S_IMODE(os.stat(os.path.join(folders["config"], "job-vars.json")).st_mode) == 0o600

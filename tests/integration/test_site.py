@@ -91,7 +91,8 @@ def test_refusals_before_anything_changes(harness, tmp_path):
 def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform):
     names = platform.containers()
     roles = sorted(labels.get("odoo_ops_role") or labels.get("odoo_ops_component") for labels in names.values())
-    assert roles == ["cron", "cron", "postgres", "postgres-s3-relay", "postgres-s3-relay", "postgres-standby", "redis", "traefik", "web", "web", "web"], names
+    expected = ["cron", "cron", "postgres", "postgres-s3-relay", "postgres-s3-relay", "postgres-standby", "redis", "scheduler", "traefik", "web", "web", "web"]
+    assert roles == expected, names
     summary = platform.first.stdout
     port = platform.ports["web"]
     for hosts in TENANT_HOSTS.values():
@@ -539,6 +540,60 @@ def test_a_staging_copy_of_a_live_tenant_through_its_fleet(platform):
     refused = platform.playbook("tenant_clone_staging", extra={"tenant": "initech", "tenant_staging_hosts": ["initech-staging.localhost"]})
     assert refused.returncode != 0 and "initech is on fleet initech, dedicated to it" in " ".join(refused.stdout.split()), refused.stdout[-3000:]
     assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'initech-staging'") == [(0,)]
+
+
+def job_metrics(platform, job_name, subject):
+    """{metric suffix: (labels, value)} of a scheduled job's textfile (the metric contract)."""
+    found = {}
+    try:
+        with open(os.path.join(platform.root, "odoo", "data", "metrics", "odoo_ops_job-%s-%s.prom" % (job_name, subject)), encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("odoo_ops_job_"):
+                    name, rest = line.split("{", 1)
+                    labels, value = rest.rsplit("} ", 1)
+                    found[name[len("odoo_ops_job_") :]] = (labels, float(value))
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def test_the_scheduler_takes_the_next_backups_on_its_own_and_their_metrics_move(platform):
+    """The schedule shortened by a variable (schedule.yml, odoo_ops_scheduler_intervals): the scheduler
+    container takes the cluster's next pgBackRest backup (a differential) and acme's next backup by
+    itself, and their metrics (contract of docs/observability.md) show it; then the tier's calendar
+    is put back."""
+    stanza, bucket = platform.prefix, platform.extra["odoo_ops_backup_bucket"]
+    s3 = s3_client(platform.s3)
+
+    def acme_backups():
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="odoo/acme/").get("Contents", [])
+        return {item["Key"] for item in listed if item["Key"].endswith(".zip")}
+
+    before, started = acme_backups(), time.time()
+    assert before and not job_metrics(platform, "tenant_backup", "acme")  # site.yml's first backup; the calendar's is tomorrow
+    shortened = platform.playbook("schedule", extra={"odoo_ops_scheduler_intervals": {"cluster_backup-diff": 5, "tenant_backup-acme": 5}})
+    assert shortened.returncode == 0, shortened.stdout[-4000:] + shortened.stderr[-2000:]
+    try:
+
+        def moved():
+            jobs = (("cluster_backup", stanza), ("tenant_backup", "acme"))
+            return min(job_metrics(platform, *job).get("last_success_timestamp_seconds", (None, 0))[1] for job in jobs) > started
+
+        # bounded: a differential backup and one tenant backup (an ansible-playbook run) one after the other, on a loaded host
+        wait_for(moved, 240, "a pgBackRest backup and a tenant backup by the scheduler")
+    finally:
+        restored = platform.playbook("schedule")
+        assert restored.returncode == 0, restored.stdout[-4000:]
+    cluster, tenant = job_metrics(platform, "cluster_backup", stanza), job_metrics(platform, "tenant_backup", "acme")
+    assert cluster["bytes"][0] == 'job_name="cluster_backup",subject="%s",tier="1"' % stanza and cluster["bytes"][1] > 0
+    assert cluster["max_age_seconds"][1] == 26 * 3600 and cluster["duration_seconds"][1] > 0
+    assert tenant["bytes"][0] == 'job_name="tenant_backup",subject="acme",tenant="acme",tier="1"' and tenant["bytes"][1] > 0
+    assert tenant["max_age_seconds"][1] == 26 * 3600 and tenant["last_run_timestamp_seconds"][1] >= tenant["last_success_timestamp_seconds"][1]
+    assert len(acme_backups() - before) >= 1
+    # The calendar is back: no job shortened, each with the tier's random delay.
+    with open(os.path.join(platform.root, "odoo", "config", "scheduler", "jobs.json"), encoding="utf-8") as handle:
+        jobs = json.load(handle)
+    assert {job["every_seconds"] for job in jobs} == {0} and {job["random_delay"] for job in jobs} == {900}
 
 
 def test_ansible_doc_resolves_the_module_by_fqcn():

@@ -15,6 +15,20 @@ import copy
 # margin for a verification to notice a gap before a locked object may go.
 LOCK_DAYS = 35
 
+DAY = 86400
+WEEK = 7 * DAY
+# A job is overdue (odoo_ops_job_max_age_seconds) when its last success is older than its period
+# plus this margin: the timers' random delay (at most 30 min) and the job's own run time.
+OVERDUE_MARGIN = 2 * 3600
+
+
+def _job(on_calendar, cron, period):
+    """A scheduled job: when it runs (systemd OnCalendar, the same in cron) and when it is overdue."""
+    return {"on_calendar": on_calendar, "cron": cron, "max_age": period + OVERDUE_MARGIN}
+
+
+# "jobs": what the scheduler runs per tenant of the tier (docs/observability.md, metric contract);
+# the cluster's pgBackRest backups follow "cluster"."schedule", overdue after "cluster"."max_age".
 TIERS = {
     1: {
         "logical": {"max_age": 26 * 3600, "daily": 7, "weekly": 4, "monthly": 3},
@@ -23,6 +37,7 @@ TIERS = {
         "cluster": {
             "archive_timeout": 60,
             "retention": {"full_type": "time", "full": 14},
+            "max_age": DAY + OVERDUE_MARGIN,
             "schedule": {
                 "full": {"on_calendar": "Sun *-*-* 01:00:00", "cron": "0 1 * * 0"},
                 "diff": {"on_calendar": "Mon..Sat *-*-* 01:00:00", "cron": "0 1 * * 1-6"},
@@ -33,6 +48,13 @@ TIERS = {
         "cluster_objectives": {"rto_seconds": 3600, "rpo_seconds": 300},
         "verify_levels": ["objects", "restore"],
         "drill_days": 7,
+        "jobs": {
+            "tenant_backup": _job("*-*-* 00:30:00", "30 0 * * *", DAY),
+            "retention": _job("*-*-* 03:30:00", "30 3 * * *", DAY),
+            "verify_objects": _job("*-*-* 04:00:00", "0 4 * * *", DAY),
+            "verify_restore": _job("*-*-* 04:30:00", "30 4 * * *", DAY),
+            "dr_drill": _job("Sat *-*-* 06:00:00", "0 6 * * 6", WEEK),
+        },
     },
     2: {
         "logical": {"max_age": 26 * 3600, "daily": 7, "weekly": 4, "monthly": 0},
@@ -40,12 +62,19 @@ TIERS = {
         "cluster": {
             "archive_timeout": 300,
             "retention": {"full_type": "time", "full": 7},
+            "max_age": DAY + OVERDUE_MARGIN,
             "schedule": {"full": {"on_calendar": "*-*-* 01:30:00", "cron": "30 1 * * *"}},
         },
         "objectives": {"rto_seconds": 4 * 3600, "rpo_seconds": 26 * 3600},
         "cluster_objectives": {"rto_seconds": 4 * 3600, "rpo_seconds": 900},
         "verify_levels": ["objects"],
         "drill_days": None,
+        "jobs": {
+            "tenant_backup": _job("*-*-* 00:30:00", "30 0 * * *", DAY),
+            "retention": _job("*-*-* 03:30:00", "30 3 * * *", DAY),
+            "verify_objects": _job("*-*-* 04:00:00", "0 4 * * *", DAY),
+            "verify_restore": _job("Sat *-*-* 04:30:00", "30 4 * * 6", WEEK),
+        },
     },
     3: {
         "logical": {"max_age": 8 * 86400, "daily": 0, "weekly": 2, "monthly": 0},
@@ -53,12 +82,18 @@ TIERS = {
         "cluster": {
             "archive_timeout": 900,
             "retention": {"full_type": "count", "full": 2},
+            "max_age": WEEK + OVERDUE_MARGIN,
             "schedule": {"full": {"on_calendar": "Sun *-*-* 02:00:00", "cron": "0 2 * * 0"}},
         },
         "objectives": {"rto_seconds": 86400, "rpo_seconds": 8 * 86400},
         "cluster_objectives": {"rto_seconds": 86400, "rpo_seconds": 3600},
         "verify_levels": ["objects"],
         "drill_days": None,
+        "jobs": {
+            "tenant_backup": _job("Sun *-*-* 00:30:00", "30 0 * * 0", WEEK),
+            "retention": _job("Sun *-*-* 03:30:00", "30 3 * * 0", WEEK),
+            "verify_objects": _job("Sun *-*-* 04:00:00", "0 4 * * 0", WEEK),
+        },
     },
 }
 
@@ -78,3 +113,45 @@ def verification_policy(number, overrides):
     found = dict(policy["logical"], object_lock=policy["object_lock"] is not None)
     found.update((k, v) for k, v in overrides.items() if v is not None)
     return found
+
+
+def scheduled_jobs(stanza, cluster_tier, tenants):
+    """The platform's scheduled jobs, from the tier policy: one per pgBackRest backup type of the
+    cluster `stanza` (none when empty) and one per job of each tenant's tier; `tenants` is a list
+    of {name, tier}. Each: id (unique, a file and unit name), job_name, variant (the backup type of
+    a cluster backup), subject, tier, tenant ("" for the cluster), on_calendar, cron, max_age."""
+    jobs = []
+    if stanza:
+        cluster = tier(cluster_tier)["cluster"]
+        for variant, when in cluster["schedule"].items():
+            jobs.append(
+                dict(
+                    when,
+                    id="cluster_backup-%s-%s" % (variant, stanza),
+                    job_name="cluster_backup",
+                    variant=variant,
+                    subject=stanza,
+                    tier=int(cluster_tier),
+                    tenant="",
+                    max_age=cluster["max_age"],
+                )
+            )
+    for entry in tenants:
+        number = entry.get("tier", 1)
+        policy = tier(number)
+        for job_name, job in policy["jobs"].items():
+            # A tenant backup is overdue past the tier's RPO, the age backup_verify checks too.
+            overdue = {"max_age": policy["logical"]["max_age"]} if job_name == "tenant_backup" else {}
+            jobs.append(
+                dict(
+                    job,
+                    **overdue,
+                    id="%s-%s" % (job_name, entry["name"]),
+                    job_name=job_name,
+                    variant="",
+                    subject=entry["name"],
+                    tier=int(number),
+                    tenant=entry["name"],
+                )
+            )
+    return jobs
