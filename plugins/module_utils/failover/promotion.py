@@ -99,6 +99,7 @@ class Failover:
         plan = Plan(before=before, after=dict(standby=dict(where=standby["where"], in_recovery=False)), steps=steps, report=report)
         if check_mode:
             return plan.result()
+        report = plan.report  # the plan keeps a copy: what the run measures goes into it
         report["promoted_at"] = utc_now().isoformat()
         started = time.monotonic()
         try:
