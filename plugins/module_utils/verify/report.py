@@ -164,10 +164,12 @@ def drill_report(results, objectives, cluster_objectives, started, finished):
 
 
 def incident_markdown(report):
-    """A runbook's incident report as Markdown: the zone failover's (runbook: zone_failover) or the
-    database-corruption runbook's (incident_db_corruption.yml)."""
+    """A runbook's incident report as Markdown: the zone failover's (runbook: zone_failover), the credential
+    compromise's (runbook: credential_compromise) or the database-corruption runbook's (incident_db_corruption.yml)."""
     if report.get("runbook") == "zone_failover":
         return zone_failover_markdown(report)
+    if report.get("runbook") == "credential_compromise":
+        return credential_markdown(report)
     lines = ["# Incident: database corruption - tenant %s" % report["tenant"], ""]
     lines += table(
         ("", ""),
@@ -219,8 +221,25 @@ def zone_failover_markdown(report):
     )
     phases = report.get("phase_seconds") or {}
     lines += ["", "Phases (seconds):"] + (["- %s: %s" % item for item in sorted(phases.items())] or ["- none"])
-    lines += ["", "Not done by this run:"] + (["- %s" % item for item in report.get("not_done") or ()] or ["- nothing"])
-    return "\n".join(lines + step_log(report)) + "\n"
+    return "\n".join(lines + not_done(report) + step_log(report)) + "\n"
+
+
+def not_done(report):
+    return ["", "Not done by this run:"] + (["- %s" % item for item in report.get("not_done") or ()] or ["- nothing"])
+
+
+def credential_markdown(report):
+    """The credential compromise runbook's report (incident_credential_compromise.yml) as Markdown:
+    names and files of the new secrets, never their values."""
+    lines = ["# Incident: credential compromise", ""]
+    lines += table(("", ""), [("outcome", report["outcome"]), ("response started", report["response_started"]), ("compromised since", report.get("since"))])
+    lines += ["", "Credentials:", ""]
+    rows = [
+        (c["role"], c.get("rotated_at") or "not rotated (done since)", c.get("password_file"), c.get("sessions_terminated"), c.get("proofs"))
+        for c in report.get("credentials") or ()
+    ]
+    lines += table(("role", "rotated at", "new secret in", "sessions cut", "proofs"), rows) if rows else ["- none"]
+    return "\n".join(lines + not_done(report) + step_log(report)) + "\n"
 
 
 def _label(value):

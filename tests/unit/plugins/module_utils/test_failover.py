@@ -84,3 +84,19 @@ def test_failover_report_renders_figures_and_the_step_log():
     assert "# Incident: zone failover - pg to pg-standby" in text and "| switch point | timeline 2 from 0/3000060 |" in text
     assert "| data lost | 33554352 bytes - WAL 0/3000060 to 0/5000010 (000000010000000000000003 to 000000010000000000000005) |" in text
     assert "(max 1024, OVERRIDDEN)" in text and "| t1 | fenced | pg stopped \\| x |" in text and "- fleets not re-pointed" in text
+
+
+def test_module_refuses_bad_input_before_it_connects():
+    from ansible_collections.sysgenpro.odoo_ops.plugins.modules import pg_failover
+    from tests.unit.plugins.module_utils.test_module_contract import run_main
+
+    # Port 1 answers nothing: each refusal comes before any connection.
+    base = {"login_host": "127.0.0.1", "login_port": 1, "standby_port": 2}
+    status, result = run_main(pg_failover.main, base)
+    assert status == 1 and result["changed"] is False and result["msg"].endswith("confirm: true")
+    status, result = run_main(pg_failover.main, dict(base, confirm=True, standby_port=0))
+    assert status == 1 and result["msg"] == "standby_port 0 is not a port: give a number from 1 to 65535"
+    status, result = run_main(pg_failover.main, dict(base, state="inspected", old_primary_lsn="yesterday"))
+    assert status == 1 and "old_primary_lsn 'yesterday' is not a WAL position" in result["msg"]
+    status, result = run_main(pg_failover.main, dict(base, confirm=True, wait_seconds=0))
+    assert status == 1 and result["msg"] == "wait_seconds 0 must be 1-3600"
