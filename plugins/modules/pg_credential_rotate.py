@@ -12,7 +12,7 @@ description:
   - Gives O(role) a new generated password, written to O(password_file) (mode 0600) and never returned; the
     server receives a SCRAM-SHA-256 verifier computed by the module, never the password in clear.
   - Terminates the role's sessions (opened with the old credential) unless O(terminate_sessions=false).
-  - Records the rotation's time on the role (the setting C(odoo_ops.credential_rotated)); a role rotated
+  - Records the rotation's time in the role's comment (a line C(odoo_ops.credential_rotated=<time>), the rest kept); a role rotated
     at or after O(since) is left alone unless O(rotate_again), so a second run for the same compromise
     changes nothing.
   - Proves the new password is accepted and, with O(old_password), that the old one is refused.
@@ -136,13 +136,13 @@ def main():
     def work(resources):
         if not params["confirm"]:
             raise Refused("rotating role %s refuses its consumers until they use the new password: confirm: true" % params["role"])
-        check_writable_dir(os.path.dirname(params["password_file"]) or ".", "password_file's folder")
         pg = resources.enter_context(Postgres(params))
         before, steps = plan_rotation(pg, params)
         report = dict(rotated_at=None, sessions_terminated=0)
         if not steps or module.check_mode:
             after = dict(before, rotated="(this run)") if steps else before
             return Plan(before=before, after=after, steps=steps, report=report).result()
+        check_writable_dir(os.path.dirname(params["password_file"]) or ".", "password_file's folder")
         password, when = new_password(), utc_now()
         # The file first: a run that stops after the ALTER still leaves the password that works.
         write_atomic(params["password_file"], (password + "\n").encode(), 0o600)

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A login role's password rotated after a compromise: a new password (sent to the server as a
 SCRAM verifier, never in clear, so no statement log holds it), the old credential's sessions cut,
-the rotation recorded on the role (when, so that a second run for the same compromise changes
+the rotation recorded in the role's comment (when, so that a second run for the same compromise changes
 nothing), and proofs - the new password is accepted, the old one refused."""
 
 import secrets
@@ -12,24 +12,22 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, psycopg2, sql
 
-# A custom setting on the role (pg_db_role_setting, readable by any role): the time of the last
-# rotation. A comment would do too, but would replace one an operator wrote.
-ROTATED_SETTING = "odoo_ops.credential_rotated"
-ROLE_SQL = """
-SELECT r.rolcanlogin, r.rolsuper, (SELECT s FROM unnest(d.setconfig) s WHERE s LIKE %s LIMIT 1)
-FROM pg_roles r LEFT JOIN pg_db_role_setting d ON d.setrole = r.oid AND d.setdatabase = 0
-WHERE r.rolname = %s
-"""
+# The last rotation is a line of the role's comment ("odoo_ops.credential_rotated=<time>"), readable by
+# any role; the rest of the comment (an operator's) is kept. A per-role setting would be cleaner, but
+# only a superuser may set a custom one.
+ROTATED_KEY = "odoo_ops.credential_rotated="
+ROLE_SQL = "SELECT rolcanlogin, rolsuper, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s"
 
 
 def role_state(pg, role):
-    """(exists, can login, superuser, last rotation or None) of role."""
-    rows = pg.query(ROLE_SQL, (ROTATED_SETTING + "=%", role))
+    """(can login, superuser, last rotation or None, its comment) of role; None when it does not exist."""
+    rows = pg.query(ROLE_SQL, (role,))
     if not rows:
         return None
-    login, superuser, setting = rows[0]
-    rotated = parse_timestamp(setting.split("=", 1)[1], ROTATED_SETTING) if setting else None
-    return dict(login=login, superuser=superuser, rotated=rotated)
+    login, superuser, comment = rows[0]
+    marks = [line[len(ROTATED_KEY) :] for line in (comment or "").splitlines() if line.startswith(ROTATED_KEY)]
+    rotated = parse_timestamp(marks[-1], "the role's last rotation") if marks else None
+    return dict(login=login, superuser=superuser, rotated=rotated, comment=comment or "")
 
 
 def sessions_of(pg, role):
@@ -47,7 +45,9 @@ def set_password(pg, role, password):
 
 
 def record_rotation(pg, role, when):
-    pg.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(sql.Identifier(role), sql.Identifier(*ROTATED_SETTING.split(".")), sql.Literal(when.isoformat())))
+    kept = [line for line in role_state(pg, role)["comment"].splitlines() if not line.startswith(ROTATED_KEY)]
+    comment = "\n".join(kept + [ROTATED_KEY + when.isoformat()])
+    pg.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(role), sql.Literal(comment)))
 
 
 def terminate(pg, role):
@@ -88,7 +88,7 @@ def plan_rotation(pg, params):
     steps = ["set a new password for role %s (written to %s, mode 0600)" % (role, params["password_file"])]
     if params["terminate_sessions"]:
         steps.append("terminate the %d session(s) of role %s opened with the old credential" % (len(sessions_of(pg, role)), role))
-    steps.append("record the rotation on role %s (%s)" % (role, ROTATED_SETTING))
+    steps.append("record the rotation in role %s's comment (%s<time>)" % (role, ROTATED_KEY))
     return before, steps
 
 
