@@ -16,9 +16,8 @@ import uuid
 import psycopg2
 import pytest
 
-from tests.harness.docker_platform import docker, image_tasks, platform_ports
+from tests.harness.docker_platform import docker, postgres_pair
 from tests.harness.playbook import VENV_BIN, run_tasks
-from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 
 PASSWORD = "pg-" + uuid.uuid4().hex
@@ -29,41 +28,17 @@ OPERATOR, OPERATOR_PASSWORD = "failover_op", "op-" + uuid.uuid4().hex
 @pytest.fixture(scope="module")
 def pair(harness):
     harness.up("docker")
-    name = "odoo-ops-zf%s" % uuid.uuid4().hex[:6]
-    with scratch_dirs("odoo_ops-images-", "odoo_ops-zf-") as (cache, work):
-        built = run_tasks(image_tasks(["postgres"], cache), timeout=1500)
-        assert built.returncode == 0, built
-        ports, _fleets = platform_ports(0)
-        role_vars = {
-            "docker_postgres_name": name,
-            "docker_postgres_image": built.results[-1]["odoo_images_built"]["postgres"],
-            "docker_postgres_port": ports["postgres"],
-            "docker_postgres_password": PASSWORD,
-            "docker_postgres_memory_mb": 512,
-            "docker_postgres_cpus": 1,
-            "docker_postgres_max_connections": 50,
-            "docker_postgres_config_dir": work + "/postgres",
-            "docker_postgres_standby": True,
-            "docker_postgres_standby_port": ports["postgres_standby"],
-            "docker_postgres_replication_password": REPLICATION,
-        }
-        try:
-            up = apply_role(role_vars)
-            assert up.returncode == 0, up
-            # The runbook's role: reads both servers (pg_monitor) and may promote - no superuser.
-            with connect(ports["postgres"]) as conn, conn.cursor() as cur:
-                conn.autocommit = True
-                cur.execute("CREATE ROLE %s LOGIN PASSWORD %%s IN ROLE pg_monitor" % OPERATOR, (OPERATOR_PASSWORD,))
-                cur.execute("GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO %s" % OPERATOR)
-                cur.execute("CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz DEFAULT now())")
-            yield {"name": name, "vars": role_vars, "ports": ports, "work": work, "reports": os.path.join(work, "reports")}
-        finally:
-            listed = docker("ps", "-aq", "--filter", "name=^%s" % name).stdout.split()
-            if listed:
-                docker("rm", "-f", *listed)
-            volumes = docker("volume", "ls", "-q", "--filter", "name=^%s" % name).stdout.split()
-            if volumes:
-                docker("volume", "rm", "-f", *volumes)
+    with postgres_pair("odoo-ops-zf", PASSWORD, REPLICATION) as made:
+        up = apply_role(made["vars"])
+        assert up.returncode == 0, up
+        primary = made["ports"]["postgres"]
+        # The runbook's role: reads both servers (pg_monitor) and may promote - no superuser.
+        with connect(primary) as conn, conn.cursor() as cur:
+            conn.autocommit = True
+            cur.execute("CREATE ROLE %s LOGIN PASSWORD %%s IN ROLE pg_monitor" % OPERATOR, (OPERATOR_PASSWORD,))
+            cur.execute("GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO %s" % OPERATOR)
+            cur.execute("CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz DEFAULT now())")
+        yield dict(made, work=made["config"], reports=os.path.join(made["config"], "reports"))
 
 
 def apply_role(role_vars):
@@ -176,6 +151,8 @@ def test_failover_under_writes_fences_promotes_and_reports(pair):
     assert sql(standby, "SELECT count(*) FROM ticks WHERE id = 100000") == [(1,)]
     (report_json,) = [n for n in reports(pair) if n.endswith(".json")]
     report = json.load(open(os.path.join(pair["reports"], report_json), encoding="utf-8"))
+    figures = {key: report[key] for key in ("switch", "data_loss", "rto_seconds", "phase_seconds", "promotion_seconds")}
+    print("zone failover figures (acknowledged rows %d):" % len(writer.acknowledged), json.dumps(figures))  # shown with -s
     assert report["outcome"] == "failed over" and report["switch"]["timeline"] == 2, report
     # A clean stop ships the primary's last WAL (its shutdown checkpoint) to the standby: nothing lost.
     assert report["data_loss"] == {"bytes": 0, "known": True, "wal_range": None}, report["data_loss"]
