@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Reads both servers of a streaming pair - reachable, in recovery, current, received and replayed WAL
     positions, the wal receiver and the primary's physical replication slots - and decides.
-  - Refuses to promote while the primary still accepts writes (two writable servers, split brain):
+  - Refuses to promote while the primary still accepts writes (two writable servers, split brain) -
     fence it first (the runbook C(incident_zone_failover.yml) stops its container). Refuses a standby
     that is unreachable, or further behind the primary's last known position than O(max_lag_bytes)
     unless O(allow_lag).
@@ -70,7 +70,7 @@ options:
     type: str
   old_primary_controldata:
     description:
-      - The output of C(pg_controldata) on the old primary's data directory (a stopped or dead server):
+      - The output of C(pg_controldata) on the old primary's data directory (a stopped or dead server) -
         its latest checkpoint location is its last known position when nothing newer is known.
     type: str
   wait_seconds:

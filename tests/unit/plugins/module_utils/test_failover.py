@@ -100,3 +100,22 @@ def test_module_refuses_bad_input_before_it_connects():
     assert status == 1 and "old_primary_lsn 'yesterday' is not a WAL position" in result["msg"]
     status, result = run_main(pg_failover.main, dict(base, confirm=True, wait_seconds=0))
     assert status == 1 and result["msg"] == "wait_seconds 0 must be 1-3600"
+
+
+def test_credential_report_names_files_never_values():
+    text = incident_markdown(
+        {
+            "runbook": "credential_compromise",
+            "outcome": "rotated",
+            "response_started": "t0",
+            "since": "2026-12-01T08:00:00+00:00",
+            "credentials": [
+                {"role": "odoo_shared1", "rotated_at": "t1", "password_file": "/s/a", "sessions_terminated": 2, "proofs": {"old_password_refused": True}},
+                {"role": "odoo_initech", "rotated_at": None, "password_file": "/s/odoo_initech", "sessions_terminated": 0, "proofs": {}},
+            ],
+            "steps": [{"at": "t1", "step": "role odoo_shared1", "detail": "set a new password"}],
+            "not_done": ["fleets not re-pointed"],
+        }
+    )
+    assert "| odoo_shared1 | t1 | /s/a | 2 | {'old_password_refused': True} |" in text
+    assert "| odoo_initech | not rotated (done since) | /s/odoo_initech | 0 | {} |" in text and "- fleets not re-pointed" in text
