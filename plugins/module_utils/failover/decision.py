@@ -70,6 +70,9 @@ def decide(primary, standby, max_lag_bytes, allow_lag, old_primary_lsn=None):
     facts = dict(lag_bytes=None, unreceived_bytes=None, max_lag_bytes=max_lag_bytes, lag_override=False)
     if not standby["reachable"]:
         raise Refused("no standby to promote: %s" % standby["error"], result=dict(decision=facts))
+    if standby["in_recovery"]:
+        # Measured first: a runbook that fences a live primary checks the lag before it stops anything.
+        facts["lag_bytes"], facts["unreceived_bytes"] = lag(primary, standby, old_primary_lsn)
     if primary["reachable"] and primary["accepts_writes"]:
         if not standby["in_recovery"]:
             raise Refused(
@@ -82,7 +85,6 @@ def decide(primary, standby, max_lag_bytes, allow_lag, old_primary_lsn=None):
         )
     if not standby["in_recovery"]:
         return "promoted", facts
-    facts["lag_bytes"], facts["unreceived_bytes"] = lag(primary, standby, old_primary_lsn)
     if facts["lag_bytes"] > max_lag_bytes:
         if not allow_lag:
             raise Refused(

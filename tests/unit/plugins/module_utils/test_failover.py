@@ -49,8 +49,9 @@ DOWN = {"where": "p:1", "reachable": False, "error": "cannot connect"}
 
 
 def test_decision_refuses_split_brain_no_standby_and_lag_unless_overridden():
-    with pytest.raises(Refused, match="the primary at p:1 still accepts writes.*fence the primary first"):
-        decide(server("p:1", current_lsn="0/3000100"), STANDBY, 1024, False)
+    with pytest.raises(Refused, match="the primary at p:1 still accepts writes.*fence the primary first") as alive:
+        decide(server("p:1", current_lsn="0/3000200"), STANDBY, 1024, False)
+    assert alive.value.result["decision"]["lag_bytes"] == 0x100  # measured, so a runbook checks it before fencing
     with pytest.raises(Refused, match=r"both p:1 and s:2 accept writes \(split brain\)"):
         decide(server("p:1"), server("s:2"), 1024, False)
     with pytest.raises(Refused, match="no standby to promote: cannot connect"):
