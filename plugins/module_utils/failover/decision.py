@@ -85,11 +85,12 @@ def decide(primary, standby, max_lag_bytes, allow_lag, old_primary_lsn=None):
         )
     if not standby["in_recovery"]:
         return "promoted", facts
-    if facts["lag_bytes"] > max_lag_bytes:
+    behind = facts["lag_bytes"] or 0  # measured above: the standby is in recovery
+    if behind > max_lag_bytes:
         if not allow_lag:
             raise Refused(
                 "the standby at %s is %d bytes behind the primary's last known position (max_lag_bytes %d): promoting it loses them;"
-                " allow_lag: true (incident_zone_failover_allow_lag) promotes anyway" % (standby["where"], facts["lag_bytes"], max_lag_bytes),
+                " allow_lag: true (incident_zone_failover_allow_lag) promotes anyway" % (standby["where"], behind, max_lag_bytes),
                 result=dict(decision=facts),
             )
         facts["lag_override"] = True

@@ -46,7 +46,7 @@ def parse_controldata(text):
     Refused when it is not pg_controldata's output (no checkpoint location)."""
     facts = {}
     for line in (text or "").splitlines():
-        label, _, value = line.partition(":")
+        label, _colon, value = line.partition(":")
         key = CONTROL_FIELDS.get(label.strip())
         if key:
             facts[key] = value.strip()
