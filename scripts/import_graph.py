@@ -19,7 +19,7 @@ PREFIX = "ansible_collections.sysgenpro.odoo_ops.plugins.module_utils."
 LAYERS = (
     ("_common",),
     ("postgres", "object_store", "pgbackrest", "traefik", "business_calendar"),
-    ("odoo",),
+    ("odoo", "failover"),
     ("backup",),
     ("tenant", "pitr", "kubernetes"),
     ("verify",),

@@ -16,7 +16,8 @@ import uuid
 import psycopg2
 
 from .http import post_json, request
-from .process import ServiceError, free_port
+from .playbook import run_tasks
+from .process import ServiceError, free_port, scratch_dirs
 from .services import REPO_ROOT
 
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
@@ -92,6 +93,40 @@ def image_tasks(build, cache):
         },
     }
     return [role, {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}]
+
+
+@contextlib.contextmanager
+def postgres_pair(prefix, password, replication_password):
+    """The docker_postgres role's variables for a primary and its streaming standby of 512 MB each on free
+    ports (the image built, or cached by its inputs; a private config folder): {name, vars, ports,
+    config}. Nothing is started here; on exit every container and volume named <name>* is removed."""
+    name = "%s%s" % (prefix, uuid.uuid4().hex[:6])
+    with scratch_dirs("odoo_ops-images-", "odoo_ops-pgconf-") as (cache, config):
+        built = run_tasks(image_tasks(["postgres"], cache), timeout=1500)
+        assert built.returncode == 0, built
+        ports, _fleets = platform_ports(0)
+        role_vars = {
+            "docker_postgres_name": name,
+            "docker_postgres_image": built.results[-1]["odoo_images_built"]["postgres"],
+            "docker_postgres_port": ports["postgres"],
+            "docker_postgres_password": password,
+            "docker_postgres_memory_mb": 512,
+            "docker_postgres_cpus": 1,
+            "docker_postgres_max_connections": 50,
+            "docker_postgres_config_dir": config + "/postgres",
+            "docker_postgres_standby": True,
+            "docker_postgres_standby_port": ports["postgres_standby"],
+            "docker_postgres_replication_password": replication_password,
+        }
+        try:
+            yield {"name": name, "vars": role_vars, "ports": ports, "config": config}
+        finally:
+            listed = docker("ps", "-aq", "--filter", "name=^%s" % name).stdout.split()
+            if listed:
+                docker("rm", "-f", *listed)
+            volumes = docker("volume", "ls", "-q", "--filter", "name=^%s" % name).stdout.split()
+            if volumes:
+                docker("volume", "rm", "-f", *volumes)
 
 
 class DockerPlatform:

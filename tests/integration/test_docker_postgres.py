@@ -8,9 +8,8 @@ import uuid
 import psycopg2
 import pytest
 
-from tests.harness.docker_platform import docker, image_tasks, platform_ports
+from tests.harness.docker_platform import docker, postgres_pair
 from tests.harness.playbook import run_tasks
-from tests.harness.process import scratch_dirs
 
 PASSWORD = "pg-" + uuid.uuid4().hex
 REPLICATION = "repl-" + uuid.uuid4().hex
@@ -19,33 +18,8 @@ REPLICATION = "repl-" + uuid.uuid4().hex
 @pytest.fixture(scope="module")
 def cluster(harness):
     harness.up("docker")
-    name = "odoo-ops-pg%s" % uuid.uuid4().hex[:6]
-    with scratch_dirs("odoo_ops-images-", "odoo_ops-pgconf-") as (cache, config):
-        built = run_tasks(image_tasks(["postgres"], cache), timeout=1500)
-        assert built.returncode == 0, built
-        ports, _fleets = platform_ports(0)
-        role_vars = {
-            "docker_postgres_name": name,
-            "docker_postgres_image": built.results[-1]["odoo_images_built"]["postgres"],
-            "docker_postgres_port": ports["postgres"],
-            "docker_postgres_password": PASSWORD,
-            "docker_postgres_memory_mb": 512,
-            "docker_postgres_cpus": 1,
-            "docker_postgres_max_connections": 50,
-            "docker_postgres_config_dir": config + "/postgres",
-            "docker_postgres_standby": True,
-            "docker_postgres_standby_port": ports["postgres_standby"],
-            "docker_postgres_replication_password": REPLICATION,
-        }
-        try:
-            yield {"name": name, "vars": role_vars, "ports": ports, "config": config}
-        finally:
-            listed = docker("ps", "-aq", "--filter", "name=^%s" % name).stdout.split()
-            if listed:
-                docker("rm", "-f", *listed)
-            volumes = docker("volume", "ls", "-q", "--filter", "name=^%s" % name).stdout.split()
-            if volumes:
-                docker("volume", "rm", "-f", *volumes)
+    with postgres_pair("odoo-ops-pg", PASSWORD, REPLICATION) as pair:
+        yield pair
 
 
 def apply(cluster, check=False, **overrides):

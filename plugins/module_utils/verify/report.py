@@ -164,7 +164,12 @@ def drill_report(results, objectives, cluster_objectives, started, finished):
 
 
 def incident_markdown(report):
-    """The database-corruption runbook's report (incident_db_corruption.yml) as Markdown."""
+    """A runbook's incident report as Markdown: the zone failover's (runbook: zone_failover), the credential
+    compromise's (runbook: credential_compromise) or the database-corruption runbook's (incident_db_corruption.yml)."""
+    if report.get("runbook") == "zone_failover":
+        return zone_failover_markdown(report)
+    if report.get("runbook") == "credential_compromise":
+        return credential_markdown(report)
     lines = ["# Incident: database corruption - tenant %s" % report["tenant"], ""]
     lines += table(
         ("", ""),
@@ -182,6 +187,59 @@ def incident_markdown(report):
     lines += ["", "Rows given up (written after the point reached), per table:"]
     lines += ["- %s: %s" % (table_name, rows) for table_name, rows in sorted((report.get("rows_after_target") or {}).items())] or ["- none"]
     return "\n".join(lines) + "\n"
+
+
+def step_log(report):
+    """The runbook's timestamped step log (each step: at, step, and its detail when there is one)."""
+    rows = [(step.get("at"), step.get("step"), step.get("detail")) for step in report.get("steps") or ()]
+    return ["", "Step log:", ""] + (table(("at", "step", "detail"), rows) if rows else ["- none"])
+
+
+def zone_failover_markdown(report):
+    """The zone failover runbook's report (incident_zone_failover.yml) as Markdown."""
+    switch, loss = report.get("switch") or {}, report.get("data_loss") or {}
+    wal_range = loss.get("wal_range") or {}
+    lost = "unknown (the old primary's last position could not be read)" if not loss.get("known") else "%s bytes" % loss.get("bytes")
+    if wal_range:
+        lost += " - WAL %s to %s (%s to %s)" % (wal_range["start"], wal_range["end"], wal_range["first_segment"], wal_range["last_segment"])
+    decision = report.get("decision") or {}
+    overridden = ", OVERRIDDEN" if decision.get("lag_override") else ""
+    lines = ["# Incident: zone failover - %s to %s" % (report.get("old_primary", {}).get("name"), report.get("new_primary", {}).get("name")), ""]
+    lines += table(
+        ("", ""),
+        [
+            ("outcome", report["outcome"]),
+            ("response started", report["response_started"]),
+            ("old primary", "%s - %s" % (report.get("old_primary", {}).get("where"), report.get("old_primary", {}).get("state"))),
+            ("old primary's last known LSN", "%s (%s)" % (report.get("old_primary", {}).get("last_lsn"), report.get("old_primary", {}).get("lsn_source"))),
+            ("new primary", report.get("new_primary", {}).get("where")),
+            ("switch point", "timeline %s from %s" % (switch.get("timeline"), switch.get("lsn")) if switch else None),
+            ("data lost", lost if switch else None),
+            ("lag at decision", "%s bytes (max %s%s)" % (decision.get("lag_bytes"), decision.get("max_lag_bytes"), overridden)),
+            ("RTO (decision to writes on the new primary)", "%s s" % report.get("rto_seconds")),
+        ],
+    )
+    phases = report.get("phase_seconds") or {}
+    lines += ["", "Phases (seconds):"] + (["- %s: %s" % item for item in sorted(phases.items())] or ["- none"])
+    return "\n".join(lines + not_done(report) + step_log(report)) + "\n"
+
+
+def not_done(report):
+    return ["", "Not done by this run:"] + (["- %s" % item for item in report.get("not_done") or ()] or ["- nothing"])
+
+
+def credential_markdown(report):
+    """The credential compromise runbook's report (incident_credential_compromise.yml) as Markdown:
+    names and files of the new secrets, never their values."""
+    lines = ["# Incident: credential compromise", ""]
+    lines += table(("", ""), [("outcome", report["outcome"]), ("response started", report["response_started"]), ("compromised since", report.get("since"))])
+    lines += ["", "Credentials:", ""]
+    rows = [
+        (c["role"], c.get("rotated_at") or "not rotated (done since)", c.get("password_file"), c.get("sessions_terminated"), c.get("proofs"))
+        for c in report.get("credentials") or ()
+    ]
+    lines += table(("role", "rotated at", "new secret in", "sessions cut", "proofs"), rows) if rows else ["- none"]
+    return "\n".join(lines + not_done(report) + step_log(report)) + "\n"
 
 
 def _label(value):
