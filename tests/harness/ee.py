@@ -9,14 +9,23 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import sys
 import time
+
+import yaml
 
 from tests.harness.docker_platform import image_tasks
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.services import REPO_ROOT
 
 DEFINITION = os.path.join(REPO_ROOT, "meta", "execution-environment.yml")
-COLLECTIONS = os.path.join(REPO_ROOT, ".cache", "ee", "collections")
+BUILD = os.path.join(REPO_ROOT, ".cache", "ee", "build")  # what the definition copies in (additional_build_files)
+COLLECTIONS = os.path.join(BUILD, "collections")
+WHEELS = os.path.join(BUILD, "wheels")
+# Every Python package the build installs: the base's (ee_base), ansible-builder's own steps (bindep,
+# pyyaml, packaging; dumb-init in the final stage) and the definition's dependencies.python.
+BASE_REQUIREMENTS = ("ansible-core>=2.19,<2.20", "ansible-runner>=2.4,<3")
+BUILDER_REQUIREMENTS = ("bindep", "pyyaml", "packaging", "dumb-init==1.2.5")
 IMAGE = "odoo-ops/ee"
 # The collections the playbooks call besides this one (galaxy.yml's dependencies), from the ansible package.
 DEPENDENCIES = ("community/docker", "community/postgresql")
@@ -55,6 +64,26 @@ def stage_collections(target=COLLECTIONS):
     return digest.hexdigest()
 
 
+def definition_requirements():
+    with open(DEFINITION, encoding="utf-8") as handle:
+        return tuple(yaml.safe_load(handle)["dependencies"]["python"])
+
+
+def stage_wheels(cache_dir, timeout=1800):
+    """WHEELS: every wheel the build installs, built here with `pip wheel` (this host's pip configuration,
+    its index and CA) once per set of requirements (cache_dir/wheels/<hash>), as the Odoo image's."""
+    requirements = BASE_REQUIREMENTS + BUILDER_REQUIREMENTS + definition_requirements()
+    folder = os.path.join(cache_dir, "wheels", hashlib.sha256("|".join(requirements).encode()).hexdigest()[:12])
+    if not os.path.exists(folder + ".complete"):
+        os.makedirs(folder, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", folder]
+        subprocess.run(pip + list(requirements), check=True, capture_output=True, timeout=timeout)
+        open(folder + ".complete", "w", encoding="utf-8").close()
+    shutil.rmtree(WHEELS, ignore_errors=True)
+    shutil.copytree(folder, WHEELS)
+    return folder
+
+
 def docker(*args, timeout=300):
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -63,13 +92,18 @@ def build_ee(cache_dir, timeout=3600):
     """{'image': tag, 'base': tag, 'built': bool, 'seconds': {...}}: the EE, built unless its tag exists."""
     seconds = {}
     started = time.monotonic()
-    base = run_tasks(image_tasks(["ee_base"], cache_dir), timeout=timeout)
+    wheels = stage_wheels(cache_dir)
+    seconds["wheels"] = time.monotonic() - started
+    started = time.monotonic()
+    tasks = image_tasks(["ee_base"], cache_dir)
+    tasks[0]["vars"]["odoo_images_ee_wheels"] = wheels
+    base = run_tasks(tasks, timeout=timeout)
     if base.returncode != 0:
         raise RuntimeError("the ee_base image did not build: %r" % (base,))
     base_tag = base.results[-1]["odoo_images_built"]["ee_base"]
     seconds["base"] = time.monotonic() - started
     started = time.monotonic()
-    files = stage_collections()
+    files = stage_collections() + "|" + wheels
     with open(DEFINITION, "rb") as handle:
         definition = handle.read()
     tag = "%s:%s" % (IMAGE, hashlib.sha256(definition + b"|" + base_tag.encode() + b"|" + files.encode()).hexdigest()[:12])
