@@ -47,7 +47,9 @@ def stage_collections(target=COLLECTIONS):
     shutil.rmtree(target, ignore_errors=True)
     base = os.path.join(target, "ansible_collections")
     with tempfile.TemporaryDirectory(prefix="odoo_ops-ee-") as work:
-        subprocess.run([os.path.join(VENV_BIN, "ansible-galaxy"), "collection", "build", "--output-path", work, REPO_ROOT], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [os.path.join(VENV_BIN, "ansible-galaxy"), "collection", "build", "--output-path", work, REPO_ROOT], check=True, capture_output=True, timeout=300
+        )
         (tarball,) = [n for n in os.listdir(work) if n.endswith(".tar.gz")]
         with tarfile.open(os.path.join(work, tarball)) as archive:
             archive.extractall(os.path.join(base, "sysgenpro", "odoo_ops"), filter="data")

@@ -44,7 +44,13 @@ def awx(harness):
             ca = handle.read()
         # The credentials' inputs, as an operator types them into the controller.
         credentials = {
-            "odoo_ops PostgreSQL admin role": {"host": "127.0.0.1", "port": str(pg["port"]), "username": pg["admin_user"], "password": pg["admin_password"], "ssl_mode": "prefer"},
+            "odoo_ops PostgreSQL admin role": {
+                "host": "127.0.0.1",
+                "port": str(pg["port"]),
+                "username": pg["admin_user"],
+                "password": pg["admin_password"],
+                "ssl_mode": "prefer",
+            },
             "odoo_ops object storage": {
                 "endpoint_url": s3["endpoint"],
                 "region": s3["region"],

@@ -47,7 +47,10 @@ def module_env_names():
 
 
 def test_config_has_every_key_and_unique_names():
-    assert all(CONFIG.get(key) for key in ("controller_credential_types", "controller_credentials", "controller_templates", "controller_workflows", "controller_schedules"))
+    assert all(
+        CONFIG.get(key)
+        for key in ("controller_credential_types", "controller_credentials", "controller_templates", "controller_workflows", "controller_schedules")
+    )
     for key, entries in CONFIG.items():
         names = [entry["name"] for entry in entries]
         assert len(names) == len(set(names)), key
@@ -136,7 +139,7 @@ def test_credential_types_inject_what_the_modules_read():
             used = set(re.findall(r"\{\{\s*([a-z0-9_]+)", template)) - {"tower"}
             assert used <= set(fields), (name, used)
             injected.add(name)
-        for key, template in (ctype["injectors"].get("file") or {}).items():
+        for key in ctype["injectors"].get("file") or {}:
             assert key.startswith("template.") and any("tower.filename.%s" % key[9:] in t for t in ctype["injectors"]["env"].values())
     assert injected >= read - {"ODOO_OPS_PG_UNIX_SOCKET", "AWS_DEFAULT_REGION"}, "a module fallback no credential injects"
 
@@ -157,7 +160,14 @@ def test_pgbackrest_names_are_pgbackrest_options(tmp_path):
 def test_injected_files_and_environment_render_as_awx_renders_them(tmp_path):
     pg = by_name(CREDENTIAL_TYPES)["odoo_ops PostgreSQL admin role"]
     env, files = inject(pg, {"host": "db", "username": "odoo_ops_admin", "password": "s3cr3t", "ca_cert": "-----BEGIN CERTIFICATE-----"}, str(tmp_path))
-    assert env == {"PGHOST": "db", "PGPORT": "5432", "PGUSER": "odoo_ops_admin", "PGPASSWORD": "s3cr3t", "PGSSLMODE": "verify-full", "PGSSLROOTCERT": files["ca_cert"]}
+    assert env == {
+        "PGHOST": "db",
+        "PGPORT": "5432",
+        "PGUSER": "odoo_ops_admin",
+        "PGPASSWORD": "s3cr3t",
+        "PGSSLMODE": "verify-full",
+        "PGSSLROOTCERT": files["ca_cert"],
+    }
     assert open(files["ca_cert"]).read().startswith("-----BEGIN") and os.stat(files["ca_cert"]).st_mode & 0o077 == 0
     env, _ = inject(pg, {"host": "db", "username": "u", "password": "p"}, str(tmp_path))
     assert env["PGSSLROOTCERT"] == ""  # no CA given: the module's ca_cert stays unset
