@@ -85,6 +85,15 @@ def create_fleet_role(connect_kwargs, name, member="odoo_ops_admin"):
     admin.close()
 
 
+def fleet_with_template(pg, fleet, template, filestore_root):
+    """On the harness's PostgreSQL `pg`: a fleet role and a template database it owns, with its filestore
+    under filestore_root - what a tenant playbook creates tenants from. Returns the superuser's connection."""
+    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
+    create_fleet_role(superuser, fleet)
+    create_odoo_fixture(superuser, template, owner=fleet, filestore_root=filestore_root)
+    return superuser
+
+
 def create_odoo_server_role(connect_kwargs, name, password):
     """The role an Odoo server (or the test workload) logs in as: it creates its tenants' databases."""
     admin = psycopg2.connect(dbname="postgres", **connect_kwargs)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.harness.awx import by_name, inject, load_config, survey_extra_vars
-from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
+from tests.harness.odoo_fixture import fleet_with_template
 from tests.harness.options import ensure_bucket, s3_client, signing_key
 from tests.harness.playbook import VENV_BIN
 from tests.harness.process import scratch_dirs
@@ -35,10 +35,8 @@ FLEET = "awx_fleet"
 def awx(harness):
     state = harness.up("postgres", "s3", "traefik", "backend")
     pg, s3, traefik = state["postgres"], state["s3"], state["traefik"]
-    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
     with scratch_dirs("odoo_ops-awx-fs-", "odoo_ops-awx-jobs-") as (root, jobs):
-        create_fleet_role(superuser, FLEET)
-        create_odoo_fixture(superuser, "awx_golden", owner=FLEET, filestore_root=root)
+        superuser = fleet_with_template(pg, FLEET, "awx_golden", root)
         ensure_bucket(s3, BUCKET)
         with open(s3["ca_file"], encoding="utf-8") as handle:
             ca = handle.read()
