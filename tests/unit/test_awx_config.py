@@ -169,7 +169,7 @@ def test_injected_files_and_environment_render_as_awx_renders_them(tmp_path):
         "PGSSLROOTCERT": files["ca_cert"],
     }
     assert open(files["ca_cert"]).read().startswith("-----BEGIN") and os.stat(files["ca_cert"]).st_mode & 0o077 == 0
-    env, _ = inject(pg, {"host": "db", "username": "u", "password": "p"}, str(tmp_path))
+    env = inject(pg, {"host": "db", "username": "u", "password": "p"}, str(tmp_path))[0]
     assert env["PGSSLROOTCERT"] == ""  # no CA given: the module's ca_cert stays unset
 
 
