@@ -3,6 +3,7 @@ ansible-builder create and says what the image holds. By hand (ODOO_OPS_EE_BUILD
 scripts/build_ee.py): the image built for real on the local Docker Engine - a cold build takes
 minutes, beyond CI's budget (docs/awx.md) - then ansible-doc and a module run inside it."""
 
+import json
 import os
 import subprocess
 
@@ -53,6 +54,6 @@ def test_image_builds_and_runs_the_collection(harness):
     assert tools.returncode == 0 and tools.stdout.count("(PostgreSQL) 15.") == 3 and "pgBackRest 2." in tools.stdout, tools.stdout + tools.stderr
     # A module inside it: the fleet plan (pure computation), as ansible-runner in AWX would run it.
     task = "sysgenpro.odoo_ops.odoo_fleet_plan"
-    args = "fleets=[{'name':'f1','kind':'shared','tenants':['a'],'cpus':2,'memory_mb':4096,'port_base':20000}] postgres={'max_connections':100}"
+    args = json.dumps({"fleets": [{"name": "f1", "kind": "shared", "tenants": ["a"], "cpus": 2, "memory_mb": 4096, "port_base": 20000}]})
     plan = docker("run", "--rm", image, "ansible", "localhost", "-m", task, "-a", args)
-    assert plan.returncode == 0 and "SUCCESS" in plan.stdout, plan.stdout + plan.stderr
+    assert plan.returncode == 0 and "SUCCESS" in plan.stdout and '"workers"' in plan.stdout, plan.stdout + plan.stderr
