@@ -6,19 +6,17 @@ Real services (PostgreSQL 15, SeaweedFS S3 over TLS, Traefik). The job events an
 would keep hold no secret value. Not here: the execution environment container (tests/integration/
 test_execution_environment.py builds it; scripts/build_ee.py), an AWX server."""
 
-import contextlib
 import glob
 import json
 import os
 import sys
 
 import ansible_runner
-import psycopg2
 import pytest
 import yaml
 
 from tests.harness.awx import by_name, inject, load_config, survey_extra_vars
-from tests.harness.odoo_fixture import fleet_with_template
+from tests.harness.odoo_fixture import database_state, fleet_with_template
 from tests.harness.options import ensure_bucket, s3_client, signing_key
 from tests.harness.playbook import VENV_BIN
 from tests.harness.process import scratch_dirs
@@ -123,11 +121,8 @@ def assert_no_secret(awx, private):
             assert secret not in text, "a secret in %s" % path
 
 
-def database(awx, name):
-    with contextlib.closing(psycopg2.connect(dbname="postgres", **awx["superuser"])) as conn, conn.cursor() as cur:
-        cur.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,))
-        row = cur.fetchone()
-        return row[0] if row else None
+def database(env, name):
+    return database_state(env["superuser"], name)
 
 
 def test_create_back_up_and_verify_a_tenant_as_awx_runs_them(awx):

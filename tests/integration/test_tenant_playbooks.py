@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from tests.harness.http import request
-from tests.harness.odoo_fixture import fleet_with_template
+from tests.harness.odoo_fixture import database_state, fleet_with_template
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.playbook import VENV_BIN
 from tests.harness.process import scratch_dirs
@@ -58,11 +58,7 @@ def playbook(env, name, **extra):
 
 
 def database(env, name):
-    """(allows connections) of a database, or None when it does not exist."""
-    with contextlib.closing(psycopg2.connect(dbname="postgres", **env["superuser"])) as conn, conn.cursor() as cur:
-        cur.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,))
-        row = cur.fetchone()
-        return row[0] if row else None
+    return database_state(env["superuser"], name)
 
 
 def test_lifecycle_create_suspend_resume_clone_remove(env):
