@@ -9,6 +9,7 @@ base_cache_signaling_<cache> per cache); res_partner with the rows of real Odoo 
 ir_module_module.demo telling which (measured in tests/integration/test_odoo_parity.py).
 """
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -83,6 +84,23 @@ def create_fleet_role(connect_kwargs, name, member="odoo_ops_admin"):
     with admin.cursor() as cur:
         cur.execute(sql.SQL("CREATE ROLE {} LOGIN; GRANT {} TO {}").format(sql.Identifier(name), sql.Identifier(name), sql.Identifier(member)))
     admin.close()
+
+
+def fleet_with_template(pg, fleet, template, filestore_root):
+    """On the harness's PostgreSQL `pg`: a fleet role and a template database it owns, with its filestore
+    under filestore_root - what a tenant playbook creates tenants from. Returns the superuser's connection."""
+    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
+    create_fleet_role(superuser, fleet)
+    create_odoo_fixture(superuser, template, owner=fleet, filestore_root=filestore_root)
+    return superuser
+
+
+def database_state(connect_kwargs, name):
+    """Whether database `name` allows connections (False: suspended), or None when it does not exist."""
+    with contextlib.closing(psycopg2.connect(dbname="postgres", **connect_kwargs)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,))
+        row = cur.fetchone()
+        return row[0] if row else None
 
 
 def create_odoo_server_role(connect_kwargs, name, password):

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from tests.harness.http import request
-from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
+from tests.harness.odoo_fixture import database_state, fleet_with_template
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.playbook import VENV_BIN
 from tests.harness.process import scratch_dirs
@@ -24,10 +24,8 @@ FLEET = "lifecycle_fleet"
 def env(harness):
     state = harness.up("postgres", "s3", "traefik", "backend")
     pg, s3, traefik = state["postgres"], state["s3"], state["traefik"]
-    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
     with scratch_dirs("odoo_ops-lifecycle-fs-") as (root,):
-        create_fleet_role(superuser, FLEET)
-        create_odoo_fixture(superuser, "lc_golden", owner=FLEET, filestore_root=root)
+        superuser = fleet_with_template(pg, FLEET, "lc_golden", root)
         s3_client(s3).create_bucket(Bucket="lifecycle")
         extra = {
             "odoo_ops_postgres": login_options(pg),
@@ -60,11 +58,7 @@ def playbook(env, name, **extra):
 
 
 def database(env, name):
-    """(allows connections) of a database, or None when it does not exist."""
-    with contextlib.closing(psycopg2.connect(dbname="postgres", **env["superuser"])) as conn, conn.cursor() as cur:
-        cur.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,))
-        row = cur.fetchone()
-        return row[0] if row else None
+    return database_state(env["superuser"], name)
 
 
 def test_lifecycle_create_suspend_resume_clone_remove(env):
