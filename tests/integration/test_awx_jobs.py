@@ -132,7 +132,7 @@ def test_create_back_up_and_verify_a_tenant_as_awx_runs_them(awx):
     assert created.status == "successful", stdout[-3000:]
     assert extra == {"tenant": "awxacme"} and database(awx, "awxacme") is True
 
-    backup, extra, stdout = launch(awx, "odoo_ops backup", {"backup_tier": "1"})
+    backup, extra, stdout = launch(awx, "odoo_ops backup", {"tenant_backup_tier": "1"})
     assert backup.status == "successful", stdout[-3000:]
     keys = [o["Key"] for o in awx["s3"].list_objects_v2(Bucket=BUCKET, Prefix="odoo/awxacme/").get("Contents", [])]
     assert any(k.endswith(".zip") for k in keys), keys

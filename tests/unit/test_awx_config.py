@@ -112,7 +112,12 @@ def test_survey_variables_are_the_playbooks_own(template):
 def test_dangerous_templates_default_to_the_safe_answer():
     """With only their survey defaults, the dangerous templates' confirmations are false."""
     dangerous = [t for t in TEMPLATES if any("confirm" in q["variable"] for q in questions(t))]
-    assert {t["playbook"] for t in dangerous} == {"playbooks/tenant_remove.yml", "playbooks/incident_db_corruption.yml"}
+    assert {t["playbook"] for t in dangerous} == {
+        "playbooks/tenant_remove.yml",
+        "playbooks/incident_db_corruption.yml",
+        "playbooks/incident_zone_failover.yml",
+        "playbooks/incident_credential_compromise.yml",
+    }
     for template in dangerous:
         answers = {q["variable"]: "x" for q in questions(template) if q.get("required") and q.get("default") in ("", None)}
         extra = survey_extra_vars(template, answers)
@@ -243,7 +248,7 @@ def test_schedules_follow_the_tier_policy():
             runs = [(n["unified_job_template"]["name"], n.get("extra_data") or {}) for n in workflows[target]["workflow_nodes"]]
         for name, data in runs:
             if name == "odoo_ops backup":
-                backed[int(data["backup_tier"])] = period
+                backed[int(data["tenant_backup_tier"])] = period
             elif name == "odoo_ops backup verify":
                 verified[int(data["backup_verify_tier"])] = period
             elif name == "odoo_ops DR drill":
