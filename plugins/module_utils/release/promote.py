@@ -11,6 +11,7 @@ import subprocess
 import time
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed, Refused
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import reporting
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_absolute_path, check_tenant_name
@@ -243,4 +244,5 @@ class Promotion:
             os.rename(back, live)
 
     def run(self):
-        return {"updated": self.updated, "recorded": self.recorded, "rolled_back": self.rolled_back}[self.p["state"]]()
+        with reporting(lambda: self.report):  # a refusal still says which release, gate and windows
+            return {"updated": self.updated, "recorded": self.recorded, "rolled_back": self.rolled_back}[self.p["state"]]()
