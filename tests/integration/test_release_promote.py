@@ -1,6 +1,6 @@
 """playbooks/release_promote.yml on a real Odoo 18.0 server (../shared/odoo-18.0, issue #20): a fleet (one
 Odoo process, dbfilter ^%d$, its addons folder a symlink the release switches) serves a dev and a UAT
-tenant made by odoo_tenant from the session's sealed template. Releases are addons folders written
+tenant made by odoo_tenant from the session's `-i base` template. Releases are addons folders written
 here: r1 installs two addons, r2 changes one of them (only that one is updated, by Odoo's own `-u`),
 `broken` changes it again so that its update raises. Proven: the release recorded per tenant and per
 environment; the UAT gate refusing a release dev has not run, and passing one it has (with the
@@ -22,8 +22,6 @@ from tests.harness.process import scratch_dirs
 from tests.harness.services import PG_BIN, REPO_ROOT
 
 FLEET, FLEET_PASSWORD = "rp_fleet", "rp-fleet-secret"
-TEMPLATE_ROLE = "rt_template"  # the template test_real_odoo_tenants makes: one -i per session for both
-MODULES = "base,web,mail,payment"
 BUCKET = "release-promote"
 DEV, UAT = "rpdev", "rpuat"
 
@@ -84,12 +82,14 @@ def write_release(root, name):
 
 
 @pytest.fixture(scope="module")
-def world(harness, odoo_install, odoo_templates, odoo_servers):
+def world(harness, odoo_install, odoo_template, odoo_servers):
+    """The session's `-i base` template (made once for every real-Odoo test), not sealed: other tests copy it."""
     state = harness.up("postgres", "s3")
     pg, s3 = state["postgres"], state["s3"]
-    template = odoo_templates.get(TEMPLATE_ROLE, "rt-template-secret", modules=MODULES)
+    template = odoo_template
     odoo_server.ensure_role(pg, FLEET, FLEET_PASSWORD)
     odoo_server.query(pg, "postgres", "GRANT %s TO %s" % (FLEET, pg["admin_user"]))
+    odoo_server.query(pg, "postgres", "GRANT %s TO %s" % (template.role, pg["admin_user"]))  # to copy the unsealed template
     odoo_server.query(pg, "postgres", "GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO %s" % pg["admin_user"])
     s3_client(s3).create_bucket(Bucket=BUCKET)
     with scratch_dirs("odoo_ops-release-", mode=0o755) as (root,), scratch_dirs("odoo_ops-release-secrets-", mode=0o700) as (secrets,):
@@ -113,16 +113,6 @@ def world(harness, odoo_install, odoo_templates, odoo_servers):
         odoo_server.chown_tree(server.data_dir, odoo_install.uid, odoo_install.gid)
         world = {"pg": pg, "s3": s3, "install": odoo_install, "server": server, "root": root, "secrets": secrets, "filestore": filestore}
         tenant_options = dict(login_options(pg), **s3_options(s3), owner=FLEET, filestore_root=filestore, filestore_owner=str(odoo_install.uid))
-        sealed = run_tasks(
-            [
-                {
-                    "sysgenpro.odoo_ops.odoo_tenant": dict(
-                        tenant_options, name=template.name, state="template", owner=None, filestore_root=os.path.join(template.data_dir, "filestore")
-                    )
-                }
-            ]
-        )
-        assert not sealed.failures, sealed
         for name in (DEV, UAT):
             made = run_tasks(
                 [
