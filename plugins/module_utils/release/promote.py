@@ -35,8 +35,19 @@ LOG_TAIL_LINES = 40
 ROLLBACK_SUFFIX = "_rollback"
 
 
-def log_tail(text, lines=LOG_TAIL_LINES):
-    return "\n".join((text or "").splitlines()[-lines:])
+def failure_excerpt(text, lines=LOG_TAIL_LINES):
+    """What Odoo said about its failure: from its first ERROR or CRITICAL line on (a traceback follows
+    it; the last lines are only its shutdown), else its last lines; bounded either way."""
+    found = (text or "").splitlines()
+    first = next((i for i, line in enumerate(found) if " ERROR " in line or " CRITICAL " in line), None)
+    return "\n".join(found[first : first + lines] if first is not None else found[-lines:])
+
+
+def failure_summary(text):
+    """The exception line of Odoo's first traceback (e.g. odoo.exceptions.UserError: ...), else the excerpt's first line."""
+    excerpt = failure_excerpt(text).splitlines()
+    errors = [line for line in excerpt if not line.startswith((" ", "\t")) and ("Error" in line.split(":", 1)[0] or "Exception" in line.split(":", 1)[0])]
+    return errors[0] if errors else (excerpt[0] if excerpt else "no output")
 
 
 class Promotion:
@@ -100,7 +111,8 @@ class Promotion:
             if self.p["restore_point"] and steps:
                 steps.insert(0, "create restore point release-%s on the cluster" % self.release["id"])
             self.report["tenants"] = [{k: v for k, v in item.items() if k != "metadata"} for item in plans]
-            plan = Plan(before=before, after=after, steps=steps, report=self.report)
+            plan = Plan(before=before, after=after, steps=steps)
+            plan.report = self.report  # the same dict: what the run adds (durations, restore point) is reported
             if self.check_mode or not steps:
                 return plan.result()
             if self.p["restore_point"]:
@@ -111,9 +123,9 @@ class Promotion:
                 if item["update"] or item["install"]:
                     done.append(item["name"])
                     item["update_seconds"] = self.run_odoo(item)
-                    self.report["tenants"] = [{k: v for k, v in one.items() if k != "metadata"} for one in plans]
                 if item["record"]:
                     self.record_release(item)
+                self.report["tenants"] = [{k: v for k, v in one.items() if k != "metadata"} for one in plans]
             return plan.result()
 
     def restore_point(self):
@@ -155,8 +167,9 @@ class Promotion:
             self.report["failed_step"] = "update %s" % item["name"]
             self.report["failed_tenant"] = item["name"]
             raise OperationFailed(
-                "the module update of %s failed (Odoo exited %s after %s s): %s" % (item["name"], done.returncode, seconds, log_tail(self.pg.safe(output), 15)),
-                result=dict(self.report, odoo_log=log_tail(self.pg.safe(output))),
+                "the module update of %s failed (Odoo exited %s after %s s): %s"
+                % (item["name"], done.returncode, seconds, failure_summary(self.pg.safe(output))),
+                result=dict(self.report, odoo_log=failure_excerpt(self.pg.safe(output))),
                 changed=True,
             )
         return seconds
@@ -217,8 +230,8 @@ class Promotion:
                 before[name] = {"release": ((live.get("metadata") or {}).get("release") or {}).get("id")}
                 after[name] = {"database": "restored from its pre-release backup", "kept_as": kept}
                 steps.append("put %s back in place of %s (the failed database kept as %s)" % (restored, name, kept))
-            plan = Plan(before=before, after=after, steps=steps, report=self.report)
             self.report["tenants"] = [{"name": n, "restored_from": r, "kept_as": k} for n, r, k, _l in items]
+            plan = Plan(before=before, after=after, steps=steps, report=self.report)
             if self.check_mode or not steps:
                 return plan.result()
             for name, restored, kept, live in items:

@@ -16,6 +16,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.release.model i
     gate,
     release_model,
 )
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.release.promote import failure_excerpt, failure_summary
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -169,3 +170,21 @@ def test_the_report_is_rendered_by_the_shared_report_code():
     markdown = rendered["markdown"]
     assert "# Release promotion to prod: rolled_back" in markdown and "SKIPPED (uat): emergency \\| fix" in markdown
     assert "| acme | r1 | sale_custom |  | 4.2 | pre-release/acme/acme_x.zip | - |" in markdown
+
+
+ODOO_FAILURE = """2026-12-07 19:31:12,086 6796 INFO ? odoo: Odoo version 18.0-20250506
+2026-12-07 19:31:20,100 6796 INFO rpdev odoo.modules.loading: loading release_probe/data/zz_fail.xml
+2026-12-07 19:31:20,200 6796 CRITICAL rpdev odoo.service.server: Failed to initialize database `rpdev`.
+Traceback (most recent call last):
+  File "/odoo/odoo/tools/convert.py", line 600, in parse
+    self._tags[rec.tag](rec)
+odoo.exceptions.UserError: release probe: this update fails on purpose
+2026-12-07 19:31:27,600 6796 INFO rpdev odoo.sql_db: ConnectionPool(read/write;used=0/count=0/max=64): Closed 1 connections
+"""
+
+
+def test_a_failed_update_is_summarised_by_its_exception_not_by_the_shutdown_lines():
+    assert failure_summary(ODOO_FAILURE) == "odoo.exceptions.UserError: release probe: this update fails on purpose"
+    excerpt = failure_excerpt(ODOO_FAILURE)
+    assert excerpt.startswith("2026-12-07 19:31:20,200 6796 CRITICAL") and "fails on purpose" in excerpt
+    assert failure_excerpt("a\nb\nc", lines=2) == "b\nc" and failure_summary("") == "no output"
