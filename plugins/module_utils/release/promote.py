@@ -160,16 +160,16 @@ class Promotion:
                 "the update of %s did not end within update_timeout (%s s)" % (item["name"], self.p["update_timeout"]), result=self.report, changed=True
             ) from None
         seconds = round(time.monotonic() - started, 1)
-        output = done.stdout + done.stderr
+        # Masked line by line: safe() makes one line of its text, and the excerpt needs Odoo's lines.
+        output = "\n".join(self.pg.safe(line) for line in (done.stdout + done.stderr).splitlines())
         # Odoo 18 exits 0 after a failed module load in some paths: its log is read too.
         failed = done.returncode != 0 or " CRITICAL " in output or "Failed to initialize database" in output
         if failed:
             self.report["failed_step"] = "update %s" % item["name"]
             self.report["failed_tenant"] = item["name"]
             raise OperationFailed(
-                "the module update of %s failed (Odoo exited %s after %s s): %s"
-                % (item["name"], done.returncode, seconds, failure_summary(self.pg.safe(output))),
-                result=dict(self.report, odoo_log=failure_excerpt(self.pg.safe(output))),
+                "the module update of %s failed (Odoo exited %s after %s s): %s" % (item["name"], done.returncode, seconds, failure_summary(output)),
+                result=dict(self.report, odoo_log=failure_excerpt(output)),
                 changed=True,
             )
         return seconds
