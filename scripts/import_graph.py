@@ -22,7 +22,7 @@ LAYERS = (
     ("odoo", "failover"),
     ("backup",),
     ("tenant", "pitr", "kubernetes"),
-    ("verify",),
+    ("verify", "release"),
 )
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 

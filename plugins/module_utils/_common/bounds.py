@@ -19,6 +19,8 @@ BOUNDS = {
     "compress_level": (0, 9),
     # concurrent part uploads, each holding one part in memory
     "upload_concurrency": (1, 32),
+    # one tenant's module update (odoo_release): a day at most, however large the tenant
+    "update_timeout": (1, 86400),
 }
 MAX_DEPTH = 3  # options of options of options: deeper than any argument spec of the collection
 

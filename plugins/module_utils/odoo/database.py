@@ -176,6 +176,14 @@ class OdooDatabase:
             return []
         return [row[0] for row in self._rows("SELECT name FROM {} WHERE state = ANY(%s) ORDER BY name", (list(NEUTRALIZED_STATES),), ["ir_module_module"])]
 
+    def module_versions(self):
+        """{name: latest_version} of the installed modules (state installed or to upgrade), read from
+        ir_module_module as Odoo's backup manifest does; empty for a database without Odoo tables."""
+        if not self.has("ir_module_module", "name", "state", "latest_version"):
+            return {}
+        rows = self._rows("SELECT name, latest_version FROM {} WHERE state IN ('installed', 'to upgrade') ORDER BY name", tables=["ir_module_module"])
+        return dict(rows)
+
     def neutralize(self, addons_paths=None):
         """Neutralize as `odoo-bin neutralize` does: with addons_paths, Odoo's own script of every
         installed module that has one, all in one transaction; without, the collection's built-in

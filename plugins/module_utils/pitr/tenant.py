@@ -13,7 +13,6 @@ stopped and removed.
 """
 
 import datetime
-import json
 import os
 import shutil
 import subprocess
@@ -33,8 +32,9 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.databa
     allow_connections,
     drop_database,
     observe_database,
+    record_metadata,
     revoke_public,
-    terminate_sessions,
+    swap_in,
 )
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import SessionRole
@@ -146,7 +146,7 @@ class TenantPitr:
             self.pg.execute(sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(name, sql.Literal(live["statement_timeout"])))
         metadata = dict(live.get("metadata") or {"managed_by": MANAGED_BY, "tenant": self.tenant})
         metadata["pitr"] = dict(self._stamp(), backup_set=self.cluster.report.get("backup_set"), reached=self.cluster.report.get("last_replay_ts"))
-        self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(name, sql.Literal(json.dumps(metadata))))
+        record_metadata(self.pg, self.restored, metadata)
 
     def _rows_after_target(self):
         """{table: rows of the damaged database with an id above the restored one's highest}: what the
@@ -248,9 +248,7 @@ class TenantPitr:
     def _swap(self, built):
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         forensic = check_tenant_name("%s_pre_pitr_%s" % (self.tenant, stamp.lower()), "forensic name")
-        terminate_sessions(self.pg, self.tenant)
-        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.tenant), sql.Identifier(forensic)))
-        self.pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(self.restored), sql.Identifier(self.tenant)))
+        swap_in(self.pg, self.tenant, self.restored, forensic)
         if not self.live["allow_connections"]:  # a suspended tenant comes back suspended: resume is a decision
             allow_connections(self.pg, self.tenant, False)
         self.report.update(swapped=True, forensic_database=forensic)

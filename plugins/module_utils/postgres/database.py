@@ -84,6 +84,19 @@ def observe_database(pg, name):
     return found
 
 
+def record_metadata(pg, name, metadata):
+    """Write a database's metadata comment (what observe_database reads back)."""
+    pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(json.dumps(metadata, sort_keys=True))))
+
+
+def swap_in(pg, live, replacement, kept_as):
+    """Put database `replacement` in the place of `live`, which is kept as `kept_as` (its sessions cut
+    first: a database with sessions cannot be renamed)."""
+    terminate_sessions(pg, live)
+    pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(live), sql.Identifier(kept_as)))
+    pg.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(replacement), sql.Identifier(live)))
+
+
 def allow_connections(pg, name, allow):
     pg.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(sql.Identifier(name), sql.SQL("true" if allow else "false")))
 

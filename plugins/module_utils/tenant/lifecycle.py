@@ -14,7 +14,6 @@ session role (postgres/session.py): a restored backup or an online copy is fille
 owns nothing but the new database, and only then handed to the tenant's owner.
 """
 
-import json
 import os
 import secrets
 import shutil
@@ -39,6 +38,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.databa
     drop_database,
     executable_objects,
     observe_database,
+    record_metadata,
     revoke_public,
     tenant_locks,
     terminate_sessions,
@@ -771,7 +771,7 @@ class Tenant:
         self.pg.execute(sql.SQL("ALTER DATABASE {} " + clause).format(sql.Identifier(self.name), value))
 
     def _comment(self, metadata):
-        self.pg.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(self.name), sql.Literal(json.dumps(metadata, sort_keys=True))))
+        record_metadata(self.pg, self.name, metadata)
 
     def _neutralize(self):
         odoo = self._odoo()

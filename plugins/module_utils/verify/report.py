@@ -242,6 +242,63 @@ def credential_markdown(report):
     return "\n".join(lines + not_done(report) + step_log(report)) + "\n"
 
 
+def release_report(report):
+    """The promotion's evidence (release_promote.yml): {"json": report with its verdict, "markdown": text}.
+    report: environment, outcome, started, finished, release (before per tenant, after), gate, freeze,
+    tenants (update, install, durations, health), backups, restore_point, rollback, failed_step."""
+    release = report.get("release") or {}
+    gate = report.get("gate") or {}
+    freeze = report.get("freeze") or {}
+    evidence = gate.get("evidence") or {}
+    lines = ["# Release promotion to %s: %s" % (report["environment"], report["outcome"]), ""]
+    lines += table(
+        ("", ""),
+        [
+            ("release", "%s (image %s, addons %s)" % (release.get("id"), release.get("image_digest") or release.get("image"), release.get("addons_ref"))),
+            ("started / finished", "%s / %s" % (report.get("started"), report.get("finished"))),
+            (
+                "gate",
+                "no previous environment"
+                if not gate.get("previous_environment")
+                else (
+                    "passed: ran %s in %s on %s" % (evidence.get("result"), gate["previous_environment"], evidence.get("date"))
+                    if gate.get("passed")
+                    else "SKIPPED (%s): %s" % (gate["previous_environment"], gate.get("skipped_reason"))
+                ),
+            ),
+            (
+                "freeze windows",
+                "none active at %s" % freeze.get("at")
+                if not freeze.get("frozen")
+                else "OVERRIDDEN (%s): %s" % (freeze.get("overridden"), ", ".join(sorted(freeze.get("tenants") or {}))),
+            ),
+            ("restore point", report.get("restore_point") or "-"),
+            ("failed step", report.get("failed_step") or "-"),
+            ("rollback", report.get("rollback") or "-"),
+        ],
+    )
+    backups = report.get("backups") or {}
+    health = report.get("health") or {}
+    lines += ["", "Tenants:", ""]
+    lines += table(
+        ("tenant", "release before", "updated", "installed", "update s", "pre-release backup", "health"),
+        [
+            (
+                t["name"],
+                t.get("release_before"),
+                ", ".join(t.get("update") or []),
+                ", ".join(t.get("install") or []),
+                t.get("update_seconds"),
+                backups.get(t["name"]),
+                health.get(t["name"]),
+            )
+            for t in report.get("tenants") or []
+        ],
+    )
+    data = dict(report, passed=report["outcome"] == "promoted")
+    return {"json": data, "markdown": "\n".join(lines) + "\n"}
+
+
 def _label(value):
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
