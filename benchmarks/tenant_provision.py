@@ -4,8 +4,8 @@ filestore, beside raw `createdb -T` + `cp -a` on the same data; CREATE DATABASE 
 then one ansible-playbook run creating 100 tenants and its re-run, as one task per tenant (a
 loop) and as one task for all (the `tenants` option).
 
-Goals (2 cores): <= 0.5 s per tenant in the module's own work; 100 tenants <= 90 s; re-run <= 20 s
-with changed=0. Run: .venv/bin/python -m benchmarks.tenant_provision [--tenants 20] [--playbook 100]
+Goals (2 cores): <= 0.5 s per tenant in the module's own work and p50 <= 1.5x the raw commands'
+p50; 100 tenants <= 90 s; re-run <= 20 s with changed=0. Run: .venv/bin/python -m benchmarks.tenant_provision [--tenants 20] [--playbook 100]
 """
 
 import argparse
@@ -17,11 +17,13 @@ import time
 
 import psycopg2
 
-from benchmarks.benchlib import FreshPlatform, finish_module, go, start_warm_module, summary
+from benchmarks.benchlib import FreshPlatform, finish_module, go, percentile, start_warm_module, summary
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.playbook import run_tasks
 
 FLEET = "odoo_fleet"
+RAW = "raw createdb -T + cp -a (postgres superuser)"
+GOAL_RATIO = 1.5  # issue 16: the module's p50 against the raw commands' p50
 
 
 def setup(state, root):
@@ -96,7 +98,7 @@ def module_create(login, root, name, strategy, filestore_copy):
         name=name,
         template="golden",
         owner=FLEET,
-        base_url="https://%s.test" % name,
+        base_url="https://%s.test" % name.replace("_", "-"),  # a host name holds no underscore
         filestore_root=root,
         strategy=strategy,
         filestore_copy=filestore_copy,
@@ -113,7 +115,7 @@ def per_tenant(state, root, login, superuser, count):
     """Each series once per round, round after round: the cluster grows evenly under all of them."""
     if not count:
         return
-    series = {"raw createdb -T + cp -a (postgres superuser)": lambda i: raw_create(state, root, "raw_%d" % i)}
+    series = {RAW: lambda i: raw_create(state, root, "raw_%d" % i)}
     for strategy in ("file_copy", "wal_log"):
         for mode in ("copy", "hardlink"):
             series["odoo_tenant strategy=%s filestore=%s" % (strategy, mode)] = lambda i, s=strategy, m=mode: module_create(
@@ -133,18 +135,27 @@ def per_tenant(state, root, login, superuser, count):
     )
     for label in series:
         print("  %-52s %s  WAL %5.1f MB" % (label, summary(times[label]), sum(wal[label]) / len(wal[label]) / 1e6))
+    raw = percentile(times[RAW], 50)
+    for label in [label for label in series if label != RAW]:
+        print("  %-52s p50 %.2fx the raw commands (goal <= %.1fx)" % (label, percentile(times[label], 50) / raw, GOAL_RATIO))
 
 
 def playbook(login, root, count):
     names = ["pb_%03d" % i for i in range(count)]
     common = dict(login, template="golden", owner=FLEET, filestore_root=root, filestore_copy="hardlink", connection_limit=20, statement_timeout=300)
     loop = [
-        {"name": "one task per tenant", "sysgenpro.odoo_ops.odoo_tenant": dict(common, name="{{ item }}", base_url="https://{{ item }}.test"), "loop": names}
+        {
+            "name": "one task per tenant",
+            "sysgenpro.odoo_ops.odoo_tenant": dict(common, name="{{ item }}", base_url="https://{{ item | replace('_', '-') }}.test"),
+            "loop": names,
+        }
     ]
     batch = [
         {
             "name": "one task for the fleet",
-            "sysgenpro.odoo_ops.odoo_tenant": dict(common, tenants=[{"name": "b" + name, "base_url": "https://b%s.test" % name} for name in names]),
+            "sysgenpro.odoo_ops.odoo_tenant": dict(
+                common, tenants=[{"name": "b" + name, "base_url": "https://b%s.test" % name.replace("_", "-")} for name in names]
+            ),
         }
     ]
     for form, tasks in (("loop", loop), ("tenants", batch)):

@@ -18,7 +18,7 @@ PREFIX = "ansible_collections.sysgenpro.odoo_ops.plugins.module_utils."
 # Lowest first. What each package owns is in the README's layout section.
 LAYERS = (
     ("_common",),
-    ("postgres", "object_store", "pgbackrest", "traefik"),
+    ("postgres", "object_store", "pgbackrest", "traefik", "business_calendar"),
     ("odoo",),
     ("backup",),
     ("tenant", "pitr"),

@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import fleet_port_range
+
 
 def _parse_ranges(text):
     """'18100-18143,20000' (the text of ip_local_reserved_ports) -> [(first, last), ...]."""
@@ -23,11 +25,13 @@ def _parse_ranges(text):
 
 
 def _bounds(claim, span):
-    """A port, [first, last], or a mapping with port_base (or first) and count, `span` by default
-    (a fleet's entry)."""
+    """A port, [first, last], or a mapping with port_base (or first) and count; without count, `span`
+    ports, or a fleet's entry: the range odoo_fleet_plan lays its containers out in."""
     if isinstance(claim, dict):
         first = int(claim.get("first", claim.get("port_base")))
-        return first, first + int(claim.get("count", span)) - 1
+        if "count" in claim or span:
+            return first, first + int(claim.get("count", span)) - 1
+        return tuple(fleet_port_range(first))
     if isinstance(claim, (list, tuple)):
         return int(claim[0]), int(claim[-1])
     return int(claim), int(claim)
@@ -37,11 +41,12 @@ def _label(name, first, last):
     return "%s (%d-%d)" % (name, first, last)
 
 
-def port_conflicts(claims, local_port_range="", reserved_ports="", span=1):
+def port_conflicts(claims, local_port_range="", reserved_ports="", span=None):
     """Messages naming each problem of `claims` ({owner: port, [first, last] or {port_base, count}}): an invalid range, two
     owners whose ranges overlap, ports in the ephemeral range `local_port_range` (the text of
     /proc/sys/net/ipv4/ip_local_port_range) that `reserved_ports` (ip_local_reserved_ports) does
-    not reserve. A mapping without count covers `span` ports. No message: the plan is sound."""
+    not reserve. A mapping without count covers `span` ports, by default a fleet's port range
+    (module_utils/odoo/sizing.py). No message: the plan is sound."""
     problems = []
     ranges = []
     for name, claim in sorted(claims.items()):

@@ -8,21 +8,31 @@ import collections
 import concurrent.futures
 import datetime
 import hashlib
-import traceback
+import importlib.util
 import zlib
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.warnings import warn
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+
+# botocore is boto3's engine; using it directly saves boto3's and s3transfer's import. It is imported
+# when the first ObjectStore is made, not with this file: its import (~0.1-0.2 s) would otherwise be
+# paid by every run of a module that only may talk to S3 (odoo_tenant creating from a template never does).
+botocore = None
 try:
-    # botocore is boto3's engine; using it directly saves boto3's and s3transfer's import (~0.2 s
-    # of every module run).
-    import botocore.config
-    import botocore.exceptions
-    import botocore.session
+    HAS_BOTO3 = importlib.util.find_spec("botocore") is not None
+except ValueError:  # botocore in sys.modules without a spec: imported already
+    HAS_BOTO3 = True
+BOTO3_IMPORT_ERROR = None if HAS_BOTO3 else "ImportError: No module named 'botocore' (in %s)" % __name__
 
-    HAS_BOTO3, BOTO3_IMPORT_ERROR = True, None
-except ImportError:
-    HAS_BOTO3, BOTO3_IMPORT_ERROR = False, traceback.format_exc()
+
+def _load_botocore():
+    global botocore  # pylint: disable=global-statement  # bound once, on first use
+    if botocore is None:
+        import botocore.config  # pylint: disable=import-outside-toplevel,redefined-outer-name
+        import botocore.exceptions  # pylint: disable=import-outside-toplevel
+        import botocore.session  # pylint: disable=import-outside-toplevel
 
 
 def s3_argument_spec():
@@ -38,7 +48,7 @@ def s3_argument_spec():
     )
 
 
-class S3Error(Exception):
+class S3Error(OdooOpsError):
     """An object-storage failure, with a message naming the endpoint and never a key; `code` is the
     store's error code (NoSuchKey, AccessDenied, ...) when it answered."""
 
@@ -57,6 +67,13 @@ class ObjectStore:
         verify = False
         if params.get("s3_validate_certs", True):
             verify = params.get("s3_ca_bundle") or True
+        else:
+            # Said in every result: whoever sits between this host and the store can then read the
+            # backups and the keys' signatures, and answer in the store's place.
+            warn(
+                "s3_validate_certs is false: the certificate of %s is not checked, so anyone on the network path can read "
+                "backups in transit or answer in the object store's place; give s3_ca_bundle instead" % self.endpoint
+            )
         endpoint = params.get("s3_endpoint_url") or "https://"
         s3_options = {"addressing_style": "path"}
         if endpoint.startswith("https://"):
@@ -64,6 +81,7 @@ class ObjectStore:
             # header (MultipartWriter): a SHA-256 of the payload for the signature would be a
             # third pass over the data. Over plain HTTP the payload stays signed.
             s3_options["payload_signing_enabled"] = False
+        _load_botocore()
         config = botocore.config.Config(
             retries={"mode": "standard", "max_attempts": params.get("s3_retries") or 5}, s3=s3_options, connect_timeout=10, read_timeout=60
         )

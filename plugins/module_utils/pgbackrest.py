@@ -18,6 +18,8 @@ import subprocess
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+
 OPTION_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 # pgBackRest options whose values are secrets: repoN-cipher-pass, repoN-s3-key, repoN-s3-key-secret,
 # repoN-s3-token, repoN-azure-key, repoN-gcs-key, repoN-sftp-private-key-passphrase, and any later
@@ -60,7 +62,7 @@ def option_value(value):
     return str(value)
 
 
-class PgBackRestError(Exception):
+class PgBackRestError(OdooOpsError):
     """A pgBackRest command failed; the message holds its own error lines (never the options)."""
 
 

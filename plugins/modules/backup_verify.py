@@ -35,15 +35,12 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
   - sysgenpro.odoo_ops.backup_signing
   - sysgenpro.odoo_ops.pitr
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
     support: partial
     details:
@@ -51,8 +48,6 @@ attributes:
         creates a throwaway database or starts a PostgreSQL server (listed in RV(skipped_levels)).
       - No report or textfile is written; RV(reports) gives the paths a real run would write.
       - RV(verified) is null when a level was skipped (not proven either way).
-  diff_mode:
-    support: none
 options:
   level:
     description: What to verify; several at once are run cheapest first.
@@ -142,7 +137,7 @@ options:
     type: path
     default: /var/tmp
   jobs:
-    description: Parallel jobs restoring a custom-format logical backup.
+    description: Parallel jobs restoring a custom-format logical backup, 1 to 64.
     type: int
     default: 1
   report_dir:
@@ -184,6 +179,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: The levels run per subject (C(verify <subject>) and the level) and the reports written; it changes nothing.
+  returned: always
+  type: list
+  elements: str
+  sample: ["verify acme: objects", "write /var/lib/odoo-ops/reports/acme-20261123T120000Z.json"]
+diff:
+  description: Empty (before and after alike) - verification changes nothing.
+  returned: always
+  type: dict
+  sample: {before: {}, after: {}}
 verified:
   description: Whether every check passed; null in check mode when a level was skipped.
   returned: always
@@ -221,18 +227,26 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import reporting, run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import plan_result
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.run import ARGUMENT_SPEC, verify
+
+
+def verify_backups(params, check_mode):
+    """The verification's result; what it did as steps (it changes nothing: changed is false)."""
+    with reporting(lambda: {"verified": False}):
+        result = verify(params, check_mode)
+    steps = ["verify %s: %s" % (subject, level) for subject in result["subjects"] for level in result["levels"]]
+    result = plan_result(result, False, steps + ["write %s" % path for path in sorted(result["reports"].values())], {}, {})
+    if result["verified"] is False and params["fail_on_error"]:
+        raise OdooOpsError(result["msg"], result=result)
+    return result
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_by={"name": ["bucket"]})
-    try:
-        result = verify(module.params, module.check_mode)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False, verified=False)
-    if result["verified"] is False and module.params["fail_on_error"]:
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(module, lambda resources: verify_backups(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

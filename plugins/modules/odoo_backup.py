@@ -33,19 +33,16 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
   - sysgenpro.odoo_ops.backup_signing
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: Checks the tenant, bucket, object lock and signing key, and reports the key, format and estimated size it would write.
   diff_mode:
-    support: none
+    support: full
+    details: The backup it writes (key, format, size - estimated in check mode) as the after state.
 options:
   name:
     description: The tenant (database) to back up.
@@ -93,12 +90,12 @@ options:
     type: bool
     default: false
   part_size_mb:
-    description: Size of the multipart upload's parts.
+    description: Size of the multipart upload's parts, 5 (S3's smallest part) to 1024.
     type: int
     default: 16
   upload_concurrency:
     description:
-      - Parts uploaded at once while the backup goes on. Memory is about
+      - Parts uploaded at once while the backup goes on, 1 to 32. Memory is about
         (O(upload_concurrency) + 1) x O(part_size_mb).
     type: int
     default: 4
@@ -168,6 +165,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: The objects written (or, in check mode, to be written), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["write s3://backups/odoo/acme/acme_20261123T120000Z.zip", "write s3://backups/odoo/acme/acme_20261123T120000Z.zip.manifest.json"]
+diff:
+  description: Nothing before; after, the backup's key, format and size (estimated in check mode). Both empty when O(if_older_than) found a recent backup.
+  returned: always
+  type: dict
+  sample: {before: {}, after: {key: odoo/acme/acme_20261123T120000Z.zip, format: zip, size: 73400320}}
 key:
   description: The backup's key.
   returned: success
@@ -226,14 +234,17 @@ throughput:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import plan_result
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import newest_backup, signing_argument_spec, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import SessionRole
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.writer import TenantBackup
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import BOTO3_IMPORT_ERROR, HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres, postgres_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import ObjectStore, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import observe_database
@@ -267,40 +278,42 @@ def backup(module, pg):
     check_tenant_name(params["name"])
     keys = signing_keys(params)
     if not keys:
-        raise ValueError(
+        raise Refused(
             "backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: a backup whose sidecar is "
             "not signed cannot be told from one anyone with the bucket's keys wrote"
         )
     found = observe_database(pg, params["name"])
     if not found["exists"]:
-        raise ValueError("tenant %s does not exist on %s" % (params["name"], pg.where))
+        raise Refused("tenant %s does not exist on %s" % (params["name"], pg.where))
     if not found["allow_connections"]:
-        raise ValueError("tenant %s is suspended (it accepts no connections): resume it to back it up" % params["name"])
-    if not 5 <= params["part_size_mb"] <= 1024 or not 0 <= (params["compress_level"] or 0) <= 9:
-        raise ValueError("part_size_mb must be 5-1024 (S3's smallest part is 5 MiB) and compress_level 0-9")
-    if not 1 <= params["upload_concurrency"] <= 32:
-        raise ValueError("upload_concurrency must be 1-32")
+        raise Refused("tenant %s is suspended (it accepts no connections): resume it to back it up" % params["name"])
     store = ObjectStore(params)
     store.check_bucket(params["bucket"])
     if params.get("object_lock_mode") and not (store.object_lock(params["bucket"]) or {}).get("ObjectLockEnabled"):
-        raise ValueError("object_lock_mode is set but bucket %s has no object lock" % params["bucket"])
+        raise Refused("object_lock_mode is set but bucket %s has no object lock" % params["bucket"])
     program(params.get("pg_bin_dir"), "pg_dump")
     if params.get("if_older_than"):
         newest = newest_backup(store, params["bucket"], params["key_prefix"], params["name"], keys)
         if newest and (utc_now() - parse_timestamp(newest["created"], "created")).total_seconds() < params["if_older_than"]:
-            return dict(newest, changed=False)
-    if module.check_mode:
-        return dict(changed=True, **TenantBackup.estimate(pg, params))
+            return plan_result(newest, False, [], {}, {})
+    if module.check_mode:  # the plan: what the real run would write, its size estimated
+        planned = TenantBackup.estimate(pg, params)
+        return backup_result(params["bucket"], planned, planned["objects"], planned["estimated_size"])
     # The owner is checked before the session role exists, so a refusal leaves nothing behind.
     with SessionRole(pg, [found["owner"]]) as session:
-        return dict(TenantBackup(session.client(), store, params, keys[0]).run(), changed=True)
+        written = TenantBackup(session.client(), store, params, keys[0]).run()
+    return backup_result(params["bucket"], written, [o["key"] for o in written["objects"]] + [written["manifest_key"]], written["size"])
+
+
+def backup_result(bucket, report, keys, size):
+    """The plan of a backup (check mode) or what it wrote (a real run): the same keys."""
+    after = {"key": report["key"], "format": report["format"], "size": size}
+    return plan_result(report, True, ["write s3://%s/%s" % (bucket, key) for key in keys], {}, after)
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
-    run_postgres_module(module, lambda pg: backup(module, pg), expected=(ValueError, S3Error, OSError))
+    run_module(module, lambda resources: backup(module, resources.enter_context(Postgres(module.params))), needs=["psycopg2", "botocore"])
 
 
 if __name__ == "__main__":

@@ -25,18 +25,15 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
   - sysgenpro.odoo_ops.s3
   - sysgenpro.odoo_ops.backup_signing
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: The plan of a real run; nothing is deleted.
   diff_mode:
-    support: none
+    support: full
+    details: The tenant's authenticated backups before and after the deletions.
 options:
   name:
     description: The tenant.
@@ -73,6 +70,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: The deletions, in order (C(delete <key>)); locked backups are never among them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["delete odoo/acme/acme_20261001T020000Z.zip"]
+diff:
+  description: The keys of the tenant's authenticated backups before and after the deletions.
+  returned: always
+  type: dict
+  sample: {before: {backups: [a.zip, b.zip]}, after: {backups: [b.zip]}}
 keep:
   description: Backups kept, with why (daily, weekly, monthly, newest verified).
   returned: always
@@ -98,18 +106,14 @@ untrusted:
   sample: [{key: odoo/acme/acme_20261124T010000Z.zip, problem: "s3://b/odoo/acme/acme_20261124T010000Z.zip has no sidecar manifest"}]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups, recorded_objects, signing_argument_spec, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_plan
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import (
-    BOTO3_IMPORT_ERROR,
-    HAS_BOTO3,
-    ObjectStore,
-    S3Error,
-    s3_argument_spec,
-    version_args,
-)
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import ObjectStore, s3_argument_spec, version_args
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import plan_result
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 
 ARGUMENT_SPEC = dict(
@@ -129,7 +133,7 @@ def apply_retention(module):
     check_tenant_name(params["name"])
     keys = signing_keys(params)
     if not keys:
-        raise ValueError("backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: retention counts only backups whose signed sidecar authenticates")
+        raise Refused("backup_signing_key (or ODOO_OPS_BACKUP_SIGNING_KEY) is required: retention counts only backups whose signed sidecar authenticates")
     store = ObjectStore(params)
     store.check_bucket(params["bucket"])
     listed = list_backups(store, params["bucket"], params["key_prefix"], params["name"], keys)
@@ -152,24 +156,20 @@ def apply_retention(module):
             for obj in backups[key]["objects"]:
                 for version in store.versions(params["bucket"], obj) or [{"version_id": None}]:
                     store.call("delete %s" % obj, "delete_object", Bucket=params["bucket"], Key=obj, **version_args(version["version_id"]))
-    return dict(
-        changed=bool(deletable),
+    report = dict(
         delete=deletable,
         locked=locked,
         untrusted=untrusted,
         keep=[{"key": key, "created": backups[key]["created"].isoformat(), "reasons": reasons} for key, reasons in sorted(keep.items())],
     )
+    before = {"backups": sorted(backups)}
+    after = {"backups": sorted(key for key in backups if key not in deletable)}
+    return plan_result(report, bool(deletable), ["delete %s" % key for key in deletable], before, after)
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
-    try:
-        result = apply_retention(module)
-    except (ValueError, S3Error) as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(**result)
+    run_module(module, lambda resources: apply_retention(module), needs=["botocore"])
 
 
 if __name__ == "__main__":

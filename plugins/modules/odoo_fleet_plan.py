@@ -26,16 +26,10 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: The same computation.
-  diff_mode:
-    support: none
 options:
   fleets:
     description: The fleets.
@@ -66,9 +60,17 @@ options:
         type: int
         required: true
       web_containers:
-        description: Web containers of the fleet.
+        description: Web containers of the fleet (at most 10, what the port layout has room for).
         type: int
         default: 1
+      port_base:
+        description:
+          - The first of the 44 ports the fleet claims on its host; when given, each container's C(ports)
+            and the fleet's C(port_range) are returned (what the role C(docker_odoo_fleet) listens on).
+          - "The layout: web container i (1..10) listens on C(port_base + 4(i-1)) in slot C(a) and
+            C(+ 2) in slot C(b) (a rolling update starts the new container in the other slot), each
+            with its gevent port next to it; the cron container on C(port_base + 40) and C(+ 41)."
+        type: int
       workers:
         description: HTTP workers per web container, instead of the computed number.
         type: int
@@ -102,8 +104,8 @@ EXAMPLES = r"""
 - name: Plan a shared fleet and a dedicated customer on one PostgreSQL
   sysgenpro.odoo_ops.odoo_fleet_plan:
     fleets:
-      - {name: shared1, kind: shared, tenants: [acme, globex], cpus: 2, memory_mb: 4096, web_containers: 2}
-      - {name: initech, kind: dedicated, tenants: [initech], cpus: 1, memory_mb: 2048}
+      - {name: shared1, kind: shared, tenants: [acme, globex], cpus: 2, memory_mb: 4096, web_containers: 2, port_base: 8100}
+      - {name: initech, kind: dedicated, tenants: [initech], cpus: 1, memory_mb: 2048, port_base: 8150}
     postgres_clusters:
       main: {max_connections: 200, reserved_connections: 10}
     host_memory_mb: 16384
@@ -111,13 +113,29 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: Always empty - sizing changes nothing.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+diff:
+  description: Empty - sizing changes nothing.
+  returned: always
+  type: dict
+  sample: {before: {}, after: {}}
 fleets:
-  description: Each fleet's plan - its containers (role web or cron, count, workers, processes, options, odoo_conf text, connections).
+  description:
+    - Each fleet's plan - its containers (role web or cron, count, workers, processes, options, odoo_conf text, connections).
+    - With O(fleets[].port_base), the fleet's C(port_range) C([first, last]) and each container's C(ports) - for the web
+      entry a list, one item per container (C(index), slots C(a) and C(b), each C({http, gevent})), for the cron entry
+      C({http, gevent}); without it C(port_range) is null and the containers have no C(ports).
   returned: success
   type: list
   elements: dict
   sample: [{name: shared1, kind: shared, db_maxconn: 7, connections: 112, containers: [{role: web, count: 2, workers: 5,
-            processes: 6, connections: 84, options: {workers: 5, db_maxconn: 7, dbfilter: "^%d$", proxy_mode: true}}]}]
+            processes: 6, connections: 84, options: {workers: 5, db_maxconn: 7, dbfilter: "^%d$", proxy_mode: true},
+            ports: [{index: 1, a: {http: 8100, gevent: 8101}, b: {http: 8102, gevent: 8103}}]}], port_range: [8100, 8143]}]
 budgets:
   description: Per PostgreSQL cluster - max_connections, reserve, budget, worst_case and the arithmetic.
   returned: success
@@ -126,6 +144,8 @@ budgets:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PlanRefused, plan_fleets
 
 FLEET_OPTIONS = dict(
@@ -139,6 +159,7 @@ FLEET_OPTIONS = dict(
     cron_threads=dict(type="int", default=2),
     db_maxconn=dict(type="int"),
     postgres=dict(type="str", default="main"),
+    port_base=dict(type="int"),
 )
 ARGUMENT_SPEC = dict(
     fleets=dict(type="list", elements="dict", required=True, options=FLEET_OPTIONS),
@@ -167,15 +188,17 @@ def check_host_memory(fleets, host_mb, reserved_mb):
         )
 
 
+def size(params):
+    """The fleets' plan: a computation that changes nothing (no step), the same in check mode."""
+    fleets, budgets = plan_fleets(params["fleets"], clusters_of(params["postgres_clusters"]))
+    if params.get("host_memory_mb"):
+        check_host_memory(fleets, params["host_memory_mb"], params["host_reserved_mb"])
+    return Plan(report=dict(fleets=fleets, budgets=budgets)).result()
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        fleets, budgets = plan_fleets(module.params["fleets"], clusters_of(module.params["postgres_clusters"]))
-        if module.params.get("host_memory_mb"):
-            check_host_memory(fleets, module.params["host_memory_mb"], module.params["host_reserved_mb"])
-    except ValueError as exc:  # PlanRefused, or a field no plan can come from
-        module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(changed=False, fleets=fleets, budgets=budgets)
+    run_module(module, lambda resources: size(module.params))
 
 
 if __name__ == "__main__":

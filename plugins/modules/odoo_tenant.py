@@ -29,16 +29,12 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
   - sysgenpro.odoo_ops.backup_signing
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: The same plan as a real run (every check included) is reported; nothing is changed.
   diff_mode:
     support: full
@@ -174,7 +170,7 @@ options:
         required: true
       jobs:
         description:
-          - Parallel C(pg_restore) jobs for a custom-format backup. With 1 the restore is one
+          - Parallel C(pg_restore) jobs for a custom-format backup, 1 to 64. With 1 the restore is one
             transaction; with more, a failure leaves a partial database, which the module drops.
         type: int
         default: 1
@@ -430,6 +426,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: The same as RV(actions) (with O(tenants), each prefixed with the tenant's name).
+  returned: always
+  type: list
+  elements: str
+  sample: ["create database acme from template golden_18 (strategy wal_log)"]
 tenants:
   description: With O(tenants), one result per entry (the keys below, plus C(name) and C(changed)).
   returned: when tenants is given
@@ -486,9 +488,9 @@ final_backup:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import S3Error, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres, postgres_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.lifecycle import PER_TENANT_OPTIONS, manage_tenants
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
 
@@ -551,11 +553,11 @@ def main():
             ("admin_password", "admin_password_file"),
         ],
     )
-    run_postgres_module(
+    run_module(
         module,
-        lambda pg: manage_tenants(pg, module.params, module.check_mode, module.warn),
-        expected=(ValueError, FilestoreError, RuntimeError, OSError, S3Error),
-    )  # TenantBusy is a RuntimeError
+        lambda resources: manage_tenants(resources.enter_context(Postgres(module.params)), module.params, module.check_mode, module.warn),
+        needs=["psycopg2"],
+    )
 
 
 if __name__ == "__main__":

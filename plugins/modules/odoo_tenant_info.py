@@ -16,17 +16,11 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
   - sysgenpro.odoo_ops.postgres
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: Read-only; the same in check mode.
-  diff_mode:
-    support: none
 options:
   name:
     description: Only this tenant.
@@ -60,6 +54,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: Always empty - the module only reads.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+diff:
+  description: Empty - the module only reads.
+  returned: always
+  type: dict
+  sample: {before: {}, after: {}}
 tenants:
   description: One entry per tenant, sorted by name.
   returned: always
@@ -103,7 +108,9 @@ tenants:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres, postgres_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.inventory import list_tenants
 
 ARGUMENT_SPEC = dict(
@@ -118,7 +125,12 @@ ARGUMENT_SPEC.update(postgres_argument_spec())
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_postgres_module(module, lambda pg: dict(changed=False, tenants=list_tenants(pg, module.params)))
+
+    def work(resources):
+        pg = resources.enter_context(Postgres(module.params))
+        return Plan(report=dict(tenants=list_tenants(pg, module.params))).result()  # read-only: no step
+
+    run_module(module, work, needs=["psycopg2"])
 
 
 if __name__ == "__main__":

@@ -40,14 +40,10 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
   - sysgenpro.odoo_ops.pitr
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: Runs the pre-checks and reports the plan (target, backup, stop time, archive end); restores nothing.
   diff_mode:
     support: full
@@ -207,6 +203,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: The restore's phases; empty when an identical restore is in place already or for O(engine=cloudnativepg) (rendered only).
+  returned: always
+  type: list
+  elements: str
+  sample: ["restore main into /var/lib/postgresql/pitr (side_by_side)", "start it and replay to the target (pause)"]
+diff:
+  description: The restore O(data_dir) holds before and after (empty for O(engine=cloudnativepg)).
+  returned: always
+  type: dict
+  sample: {before: {data_dir: /srv/pitr, restore: null}, after: {data_dir: /srv/pitr, restore: {stanza: main, backup_set: 20261123-120000F}}}
 reached_target:
   description: Whether the target was reached, proven by the log line and the replay timestamp.
   returned: success
@@ -276,15 +283,14 @@ durations:
   sample: {restore: 4.2, replay: 1.9, total: 6.1}
 """
 
-import os
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import reporting, run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import plan_result
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.cnpg import recovery_cluster
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError, misplaced_secrets
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, misplaced_secrets
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import normalize_target
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore, RestoreFailed, pitr_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, PostgresError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import PitrRestore, pitr_argument_spec
 
 CNPG_OPTIONS = dict(
     cluster_name=dict(type="str", required=True),
@@ -314,13 +320,34 @@ ARGUMENT_SPEC = dict(
 ARGUMENT_SPEC.update(pitr_argument_spec())
 
 
-def render_cnpg(module):
-    try:
-        target = normalize_target(module.params["target"])
-        cluster = recovery_cluster(target, module.params["cnpg"], module.params.get("backup_set"))
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(changed=False, target={k: target[k] for k in ("type", "value", "inclusive", "timeline")}, resources=[cluster])
+def render_cnpg(params):
+    """A CloudNativePG recovery Cluster: rendered, applied by kubernetes.core.k8s (nothing changes here)."""
+    target = normalize_target(params["target"])
+    report = dict(
+        target={k: target[k] for k in ("type", "value", "inclusive", "timeline")},
+        resources=[recovery_cluster(target, params["cnpg"], params.get("backup_set"))],
+    )
+    return plan_result(report, False, [], {}, {})
+
+
+def restore(params, check_mode):
+    """The restore's plan (check mode, or an identical earlier restore: nothing to do) or its result;
+    its report so far goes with a failure."""
+    pitr = PitrRestore(PgBackRest(params), params)
+    with reporting(lambda: pitr.report):
+        earlier = pitr.plan()
+        diff = pitr.diff(earlier)
+        steps = (
+            []
+            if earlier
+            else [
+                "restore %s into %s (%s)" % (params["stanza"], params["data_dir"], params["mode"]),
+                "start it and replay to the target (%s)" % params["action"],
+            ]
+        )
+        if earlier:
+            return plan_result({k: v for k, v in earlier.items() if k != "key"}, False, steps, diff["before"], diff["after"])
+        return plan_result(pitr.report if check_mode else pitr.apply(), True, steps, diff["before"], diff["after"])
 
 
 def main():
@@ -333,24 +360,9 @@ def main():
     # and every result of this run show it as ******** too.
     module.no_log_values.update(misplaced_secrets(module.params))
     if module.params["engine"] == "cloudnativepg":
-        render_cnpg(module)
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    restore = None
-    try:
-        if os.geteuid() == 0:
-            raise ValueError("run pg_pitr_restore as the PostgreSQL OS user (become_user: postgres), not root: PostgreSQL refuses to run as root")
-        restore = PitrRestore(PgBackRest(module.params), module.params)
-        earlier = restore.plan()
-        diff = {"diff": restore.diff(earlier)} if module._diff else {}
-        if earlier:
-            module.exit_json(changed=False, **dict({k: v for k, v in earlier.items() if k != "key"}, **diff))
-        if module.check_mode:
-            module.exit_json(changed=True, **dict(restore.report, **diff))
-        result = dict(restore.apply(), **diff)
-    except (ValueError, PgBackRestError, PostgresError, RestoreFailed, OSError) as exc:
-        module.fail_json(msg=str(exc), changed=False, **(restore.report if restore else {}))
-    module.exit_json(changed=True, **result)
+        run_module(module, lambda resources: render_cnpg(module.params))
+    why = "PostgreSQL refuses to run as root"
+    run_module(module, lambda resources: restore(module.params, module.check_mode), needs=["psycopg2"], not_as_root=("pg_pitr_restore", why))
 
 
 if __name__ == "__main__":

@@ -33,20 +33,17 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
   - sysgenpro.odoo_ops.pitr
   - sysgenpro.odoo_ops.postgres
   - sysgenpro.odoo_ops.s3
   - sysgenpro.odoo_ops.backup_signing
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: Runs the pre-checks of the cluster restore and of the live side, and reports the plan.
   diff_mode:
-    support: none
+    support: full
+    details: The tenant's databases on the server before and after (the restored copy beside it, or swapped in).
 options:
   tenant:
     description: The tenant (database) to bring back, in the live cluster the login options reach.
@@ -69,7 +66,7 @@ options:
     type: int
     required: true
   jobs:
-    description: Parallel jobs of C(pg_dump) and C(pg_restore), at least 1.
+    description: Parallel jobs of C(pg_dump) and C(pg_restore), 1 to 64.
     type: int
     default: 2
   swap:
@@ -80,6 +77,13 @@ options:
     description: Required with O(swap).
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for another run working on the tenant or on O(restored_name) (M(sysgenpro.odoo_ops.odoo_tenant),
+        another C(pg_pitr_tenant)) to finish. The tenant's PostgreSQL advisory lock is held from the plan to the end, so
+        no other run changes, removes or backs up a tenant while its database is swapped.
+    type: int
+    default: 120
   filestore_root:
     description: Odoo's filestore folder (an absolute path); the restored database's filestore is built there from a logical backup.
     type: path
@@ -118,6 +122,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: The phases of the tenant's recovery; empty when it was done before.
+  returned: always
+  type: list
+  elements: str
+  sample: ["restore the cluster beside, paused at the target", "copy acme back as acme_pitr"]
+diff:
+  description: The tenant's databases before and after (the restored copy beside it, or swapped in).
+  returned: always
+  type: dict
+  sample: {before: {databases: [acme]}, after: {databases: [acme, acme_pitr]}}
 tenant:
   description: The tenant.
   returned: always
@@ -160,16 +175,17 @@ side_cluster_removed:
   type: bool
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import require_library, run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import plan_result
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest, PgBackRestError
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import RestoreFailed, pitr_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest import PgBackRest
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import pitr_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.tenant import TenantPitr
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import postgres_argument_spec, run_postgres_module
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, S3Error, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres, postgres_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import ObjectStore, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import tenant_locks
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type="str", required=True),
@@ -179,6 +195,7 @@ ARGUMENT_SPEC = dict(
     jobs=dict(type="int", default=2),
     swap=dict(type="bool", default=False),
     confirm=dict(type="bool", default=False),
+    lock_timeout=dict(type="int", default=120),
     filestore_root=dict(type="path"),
     bucket=dict(type="str"),
     key_prefix=dict(type="str", default="odoo/", no_log=False),
@@ -190,23 +207,29 @@ ARGUMENT_SPEC.update(signing_argument_spec())
 
 
 def bring_back(module, pg):
-    if os.geteuid() == 0:
-        raise ValueError("run pg_pitr_tenant as the PostgreSQL OS user (become_user: postgres), not root")
-    if module.params.get("filestore_root") and not HAS_BOTO3:
-        raise ValueError("filestore_root needs boto3 (botocore) on the host that runs the module")
+    if module.params.get("filestore_root"):
+        require_library("botocore", "filestore_root")
     store = ObjectStore(module.params) if module.params.get("filestore_root") else None
     work = TenantPitr(pg, PgBackRest(module.params), store, module.params)
-    plan = work.plan()
-    if plan.get("done_before"):
-        return dict(plan, changed=False)
-    if module.check_mode:
-        return dict(plan, changed=True)
-    return dict(work.apply(), changed=True)
+    # The same per-tenant lock odoo_tenant holds: a removal, a clone or a URL change never runs while
+    # the tenant's database is being swapped.
+    with tenant_locks(pg, [work.tenant, work.restored], module.params["lock_timeout"]):
+        plan = work.plan()
+        if plan.get("done_before"):
+            return plan_result(plan, False, [], {}, {})
+        steps = ["restore the cluster beside, paused at the target", "copy %s back as %s" % (work.tenant, work.restored)]
+        steps += ["restore its filestore from the newest backup before the target"] if module.params.get("filestore_root") else []
+        steps += ["swap %s in, keep the damaged database" % work.restored] if module.params["swap"] else []
+        before = {"databases": [work.tenant]}
+        after = {"databases": [work.tenant] if module.params["swap"] else [work.tenant, work.restored]}
+        return plan_result(plan if module.check_mode else work.apply(), True, steps, before, after)
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_postgres_module(module, lambda pg: bring_back(module, pg), expected=(ValueError, PgBackRestError, RestoreFailed, S3Error, RuntimeError, OSError))
+    run_module(
+        module, lambda resources: bring_back(module, resources.enter_context(Postgres(module.params))), needs=["psycopg2"], not_as_root=("pg_pitr_tenant", None)
+    )
 
 
 if __name__ == "__main__":

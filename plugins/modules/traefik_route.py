@@ -33,13 +33,9 @@ description:
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_ops.attributes
 attributes:
-  platform:
-    platforms: posix
-    support: full
   check_mode:
-    support: full
     details: Computes the same plan as a real run and reports it; writes nothing and does not wait.
   diff_mode:
     support: full
@@ -305,6 +301,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+steps:
+  description: What is done to the tenant's file (C(write <path>) or C(remove <path>)); empty when it is as wanted, and for O(provider=kubernetes).
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/traefik/dynamic/acme.yml"]
 path:
   description: The tenant's file (O(provider=file)).
   returned: provider is file
@@ -324,8 +326,8 @@ live:
   type: bool
   sample: true
 diff:
-  description: The tenant's YAML file before and after.
-  returned: provider is file
+  description: The tenant's YAML file before and after (empty for O(provider=kubernetes)).
+  returned: always
   type: dict
   sample: {before: "", after: "http:\n  routers: ...", before_header: /etc/traefik/dynamic/acme.yml}
 resources:
@@ -353,10 +355,13 @@ traefik:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_route import HAS_YAML, YAML_IMPORT_ERROR, FileRoute, RouteFailed
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApi, TraefikApiError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import plan_result
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.file_route import FileRoute
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApi
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.config import RouteSpec, kubernetes_objects
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_int
 
@@ -414,42 +419,36 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def ensure_route(params, check_mode):
+    """The route's plan (check mode) or its result once live; refusals, the file system and the API
+    fail with their message (a write Traefik did not confirm is undone: RouteFailed)."""
+    spec = RouteSpec(params) if params["state"] == "present" else None
+    if params["provider"] == "kubernetes":
+        if spec is None:
+            raise Refused("provider=kubernetes renders objects for state=present only; delete them with kubernetes.core.k8s")
+        return plan_result(dict(live=False, routers=[], resources=kubernetes_objects(spec)), False, [], {}, {})
+    check_int(params["wait_timeout"], "wait_timeout", 1, 3600)
+    api = TraefikApi(params["api_url"] or "http://127.0.0.1:8080", params["api_username"], params["api_password"], params["validate_certs"])
+    route = FileRoute(params["dynamic_dir"], params["name"], params["mode"])
+    result, warnings = route.ensure(
+        spec,
+        api,
+        check_mode=check_mode,
+        wait=params["wait"],
+        timeout=params["wait_timeout"],
+        check_entrypoints=params["wait"] or bool(params["api_url"]),
+    )
+    return dict(result, warnings=warnings)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         required_if=[("state", "present", ("hosts", "backend_url")), ("provider", "file", ("dynamic_dir",))],
         supports_check_mode=True,
     )
-    params = module.params
-    warnings = []
-    try:  # every expected failure becomes a message: refusals (ValueError), the file system, the API
-        spec = RouteSpec(params) if params["state"] == "present" else None
-        if params["provider"] == "kubernetes":
-            if spec is None:
-                raise ValueError("provider=kubernetes renders objects for state=present only; delete them with kubernetes.core.k8s")
-            module.exit_json(changed=False, live=False, routers=[], resources=kubernetes_objects(spec))
-        if not HAS_YAML:
-            module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
-        check_int(params["wait_timeout"], "wait_timeout", 1, 3600)
-        api = TraefikApi(params["api_url"] or "http://127.0.0.1:8080", params["api_username"], params["api_password"], params["validate_certs"])
-        route = FileRoute(params["dynamic_dir"], params["name"], params["mode"])
-        result, warnings = route.ensure(
-            spec,
-            api,
-            check_mode=module.check_mode,
-            wait=params["wait"],
-            timeout=params["wait_timeout"],
-            check_entrypoints=params["wait"] or bool(params["api_url"]),
-        )
-    except RouteFailed as exc:
-        for warning in exc.warnings:
-            module.warn(warning)
-        module.fail_json(msg=str(exc), **exc.result)
-    except (ValueError, OSError, TraefikApiError) as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(**result)
+    needs = ["PyYAML"] if module.params["provider"] == "file" else []
+    run_module(module, lambda resources: ensure_route(module.params, module.check_mode), needs=needs)
 
 
 if __name__ == "__main__":

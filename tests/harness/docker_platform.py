@@ -20,8 +20,21 @@ from .process import ServiceError, free_port
 from .services import REPO_ROOT
 
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
-FLEET_PORTS = 44  # a fleet's port range (see the docker_odoo_fleet role)
 PLATFORM_PORTS = ("postgres", "postgres_standby", "redis", "web", "websecure", "api")
+
+
+def docker(*args, timeout=120):
+    """The docker CLI (CompletedProcess, text), bounded by `timeout`; the caller checks returncode."""
+    return subprocess.run(["docker"] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def stop_container(name, grace=20):
+    """`docker stop -t grace`; True when the container ended on SIGTERM, not killed after the grace
+    period (Docker's SIGKILL leaves exit code 137)."""
+    if docker("stop", "-t", str(grace), name, timeout=grace + 60).returncode != 0:
+        return False
+    state = docker("inspect", "--format", "{{.State.ExitCode}} {{.State.OOMKilled}}", name).stdout.split()
+    return state[:1] != ["137"] and state[1:] == ["false"]
 
 
 def ephemeral_low():
@@ -56,10 +69,13 @@ def free_port_range(count, attempts=50):
 
 def platform_ports(fleet_count):
     """({name: port} of PLATFORM_PORTS, [port_base of each fleet]): one block of free ports for a
-    whole platform, so that none of its ports collide."""
-    first = free_port_range(len(PLATFORM_PORTS) + FLEET_PORTS * fleet_count)
+    whole platform, so that none of its ports collide (a fleet's range: odoo_fleet_plan's port layout)."""
+    # Imported here: the collection is on sys.path once the tests' conftest or benchlib has run.
+    from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN  # pylint: disable=import-outside-toplevel
+
+    first = free_port_range(len(PLATFORM_PORTS) + PORT_SPAN * fleet_count)
     ports = {name: first + offset for offset, name in enumerate(PLATFORM_PORTS)}
-    return ports, [first + len(PLATFORM_PORTS) + FLEET_PORTS * index for index in range(fleet_count)]
+    return ports, [first + len(PLATFORM_PORTS) + PORT_SPAN * index for index in range(fleet_count)]
 
 
 def image_tasks(build, cache):
@@ -108,8 +124,12 @@ class DockerPlatform:
 
     def site(self, *args, extra=None, timeout=1500):
         """ansible-playbook playbooks/site.yml; returns the CompletedProcess (stdout has the recap)."""
+        return self.playbook("site", *args, extra=extra, timeout=timeout)
+
+    def playbook(self, name, *args, extra=None, timeout=1500):
+        """ansible-playbook playbooks/<name>.yml on this platform (its inventory and names)."""
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/site.yml", "-e", json.dumps(dict(self.extra, **(extra or {})))] + list(args)
+        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/%s.yml" % name, "-e", json.dumps(dict(self.extra, **(extra or {})))] + list(args)
         return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def secrets(self):

@@ -93,32 +93,37 @@ def _not_zombie(pid):
         return False
 
 
-def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM, group=True):
-    """Signal the process group of pid (pid alone with group=False: a daemon that stops its own
-    children), wait at most `timeout` s, then SIGKILL the group."""
-    if not pid_alive(pid):
-        return
-    signalled = False
+def _signal(pid, sig, group):
+    """Send sig to pid's process group (group=True and pid leads one) or to pid alone; returns
+    whether the group was signalled, or None when pid is gone."""
     if group:
         try:
             os.killpg(pid, sig)
-            signalled = True
+            return True
         except (ProcessLookupError, PermissionError):
             pass  # not a group leader: pid alone
-    if not signalled:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return None
+    return False
+
+
+def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM, group=True):
+    """Signal the process group of pid (pid alone with group=False: a daemon that stops its own
+    children), wait at most `timeout` s, then SIGKILL what was signalled - the group, or pid alone
+    (never its children with group=False)."""
+    if not pid_alive(pid):
+        return
+    whole_group = _signal(pid, sig, group)
+    if whole_group is None:
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(pid):
             return
         time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    _signal(pid, signal.SIGKILL, whole_group)
     deadline = time.monotonic() + 5
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)

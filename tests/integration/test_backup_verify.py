@@ -2,6 +2,7 @@
 PostgreSQL 15 cluster backed up by the pg_backup role (pgBackRest). Every fault of the catalogue is
 made for real, then must be found with a message that names it; the clean set has no finding."""
 
+import functools
 import contextlib
 import datetime
 import hashlib
@@ -16,10 +17,11 @@ import psycopg2
 import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import sign_sidecar
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.pitr_source import PG_CTL, backup, info, pitr_source, sql, switch_and_wait
-from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.playbook import VENV_BIN, last_result, run_tasks
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 from tests.harness.tls import make_test_ca
@@ -74,10 +76,7 @@ def _logical_env(harness, root, work):
     return data
 
 
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), timeout=900, **kwargs)
-    assert result.results, result
-    return result.results[-1]
+run = functools.partial(last_result, timeout=900)  # a restore and its checks take minutes
 
 
 def verify(env, **args):
@@ -372,6 +371,7 @@ def test_check_mode_runs_the_read_only_levels_and_writes_nothing(env):
     assert names[0] == names[1] and real["verified"] is True, (names, real["msg"])
     assert sorted(planned["reports"]) == ["json", "markdown", "textfile"] and not os.listdir(folder)
     assert planned["changed"] is False and not leftovers(env)
+    assert_same_plan_keys(planned, real, all_keys=True)
 
 
 @contextlib.contextmanager

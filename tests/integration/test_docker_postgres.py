@@ -3,22 +3,17 @@ bad input refused before anything exists, check mode on a new host, a primary wi
 standby, idempotent, and a cluster whose pg_hba.conf trusts TCP connections refused by name."""
 
 import contextlib
-import subprocess
 import uuid
 
 import psycopg2
 import pytest
 
-from tests.harness.docker_platform import image_tasks, platform_ports
+from tests.harness.docker_platform import docker, image_tasks, platform_ports
 from tests.harness.playbook import run_tasks
 from tests.harness.process import scratch_dirs
 
 PASSWORD = "pg-" + uuid.uuid4().hex
 REPLICATION = "repl-" + uuid.uuid4().hex
-
-
-def docker(*args, timeout=120):
-    return subprocess.run(["docker"] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")

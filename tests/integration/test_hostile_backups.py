@@ -95,7 +95,7 @@ def marker(env, name):
     return os.path.join(env["marks"], name)
 
 
-def escalation_sql(env, tag, other_tenants=True):
+def escalation_sql(env, tag, other_tenants=True, own_database=False):
     """What a payload running as the restoring role tries, each step on its own (errors swallowed, so
     that a restore would go on and report success if the role were privileged). other_tenants: also
     reach into another tenant of the fleet (code that later runs with the fleet role's rights - as the
@@ -115,6 +115,17 @@ def escalation_sql(env, tag, other_tenants=True):
     if other_tenants:
         steps += ["ALTER DATABASE %s CONNECTION LIMIT 0" % VICTIM, "ALTER DATABASE %s SET work_mem = '1MB'" % VICTIM]
     body = "".join("BEGIN EXECUTE %s; EXCEPTION WHEN OTHERS THEN NULL; END;" % literal(step) for step in steps)
+    if own_database:
+        # What a pg_restore TOC entry (DATABASE PROPERTIES, COMMENT ON DATABASE, ACL) would do to the
+        # database being restored, whatever the format: the restore must undo it before the hand-over.
+        forged = json.dumps({"managed_by": "sysgenpro.odoo_ops", "tenant": VICTIM, "kind": "template"})
+        for step in (
+            "format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database())",
+            "format('ALTER DATABASE %I CONNECTION LIMIT 1', current_database())",
+            "format('GRANT ALL ON DATABASE %I TO PUBLIC', current_database())",
+            "format('COMMENT ON DATABASE %I IS %L', current_database(), " + literal(forged) + ")",
+        ):
+            body += "BEGIN EXECUTE %s; EXCEPTION WHEN OTHERS THEN NULL; END;" % step
     return body
 
 
@@ -124,7 +135,8 @@ def literal(text):
 
 def plant_hostile_objects(env):
     """EVIL's own database holds what a customer's addon could create with the fleet's role: a
-    generated column evaluated by every restore's COPY, a trigger on ir_config_parameter fired by the
+    generated column evaluated by every restore's COPY, an index expression evaluated by every
+    restore and by pg_amcheck, a trigger on ir_config_parameter fired by the
     collection's own writes, each trying to escalate from whatever role runs it."""
     statements = """
     CREATE TABLE public.hb_log (who text, session_who text, at timestamptz DEFAULT now());
@@ -134,6 +146,9 @@ def plant_hostile_objects(env):
     BEGIN PERFORM public.hb_evil_v(i); RETURN i; END $f$;
     CREATE TABLE public.hb_generated (id int, g int GENERATED ALWAYS AS (public.hb_evil(id)) STORED);
     INSERT INTO public.hb_generated (id) VALUES (1), (2);
+    -- An index expression: evaluated again by every restore's CREATE INDEX and by backup_verify's
+    -- pg_amcheck --heapallindexed (which a superuser login runs: PostgreSQL must switch to the owner).
+    CREATE INDEX hb_generated_evil ON public.hb_generated (public.hb_evil(id));
     -- Armed only now: from here on it runs wherever the rows are computed again (every restore's COPY).
     CREATE OR REPLACE FUNCTION public.hb_evil_v(i int) RETURNS int LANGUAGE plpgsql AS $f$
     BEGIN %(generated)s
@@ -146,7 +161,7 @@ def plant_hostile_objects(env):
     CREATE TRIGGER hb_trap BEFORE INSERT OR UPDATE ON public.ir_config_parameter
       FOR EACH ROW EXECUTE FUNCTION public.hb_trap();
     DELETE FROM public.hb_log;
-    """ % {"generated": escalation_sql(env, "generated"), "trigger": escalation_sql(env, "trigger", other_tenants=False)}
+    """ % {"generated": escalation_sql(env, "generated", own_database=True), "trigger": escalation_sql(env, "trigger", other_tenants=False)}
     query(env, statements, dbname=EVIL, fetch=False, user=FLEET)
 
 
@@ -249,7 +264,18 @@ def meta_payloads(env):
         "decoy_copy": "SELECT $x$\nCOPY public.x FROM stdin;\n$x$;\n\\! touch %s\n\\.\n" % m("decoy_copy"),
         "unrestrict": "\\unrestrict guessed\n\\! touch %s\n" % m("unrestrict"),
         "restrict_twice": "\\restrict other\n\\! touch %s\n" % m("restrict_twice"),
+        "crlf": "SELECT 1;\r\n\\! touch %s\r\n" % m("crlf"),
+        # Real COPY data with backslash lines (\N), its terminator, then a meta-command after it.
+        "after_copy_data": "CREATE TABLE public.hb_c (x text);\nCOPY public.hb_c (x) FROM stdin;\n\\N\n\\.\n\\! touch %s\n" % m("after_copy_data"),
+        # A COPY that fails: psql stops there (ON_ERROR_STOP) before it would read on as SQL.
+        "failed_copy": "COPY public.hb_no_such (x) FROM stdin;\n\\! touch %s\n\\.\n" % m("failed_copy"),
+        # psql cuts a line at a NUL: the meta-command would start mid-line, out of the filter's sight.
+        "nul": "SELECT 1; " + "\0" * 2000 + "\\! touch %s\n" % m("nul"),
+        "dollar_body": "DO $b$BEGIN\n\\! touch %s\nEND$b$;\n" % m("dollar_body"),
     }
+
+
+REFUSED_AS = {"failed_copy": "hb_no_such"}  # refused by PostgreSQL itself, before psql reads on
 
 
 def hostile_dump(env, payload):
@@ -301,12 +327,13 @@ def test_meta_commands_in_a_dump_never_run(env, login):
     results = run(*tasks).results
     for name, result in zip(list(keys) + ["unsigned"], results[: len(keys) + 1]):
         assert result.get("failed"), (name, result)
-        assert "meta-command" in result["msg"] or "restricted" in result["msg"] or "not signed" in result["msg"], (name, result["msg"])
+        words = ("meta-command", "restricted", "not signed", "NUL byte", REFUSED_AS.get(name, "meta-command"))
+        assert any(word in result["msg"] for word in words), (name, result["msg"])
     assert "not signed" in results[len(keys)]["msg"]
     for name, result in zip(keys, results[len(keys) + 1 :]):
         check = restore_check(result)
         assert result["verified"] is False and check and not check["ok"], (name, result)
-        assert "meta-command" in check["detail"] or "restricted" in check["detail"], (name, check)
+        assert any(word in check["detail"] for word in ("meta-command", "restricted", "NUL byte", REFUSED_AS.get(name, "meta-command"))), (name, check)
     assert world(env) == before
     assert not session_roles(env)
 
@@ -335,6 +362,12 @@ def test_a_tenants_hostile_objects_run_with_no_privilege(env, login, backup_form
     who = query(env, "SELECT DISTINCT who, session_who FROM public.hb_log", dbname=target)
     assert who and all(w.startswith("odoo_ops_s_") and s.startswith("odoo_ops_s_") for w, s in who), who
     assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname=target) == [(FLEET,)]
+    # What the restore's SQL did to the new database itself (settings, rights, limits, a forged metadata comment) is undone.
+    acl, limit, comment = query(
+        env, "SELECT datacl::text, datconnlimit, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s" % literal(target)
+    )[0]
+    assert acl == "{%s=CTc/%s}" % (FLEET, FLEET) and limit == -1, (acl, limit)
+    assert json.loads(comment)["tenant"] == target and "kind" not in json.loads(comment), comment
     assert not session_roles(env)
     # Later work on the restored tenant (a new URL) fires the trigger again - still as a session role.
     again = run(restore_task(env, login, made["key"], target, base_url="https://moved.erp.test")).results[-1]
@@ -526,6 +559,30 @@ def test_free_space_is_checked_before_anything_is_written(env, tmp_path):
         subprocess.run(["umount", str(small)], check=False)
 
 
+def test_many_tiny_members_are_checked_against_free_inodes(env, tmp_path):
+    """A zip of thousands of one-byte members: its bytes fit anywhere, its files may not (inodes, a
+    block each). Refused before a file is written, signed or not."""
+    small = tmp_path / "few_inodes"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m,nr_inodes=4000", "tmpfs", str(small)], check=False).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        files = {"%02x/%s" % (i % 256, hashlib.sha1(b"%d" % i).hexdigest()): b"x" for i in range(5000)}
+        body = zip_of(source_dump(env), files)
+        keys = {"signed": upload(env, "tiny_signed", body), "unsigned": upload(env, "tiny_unsigned", body, sign=False)}
+        before = world(env)
+        tasks = []
+        for name, key in keys.items():
+            task = restore_task(env, "admin", key, "hb_tiny_%s" % name, backup={"allow_unsigned": True})
+            task["sysgenpro.odoo_ops.odoo_tenant"]["filestore_root"] = str(small)
+            tasks.append(task)
+        for result in run(*tasks).results:
+            assert result.get("failed") and "inodes are free" in result["msg"], result.get("msg")
+        assert world(env) == before and os.listdir(str(small)) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
 def test_custom_format_tar_with_links_or_traversal_is_refused(env):
     """A custom backup's filestore tar holding a symlink or a ../ path (signed as if legitimate)."""
     made = run(
@@ -556,3 +613,66 @@ def test_custom_format_tar_with_links_or_traversal_is_refused(env):
         result = run(restore_task(env, "admin", made["key"], "hb_tar_%s" % kind)).results[-1]
         assert result.get("failed") and ("not a regular file" in result["msg"] or "outside" in result["msg"]), result
         assert world(env) == before and not os.path.exists("/tmp/hb_traversal")
+
+
+def test_custom_archives_carrying_objects_only_a_superuser_makes_are_refused(env):
+    """A compromised backup host rewrites a custom backup (and signs its sidecar) with a dump whose
+    table of contents holds what only a superuser creates: an event trigger (it would run on every
+    later DDL in the tenant as whoever runs it), a publication of all tables, a subscription, an
+    untrusted extension (adminpack writes server files). pg_restore runs as the role that owns only
+    the new database: each entry fails, the restore stops, and nothing is left - on both paths."""
+    made = run(
+        {
+            "sysgenpro.odoo_ops.odoo_backup": dict(
+                env["logins"]["admin"], **env["s3_options"], name=SOURCE, bucket=BUCKET, format="custom", filestore_root=env["root"]
+            )
+        }
+    ).results[-1]
+    objects = {
+        "event_trigger": "CREATE FUNCTION public.hb_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $f$BEGIN %s END$f$; "
+        "CREATE EVENT TRIGGER hb_ddl ON ddl_command_end EXECUTE FUNCTION public.hb_ddl()" % escalation_sql(env, "event_trigger"),
+        "publication": "CREATE PUBLICATION hb_everything FOR ALL TABLES",
+        "subscription": "CREATE SUBSCRIPTION hb_sub CONNECTION 'dbname=%s' PUBLICATION hb_none WITH (connect = false)" % VICTIM,
+        "extension": "CREATE EXTENSION adminpack",
+    }
+    keys, sidecar = {}, json.loads(env["s3"].get_object(Bucket=BUCKET, Key=made["manifest_key"])["Body"].read())
+    for kind, statement in objects.items():
+        crafted = "hb_craft_%s" % kind
+        query(env, "CREATE DATABASE %s TEMPLATE %s" % (crafted, SOURCE), fetch=False)
+        query(env, statement, dbname=crafted, fetch=False)
+        dump = subprocess.run(
+            [os.path.join(PG_BIN, "pg_dump"), "-Fc", "-h", env["superuser"]["host"], "-p", str(env["superuser"]["port"]), "-U", "postgres", crafted],
+            capture_output=True,
+            check=True,
+        ).stdout
+        if kind == "subscription":
+            query(env, "ALTER SUBSCRIPTION hb_sub SET (slot_name = NONE)", dbname=crafted, fetch=False)
+            query(env, "DROP SUBSCRIPTION hb_sub", dbname=crafted, fetch=False)
+        query(env, "DROP DATABASE %s WITH (FORCE)" % crafted, fetch=False)
+        key = made["key"].replace(".dump", "_%s.dump" % kind)
+        answer = env["s3"].put_object(Bucket=BUCKET, Key=key, Body=dump)
+        tar_key = made["key"][: -len(".dump")] + ".filestore.tar"
+        forged = json.loads(json.dumps(sidecar))
+        forged.update(key=key, size=len(dump), sha256=hashlib.sha256(dump).hexdigest())
+        forged["objects"][0].update(key=key, size=len(dump), sha256=hashlib.sha256(dump).hexdigest(), version_id=answer.get("VersionId"))
+        assert forged["objects"][1]["key"] == tar_key
+        forged.pop("signature")
+        copied_tar = key[: -len(".dump")] + ".filestore.tar"
+        tar_answer = env["s3"].copy_object(Bucket=BUCKET, Key=copied_tar, CopySource={"Bucket": BUCKET, "Key": tar_key})
+        forged["objects"][1].update(key=copied_tar, version_id=tar_answer.get("VersionId"))
+        signed = sign_sidecar(forged, env["s3_options"]["backup_signing_key"].encode())
+        env["s3"].put_object(Bucket=BUCKET, Key=key + ".manifest.json", Body=json.dumps(signed).encode())
+        keys[kind] = key
+    before = world(env)
+    for login in ("admin", "superuser"):
+        tasks = [restore_task(env, login, key, "hb_toc_%s_%s" % (login[:2], kind)) for kind, key in keys.items()]
+        tasks += [verify_task(env, login, key) for key in keys.values()]
+        results = run(*tasks).results
+        for kind, result in zip(keys, results[: len(keys)]):
+            assert result.get("failed") and "pg_restore" in result["msg"], (login, kind, result.get("msg"))
+            assert any(word in result["msg"] for word in ("permission denied", "must be superuser", "must be owner")), (login, kind, result["msg"])
+        for kind, result in zip(keys, results[len(keys) :]):
+            check = restore_check(result)
+            assert result["verified"] is False and check and not check["ok"] and "pg_restore" in check["detail"], (login, kind, check)
+        assert world(env) == before, login
+        assert not session_roles(env)

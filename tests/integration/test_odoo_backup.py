@@ -21,8 +21,11 @@ import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import sign_sidecar
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter, ObjectStore, S3Error
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import login_options, s3_client, s3_options
+from tests.harness.pg import query
+from tests.harness.playbook import last_result as run
 from tests.harness.playbook import run_tasks
 from tests.harness.tcp_proxy import CuttableProxy
 
@@ -73,22 +76,11 @@ def backup(env, **args):
     return {"sysgenpro.odoo_ops.odoo_backup": options}
 
 
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), **kwargs)
-    assert result.results, result
-    return result.results[-1]
-
-
-def query(env, statement, dbname="postgres", args=None):
-    with contextlib.closing(psycopg2.connect(dbname=dbname, **env["superuser"])) as conn, conn.cursor() as cur:
-        cur.execute(statement, args)
-        return cur.fetchall()
-
-
 def table_checksums(env, dbname):
     """{table: (row count, md5 of the rows in id order)} for the Odoo tables."""
     return {
-        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname)[0] for table in ODOO_TABLES
+        table: query(env, "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM %s t" % table, dbname=dbname)[0]
+        for table in ODOO_TABLES
     }
 
 
@@ -111,6 +103,9 @@ def test_backup_check_mode_writes_nothing_then_backup_layout_and_sidecar(env):
     assert check["changed"] and keys(env) == before
     result = run(backup(env))
     assert result["changed"] and result["key"].startswith("odoo/bkacme/bkacme_") and result["throughput"] > 0
+    assert_same_plan_keys(check, result)
+    assert check["diff"]["after"]["format"] == result["diff"]["after"]["format"] == "zip" and check["diff"]["after"]["size"] > 0
+    assert len(check["steps"]) == len(result["steps"]) == 2 and result["steps"][0] == "write s3://backups/%s" % result["key"]
     body = env["s3"].get_object(Bucket="backups", Key=result["key"])["Body"].read()
     assert len(body) == result["size"] and hashlib.sha256(body).hexdigest() == result["sha256"]
     archive = zipfile.ZipFile(io.BytesIO(body))
@@ -135,14 +130,14 @@ def test_round_trip_same_rows_and_files(env):
     assert restored["changed"] and restored["origin"]["sha256_verified"], restored
     assert table_checksums(env, "bkacme_rt") == table_checksums(env, "bkacme")
     assert filestore_sha1(env, "bkacme_rt") == filestore_sha1(env, "bkacme")
-    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "bkacme_rt") == [(FLEET,)]
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname="bkacme_rt") == [(FLEET,)]
     assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]  # download removed
     again = run(tenant(env, name="bkacme_rt", copy=False, from_backup={"bucket": "backups", "key": result["key"]}))
     assert again["changed"] is False
     copy = run(tenant(env, name="bkacme_rt_copy", base_url="https://copy.erp.test", from_backup={"bucket": "backups", "key": result["key"]}))
     assert copy["changed"]
-    params = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme_rt_copy"))
-    original = dict(query(env, "SELECT key, value FROM ir_config_parameter", "bkacme"))
+    params = dict(query(env, "SELECT key, value FROM ir_config_parameter", dbname="bkacme_rt_copy"))
+    original = dict(query(env, "SELECT key, value FROM ir_config_parameter", dbname="bkacme"))
     assert params["database.uuid"] != original["database.uuid"] and "database.enterprise_code" not in params
 
 
@@ -169,7 +164,7 @@ def test_custom_format_round_trip_with_parallel_restore(env):
     assert restored["changed"] and restored["origin"]["sha256_verified"], restored
     assert table_checksums(env, "bkacme_cu") == table_checksums(env, "bkacme")
     assert filestore_sha1(env, "bkacme_cu") == filestore_sha1(env, "bkacme")
-    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", "bkacme_cu") == [(FLEET,)]
+    assert query(env, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", dbname="bkacme_cu") == [(FLEET,)]
     assert not [n for n in os.listdir(env["root"]) if n.startswith(".odoo-restore-")]
 
 
@@ -449,6 +444,8 @@ def test_retention_classes_keep_and_delete(env):
     assert max(kept) == max(k for k in before if k.endswith(".zip"))  # the newest is kept
     applied = run(retention(env, name="hist"))
     assert applied["changed"] and sorted(applied["delete"]) == sorted(check["delete"])
+    assert_same_plan_keys(check, applied, all_keys=True)
+    assert applied["diff"] == check["diff"] and applied["steps"] == check["steps"]
     remaining = keys(env, prefix="odoo/hist/")
     assert remaining == sorted(list(kept) + [k + ".manifest.json" for k in kept])
     assert run(retention(env, name="hist"))["changed"] is False
@@ -483,3 +480,23 @@ def test_retention_deletes_every_object_of_a_custom_backup(env):
     assert keys(env, prefix="odoo/custhist/") == sorted(
         list(kept) + [k[: -len(".dump")] + ".filestore.tar" for k in kept] + [k + ".manifest.json" for k in kept]
     )
+
+
+def test_unchecked_store_certificates_are_warned_in_the_result(env):
+    """s3_validate_certs: false works (a lab's self-signed store) but every result says so; the
+    default never warns."""
+    checked, unchecked, verified = run_tasks(
+        [
+            backup(env),
+            backup(env, s3_validate_certs=False),
+            {
+                "sysgenpro.odoo_ops.backup_verify": dict(
+                    env["login"], **env["s3_options"], name="bkacme", bucket="backups", level=["objects"], tier=3, s3_validate_certs=False, fail_on_error=False
+                )
+            },
+        ]
+    ).results
+    assert checked["changed"] and not any("s3_validate_certs" in w for w in checked.get("warnings", [])), checked
+    for result in (unchecked, verified):
+        assert not result.get("failed"), result
+        assert any("s3_validate_certs is false" in w and env["s3_endpoint"] in w for w in result.get("warnings", [])), result

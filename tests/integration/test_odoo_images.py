@@ -4,12 +4,11 @@ like the official Odoo image, and serves a tenant from the harness's PostgreSQL.
 
 import contextlib
 import os
-import subprocess
 import time
 
 import pytest
 
-from tests.harness.docker_platform import image_tasks
+from tests.harness.docker_platform import docker, image_tasks, stop_container
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_server_role
 from tests.harness.playbook import run_tasks
@@ -26,10 +25,6 @@ def images(harness):
         first = run_tasks(tasks, timeout=1500)
         assert first.returncode == 0, first
         yield {"first": first, "tasks": tasks, "built": first.results[-1]["odoo_images_built"]}
-
-
-def docker(*args, timeout=120):
-    return subprocess.run(["docker"] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_images_built_once_and_cached_by_their_inputs(images):
@@ -77,7 +72,6 @@ def serve_from_image(image, pg, work):
                 break
             time.sleep(0.1)
         assert b'data-database="imgacme"' in body, docker("logs", name).stdout
-        started = time.monotonic()
-        assert docker("stop", "-t", "20", name).returncode == 0 and time.monotonic() - started < 15
+        assert stop_container(name, grace=20)  # Odoo stops on SIGTERM, not after the kill timeout
     finally:
         docker("rm", "-f", name)

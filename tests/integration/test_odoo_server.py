@@ -32,7 +32,7 @@ def test_the_tree_is_found_or_the_reason_given(odoo_source, monkeypatch, tmp_pat
 
 def test_the_venv_is_cached_by_its_inputs(odoo_install, tmp_path):
     again = odoo_server.build_venv(odoo_install.tree)
-    assert not again["built"] and again["path"] == odoo_install.venv["path"] and again["seconds"] < 5
+    assert not again["built"] and again["path"] == odoo_install.venv["path"]  # from the cache: nothing built
     assert again["requirements"].endswith("requirements-debian12.txt")
     changed = tmp_path / "requirements.txt"
     shutil.copy(again["requirements"], changed)

@@ -4,7 +4,6 @@ Each scenario: bad input, check mode, apply, check mode again, apply again, then
 The connecting role is the harness's odoo_ops_admin: CREATEDB, CREATEROLE, not a superuser.
 """
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -14,8 +13,11 @@ import tempfile
 import psycopg2
 import pytest
 
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, s3_options
+from tests.harness.pg import connect, query
+from tests.harness.playbook import last_result as run
 from tests.harness.playbook import run_tasks
 
 FLEET = "tenant_fleet"  # each test module has its own roles: they share one PostgreSQL
@@ -49,29 +51,10 @@ def pg(harness):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def connect(kwargs, dbname="postgres"):
-    """A session that closes at the end of a with block (psycopg2's own only ends the transaction)."""
-    conn = psycopg2.connect(dbname=dbname, **kwargs)
-    conn.autocommit = True
-    return contextlib.closing(conn)
-
-
-def query(pg, statement, args=None, dbname="postgres"):
-    with connect(pg["superuser"], dbname) as conn, conn.cursor() as cur:
-        cur.execute(statement, args)
-        return cur.fetchall()
-
-
 def tenant(pg, **args):
     options = dict(pg["login"], filestore_root=pg["root"], owner=FLEET)
     options.update(args)
     return {"sysgenpro.odoo_ops.odoo_tenant": {k: v for k, v in options.items() if v is not None}}
-
-
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), **kwargs)
-    assert result.results, result
-    return result.results[-1]
 
 
 def params(pg, dbname):
@@ -111,6 +94,8 @@ def test_create_from_template_check_idempotent_and_real_state(pg):
 
     first = run(task)
     assert first["changed"] and first["origin"] == {"template": GOLDEN, "copy": True, "sessions_cut": 0}, first.get("msg")
+    assert_same_plan_keys(check, first, all_keys=True)
+    assert first["steps"] == check["steps"] == check["actions"]
     assert run(task, check=True)["changed"] is False
     assert run(task)["changed"] is False
 
@@ -337,6 +322,12 @@ def test_bad_input_changes_nothing(pg, tmp_path):
     cases = [
         (dict(name="Bad-Name", template=GOLDEN, base_url="https://x.test"), "is not a valid tenant id"),
         (dict(name="x" * 64, template=GOLDEN, base_url="https://x.test"), "is not a valid tenant id"),
+        (dict(name="newline\n", template=GOLDEN, base_url="https://x.test"), "is not a valid tenant id"),
+        (dict(name="badurl", template=GOLDEN, base_url="ftp://x.test"), "needs a scheme (http|https://host:port)"),
+        (dict(name="badurl", template=GOLDEN, base_url="javascript:alert(1)"), "needs a scheme"),
+        (dict(name="badurl", template=GOLDEN, base_url="https://x.test/web"), "must not carry a path"),
+        (dict(name="badurl", template=GOLDEN, base_url="https://x.test\n"), "contains white space, a control character"),
+        (dict(name="badowner", template=GOLDEN, owner=FLEET + "\n", base_url="https://x.test"), "is not a valid tenant id"),
         (dict(name="nope", template="no_such_template", base_url="https://x.test"), "template database no_such_template does not exist"),
         (dict(name="existing", source=GOLDEN, base_url="https://x.test"), "already exists and is not a clone of"),
         (dict(name="nourl", template=GOLDEN), "base_url is required"),
@@ -414,6 +405,7 @@ def test_tenant_info_lists_tenants(pg):
     run(tenant(pg, name="info_b", state="suspended"))
     task = {"sysgenpro.odoo_ops.odoo_tenant_info": dict(pg["login"], tier=2, filestore_root=pg["root"])}
     result = run(task)
+    assert_same_plan_keys(run(task, check=True), result, all_keys=True)
     found = {t["name"]: t for t in result["tenants"]}
     assert {"info_a", "info_b"} <= set(found)
     assert found["info_a"]["state"] == "active" and found["info_b"]["state"] == "suspended"

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import psycopg2
 import pytest
@@ -155,5 +154,4 @@ def test_without_proxy_mode_the_forwarded_host_is_ignored_and_uploads_land_by_sh
         with open(os.path.join(env["folder"], "filestore", "wlb", sha1[:2], sha1), "rb") as handle:
             assert handle.read() == content
         proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert proc.wait(timeout=30) == 0 and time.monotonic() - started < 10
+        assert proc.wait(timeout=10) == 0  # on SIGTERM, within the bound

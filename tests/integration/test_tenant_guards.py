@@ -2,7 +2,6 @@
 hurt another tenant (issue #14): concurrent runs on one tenant, an undo that would drop what
 another created, removal of what is not a tenant, and a golden template any fleet could reach."""
 
-import contextlib
 import json
 import os
 import shutil
@@ -18,6 +17,8 @@ import pytest
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import LOCK_CLASS
 from tests.harness.odoo_fixture import create_odoo_fixture
 from tests.harness.options import s3_client, s3_options
+from tests.harness.pg import connect, query
+from tests.harness.playbook import last_result as run
 from tests.harness.playbook import run_tasks
 
 FLEET = "guard_fleet"
@@ -48,28 +49,10 @@ def env(harness):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def connect(kwargs, dbname="postgres"):
-    conn = psycopg2.connect(dbname=dbname, **kwargs)
-    conn.autocommit = True
-    return contextlib.closing(conn)
-
-
-def query(env, statement, args=None, dbname="postgres"):
-    with connect(env["superuser"], dbname) as conn, conn.cursor() as cur:
-        cur.execute(statement, args)
-        return cur.fetchall() if cur.description else None
-
-
 def tenant(env, **args):
     options = dict(env["login"], filestore_root=env["root"], owner=FLEET)
     options.update(args)
     return {"sysgenpro.odoo_ops.odoo_tenant": {k: v for k, v in options.items() if v is not None}}
-
-
-def run(*tasks, **kwargs):
-    result = run_tasks(list(tasks), **kwargs)
-    assert result.results, result
-    return result.results[-1]
 
 
 def databases(env):
@@ -200,3 +183,52 @@ def test_undo_never_drops_a_database_this_run_did_not_create(env, harness):
     assert not os.path.exists(os.path.join(env["root"], "guard_taken"))
     assert not [n for n in os.listdir(env["root"]) if n.startswith(".")]
     shutil.rmtree(big, ignore_errors=True)
+
+
+def test_an_owner_that_could_escalate_is_refused(env):
+    """A tenant's SQL (a restored dump, its Odoo's addons) runs with its owner's rights and may SET
+    ROLE to any role the owner belongs to: an owner holding CREATEROLE or CREATEDB, a member (even
+    indirect) of pg_execute_server_program or of another predefined role, or the collection's own
+    login role is refused - for a new tenant and for work on an existing one - and nothing changes."""
+    query(
+        env,
+        "CREATE ROLE guard_exec NOLOGIN; GRANT pg_execute_server_program TO guard_exec; "
+        "CREATE ROLE guard_nested NOLOGIN IN ROLE guard_exec; CREATE ROLE guard_creator NOLOGIN CREATEROLE; "
+        "CREATE ROLE guard_reader NOLOGIN IN ROLE pg_read_all_data; "
+        "GRANT guard_exec, guard_nested, guard_creator, guard_reader TO %s" % env["state"]["admin_user"],
+    )
+    create_odoo_fixture(env["superuser"], "guard_owned_exec", owner="guard_nested")
+    query(env, "CREATE ROLE guard_shared NOLOGIN; GRANT guard_shared TO %s" % env["state"]["admin_user"])
+    query(env, "CREATE DATABASE guard_shared_t1 OWNER guard_shared")
+    query(env, "COMMENT ON DATABASE guard_owned_exec IS %s", (json.dumps({"managed_by": "sysgenpro.odoo_ops", "tenant": "guard_owned_exec"}),))
+    before = (databases(env), query(env, "SELECT rolname FROM pg_roles ORDER BY 1"), query(env, "SELECT roleid, member FROM pg_auth_members ORDER BY 1, 2"))
+    cases = {
+        "guard_exec": "member of pg_execute_server_program",
+        "guard_nested": "member of pg_execute_server_program",
+        "guard_creator": "has CREATEROLE",
+        "guard_reader": "member of pg_read_all_data",
+        "pg_execute_server_program": "is a predefined role",
+        env["state"]["admin_user"]: "has CREATEROLE, CREATEDB",
+        "postgres": "is a superuser",
+        "odoo_ops_sessions": "session role group",
+    }
+    tasks = [dict(tenant(env, name="guard_escalate", template=TEMPLATE, owner=owner, base_url="https://e.guard.test"), ignore_errors=True) for owner in cases]
+    # A dedicated tenant named like a role that already owns another database (its owner defaults to its name).
+    cases["guard_shared"] = "already exists and owns guard_shared_t1"
+    tasks.append(
+        dict(tenant(env, name="guard_shared", template=TEMPLATE, pattern="dedicated", owner=None, base_url="https://s.guard.test"), ignore_errors=True)
+    )
+    for check in (True, False):
+        for (owner, word), result in zip(cases.items(), run_tasks(tasks, check=check).results):
+            assert result.get("failed") and word in result["msg"] and owner in result["msg"], (owner, check, result)
+    for check in (True, False):
+        existing = run(tenant(env, name="guard_owned_exec", owner=None, base_url="https://moved.guard.test"), check=check)
+        assert existing.get("failed") and "guard_owned_exec's owner guard_nested is not a plain role" in existing["msg"], existing
+        assert "member of pg_execute_server_program" in existing["msg"], existing
+    assert (
+        databases(env),
+        query(env, "SELECT rolname FROM pg_roles ORDER BY 1"),
+        query(env, "SELECT roleid, member FROM pg_auth_members ORDER BY 1, 2"),
+    ) == before
+    query(env, "DROP DATABASE guard_owned_exec")
+    query(env, "DROP DATABASE guard_shared_t1")

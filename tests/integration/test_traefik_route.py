@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 
+from tests.harness.contract import assert_same_plan_keys
 from tests.harness.http import request, websocket_echo
 from tests.harness.playbook import run_tasks
 
@@ -140,6 +141,8 @@ def test_idempotence_check_mode_diff_and_absent(traefik):
     result = check.results[0]
     assert result["changed"] is True and result["live"] is False
     assert "cycle-ratelimit" in result["diff"]["after"] and "cycle-ratelimit" not in result["diff"]["before"]
+    assert_same_plan_keys(result, first.results[0], all_keys=True)
+    assert result["steps"] == first.results[0]["steps"] == ["write %s" % path]
     assert open(path, "rb").read() == written  # check mode wrote nothing
     assert api_router(traefik, "cycle-web")["middlewares"] == ["cycle-headers@file"]
 

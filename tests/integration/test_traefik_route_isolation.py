@@ -281,3 +281,27 @@ def test_a_broken_directory_takes_everyone_down_after_a_restart(traefik, neighbo
     finally:
         os.unlink(broken)
     assert answers(traefik, "victim.test")  # the watcher picks the directory up again
+
+
+def test_a_file_of_the_same_name_it_did_not_write_is_never_replaced_or_removed(traefik, neighbours):
+    """A route name that matches another file of the directory (the platform's shared middlewares or
+    TLS options, a hand-written route): neither state=present nor state=absent replaces or removes it,
+    in check mode or not, and every tenant still answers after a restart."""
+    foreign = os.path.join(traefik["dir"], "platform-shared.yml")
+    with open(foreign, "w", encoding="utf-8") as handle:
+        handle.write("http:\n  middlewares:\n    platform-compress:\n      compress: {}\n")
+    try:
+        before = snapshot(traefik["dir"])
+        for check in (True, False):
+            run = apply(
+                dict(route(traefik, "platform-shared", ["shared.test"]), ignore_errors=True),
+                dict(route(traefik, "platform-shared", ["shared.test"], state="absent"), ignore_errors=True),
+                check=check,
+            )
+            for result, verb in zip(run.results, ("replace", "remove")):
+                assert result.get("failed") and "was not written by traefik_route" in result["msg"] and "refusing to %s" % verb in result["msg"], result
+                assert result.get("changed") is False and not traceback_in(result), result
+            assert snapshot(traefik["dir"]) == before
+        assert_neighbours_answer_after_restart(traefik, neighbours)
+    finally:
+        os.unlink(foreign)

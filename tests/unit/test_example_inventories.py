@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.filter.ports import port_conflicts
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import plan_fleets
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import fleet_port_range, plan_fleets
 from ansible_collections.sysgenpro.odoo_ops.plugins.modules.odoo_fleet_plan import check_host_memory
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "inventories")
@@ -33,7 +33,7 @@ def port_claims(values):
         )
         if var in values
     }
-    claims.update({"fleet " + fleet["name"]: [fleet["port_base"], fleet["port_base"] + 43] for fleet in values["odoo_ops_fleets"]})
+    claims.update({"fleet " + fleet["name"]: fleet_port_range(fleet["port_base"]) for fleet in values["odoo_ops_fleets"]})
     return claims
 
 
@@ -48,11 +48,12 @@ def group_vars(inventory):
 @pytest.mark.parametrize("inventory", [i for i in INVENTORIES if "odoo_ops_fleets" in group_vars(i)], ids=os.path.basename)
 def test_inventory_plan_fits(inventory):
     values = group_vars(inventory)
-    fleets = [{k: v for k, v in fleet.items() if k not in ("port_base", "image")} for fleet in values["odoo_ops_fleets"]]
+    fleets = [{k: v for k, v in fleet.items() if k != "image"} for fleet in values["odoo_ops_fleets"]]  # as site.yml plans them
     planned, _budgets = plan_fleets(fleets, {"main": {"max_connections": values.get("odoo_ops_postgres_max_connections", 200), "reserved_connections": 10}})
     if values.get("odoo_ops_host_memory_mb"):
         check_host_memory(planned, values["odoo_ops_host_memory_mb"], 2048)
     assert port_conflicts(port_claims(values), "32768 60999", "") == []  # as site.yml checks them
+    assert [fleet["port_range"] for fleet in planned] == [fleet_port_range(fleet["port_base"]) for fleet in fleets]
     in_fleets = [tenant for fleet in fleets for tenant in fleet["tenants"]]
     assert sorted(in_fleets) == sorted(tenant["name"] for tenant in values["odoo_ops_tenants"])
     shared = {tenant for fleet in fleets if fleet["kind"] == "shared" for tenant in fleet["tenants"]}

@@ -11,6 +11,7 @@ import tempfile
 
 COPY_CHUNK = 1024 * 1024
 FREE_SPACE_MARGIN = 256 * 1024 * 1024  # plus 5 % of what is written: the file system must not fill up
+FREE_INODES_MARGIN = 1000  # likewise for files (plus 5 %)
 
 
 def human_bytes(count):
@@ -21,14 +22,23 @@ def human_bytes(count):
     return str(count)
 
 
-def check_free_space(path, needed, what):
-    """Raise ValueError unless the file system of path has room for `needed` bytes and the margin."""
+def check_free_space(path, needed, what, files=0):
+    """Raise ValueError unless the file system of path has room for `needed` bytes in `files` files
+    and the margin. Each file may take a block more than its bytes, and an inode: a million one-byte
+    files fill a disk (or its inode table) that their byte count says they fit in."""
+    info = os.statvfs(path)
+    needed += files * info.f_frsize
     free = shutil.disk_usage(path).free
     margin = FREE_SPACE_MARGIN + needed // 20
     if free < needed + margin:
         raise ValueError(
             "%s needs %s in %s (and a margin of %s), but only %s are free: nothing was written"
             % (what, human_bytes(needed), path, human_bytes(margin), human_bytes(free))
+        )
+    inodes_margin = FREE_INODES_MARGIN + files // 20
+    if files and info.f_files and info.f_favail < files + inodes_margin:  # f_files 0: no inode limit (btrfs)
+        raise ValueError(
+            "%s needs %d files in %s (and a margin of %d), but only %d inodes are free: nothing was written" % (what, files, path, inodes_margin, info.f_favail)
         )
 
 

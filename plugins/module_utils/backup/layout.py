@@ -20,6 +20,7 @@ import json
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import S3Error
 
 CHUNK = 1024 * 1024
@@ -30,7 +31,7 @@ SIGNATURE_ALGORITHM = "HMAC-SHA256"
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024  # a sidecar lists every filestore file: ~150 bytes each
 
 
-class SidecarRefused(ValueError):
+class SidecarRefused(Refused):
     """A sidecar that cannot be trusted: unsigned, altered, or describing another backup."""
 
 

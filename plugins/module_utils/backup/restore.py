@@ -30,6 +30,7 @@ import tarfile
 import tempfile
 import zipfile
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_free_space, copy_exact
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import (
     CHUNK,
@@ -51,7 +52,7 @@ COPY_END = (b"\\.\n", b"\\.\r\n")
 RESTRICT_RE = re.compile(rb"\A\\(restrict|unrestrict) ([A-Za-z0-9]{1,256})\r?\n\Z")
 
 
-class RestoreRefused(ValueError):
+class RestoreRefused(Refused):
     """A backup refused before (or while) it is restored: nothing of it is kept."""
 
 
@@ -156,10 +157,10 @@ class BackupSource:
             with zipfile.ZipFile(self.path) as archive:
                 files = list(zip_filestore_files(archive))
                 total = sum(size for _name, size, _opener in files)
-                check_free_space(build.root, total, "the filestore of %s" % self.where)
+                check_free_space(build.root, total, "the filestore of %s" % self.where, files=len(files))
                 return stage_files(build, files, expected)
         total = sum(expected.values()) if expected else self.objects[self.filestore_key]["size"]
-        check_free_space(build.root, total, "the filestore of %s" % self.where)
+        check_free_space(build.root, total, "the filestore of %s" % self.where, files=len(expected) if expected else 0)
         with self.filestore_tar() as archive:
             return stage_files(build, tar_filestore_files(archive), expected)
 
@@ -231,8 +232,9 @@ class BackupSource:
 def plain_dump_lines(dump, size):
     """The lines of a plain SQL dump for psql, at most `size` bytes: a backslash line outside COPY
     data is refused (psql would run it as a meta-command), except the dump's own \\restrict /
-    \\unrestrict pair, which is dropped (psql already runs under our own \\restrict). Lines longer
-    than a chunk come in pieces; only a piece at a line's start is looked at."""
+    \\unrestrict pair, which is dropped (psql already runs under our own \\restrict); a NUL byte
+    anywhere is refused. Lines longer than a chunk come in pieces; only a piece at a line's start is
+    looked at for a backslash."""
     left, at_start, in_copy, number = size, True, False, 0
     while True:
         piece = dump.readline(CHUNK)
@@ -243,6 +245,11 @@ def plain_dump_lines(dump, size):
             raise RestoreRefused("dump.sql holds more than the %d bytes recorded for it" % size)
         if at_start:
             number += 1
+        if b"\0" in piece:
+            # psql cuts its input at a NUL: what follows could join the next piece into a line this
+            # filter never saw start (and COPY data would silently lose bytes). pg_dump never writes one.
+            raise RestoreRefused("dump.sql line %d holds a NUL byte: not SQL pg_dump writes, refused" % number)
+        if at_start:
             if in_copy:
                 in_copy = piece not in COPY_END
             elif piece.lstrip(b" \t\r\f\v").startswith(b"\\"):
@@ -292,7 +299,7 @@ def restore_plain(session, dump, size, dbname, pg_bin_dir=None):
     if refused is not None:
         raise RestoreRefused(str(refused)) from None
     if proc.returncode != 0:
-        raise RuntimeError("dump.sql failed, nothing of it was kept (psql exit %d): %s" % (proc.returncode, session.client().safe(errors.strip()[-800:])))
+        raise OperationFailed("dump.sql failed, nothing of it was kept (psql exit %d): %s" % (proc.returncode, session.client().safe(errors.strip()[-800:])))
 
 
 def restore_custom(session, dump_path, dbname, jobs=1, pg_bin_dir=None):
@@ -303,7 +310,7 @@ def restore_custom(session, dump_path, dbname, jobs=1, pg_bin_dir=None):
     argv += ["--jobs=%d" % jobs] if jobs > 1 else ["--single-transaction"]
     done = subprocess.run(argv + [dump_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=program_env(session.env(dbname)), check=False)
     if done.returncode != 0:
-        raise RuntimeError(
+        raise OperationFailed(
             "pg_restore of the dump into %s failed (exit %d): %s"
             % (dbname, done.returncode, session.client().safe(done.stderr.decode("utf-8", "replace").strip()[-800:]))
         )

@@ -30,6 +30,7 @@ import time
 import urllib.parse
 import zipfile
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, psycopg2
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter
@@ -270,7 +271,7 @@ class TenantBackup:
 
     def _check_failed(self):
         if self._failed.is_set():
-            raise RuntimeError("stopped: another stream of this backup failed")
+            raise OperationFailed("stopped: another stream of this backup failed")
 
     def _write_zip(self, writer, snapshot, manifest_body, members):
         level = self.compress_level

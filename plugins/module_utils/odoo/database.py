@@ -18,6 +18,7 @@ import datetime
 import os
 import uuid
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import hash_password
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 
@@ -27,7 +28,7 @@ PUSH_KEYS = ("mail.web_push_vapid_private_key", "mail.web_push_vapid_public_key"
 NEUTRALIZED_STATES = ("installed", "to upgrade", "to remove")  # the modules Odoo's neutralize runs for
 
 
-class NotAnOdooTable(RuntimeError):
+class NotAnOdooTable(OdooOpsError, RuntimeError):
     """A table the collection reads is something else (a view, a table under row-level security)."""
 
 
@@ -135,19 +136,21 @@ class OdooDatabase:
         return names
 
     def reset_as_copy(self, base_url):
-        """Odoo's duplicate: new identity, cooldown defaults; and the enterprise code removed."""
-        self.set_parameters(copy_reset_values(base_url))
-        self.delete_parameters(ENTERPRISE_KEYS)
-        self.set_parameters({"database.expiration_reason": "copy"})
+        """Odoo's duplicate: new identity, cooldown defaults; and the enterprise code removed (one transaction)."""
+        with self.pg.transaction(self.dbname):
+            self.set_parameters(copy_reset_values(base_url))
+            self.delete_parameters(ENTERPRISE_KEYS)
+            self.set_parameters({"database.expiration_reason": "copy"})
 
     def set_base_url(self, base_url, freeze):
         values = {"web.base.url": base_url}
         if freeze:
             values["web.base.url.freeze"] = "True"
-        self.set_parameters(values)
-        if not freeze:
-            self.delete_parameters(["web.base.url.freeze"])
-        self.signal_caches()
+        with self.pg.transaction(self.dbname):
+            self.set_parameters(values)
+            if not freeze:
+                self.delete_parameters(["web.base.url.freeze"])
+        self.signal_caches()  # after the commit: a worker that reloads on the signal reads the new URL
 
     def admin_user(self):
         """(id, login, password hash) of Odoo's administrator (base.user_admin), or None."""
@@ -164,7 +167,7 @@ class OdooDatabase:
         """Give Odoo's administrator this password (stored as Odoo stores it); returns its login."""
         admin = self.admin_user()
         if admin is None:
-            raise RuntimeError("%s has no Odoo administrator (base.user_admin) to set a password for" % self.dbname)
+            raise OperationFailed("%s has no Odoo administrator (base.user_admin) to set a password for" % self.dbname)
         self._run("UPDATE {} SET password = %s WHERE id = %s", (hash_password(password), admin[0]), ["res_users"])
         return admin[1]
 
@@ -180,7 +183,7 @@ class OdooDatabase:
         if addons_paths:
             scripts = neutralize_scripts(self.installed_modules(), addons_paths)
             if not any(module == "base" for module, _sql in scripts):
-                raise RuntimeError("no base/data/neutralize.sql under %s: not an Odoo addons path" % ", ".join(addons_paths))
+                raise OperationFailed("no base/data/neutralize.sql under %s: not an Odoo addons path" % ", ".join(addons_paths))
             # One statement list, one transaction; Odoo's scripts name tables without a schema.
             body = "SET LOCAL search_path = public, pg_catalog;\n" + "\n".join("%s;" % text.rstrip().rstrip(";") for _module, text in scripts)
             self.pg.execute(body, dbname=self.dbname)

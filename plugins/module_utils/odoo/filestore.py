@@ -14,10 +14,11 @@ import pwd
 import shutil
 import tempfile
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import copy_exact
 
 
-class FilestoreError(Exception):
+class FilestoreError(OdooOpsError):
     pass
 
 

@@ -12,6 +12,7 @@ A plan that does not fit is refused with the arithmetic, never trimmed silently.
 
 import math
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_fleet_name, check_tenant_name
 
 RAM_PER_WORKER_MB = 0.8 * 150 + 0.2 * 1024  # Odoo's deploy guide: 80 % light requests, 20 % heavy
@@ -20,9 +21,44 @@ MIN_DB_MAXCONN = 4  # a request may hold a second cursor (logging, mail queue): 
 MIN_HARD_LIMIT_MB = 512
 SHARED_FILTER = "^%d$"  # anchored: dbfilter is applied with re.match, `%d` alone would let foo see foo2
 
+# The port layout of a fleet on one host, from its port_base: web container i (1..MAX_WEB_CONTAINERS)
+# listens on base + 4 (i - 1) in slot a and + 2 in slot b (a rolling update starts the new container
+# in the slot the old one does not use), each with its gevent port next to it; the cron container on
+# base + 40 and + 41. A fleet claims the whole span whatever its count, so that adding a web container
+# never reaches into a neighbour's ports.
+PORTS_PER_WEB = 4
+SLOT_OFFSETS = {"a": 0, "b": 2}
+CRON_PORT_OFFSET = 40
+PORT_SPAN = 44
+MAX_WEB_CONTAINERS = CRON_PORT_OFFSET // PORTS_PER_WEB
 
-class PlanRefused(ValueError):
+
+class PlanRefused(Refused):
     """The fleets do not fit the host or PostgreSQL; the message shows the arithmetic."""
+
+
+def fleet_port_range(port_base):
+    """[first, last]: the ports a fleet claims on its host."""
+    return [port_base, port_base + PORT_SPAN - 1]
+
+
+def fleet_ports(port_base, web_containers):
+    """Where each container of a fleet listens: {"range": [first, last], "web": [{"index": i, "a":
+    {"http", "gevent"}, "b": {...}}, ...], "cron": {"http", "gevent"}}."""
+    if not 1 <= web_containers <= MAX_WEB_CONTAINERS:
+        raise ValueError("web_containers is %s: the port layout has room for 1-%d" % (web_containers, MAX_WEB_CONTAINERS))
+    first, last = fleet_port_range(port_base)
+    if not (1 <= first and last <= 65535):
+        raise ValueError("port_base %s: the fleet's %d ports %d-%d are not all valid ports" % (port_base, PORT_SPAN, first, last))
+
+    def pair(http):
+        return {"http": http, "gevent": http + 1}
+
+    web = [
+        dict({"index": index}, **{slot: pair(first + PORTS_PER_WEB * (index - 1) + offset) for slot, offset in SLOT_OFFSETS.items()})
+        for index in range(1, web_containers + 1)
+    ]
+    return {"range": [first, last], "web": web, "cron": pair(first + CRON_PORT_OFFSET)}
 
 
 def _check_fleet(fleet):
@@ -36,6 +72,13 @@ def _check_fleet(fleet):
             raise ValueError("fleet %s: %s is %r, not a finite number" % (fleet["name"], field, value))
         if value is not None and value < lowest:
             raise ValueError("fleet %s: %s is %s, at least %s is needed" % (fleet["name"], field, value, lowest))
+    if fleet.get("web_containers", 1) > MAX_WEB_CONTAINERS:
+        raise ValueError("fleet %s: web_containers is %s, at most %d fit the port layout" % (fleet["name"], fleet["web_containers"], MAX_WEB_CONTAINERS))
+    if fleet.get("port_base") is not None:
+        try:
+            fleet_ports(fleet["port_base"], fleet.get("web_containers", 1))
+        except ValueError as exc:
+            raise ValueError("fleet %s: %s" % (fleet["name"], exc)) from None
 
 
 def _workers(fleet):
@@ -184,6 +227,11 @@ def _fleet_plan(fleet, containers, db_maxconn, cluster):
         # serve every database the fleet's role owns, not a template, accepting connections -
         # exactly the fleet's live tenants, since each fleet has its own role.
         out.append(dict(container, options=options, odoo_conf=odoo_conf(options), connections=container["count"] * container["processes"] * db_maxconn))
+    ports = None
+    if fleet.get("port_base") is not None:
+        ports = fleet_ports(fleet["port_base"], fleet.get("web_containers", 1))
+        for container in out:
+            container["ports"] = ports[container["role"]]
     return {
         "name": fleet["name"],
         "kind": fleet["kind"],
@@ -195,4 +243,5 @@ def _fleet_plan(fleet, containers, db_maxconn, cluster):
         "cpus": fleet["cpus"],
         "memory_mb": fleet["memory_mb"],
         "concurrent_users": out[0]["workers"] * out[0]["count"] * 6,
+        "port_range": ports["range"] if ports else None,
     }

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import time
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
     check_absolute_path,
     check_apart_from,
@@ -87,7 +88,7 @@ def pitr_argument_spec():
     return spec
 
 
-class RestoreFailed(Exception):
+class RestoreFailed(OdooOpsError):
     """Recovery did not reach the target; the destination has been cleaned up."""
 
 

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, restore_custom
@@ -47,8 +48,6 @@ class TenantPitr:
         self.work_dir = check_absolute_path(params["work_dir"], "work_dir")
         if params.get("filestore_root"):
             check_absolute_path(params["filestore_root"], "filestore_root")
-        if not isinstance(params.get("jobs"), int) or params["jobs"] < 1:
-            raise ValueError("jobs %r must be at least 1" % params.get("jobs"))
         side = os.path.join(self.work_dir, "%s_pitr_side" % self.tenant)
         self.cluster = PitrRestore(
             pgbackrest,
@@ -204,7 +203,7 @@ class TenantPitr:
                 check=False,
             )
             if done.returncode != 0:
-                raise RuntimeError("pg_dump of %s from the restored cluster failed: %s" % (self.tenant, done.stderr[-800:]))
+                raise OperationFailed("pg_dump of %s from the restored cluster failed: %s" % (self.tenant, done.stderr[-800:]))
             restore_custom(filler, os.path.join(dump_dir, "db"), self.restored, self.p["jobs"], self.p["pg_bin_dir"])
         finally:
             shutil.rmtree(dump_dir, ignore_errors=True)

@@ -12,6 +12,8 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+
 try:
     import psycopg2
     import psycopg2.extensions
@@ -22,7 +24,7 @@ except ImportError:
     psycopg2 = sql = None
     HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR = False, traceback.format_exc()
 
-__all__ = ["HAS_PSYCOPG2", "PSYCOPG2_IMPORT_ERROR", "Postgres", "PostgresError", "postgres_argument_spec", "run_postgres_module", "sql"]
+__all__ = ["HAS_PSYCOPG2", "PSYCOPG2_IMPORT_ERROR", "Postgres", "PostgresError", "postgres_argument_spec", "sql"]
 
 
 def postgres_argument_spec():
@@ -44,7 +46,7 @@ def postgres_argument_spec():
 PINNED_SEARCH_PATH = "-c search_path=pg_catalog,pg_temp"
 
 
-class PostgresError(Exception):
+class PostgresError(OdooOpsError):
     """A failure talking to PostgreSQL, with a message safe to show (no password, no DSN)."""
 
 
@@ -102,6 +104,26 @@ class Postgres:
             )
         except psycopg2.OperationalError as exc:
             raise PostgresError("cannot connect to PostgreSQL at %s as %s (database %s): %s" % (self.where, self.user, dbname, self._safe(exc))) from None
+
+    @contextlib.contextmanager
+    def transaction(self, dbname="postgres"):
+        """The block's statements on dbname's cached connection as one transaction: all or nothing,
+        and one commit (one WAL flush) instead of one per statement. Nested blocks join the outer one."""
+        conn = self.connect(dbname)
+        if not conn.autocommit:
+            yield
+            return
+        conn.autocommit = False
+        try:
+            yield
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        finally:
+            if not conn.closed:
+                conn.autocommit = True
 
     @contextlib.contextmanager
     def exported_snapshot(self, dbname):
@@ -164,25 +186,14 @@ class Postgres:
         except psycopg2.Error as exc:
             raise PostgresError("PostgreSQL at %s: %s" % (self.where, self._safe(exc))) from None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
     def close(self, dbname=None):
         for name in [dbname] if dbname else list(self._connections):
             conn = self._connections.pop(name, None)
             if conn is not None and not conn.closed:
                 conn.close()
-
-
-def run_postgres_module(module, work, expected=(ValueError,)):
-    """Run work(pg) for a module: fail cleanly without psycopg2, on PostgresError or `expected`
-    errors (refusals), and always close the connections. work returns the result dict."""
-    from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
-
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    pg = Postgres(module.params)
-    try:
-        result = work(pg)
-    except (PostgresError,) + tuple(expected) as exc:
-        module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
-    finally:
-        pg.close()
-    module.exit_json(**result)

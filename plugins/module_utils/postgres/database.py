@@ -10,6 +10,7 @@ import json
 import time
 import zlib
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 
 MANAGED_BY = "sysgenpro.odoo_ops"
@@ -17,7 +18,7 @@ PROTECTED_DATABASES = ("postgres", "template0", "template1")
 LOCK_CLASS = 0x6F6F7073  # "oops": the advisory-lock space of sysgenpro.odoo_ops (first key)
 
 
-class TenantBusy(RuntimeError):
+class TenantBusy(OdooOpsError, RuntimeError):
     """Another run holds a tenant's lock."""
 
 
@@ -95,7 +96,7 @@ def terminate_sessions(pg, name, timeout=10.0):
         if not left:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(
+            raise OperationFailed(
                 "%d session(s) of %s could not be cut (users: %s); only a superuser can cut a "
                 "superuser's session" % (len(left), name, ", ".join(sorted({r[0] for r in left})))
             )

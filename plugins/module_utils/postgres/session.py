@@ -67,10 +67,7 @@ class SessionRole:
             self._grant(owner)
 
     def _check_owner(self, owner):
-        if self.admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
-            raise ValueError(
-                "%s is a superuser: the collection never runs a tenant's SQL with a superuser's rights; give the database an owner without SUPERUSER" % owner
-            )
+        check_plain_owner(self.admin, owner)
 
     def _grant(self, owner):
         self._check_owner(owner)
@@ -164,6 +161,51 @@ class SessionRole:
                 drop_session_role(self.admin, name)
             except PostgresError:
                 pass  # another run reaps it, or it still owns something: the next run tries again
+
+
+def owner_privileges(admin, owner):
+    """What makes `owner` more than a plain tenant owner: its own attributes, or a role it is a member
+    of (directly or not) with SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, a predefined
+    pg_* role (pg_execute_server_program, pg_read_server_files, pg_signal_backend ...), or the
+    collection's own login role. A tenant's SQL (a restored dump, its Odoo's addons) runs with its
+    owner's rights and can SET ROLE to any of them, so each is a way out. Empty when it is plain or
+    does not exist (yet)."""
+    if not admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)):
+        return []
+    found = []
+    for name, superuser, createrole, createdb, replication, bypassrls in admin.query(
+        "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls FROM pg_roles r "
+        "WHERE r.rolname <> 'pg_database_owner' AND pg_has_role(%s, r.oid, 'MEMBER') AND (r.rolsuper OR r.rolcreaterole "
+        "OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls OR r.rolname LIKE 'pg\\_%%' OR r.rolname IN (current_user, session_user)) "
+        "ORDER BY r.rolname <> %s, 1",
+        (owner, owner),
+    ):
+        flags = [
+            f
+            for f, on in (("SUPERUSER", superuser), ("CREATEROLE", createrole), ("CREATEDB", createdb), ("REPLICATION", replication), ("BYPASSRLS", bypassrls))
+            if on
+        ]
+        what = ("has " + ", ".join(flags)) if flags else "is the collection's login role" if name == admin.user else "is a predefined role"
+        found.append("%s %s" % ("it" if name == owner else "it is a member of %s, which" % name, what))
+    return found
+
+
+def check_plain_owner(admin, owner, what="owner"):
+    """Refuse an owner a tenant's SQL could escalate through (see owner_privileges), or one of the
+    collection's own session roles (every session role is a member of their group)."""
+    if owner == SESSION_GROUP or owner.startswith(SESSION_PREFIX):
+        raise ValueError("%s %s is the collection's own session role group or one of its session roles, not a tenant owner" % (what, owner))
+    if admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
+        raise ValueError(
+            "%s %s is a superuser: the collection never runs a tenant's SQL with a superuser's rights; give the database an owner without SUPERUSER"
+            % (what, owner)
+        )
+    found = owner_privileges(admin, owner)
+    if found:
+        raise ValueError(
+            "%s %s is not a plain role (%s): a tenant's SQL runs with its owner's rights and could use them; "
+            "give the database an owner with no such attribute or membership" % (what, owner, "; ".join(found[:5]))
+        )
 
 
 def drop_session_role(admin, name):

@@ -20,11 +20,14 @@ import secrets
 import shutil
 import subprocess
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import require_library
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan, plan_result
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name, check_url
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import HashingReader, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, RestoreRefused
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, version_args
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import ObjectStore, version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import verify_password
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild, check_hardlink, check_root, owner_ids, tree_size
@@ -41,7 +44,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.databa
     terminate_sessions,
 )
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import OwnerSessions, SessionRole
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import OwnerSessions, SessionRole, check_plain_owner
 
 FUTURE_SKEW = 300  # seconds a final backup's time may lie ahead of this host's clock
 
@@ -51,7 +54,7 @@ class Step:
         self.label, self.run = label, run
 
 
-class StepFailed(RuntimeError):
+class StepFailed(OdooOpsError, RuntimeError):
     """A step failed; `changed` says whether earlier steps still took effect (not when undone)."""
 
     def __init__(self, label, error, changed, undone):
@@ -60,19 +63,16 @@ class StepFailed(RuntimeError):
         self.changed = changed
 
 
-class TenantPlan:
+class TenantPlan(Plan):
+    """The collection's plan, its steps runnable (Step: a label and what runs it)."""
+
     def __init__(self, before):
-        self.before, self.after = before, dict(before)
-        self.steps, self.warnings, self.report = [], [], {}
-        self.creating = False
+        super().__init__(before)
+        self.warnings, self.creating = [], False
 
     def add(self, label, run, **after):
         self.steps.append(Step(label, run))
         self.after.update(after)
-
-    @property
-    def changed(self):
-        return bool(self.steps)
 
 
 class Tenant:
@@ -105,7 +105,11 @@ class Tenant:
         return observe_database(self.pg, name)
 
     def sessions(self, name):
-        return self.pg.query("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))[0][0]
+        """Sessions in database name, but autovacuum's: CREATE and DROP DATABASE stop its workers themselves,
+        and one is often in a template Odoo has just filled (it connects even where connections are refused)."""
+        return self.pg.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'", (name,)
+        )[0][0]
 
     def role_exists(self, role):
         return bool(self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)))
@@ -154,7 +158,7 @@ class Tenant:
             raise ValueError("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
         if origin_key == "source" and (not found["metadata"] or found["metadata"].get("kind", "tenant") != "tenant"):
             raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned" % (origin, MANAGED_BY))
-        if origin_key == "template" and (found["metadata"] or {}).get("kind") not in (None, "template"):
+        if origin_key == "template" and found["metadata"] and found["metadata"].get("kind", "tenant") != "template":  # a tenant's has no kind
             raise ValueError("template %s is a tenant, not a template: clone it with source" % origin)
         copy = origin_key == "template" or self.p["copy"]
         if copy and not self.p.get("base_url"):
@@ -228,8 +232,7 @@ class Tenant:
             plan.add("suspend source %s: a move keeps its identity, which must not run twice" % origin, lambda: allow_connections(self.pg, origin, False))
 
     def _plan_restore(self, plan, path):
-        if not HAS_BOTO3:
-            raise ValueError("from_backup needs the boto3 Python library on the host that runs the module")
+        require_library("botocore", "from_backup")
         spec = self.p["from_backup"]
         backup = BackupSource(ObjectStore(self.p), spec, signing_keys(self.p), allow_unsigned=spec.get("allow_unsigned"))
         sidecar = backup.check()
@@ -273,8 +276,6 @@ class Tenant:
         if backup.format == "zip":
             label = "restore dump.sql into %s as that role (psql restricted, one transaction, stop at the first error)" % self.name
         else:
-            if not 1 <= jobs <= 64:
-                raise ValueError("from_backup.jobs must be 1-64, not %d" % jobs)
             label = "restore the dump into %s as that role with pg_restore, %d job(s), stopping at the first error" % (self.name, jobs)
         plan.add(label, lambda: backup.restore_into(self._filler, self.name, jobs, self.p.get("pg_bin_dir")))
         plan.add(
@@ -371,7 +372,7 @@ class Tenant:
         restore_errors = restore.communicate()[1].decode("utf-8", "replace")
         dump_errors = dump.stderr.read().decode("utf-8", "replace")
         if dump.wait() != 0 or restore.returncode != 0:
-            raise RuntimeError(
+            raise OperationFailed(
                 "online copy of %s failed (pg_dump exit %s, pg_restore exit %s): %s"
                 % (origin, dump.returncode, restore.returncode, self.pg.safe((dump_errors.strip() + " " + restore_errors.strip()).strip()[-800:]))
             )
@@ -387,8 +388,18 @@ class Tenant:
         if not owner:
             raise ValueError("owner is required for a shared tenant: the fleet's Odoo role, which must own its tenants' databases")
         check_tenant_name(owner, "owner")
-        if self.pg.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
-            raise ValueError("owner %s is a superuser: a tenant's Odoo would run with every right on the cluster; give it a role without SUPERUSER" % owner)
+        check_plain_owner(self.pg, owner)
+        if not self.p.get("owner"):
+            # A dedicated tenant named like an existing role (a shared fleet's, another customer's)
+            # would silently share that role's rights instead of getting its own.
+            owned = self.pg.query(
+                "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) AND datname <> %s ORDER BY 1", (owner, self.name)
+            )
+            if owned:
+                raise ValueError(
+                    "role %s already exists and owns %s: a dedicated tenant named like it would share its rights; "
+                    "give the tenant its own owner" % (owner, ", ".join(r[0] for r in owned[:5]))
+                )
         return owner
 
     def _plan_owner_role(self, plan, owner, origin_owner):
@@ -539,6 +550,8 @@ class Tenant:
                 plan.add("cut %d open session(s) of %s" % (sessions, self.name), lambda: terminate_sessions(self.pg, self.name))
             plan.report["sessions_cut"] = sessions
             return
+        # Everything from here runs SQL inside the tenant as a session role with its owner's rights.
+        check_plain_owner(self.pg, current["owner"], "tenant %s's owner" % self.name)
         if not current["allow_connections"]:
             plan.add("resume %s: accept connections" % self.name, lambda: allow_connections(self.pg, self.name, True), allow_connections=True)
         self._owner = current["owner"]
@@ -650,8 +663,7 @@ class Tenant:
             )
         if not (backup.get("bucket") and backup.get("key")):
             raise ValueError("final_backup must name the backup in the store (bucket and key: the result of odoo_backup), got %s" % sorted(backup))
-        if not HAS_BOTO3:
-            raise ValueError("checking final_backup needs the boto3 Python library on the host that runs the module")
+        require_library("botocore", "checking final_backup")
         store = ObjectStore(self.p)
         source = BackupSource(store, {"bucket": backup["bucket"], "key": backup["key"]}, signing_keys(self.p), tenant=self.name)
         try:
@@ -766,7 +778,7 @@ class Tenant:
         done = odoo.neutralize(self.p.get("odoo_addons_path"))
         problems = odoo.neutralization_problems()
         if problems:
-            raise RuntimeError("neutralization of %s did not hold: %s" % (self.name, "; ".join(problems)))
+            raise OperationFailed("neutralization of %s did not hold: %s" % (self.name, "; ".join(problems)))
         self.neutralized = done
 
     def _build_filestore(self, origin):
@@ -825,7 +837,8 @@ def tenant_params(params):
 
 
 def tenant_result(plan, tenant):
-    result = dict(changed=plan.changed, actions=[step.label for step in plan.steps], diff=dict(before=plan.before, after=plan.after), **plan.report)
+    labels = [step.label for step in plan.steps]
+    result = plan_result(dict(plan.report, actions=labels), plan.changed, labels, plan.before, plan.after)
     if tenant.neutralized:
         result["neutralized"] = tenant.neutralized
     if tenant.code_objects:
@@ -868,5 +881,8 @@ def manage_tenants(pg, params, check_mode, warn):
         results[0].pop("name")
         return results[0]
     return dict(
-        changed=any(r["changed"] for r in results), tenants=results, diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results]
+        changed=any(r["changed"] for r in results),
+        tenants=results,
+        steps=["%s: %s" % (r["name"], step) for r in results for step in r["steps"]],
+        diff=[dict(r["diff"], before_header=r["name"], after_header=r["name"]) for r in results],
     )

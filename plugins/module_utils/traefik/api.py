@@ -9,10 +9,11 @@ import time
 import urllib.error
 import urllib.parse
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import go_duration_ns
 
 
-class TraefikApiError(Exception):
+class TraefikApiError(OdooOpsError):
     pass
 
 

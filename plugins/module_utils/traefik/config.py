@@ -259,8 +259,9 @@ def file_config(spec):
     return config
 
 
-def file_header(spec):
-    return "# Managed by %s for tenant %s: edits here are overwritten.\n" % (MANAGED_BY, spec.name)
+def file_header(name):
+    """The first line of a route file traefik_route writes for route `name`: how it knows its own files."""
+    return "# Managed by %s for tenant %s: edits here are overwritten.\n" % (MANAGED_BY, name)
 
 
 def claimed_hosts(config):

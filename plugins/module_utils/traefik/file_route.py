@@ -14,6 +14,7 @@ import os
 import stat
 import traceback
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_writable_dir, read_file, write_atomic
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_file_mode, check_route_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApiError
@@ -33,7 +34,7 @@ BROKEN_DIRECTORY_HINT = (
 )
 
 
-class RouteFailed(Exception):
+class RouteFailed(OdooOpsError):
     """A run that did not end as planned: the message, and the result to report with it."""
 
     def __init__(self, msg, result, warnings=()):
@@ -42,7 +43,7 @@ class RouteFailed(Exception):
 
 
 def render(spec, config):
-    return file_header(spec) + yaml.safe_dump(config, default_flow_style=False, sort_keys=True, width=4096)
+    return file_header(spec.name) + yaml.safe_dump(config, default_flow_style=False, sort_keys=True, width=4096)
 
 
 def _parse(text):
@@ -71,6 +72,12 @@ class Plan:
         if self.after is None:
             return self.before is not None
         return self.before_text != self.after or self.mode_before != self.mode_after
+
+    def steps(self):
+        """What applying it does, in the collection's plan shape (none when nothing changes)."""
+        if not self.changed:
+            return []
+        return ["remove %s" % self.path] if self.after is None else ["write %s" % self.path]
 
     def qualified_routers(self):
         return ["%s@file" % name for name in self.routers]
@@ -112,6 +119,14 @@ class FileRoute:
             raise ValueError(
                 "%s is writable by others (mode %04o): it may have been changed by someone else; "
                 "check its content, then chmod o-w it (or remove it) and run again" % (self.path, mode_before)
+            )
+        if before is not None and not before.startswith(file_header(self.name).encode("utf-8")):
+            # Another file of the directory (the platform's TLS options or shared middlewares, an
+            # operator's route) that only shares the name: replacing or removing it would take it away.
+            raise ValueError(
+                "%s exists and was not written by traefik_route for route %s (its first line is not %r): "
+                "refusing to %s it; choose another route name, or move that file away first"
+                % (self.path, self.name, file_header(self.name).strip(), "remove" if spec is None else "replace")
             )
         if spec is None:
             parsed = _parse(before) if before is not None else None
@@ -199,7 +214,7 @@ class FileRoute:
         confirmed or could not be made; a write Traefik did not confirm has been undone then.
         """
         plan = self.plan(spec, api if check_entrypoints else None)
-        result = dict(changed=plan.changed, path=self.path, routers=plan.qualified_routers(), diff=plan.diff(), live=False, restored=False)
+        result = dict(changed=plan.changed, steps=plan.steps(), path=self.path, routers=plan.qualified_routers(), diff=plan.diff(), live=False, restored=False)
         if plan.config is not None:
             result["config"] = plan.config
         if check_mode:

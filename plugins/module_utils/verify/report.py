@@ -10,10 +10,11 @@ import os
 import re
 import time
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_writable_dir, write_atomic
 
 
-class CheckFailed(Exception):
+class CheckFailed(OdooOpsError):
     """A check's finding: the message names what is wrong, in the operator's words."""
 
 

@@ -17,7 +17,8 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pgbackrest impo
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.target import normalize_target
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.pitr.restore import pitr_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import Postgres, postgres_argument_spec
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import HAS_BOTO3, ObjectStore, s3_argument_spec
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import require_library
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import ObjectStore, s3_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import signing_argument_spec
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.tiers import verification_policy
@@ -74,8 +75,7 @@ def check_parameters(p):
         raise ValueError("level is empty: give objects, repository and/or restore")
     if p.get("name"):
         check_tenant_name(p["name"])
-        if not HAS_BOTO3:
-            raise ValueError("verifying a tenant's backups needs boto3 (botocore) on the host that runs the module")
+        require_library("botocore", "verifying a tenant's backups")
     if "objects" in levels and not p.get("name"):
         raise ValueError("level objects verifies a tenant's backups: give name and bucket")
     if "repository" in levels and not p.get("stanza"):
@@ -87,8 +87,6 @@ def check_parameters(p):
             check_writable_dir(p[key], key)
     if "restore" in levels:
         check_writable_dir(p["work_dir"], "work_dir")
-        if p.get("jobs", 1) < 1:
-            raise ValueError("jobs must be at least 1")
     if p.get("stanza"):
         normalize_target(p["target"])
     pgbackrest = PgBackRest(p) if p.get("stanza") else None

@@ -53,11 +53,36 @@ def lines(text, size=None):
 
 @pytest.mark.parametrize(
     "payload",
-    ["\\! id\n", "  \\! id\n", "\\connect other\n", "\\copy t to program 'id'\n", "\\o |id\n", "\\gexec\n", "\\i /etc/passwd\n", "\\set x 1\n", "\t\\! id\n"],
+    [
+        "\\! id\n",
+        "\\! id\r\n",
+        "\r\\! id\n",
+        "  \\! id\n",
+        "\\connect other\n",
+        "\\copy t to program 'id'\n",
+        "\\o |id\n",
+        "\\gexec\n",
+        "\\i /etc/passwd\n",
+        "\\set x 1\n",
+        "\t\\! id\n",
+    ],
 )
 def test_backslash_lines_outside_copy_data_are_refused(payload):
     with pytest.raises(RestoreRefused, match="meta-command"):
         lines("SET x = 1;\n" + payload + "SELECT 1;\n")
+
+
+@pytest.mark.parametrize(
+    "dump",
+    [
+        "SELECT 1;\0\\! id\n",  # psql cuts at the NUL: the rest would join the next piece
+        "SELECT 1; " + "\0" * (1024 * 1024) + "\\! id\n",  # across the filter's pieces
+        "COPY public.t (v) FROM stdin;\nab\0c\n\\.\n",  # COPY data losing bytes
+    ],
+)
+def test_a_nul_byte_anywhere_is_refused(dump):
+    with pytest.raises(RestoreRefused, match="NUL byte"):
+        lines(dump)
 
 
 def test_copy_data_and_the_dumps_own_restrict_pair_pass():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PlanRefused, odoo_conf, plan_fleets
+from ansible_collections.sysgenpro.odoo_ops.plugins.filter.ports import port_conflicts
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN, PlanRefused, fleet_ports, odoo_conf, plan_fleets
 
 CLUSTERS = {"main": {"max_connections": 200, "reserved_connections": 10}}
 
@@ -81,3 +82,38 @@ def test_a_fleet_number_that_is_not_finite_is_refused_by_name(value):
     fleet = {"name": "odd", "kind": "shared", "tenants": ["x"], "cpus": value, "memory_mb": 1024}
     with pytest.raises(ValueError, match="fleet odd: cpus is .* not a finite number"):
         plan_fleets([fleet], {"main": {"max_connections": 100, "reserved_connections": 10}})
+
+
+def test_port_layout_web_slots_cron_and_span():
+    """base + 4 (i - 1) + slot (a 0, b 2), gevent the next port; cron at + 40; 44 ports a fleet."""
+    ports = fleet_ports(18100, 10)
+    assert ports["range"] == [18100, 18143] and PORT_SPAN == 44
+    assert ports["web"][0] == {"index": 1, "a": {"http": 18100, "gevent": 18101}, "b": {"http": 18102, "gevent": 18103}}
+    assert ports["web"][9] == {"index": 10, "a": {"http": 18136, "gevent": 18137}, "b": {"http": 18138, "gevent": 18139}}
+    assert ports["cron"] == {"http": 18140, "gevent": 18141}
+    used = [p for web in ports["web"] for slot in "ab" for p in web[slot].values()] + list(ports["cron"].values())
+    assert len(set(used)) == len(used) == 42 and all(18100 <= p <= 18143 for p in used)  # no port twice, all in the range
+
+
+def test_port_layout_refuses_what_it_has_no_room_for():
+    with pytest.raises(ValueError, match="room for 1-10"):
+        fleet_ports(18100, 11)
+    with pytest.raises(ValueError, match="65500-65543 are not all valid ports"):
+        fleet_ports(65500, 1)
+    refused = [shared(web_containers=11, port_base=18100), shared(port_base=0), shared(web_containers=11)]
+    for fleet, why in zip(refused, ("at most 10 fit the port layout", "ports 0-43 are not all valid", "at most 10 fit the port layout")):
+        with pytest.raises(ValueError, match=why):
+            plan_fleets([fleet], CLUSTERS)
+
+
+def test_plan_gives_each_container_its_ports_and_the_fleet_its_range():
+    fleets, _budgets = plan_fleets([shared(port_base=18100), dedicated(port_base=18150, cron_threads=0)], CLUSTERS)
+    web, cron = fleets[0]["containers"]
+    assert fleets[0]["port_range"] == [18100, 18143] and [w["index"] for w in web["ports"]] == [1, 2]
+    assert web["ports"][1]["b"] == {"http": 18106, "gevent": 18107} and cron["ports"] == {"http": 18140, "gevent": 18141}
+    assert fleets[1]["port_range"] == [18150, 18193] and len(fleets[1]["containers"]) == 1
+    # The ranges the plan gives are what the port check (site.yml, the role) reads from a fleet's entry.
+    claims = {"fleet " + f["name"]: {"port_base": f["port_range"][0]} for f in fleets}
+    assert port_conflicts(claims) == [] and port_conflicts({"fleet a": {"port_base": 18100}, "fleet b": [18143, 18143]}) != []
+    unplaced, _budgets = plan_fleets([shared()], CLUSTERS)
+    assert unplaced[0]["port_range"] is None and all("ports" not in c for c in unplaced[0]["containers"])

@@ -59,7 +59,8 @@ TRAEFIK = names(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 HEADER_NAME = names(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 HEADER_VALUE = names(r"([\x21-\x7e]([\x20-\x7e]{0,60}[\x21-\x7e])?)?")
 URL_PATH = names(r"/([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2}){0,40}")
-DURATION = st.lists(st.tuples(st.integers(1, 10**6), st.sampled_from(["ns", "us", "ms", "s", "m", "h"])), min_size=1, max_size=4).map(
+# At most 4 parts of 10**5 h: always within a Go duration (int64 nanoseconds, about 292 years).
+DURATION = st.lists(st.tuples(st.integers(1, 10**5), st.sampled_from(["ns", "us", "ms", "s", "m", "h"])), min_size=1, max_size=4).map(
     lambda parts: "".join("%d%s" % p for p in parts)
 )
 URL_HOST = st.one_of(HOST, st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(lambda a: "[%s]" % a))
