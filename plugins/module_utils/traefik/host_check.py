@@ -37,10 +37,11 @@ def _checked_input(url, checks, timeout, workers):
     if len(checks) > MAX_CHECKS:
         raise Refused("checks has %d entries, at most %d are checked at once" % (len(checks), MAX_CHECKS))
     for check in checks:
-        if not check.get("host") or any(c in check["host"] for c in " /\r\n"):
-            raise Refused("checks: host must be a host name, got %r" % check.get("host"))
-        if not str(check.get("path") or "/").startswith("/") or any(c in check.get("path") or "" for c in " \r\n"):
-            raise Refused("checks: path must start with / and hold no space, got %r (host %s)" % (check.get("path"), check["host"]))
+        host, path = check.get("host") or "", check.get("path") or "/"
+        if not host or any(c in host for c in " /\r\n"):
+            raise Refused("checks: host must be a host name, got %r" % host)
+        if not path.startswith("/") or any(c in path for c in " \r\n"):
+            raise Refused("checks: path must start with / and hold no space, got %r (host %s)" % (path, host))
     for name, value, (low, high) in (("timeout", timeout, TIMEOUT), ("workers", workers, WORKERS)):
         if not low <= value <= high:
             raise Refused("%s %r must be %d-%d" % (name, value, low, high))
