@@ -1,12 +1,17 @@
 """molecule test for the scenarios multi_tenant and dedicated: the Docker driver on locally built
-images, the default sequence with idempotence, and a verify that makes real requests through Traefik."""
+images, the default sequence with idempotence, and a verify that makes real requests through Traefik;
+and the docker_odoo_fleet role's own scenario on the same images (converge, idempotence, a verify
+that asks each web container's Odoo /web/health, cleanup)."""
 
 import os
 import subprocess
+import uuid
 
 import pytest
 
-from tests.harness.docker_platform import image_tasks, platform_ports
+from tests.harness.docker_platform import docker, image_tasks, platform_ports
+from tests.harness.molecule import RoleScenario
+from tests.harness.pg import query
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
@@ -61,3 +66,56 @@ def test_molecule_scenario(images, scenario):
             if listed:
                 subprocess.run(["docker", "rm", "-f"] + listed, capture_output=True, timeout=120, check=False)
             subprocess.run(["docker", "volume", "rm", "-f", prefix + "-postgres-data"], capture_output=True, timeout=60, check=False)
+
+
+def test_fleet_role_scenario(images, harness):
+    """molecule/docker_odoo_fleet: the docker_odoo_fleet role on its own (the Odoo test workload's image),
+    against the harness's PostgreSQL where the fleet's role exists, its tenants' routes into a folder."""
+    pg = harness.up("postgres")["postgres"]
+    fleet, password = "mfleet%s" % uuid.uuid4().hex[:6], "fleet-" + uuid.uuid4().hex
+    superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
+    query({"superuser": superuser}, "CREATE ROLE odoo_%s LOGIN NOCREATEDB NOCREATEROLE PASSWORD '%s'" % (fleet, password))
+    with scratch_dirs("odoo_ops-molecule-fleet-") as (root,):
+        prefix = "odoo-ops-f%s" % fleet[-6:]
+        _ports, (port_base,) = platform_ports(1)
+        role_vars = {
+            "scenario_fleet": {
+                "name": fleet,
+                "kind": "shared",
+                "tenants": ["acme", "globex"],
+                "cpus": 1,
+                "memory_mb": 512,
+                "web_containers": 2,
+                "cron_threads": 1,
+                "port_base": port_base,
+            },
+            "docker_odoo_fleet_image": images["odoo_test_workload"],
+            "docker_odoo_fleet_prefix": prefix,
+            "docker_odoo_fleet_db_host": "127.0.0.1",
+            "docker_odoo_fleet_db_port": pg["port"],
+            "docker_odoo_fleet_db_user": "odoo_" + fleet,
+            "docker_odoo_fleet_db_password": password,
+            "docker_odoo_fleet_admin_passwd": "master-" + uuid.uuid4().hex,
+            "docker_odoo_fleet_data_root": root + "/data",
+            "docker_odoo_fleet_config_dir": root + "/config",
+            "docker_odoo_fleet_traefik_dynamic_dir": root + "/dynamic",
+            "docker_odoo_fleet_routes": [
+                {"name": "acme", "hosts": ["acme.localhost", "www.acme.localhost"]},
+                {"name": "globex", "hosts": ["globex.localhost"]},
+            ],
+        }
+        os.makedirs(role_vars["docker_odoo_fleet_traefik_dynamic_dir"])
+        scenario = RoleScenario("docker_odoo_fleet", root, role_vars, prefix)
+        try:
+            code, output = scenario.run("test", timeout=900)
+            assert code == 0, output[-8000:]
+            for step in ("converge", "idempotence", "verify", "cleanup"):
+                assert "docker_odoo_fleet > %s: Executed: Successful" % step in output, output[-4000:]
+            assert "Each web container's Odoo answers /web/health" in output
+            # cleanup removed what the scenario made
+            assert docker("ps", "-aq", "--filter", "name=^%s-" % prefix).stdout.split() == []
+        finally:
+            listed = docker("ps", "-aq", "--filter", "name=^%s-" % prefix).stdout.split()
+            if listed:
+                docker("rm", "-f", *listed)
+            query({"superuser": superuser}, "DROP ROLE IF EXISTS odoo_%s" % fleet)
