@@ -12,6 +12,19 @@ from .playbook import VENV_BIN
 from .services import REPO_ROOT
 
 
+def molecule_env(**variables):
+    """The environment molecule runs in: this checkout's tools first, plain output, the scenario's variables."""
+    return dict(
+        os.environ,
+        PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        PY_COLORS="0",
+        MOLECULE_NO_LOG="false",
+        **variables,
+    )
+
+
 class RoleScenario:
     """molecule/<scenario> with role_vars; prefix names what its cleanup removes (containers, volumes), if it has one."""
 
@@ -21,13 +34,7 @@ class RoleScenario:
         with open(self.vars_file, "w", encoding="utf-8") as handle:
             yaml.safe_dump(role_vars, handle)
         os.chmod(self.vars_file, 0o600)  # the role's secrets
-        self.env = dict(
-            os.environ,
-            PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-            PY_COLORS="0",
-            MOLECULE_NO_LOG="false",
+        self.env = molecule_env(
             ODOO_OPS_MOLECULE_VARS=self.vars_file,
             ODOO_OPS_MOLECULE_PREFIX=prefix,
             ODOO_OPS_MOLECULE_PYTHON=sys.executable,

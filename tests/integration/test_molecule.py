@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.harness.docker_platform import docker, image_tasks, platform_ports
-from tests.harness.molecule import RoleScenario
+from tests.harness.molecule import RoleScenario, molecule_env
 from tests.harness.pg import query
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.process import scratch_dirs
@@ -32,16 +32,7 @@ def images(harness):
 def test_molecule_scenario(images, scenario):
     with scratch_dirs("odoo_ops-molecule-") as (root,):
         prefix = "odoo-ops-m%s" % os.path.basename(root)[-6:].lower().replace("_", "x")
-        env = dict(
-            os.environ,
-            PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-            PY_COLORS="0",
-            MOLECULE_NO_LOG="false",
-            ODOO_OPS_MOLECULE_ROOT=root,
-            ODOO_OPS_MOLECULE_PREFIX=prefix,
-        )
+        env = molecule_env(ODOO_OPS_MOLECULE_ROOT=root, ODOO_OPS_MOLECULE_PREFIX=prefix)
         ports, fleet_bases = platform_ports(2)
         for name, port in ports.items():
             env["ODOO_OPS_MOLECULE_PORT_%s" % name.upper()] = str(port)
