@@ -75,7 +75,7 @@ def test_fleet_role_scenario(images, harness):
                 "kind": "shared",
                 "tenants": ["acme", "globex"],
                 "cpus": 1,
-                "memory_mb": 512,
+                "memory_mb": 1024,
                 "web_containers": 2,
                 "cron_threads": 1,
                 "port_base": port_base,
