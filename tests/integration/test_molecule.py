@@ -61,8 +61,9 @@ def test_molecule_scenario(images, scenario):
 
 def test_fleet_role_scenario(images, harness):
     """molecule/docker_odoo_fleet: the docker_odoo_fleet role on its own (the Odoo test workload's image),
-    against the harness's PostgreSQL where the fleet's role exists, its tenants' routes into a folder."""
-    pg = harness.up("postgres")["postgres"]
+    against the harness's PostgreSQL where the fleet's role exists, its tenants routed through the harness's Traefik."""
+    state = harness.up("postgres", "traefik")
+    pg, traefik = state["postgres"], state["traefik"]
     fleet, password = "mfleet%s" % uuid.uuid4().hex[:6], "fleet-" + uuid.uuid4().hex
     superuser = {"host": pg["socket_dir"], "port": pg["port"], "user": "postgres"}
     query({"superuser": superuser}, "CREATE ROLE odoo_%s LOGIN NOCREATEDB NOCREATEROLE PASSWORD '%s'" % (fleet, password))
@@ -73,7 +74,7 @@ def test_fleet_role_scenario(images, harness):
             "scenario_fleet": {
                 "name": fleet,
                 "kind": "shared",
-                "tenants": ["acme", "globex"],
+                "tenants": [fleet + "a", fleet + "b"],
                 "cpus": 1,
                 "memory_mb": 1024,
                 "web_containers": 2,
@@ -89,13 +90,15 @@ def test_fleet_role_scenario(images, harness):
             "docker_odoo_fleet_admin_passwd": "master-" + uuid.uuid4().hex,
             "docker_odoo_fleet_data_root": root + "/data",
             "docker_odoo_fleet_config_dir": root + "/config",
-            "docker_odoo_fleet_traefik_dynamic_dir": root + "/dynamic",
+            # The harness's Traefik (its file provider folder is shared: the tenants' names are the fleet's own).
+            "docker_odoo_fleet_traefik_dynamic_dir": traefik["dynamic_dir"],
+            "docker_odoo_fleet_traefik_api_url": traefik["api_url"],
             "docker_odoo_fleet_routes": [
-                {"name": "acme", "hosts": ["acme.localhost", "www.acme.localhost"]},
-                {"name": "globex", "hosts": ["globex.localhost"]},
+                {"name": fleet + "a", "hosts": [fleet + "a.localhost", "www.%sa.localhost" % fleet]},
+                {"name": fleet + "b", "hosts": [fleet + "b.localhost"]},
             ],
+            "scenario_traefik_url": traefik["web_url"],
         }
-        os.makedirs(role_vars["docker_odoo_fleet_traefik_dynamic_dir"])
         scenario = RoleScenario("docker_odoo_fleet", root, role_vars, prefix)
         try:
             code, output = scenario.run("test", timeout=900)
@@ -103,6 +106,7 @@ def test_fleet_role_scenario(images, harness):
             for step in ("converge", "idempotence", "verify", "cleanup"):
                 assert "docker_odoo_fleet > %s: Executed: Successful" % step in output, output[-4000:]
             assert "Each web container's Odoo answers /web/health" in output
+            assert "Each tenant's hosts answer /web/health through Traefik" in output
             # cleanup removed what the scenario made
             assert docker("ps", "-aq", "--filter", "name=^%s-" % prefix).stdout.split() == []
         finally:
@@ -110,3 +114,7 @@ def test_fleet_role_scenario(images, harness):
             if listed:
                 docker("rm", "-f", *listed)
             query({"superuser": superuser}, "DROP ROLE IF EXISTS odoo_%s" % fleet)
+            for route in role_vars["docker_odoo_fleet_routes"]:
+                path = os.path.join(traefik["dynamic_dir"], route["name"] + ".yml")
+                if os.path.exists(path):
+                    os.remove(path)
