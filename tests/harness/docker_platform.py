@@ -21,6 +21,14 @@ from .process import ServiceError, free_port, scratch_dirs
 from .services import REPO_ROOT
 
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
+# Kept in the checkout between sessions, each folder named by its inputs: the wheels of the Odoo
+# image (pip wheel of Odoo's requirements; test_odoo_image_from_source uses the same folder) and the
+# images' build contexts. A fresh folder per platform built the wheels again in every session (a
+# scratch venv and pip wheel: 30 s under load) and copied the Odoo tree into a new build context;
+# wheels built from sdists are the same bytes only while pip's own cache holds them, so a new build
+# could also tag - and build - a new odoo image.
+ODOO_WHEELS = os.path.join(REPO_ROOT, ".cache", "odoo-wheels")
+IMAGE_CONTEXTS = os.path.join(REPO_ROOT, ".cache", "platform-images")
 PLATFORM_PORTS = ("postgres", "postgres_standby", "redis", "web", "websecure", "api")
 
 
@@ -155,6 +163,8 @@ class DockerPlatform:
             "odoo_ops_traefik_api_port": self.ports["api"],
             "odoo_ops_fleets": self.fleets,
             "odoo_ops_backup_bucket": "site-" + self.prefix[-6:],
+            "odoo_images_cache_dir": IMAGE_CONTEXTS,
+            "odoo_images_pip_wheel_dir": ODOO_WHEELS,
         }
 
     def site(self, *args, extra=None, timeout=1500):

@@ -13,13 +13,11 @@ import pytest
 
 from tests.conftest import TIMINGS
 from tests.harness import odoo_server
-from tests.harness.docker_platform import docker, image_tasks, stop_container
+from tests.harness.docker_platform import ODOO_WHEELS, docker, image_tasks, stop_container
 from tests.harness.http import request, websocket_handshake
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port, scratch_dirs, wait_until
-from tests.harness.services import REPO_ROOT
 
-WHEELS = os.path.join(REPO_ROOT, ".cache", "odoo-wheels")  # kept between sessions: wheels are built once
 UID = 101  # the image's odoo user
 
 
@@ -33,7 +31,7 @@ def odoo_image(harness, odoo_source):
     harness.up("docker")
     with scratch_dirs("odoo_ops-odoo-image-") as (cache,):
         tasks = image_tasks(["odoo"], cache)
-        tasks[0]["vars"].update({"odoo_images_odoo_source": odoo_source, "odoo_images_pip_wheel_dir": WHEELS})
+        tasks[0]["vars"].update({"odoo_images_odoo_source": odoo_source, "odoo_images_pip_wheel_dir": ODOO_WHEELS})
         started = time.monotonic()
         first = run_tasks(tasks, timeout=1800)
         assert first.returncode == 0, first

@@ -371,6 +371,21 @@ def test_network_planes_only_the_entry_points_and_management_ports_are_published
             assert addr.startswith("127.0.0.1:"), addr
 
 
+def images_as_built(platform):
+    """site.yml's extra vars naming the images its first run built, instead of running odoo_images
+    again (it builds, so not in check mode; in a run that builds nothing it is some 40 tasks and a
+    hash of the Odoo tree). The check-mode test below proves these vars change no container."""
+    names = (("postgres", "postgres"), ("redis", "redis"), ("traefik", "traefik"), ("odoo", "shared1-web-1a"))
+    running = platform.containers()
+    images = {}
+    for component, name in names:
+        container = "%s-%s" % (platform.prefix, name)
+        if container not in running:  # a web container in its other slot after an update
+            container = container[:-1] + "b"
+        images[component] = inspect(container)["Config"]["Image"]
+    return {"odoo_ops_build_images": False, "odoo_images_built": images, "odoo_ops_odoo_image": "odoo"}
+
+
 def test_network_planes_check_mode_on_the_deployed_platform_changes_nothing(platform):
     """site.yml --check on the deployed platform (its images given, as odoo_images builds and so does
     not run in check mode): it runs through (networks, containers, relays, routes) and leaves every
@@ -387,13 +402,7 @@ def test_network_planes_check_mode_on_the_deployed_platform_changes_nothing(plat
         return sorted(" ".join(line.split()[:2]) for line in out.splitlines())
 
     before = state()
-    # The images as built (the odoo_images role does not run in check mode: it builds).
-    prefix = platform.prefix
-    images = {
-        component: inspect(prefix + "-" + name)["Config"]["Image"]
-        for component, name in (("postgres", "postgres"), ("redis", "redis"), ("traefik", "traefik"), ("odoo", "shared1-web-1a"))
-    }
-    run = platform.site("--check", extra={"odoo_ops_build_images": False, "odoo_images_built": images, "odoo_ops_odoo_image": "odoo"})
+    run = platform.site("--check", extra=images_as_built(platform))  # odoo_images does not run in check mode: it builds
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert state() == before
 
@@ -429,10 +438,12 @@ def test_an_update_whose_new_container_cannot_start_is_taken_back(platform):
     fleet = platform.fleets[0]
     old = "%s-%s-web-1a" % (platform.prefix, fleet["name"])
     assert old in platform.containers()
-    run = platform.site(extra={"odoo_ops_odoo_options": {"pidfile": "/nonexistent-dir/odoo.pid"}, "docker_odoo_fleet_wait_seconds": 12})
+    bad = {"odoo_ops_odoo_options": {"pidfile": "/nonexistent-dir/odoo.pid"}, "docker_odoo_fleet_wait_seconds": 60}
+    run = platform.site(extra=dict(images_as_built(platform), **bad))
     assert run.returncode != 0
+    # Taken back as soon as its Odoo exits, not after the whole wait (60 s here, the default).
     assert (
-        "The new web container %s-%s-web-1b did not become healthy within 12 s" % (platform.prefix, fleet["name"]) in run.stdout
+        "The new web container %s-%s-web-1b did not become healthy - its Odoo exited while starting" % (platform.prefix, fleet["name"]) in run.stdout
         and "%s still serves and the routes are unchanged" % old in run.stdout
     ), run.stdout[-3000:]
     assert "/nonexistent-dir/odoo.pid" in run.stdout.split("Its log:")[-1], run.stdout[-3000:]  # the reason, from its log
@@ -463,8 +474,9 @@ def test_rolling_update_under_load_without_errors(platform):
         check=True,
     )
     try:
+        images = images_as_built(platform)
         with ConstantLoad(platform.ports["web"], hosts, threads=4) as load:
-            update = platform.site(extra={"odoo_ops_odoo_options": {"log_level": "warn"}})
+            update = platform.site(extra=dict(images, odoo_ops_odoo_options={"log_level": "warn"}))
         assert update.returncode == 0, update.stdout[-4000:]
         assert (
             subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", decoy], capture_output=True, text=True, timeout=60, check=False).stdout.strip()
@@ -525,9 +537,12 @@ def test_a_staging_copy_of_a_live_tenant_through_its_fleet(platform):
     assert platform.login("acme.localhost", "acme") == ("acme", None)
     # Removed while its fleet runs: the final backup holds its attachments (the fleet's folder, found
     # from the database's owner), its files go, and no Odoo process of the fleet recreates it.
+    route_file = os.path.join(platform.root, "odoo", "config", "traefik", "dynamic", copy + ".yml")
+    assert os.path.exists(route_file)
     removed = platform.playbook("tenant_remove", extra={"tenant": copy, "tenant_remove_confirm": True})
     assert removed.returncode == 0, removed.stdout[-4000:]
     assert not os.path.exists(os.path.join(fleet_files, copy))
+    assert not os.path.exists(route_file) and request(platform.ports["web"], "acme-staging.localhost", "/web/login")[0] == 404  # its route went too
     key = [line for line in removed.stdout.splitlines() if "removed; final backup s3://" in line][0].split("s3://")[1].rstrip('"').split("/", 1)[1]
     with tempfile.TemporaryDirectory() as work:
         zipped = os.path.join(work, "final.zip")
@@ -594,6 +609,42 @@ def test_the_scheduler_takes_the_next_backups_on_its_own_and_their_metrics_move(
     with open(os.path.join(platform.root, "odoo", "config", "scheduler", "jobs.json"), encoding="utf-8") as handle:
         jobs = json.load(handle)
     assert {job["every_seconds"] for job in jobs} == {0} and {job["random_delay"] for job in jobs} == {900}
+
+
+def test_a_tenant_created_on_the_deployed_platform_and_removed(platform):
+    """tenant_create.yml on the deployed platform, the new tenant added to shared1's tenants as an
+    operator adds it to the inventory: made from the sealed template in the fleet's role and folder
+    (owned by the image's odoo user, the template's attachments), its administrator's password
+    generated, routed to the fleet's running web containers; Odoo's login page and a JSON-RPC login
+    through Traefik by its host. A tenant in no fleet is refused before anything changes. Then
+    tenant_remove.yml takes its database, folder and route file."""
+    fleets = [dict(fleet, tenants=fleet["tenants"] + ["umbrella"]) if fleet["name"] == "shared1" else fleet for fleet in platform.fleets]
+    refused = platform.playbook("tenant_create", extra={"tenant": "umbrella", "tenant_hosts": ["umbrella.localhost"]})
+    assert refused.returncode != 0 and "tenant umbrella is in no fleet of odoo_ops_fleets" in " ".join(refused.stdout.split()), refused.stdout[-3000:]
+    assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'umbrella'") == [(0,)]
+    extra = {"tenant": "umbrella", "tenant_hosts": ["umbrella.localhost"], "odoo_ops_fleets": fleets}
+    created = platform.playbook("tenant_create", extra=extra)
+    assert created.returncode == 0, created.stdout[-4000:] + created.stderr[-2000:]
+    assert tenant_sql(platform, "postgres", "SELECT pg_get_userbyid(datdba), datistemplate FROM pg_database WHERE datname = 'umbrella'") == [
+        ("odoo_shared1", False)
+    ]
+    folder = os.path.join(platform.root, "odoo", "data", "fleets", "shared1", "filestore", "umbrella")
+    template = files_under(os.path.join(platform.root, "odoo", "data", "template", "filestore", "odoo_template"))
+    assert files_under(folder) == template and os.stat(folder).st_uid == 101
+    route_file = os.path.join(platform.root, "odoo", "config", "traefik", "dynamic", "umbrella.yml")
+    with open(route_file, encoding="utf-8") as handle:
+        route = handle.read()
+    webs = sorted(name for name, labels in platform.containers().items() if labels.get("odoo_ops_fleet") == "shared1" and labels.get("odoo_ops_role") == "web")
+    assert len(webs) == 2 and all("http://%s:" % web in route for web in webs), (webs, route)
+    status, _headers, body = request(platform.ports["web"], "umbrella.localhost", "/web/login")
+    assert status == 200 and b"oe_login_form" in body, (status, body[:300])
+    assert platform.login("umbrella.localhost", "umbrella") == ("umbrella", None)  # the generated password, not the template's
+    assert platform.login("umbrella.localhost", "umbrella", database="acme")[0] is None
+    removed = platform.playbook("tenant_remove", extra=dict(extra, tenant_remove_confirm=True))
+    assert removed.returncode == 0, removed.stdout[-4000:]
+    assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'umbrella'") == [(0,)]
+    assert not os.path.exists(folder) and not os.path.exists(route_file)
+    assert request(platform.ports["web"], "umbrella.localhost", "/web/login")[0] == 404
 
 
 def test_ansible_doc_resolves_the_module_by_fqcn():
