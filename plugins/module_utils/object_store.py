@@ -14,7 +14,7 @@ import zlib
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.warnings import warn
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, Refused
 
 # botocore is boto3's engine; using it directly saves boto3's and s3transfer's import. It is imported
 # when the first ObjectStore is made, not with this file: its import (~0.1-0.2 s) would otherwise be
@@ -110,7 +110,7 @@ class ObjectStore:
         try:
             self.call("bucket %s" % bucket, "head_bucket", Bucket=bucket)
         except S3Error as exc:
-            raise ValueError("bucket %s is missing or unreachable: %s" % (bucket, exc)) from None
+            raise Refused("bucket %s is missing or unreachable: %s" % (bucket, exc)) from None
 
     def protection(self, bucket, key, version_id=None):
         """An object's (or one version's) protection: retain_until (object lock retention still in

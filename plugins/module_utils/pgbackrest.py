@@ -18,7 +18,7 @@ import subprocess
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, Refused
 
 OPTION_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 # pgBackRest options whose values are secrets: repoN-cipher-pass, repoN-s3-key, repoN-s3-key-secret,
@@ -76,25 +76,25 @@ class PgBackRest:
         for what, given in (("pgbackrest_options", options), ("pgbackrest_secrets", secrets)):
             bad = sorted(str(name) for name in given if not OPTION_RE.fullmatch(str(name)))
             if bad:
-                raise ValueError("%s has names that are not pgBackRest options: %s" % (what, ", ".join(bad)))
+                raise Refused("%s has names that are not pgBackRest options: %s" % (what, ", ".join(bad)))
         shown = sorted(name for name in options if is_secret_option(name))
         if shown:
-            raise ValueError(
+            raise Refused(
                 "pgbackrest_options %s: secret options go in pgbackrest_secrets (no_log), in the "
                 "configuration file or in PGBACKREST_* environment variables; pgbackrest_options is "
                 "shown in results" % ", ".join("%s looks like a secret" % name for name in shown)
             )
         both = sorted(set(options) & set(secrets))
         if both:
-            raise ValueError("%s given in both pgbackrest_options and pgbackrest_secrets: give each option once" % ", ".join(both))
+            raise Refused("%s given in both pgbackrest_options and pgbackrest_secrets: give each option once" % ", ".join(both))
         if not self.stanza:
-            raise ValueError("stanza is required: the pgBackRest stanza of the source cluster")
+            raise Refused("stanza is required: the pgBackRest stanza of the source cluster")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.stanza):
-            raise ValueError("stanza %r is not a valid stanza name" % self.stanza)
+            raise Refused("stanza %r is not a valid stanza name" % self.stanza)
         if self.config and not os.path.isfile(self.config):
-            raise ValueError("pgbackrest_config %s does not exist" % self.config)
+            raise Refused("pgbackrest_config %s does not exist" % self.config)
         if self.config and not os.access(self.config, os.R_OK):
-            raise ValueError(
+            raise Refused(
                 "pgbackrest_config %s cannot be read by this user (run the module as the PostgreSQL "
                 "OS user, become_user: postgres, and let it read the file)" % self.config
             )

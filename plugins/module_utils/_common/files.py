@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import tempfile
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 COPY_CHUNK = 1024 * 1024
 FREE_SPACE_MARGIN = 256 * 1024 * 1024  # plus 5 % of what is written: the file system must not fill up
@@ -31,13 +32,13 @@ def check_free_space(path, needed, what, files=0):
     free = shutil.disk_usage(path).free
     margin = FREE_SPACE_MARGIN + needed // 20
     if free < needed + margin:
-        raise ValueError(
+        raise Refused(
             "%s needs %s in %s (and a margin of %s), but only %s are free: nothing was written"
             % (what, human_bytes(needed), path, human_bytes(margin), human_bytes(free))
         )
     inodes_margin = FREE_INODES_MARGIN + files // 20
     if files and info.f_files and info.f_favail < files + inodes_margin:  # f_files 0: no inode limit (btrfs)
-        raise ValueError(
+        raise Refused(
             "%s needs %d files in %s (and a margin of %d), but only %d inodes are free: nothing was written" % (what, files, path, inodes_margin, info.f_favail)
         )
 
@@ -51,11 +52,11 @@ def copy_exact(source, target, size, what):
         if not chunk:
             break
         if len(chunk) > left:
-            raise ValueError("%s holds more than the %d bytes recorded for it" % (what, size))
+            raise Refused("%s holds more than the %d bytes recorded for it" % (what, size))
         target.write(chunk)
         left -= len(chunk)
     if left:
-        raise ValueError("%s holds %d bytes, %d are recorded for it" % (what, size - left, size))
+        raise Refused("%s holds %d bytes, %d are recorded for it" % (what, size - left, size))
 
 
 def read_file(path):
@@ -71,9 +72,9 @@ def read_file(path):
 def check_writable_dir(path, what):
     """Raise ValueError unless path is an existing directory this process may create files in."""
     if not os.path.isdir(path):
-        raise ValueError("%s %s does not exist or is not a directory" % (what, path))
+        raise Refused("%s %s does not exist or is not a directory" % (what, path))
     if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError("%s %s is not writable by this user" % (what, path))
+        raise Refused("%s %s is not writable by this user" % (what, path))
 
 
 def write_atomic(path, content, mode):

@@ -4,6 +4,7 @@
 """Timestamps: the current UTC time, and ISO 8601 input that must carry its zone."""
 
 import datetime
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 
 def utc_now():
@@ -15,7 +16,7 @@ def parse_timestamp(value, what):
     try:
         stamp = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError("%s %r is not an ISO 8601 timestamp" % (what, value)) from None
+        raise Refused("%s %r is not an ISO 8601 timestamp" % (what, value)) from None
     if stamp.tzinfo is None:
-        raise ValueError("%s %r has no time zone (add +00:00)" % (what, value))
+        raise Refused("%s %r has no time zone (add +00:00)" % (what, value))
     return stamp

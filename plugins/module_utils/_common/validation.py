@@ -13,6 +13,7 @@ import os
 import re
 
 from urllib.parse import urlsplit
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 # Router, middleware and file names: lower case, starts with a letter; `_` allowed because
 # tenant ids are database names (see odoo_tenant); never `/`, `.` or upper case.
@@ -51,7 +52,7 @@ UPPER_INT = 2**31 - 1  # every count Traefik reads fits, whatever integer type i
 
 def check_tenant_name(name, what="name"):
     if not isinstance(name, str) or not TENANT_NAME_RE.fullmatch(name):
-        raise ValueError(
+        raise Refused(
             "%s %r is not a valid tenant id: 1-63 characters, a lower-case letter first, then "
             "lower-case letters, digits, '_' or '-' (not last) - it is the database name" % (what, name)
         )
@@ -60,7 +61,7 @@ def check_tenant_name(name, what="name"):
 
 def check_route_name(name):
     if not isinstance(name, str) or not ROUTE_NAME_RE.fullmatch(name):
-        raise ValueError(
+        raise Refused(
             "name %r is not a valid route name: use 1-63 lower-case letters, digits, '-' or '_', "
             "starting with a letter (no '/', '.', '..', upper case, white space or control characters)" % (name,)
         )
@@ -69,7 +70,7 @@ def check_route_name(name):
 
 def check_fleet_name(name, what="fleet name"):
     if not isinstance(name, str) or not FLEET_NAME_RE.fullmatch(name):
-        raise ValueError(
+        raise Refused(
             "%s %r is not a valid fleet name: 1-31 lower-case letters, digits or '-', a letter first and "
             "not '-' last (container and Kubernetes object names derive from it)" % (what, name)
         )
@@ -79,23 +80,21 @@ def check_fleet_name(name, what="fleet name"):
 def check_k8s_name(name, what):
     """A Kubernetes object name (RFC 1035 label: what a Cluster's services need)."""
     if not isinstance(name, str) or not K8S_NAME_RE.fullmatch(name):
-        raise ValueError("%s %r is not a valid Kubernetes name: 1-63 lower-case letters, digits or '-', starting with a letter" % (what, name))
+        raise Refused("%s %r is not a valid Kubernetes name: 1-63 lower-case letters, digits or '-', starting with a letter" % (what, name))
     return name
 
 
 def check_k8s_label(name, what):
     """An RFC 1123 label: a Kubernetes namespace, or a label value the collection sets."""
     if not isinstance(name, str) or not K8S_LABEL_RE.fullmatch(name):
-        raise ValueError(
-            "%s %r is not a valid Kubernetes name: 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit" % (what, name)
-        )
+        raise Refused("%s %r is not a valid Kubernetes name: 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit" % (what, name))
     return name
 
 
 def check_k8s_subdomain(name, what):
     """An RFC 1123 subdomain: the name of a Secret (dot-separated labels, 253 characters at most)."""
     if not isinstance(name, str) or not name or len(name) > 253 or not all(K8S_LABEL_RE.fullmatch(label) for label in name.split(".")):
-        raise ValueError(
+        raise Refused(
             "%s %r is not a valid Kubernetes object name: lower-case letters, digits, '-' and '.', "
             "at most 253 characters, each dot-separated part starting and ending with a letter or "
             "digit" % (what, name)
@@ -106,7 +105,7 @@ def check_k8s_subdomain(name, what):
 def check_traefik_name(name, what):
     """A name from Traefik's static configuration: an entry point or a certificate resolver."""
     if not isinstance(name, str) or not TRAEFIK_NAME_RE.fullmatch(name):
-        raise ValueError(
+        raise Refused(
             "%s %r is not a valid Traefik name: 1-63 letters, digits, '-' or '_', starting with a "
             "letter or digit (no '@', '.', white space or control characters)" % (what, name)
         )
@@ -116,7 +115,7 @@ def check_traefik_name(name, what):
 def check_hostname(host):
     """A lower-case RFC 1123 host name (no port, no wildcard, no trailing dot)."""
     if not isinstance(host, str) or not host:
-        raise ValueError("host name %r is empty or not a string" % (host,))
+        raise Refused("host name %r is empty or not a string" % (host,))
     problem = None
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in host):
         problem = "contains a control character"
@@ -131,7 +130,7 @@ def check_hostname(host):
         if bad:
             problem = "has an invalid label %r (RFC 1123: a-z, 0-9 and inner '-', 1-63 characters)" % bad[0]
     if problem:
-        raise ValueError("host name %r %s" % (host, problem))
+        raise Refused("host name %r %s" % (host, problem))
     return host
 
 
@@ -149,37 +148,37 @@ def check_url(url, what, schemes=("http", "https")):
     then be written into the configuration with the rest of the string.
     """
     if not isinstance(url, str):
-        raise ValueError("%s %r is not a string" % (what, url))
+        raise Refused("%s %r is not a string" % (what, url))
     if CONTROL_OR_SPACE_RE.search(url):
-        raise ValueError("%s %r contains white space, a control character or a non-ASCII character" % (what, url))
+        raise Refused("%s %r contains white space, a control character or a non-ASCII character" % (what, url))
     parts = urlsplit(url)
     if parts.scheme not in schemes:
-        raise ValueError("%s %r needs a scheme (%s://host:port)" % (what, url, "|".join(schemes)))
+        raise Refused("%s %r needs a scheme (%s://host:port)" % (what, url, "|".join(schemes)))
     if not parts.hostname:
-        raise ValueError("%s %r has no host" % (what, url))
+        raise Refused("%s %r has no host" % (what, url))
     if "@" in parts.netloc:
-        raise ValueError("%s %r must not carry a user or password" % (what, url))
+        raise Refused("%s %r must not carry a user or password" % (what, url))
     try:
         port = parts.port  # raises on a malformed port
     except ValueError:
-        raise ValueError("%s %r has an invalid port" % (what, url)) from None
+        raise Refused("%s %r has an invalid port" % (what, url)) from None
     if port == 0 or (parts.netloc.endswith(":") and port is None):
-        raise ValueError("%s %r has an invalid port" % (what, url))
+        raise Refused("%s %r has an invalid port" % (what, url))
     if not _url_host_ok(parts.hostname):
-        raise ValueError("%s %r has an invalid host %r (an IP address or an RFC 1123 host name)" % (what, url, parts.hostname))
+        raise Refused("%s %r has an invalid host %r (an IP address or an RFC 1123 host name)" % (what, url, parts.hostname))
     if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in url or "#" in url:
-        raise ValueError("%s %r must not carry a path, query or fragment" % (what, url))
+        raise Refused("%s %r must not carry a path, query or fragment" % (what, url))
     return parts
 
 
 def check_cidr(cidr):
     """An IPv4/IPv6 address or network, returned in canonical form (host bits must be zero)."""
     if not isinstance(cidr, str) or "%" in cidr:  # Python accepts an IPv6 zone (fe80::1%eth0); Traefik does not
-        raise ValueError("source range %r is not a valid IP address or CIDR" % (cidr,))
+        raise Refused("source range %r is not a valid IP address or CIDR" % (cidr,))
     try:
         return str(ipaddress.ip_network(cidr, strict=True))
     except ValueError as exc:
-        raise ValueError("source range %r is not a valid IP address or CIDR: %s" % (cidr, exc)) from None
+        raise Refused("source range %r is not a valid IP address or CIDR: %s" % (cidr, exc)) from None
 
 
 def go_duration_ns(value):
@@ -197,36 +196,36 @@ def check_go_duration(value, what):
     """A positive Go duration such as 1s, 1m30s, 500ms or 1.5h (what Traefik's parser accepts)."""
     total = go_duration_ns(value)
     if total is None:
-        raise ValueError(
+        raise Refused(
             "%s %r is not a Go duration: a number and a unit (ns, us, ms, s, m, h), possibly "
             "repeated, such as 1s, 1m30s or 500ms - no sign, no space" % (what, value)
         )
     if total <= 0:
-        raise ValueError("%s %r must be longer than zero" % (what, value))
+        raise Refused("%s %r must be longer than zero" % (what, value))
     if total > INT64_MAX:
-        raise ValueError("%s %r is longer than a Go duration can be (about 292 years)" % (what, value))
+        raise Refused("%s %r is longer than a Go duration can be (about 292 years)" % (what, value))
     return value
 
 
 def check_int(value, what, minimum, maximum=UPPER_INT):
     """An integer (not a bool) within [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("%s %r is not an integer" % (what, value))
+        raise Refused("%s %r is not an integer" % (what, value))
     if not minimum <= value <= maximum:
-        raise ValueError("%s %s is out of range: %s to %s" % (what, value, minimum, maximum))
+        raise Refused("%s %s is out of range: %s to %s" % (what, value, minimum, maximum))
     return value
 
 
 def check_header_name(name, what="header name"):
     if not isinstance(name, str) or not HEADER_NAME_RE.fullmatch(name):
-        raise ValueError("%s %r is not a valid HTTP header name (letters, digits and !#$%%&'*+-.^_`|~, no space, ':' or control characters)" % (what, name))
+        raise Refused("%s %r is not a valid HTTP header name (letters, digits and !#$%%&'*+-.^_`|~, no space, ':' or control characters)" % (what, name))
     return name
 
 
 def check_header_value(value, what):
     """An HTTP header value: visible ASCII and inner spaces; empty is allowed (Traefik: remove the header)."""
     if not isinstance(value, str) or not HEADER_VALUE_RE.fullmatch(value):
-        raise ValueError(
+        raise Refused(
             "%s %r is not a valid header value: visible ASCII characters and inner spaces only, at "
             "most 4096 (no CR, LF, tab, other control characters, or leading/trailing space)" % (what, value)
         )
@@ -236,7 +235,7 @@ def check_header_value(value, what):
 def check_url_path(path, what):
     """An absolute URL path, e.g. /web/health (RFC 3986 characters, an optional query, no fragment)."""
     if not isinstance(path, str) or not URL_PATH_RE.fullmatch(path):
-        raise ValueError(
+        raise Refused(
             "%s %r is not a URL path: it must start with '/' and hold only RFC 3986 characters "
             "(no space, '#', control characters or malformed %%-escapes), at most 1024" % (what, path)
         )
@@ -251,7 +250,7 @@ def check_file_mode(mode, what="mode"):
     refused as well (it reads as 0420, group-writable).
     """
     if not isinstance(mode, str) or not FILE_MODE_RE.fullmatch(mode):
-        raise ValueError("%s %r is not an octal permission string such as '0644' (quote it in YAML)" % (what, mode))
+        raise Refused("%s %r is not an octal permission string such as '0644' (quote it in YAML)" % (what, mode))
     value = int(mode, 8)
     problems = [
         text
@@ -259,7 +258,7 @@ def check_file_mode(mode, what="mode"):
         if value & bits
     ]
     if problems:
-        raise ValueError("%s %r grants %s: a route file must not (use e.g. '0644' or '0640')" % (what, mode, " and ".join(problems)))
+        raise Refused("%s %r grants %s: a route file must not (use e.g. '0644' or '0640')" % (what, mode, " and ".join(problems)))
     return value
 
 
@@ -294,7 +293,7 @@ def check_port(port, what="port"):
     """A TCP port number, 1-65535 (0 would let the kernel choose one, above 65535 there are none).
     The one port bound of the collection's modules."""
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ValueError("%s %r is not a port: give a number from 1 to 65535" % (what, port))
+        raise Refused("%s %r is not a port: give a number from 1 to 65535" % (what, port))
     return port
 
 
@@ -302,11 +301,11 @@ def check_absolute_path(path, what):
     """An absolute path, normalised (no `..`, `.` or doubled `/`). A relative one is refused: a module
     runs in Ansible's temporary folder, so it would name a different place than the operator meant."""
     if not isinstance(path, str) or not path.strip():
-        raise ValueError("%s is empty: give an absolute path" % what)
+        raise Refused("%s is empty: give an absolute path" % what)
     if "\0" in path or "\n" in path:
-        raise ValueError("%s %r contains a NUL or newline character" % (what, path))
+        raise Refused("%s %r contains a NUL or newline character" % (what, path))
     if not path.startswith("/"):
-        raise ValueError(
+        raise Refused(
             "%s %r is a relative path: give an absolute one (a module runs in Ansible's temporary "
             "folder, so a relative path would name another place)" % (what, path)
         )
@@ -338,7 +337,7 @@ def _data_dir_below(top, max_dirs, max_depth):
                 return child
             seen += 1
             if seen > max_dirs:
-                raise ValueError(
+                raise Refused(
                     "%s has more than %d folders below it: too many to prove that no PostgreSQL data "
                     "directory lies within; give a new or empty folder" % (top, max_dirs)
                 )
@@ -354,11 +353,11 @@ def check_outside_data_directories(path, what, own=False, max_dirs=10000, max_de
     real = os.path.realpath(path)
     shown = path if real == path else "%s (%s)" % (path, real)
     if not own and is_pg_data_dir(real):
-        raise ValueError("%s %s is a PostgreSQL data directory: give a new or empty folder outside every cluster's data directory" % (what, shown))
+        raise Refused("%s %s is a PostgreSQL data directory: give a new or empty folder outside every cluster's data directory" % (what, shown))
     current = os.path.dirname(real)
     for _level in range(real.count("/") + 1):  # bounded by the path's depth
         if is_pg_data_dir(current):
-            raise ValueError(
+            raise Refused(
                 "%s %s is inside the PostgreSQL data directory %s: a cluster's data directory must "
                 "hold nothing else (give a folder outside it)" % (what, shown, current)
             )
@@ -369,7 +368,7 @@ def check_outside_data_directories(path, what, own=False, max_dirs=10000, max_de
     if os.path.isdir(real):
         nested = _data_dir_below(real, max_dirs, max_depth)
         if nested:
-            raise ValueError("%s %s holds the PostgreSQL data directory %s: give a folder that contains no cluster" % (what, shown, nested))
+            raise Refused("%s %s holds the PostgreSQL data directory %s: give a folder that contains no cluster" % (what, shown, nested))
     return real
 
 
@@ -382,5 +381,5 @@ def check_apart_from(path, what, others):
         folder = os.path.realpath(other)
         if os.path.commonpath([real, folder]) in (real, folder):
             where = "is" if real == folder else ("is inside" if real.startswith(folder.rstrip("/") + "/") else "holds")
-            raise ValueError("%s %s %s %s %s: give a folder apart from it" % (what, path, where, description, folder))
+            raise Refused("%s %s %s %s %s: give a folder apart from it" % (what, path, where, description, folder))
     return real

@@ -49,7 +49,7 @@ def signing_keys(params):
     found = [k.encode("utf-8") for k in keys if k]
     for key in found:
         if len(key) < 16:
-            raise ValueError("a backup signing key must be at least 16 characters (use 32 random ones)")
+            raise Refused("a backup signing key must be at least 16 characters (use 32 random ones)")
     return found
 
 

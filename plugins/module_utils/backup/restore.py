@@ -62,17 +62,17 @@ class BackupSource:
     def __init__(self, store, spec, keys, tenant=None, allow_unsigned=False):
         self.store, self.bucket, self.key = store, spec.get("bucket"), spec.get("key")
         if not self.bucket or not self.key:
-            raise ValueError("from_backup needs bucket and key")
+            raise Refused("from_backup needs bucket and key")
         self.format = format_of(self.key)
         if not self.format:
-            raise ValueError("from_backup key %s is neither a backup zip (.zip) nor a custom-format dump (.dump)" % self.key)
+            raise Refused("from_backup key %s is neither a backup zip (.zip) nor a custom-format dump (.dump)" % self.key)
         self.keys, self.tenant, self.allow_unsigned = keys, tenant, allow_unsigned
         self.filestore_key = filestore_tar_key(self.key) if self.format == "custom" else None
         self.where = "s3://%s/%s" % (self.bucket, self.key)
         self.sidecar, self.objects, self.path, self.unsigned_reason = None, {}, None, None
 
     def check(self):
-        """Authenticate the backup and find its objects; raise ValueError naming the problem. Returns
+        """Authenticate the backup and find its objects; raise Refused naming the problem. Returns
         the sidecar, or None for an unsigned backup the caller allows (the reason in unsigned_reason)."""
         self.store.check_bucket(self.bucket)
         try:
@@ -104,7 +104,7 @@ class BackupSource:
         try:
             return self.store.call("backup %s" % key, "head_object", Bucket=self.bucket, Key=key, **version_args(recorded.get("version_id")))
         except S3Error as exc:
-            raise ValueError(
+            raise Refused(
                 "backup s3://%s/%s%s does not exist or cannot be read: %s"
                 % (self.bucket, key, " at its recorded version %s" % recorded["version_id"] if recorded.get("version_id") else "", exc)
             ) from None

@@ -10,6 +10,7 @@ Tier 1 is production, tier 2 UAT, tier 3 sandboxes (PITR_CHECKLIST.md).
 """
 
 import copy
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 # Immutability of tier-1 backups: the daily (7) and weekly (4) classes of retention, plus a week's
 # margin for a verification to notice a gap before a locked object may go.
@@ -103,7 +104,7 @@ def tier(number):
     # int("1\n") is 1: only an int or the digit itself, nothing around it
     key = number if isinstance(number, int) and not isinstance(number, bool) else {"1": 1, "2": 2, "3": 3}.get(number)
     if key not in TIERS:
-        raise ValueError("tier %r is not a service tier: 1 (production), 2 (UAT) or 3 (sandbox)" % (number,))
+        raise Refused("tier %r is not a service tier: 1 (production), 2 (UAT) or 3 (sandbox)" % (number,))
     return copy.deepcopy(TIERS[key])
 
 

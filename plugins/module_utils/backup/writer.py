@@ -30,7 +30,7 @@ import time
 import urllib.parse
 import zipfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, psycopg2
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.programs import program, program_env
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import MultipartWriter
@@ -52,7 +52,7 @@ def odoo_manifest(cur, dbname, server_version=None):
     server = cur.connection.server_version
     cur.execute("SELECT to_regclass('public.ir_module_module')")
     if cur.fetchone()[0] is None:
-        raise ValueError("database %s is not an Odoo database (it has no ir_module_module table): nothing to back up in Odoo's format" % dbname)
+        raise Refused("database %s is not an Odoo database (it has no ir_module_module table): nothing to back up in Odoo's format" % dbname)
     try:
         cur.execute("SELECT name, latest_version FROM public.ir_module_module WHERE state = 'installed' ORDER BY name")
     except psycopg2.Error as exc:

@@ -14,6 +14,7 @@ Secret is named (`secrets`) and created by the apply step or an external secret 
 
 import copy
 
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_k8s_label, check_k8s_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.tiers import tier as tier_policy
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import odoo_conf, plan_fleets
@@ -102,7 +103,7 @@ def resources(cpu, memory_mb):
 def check_image(image, what):
     """An image pinned to a tag or digest, never latest."""
     if not isinstance(image, str) or not image or image.endswith(":latest") or ("@" not in image and ":" not in image.rsplit("/", 1)[-1]):
-        raise ValueError("%s %r is not pinned: name a tag or a digest (never latest)" % (what, image))
+        raise Refused("%s %r is not pinned: name a tag or a digest (never latest)" % (what, image))
     return image
 
 
@@ -110,7 +111,7 @@ def six_field_cron(cron):
     """CloudNativePG's schedule (seconds first) from the tier policy's 5-field cron."""
     fields = cron.split()
     if len(fields) != 5:
-        raise ValueError("cron %r has not 5 fields" % cron)
+        raise Refused("cron %r has not 5 fields" % cron)
     return "0 " + cron
 
 
@@ -138,10 +139,10 @@ class Platform:
             cluster = check_k8s_name(k8s_name(fleet.get("postgres") or name + "-pg"), "fleet %s postgres" % fleet["name"])
             for tenant in fleet.get("tenants") or []:
                 if tenant not in self.tenants:
-                    raise ValueError("fleet %s lists tenant %s, which odoo_ops_tenants does not define" % (fleet["name"], tenant))
+                    raise Refused("fleet %s lists tenant %s, which odoo_ops_tenants does not define" % (fleet["name"], tenant))
                 labels = {host[4:] if host.startswith("www.") else host for host in self.tenants[tenant].get("hosts") or []}
                 if fleet.get("kind", "shared") == "shared" and {label.split(".")[0] for label in labels} != {tenant}:
-                    raise ValueError(
+                    raise Refused(
                         'tenant %s on shared fleet %s (dbfilter ^%%d$): each host must start with "%s." (after an optional www.), got %s'
                         % (tenant, fleet["name"], tenant, ", ".join(self.tenants[tenant].get("hosts") or []))
                     )
@@ -161,7 +162,7 @@ class Platform:
                 fleet["cluster"], dict(given.get(fleet["cluster"]) or {}, name=fleet["cluster"], namespace=fleet["namespace"], fleets=[], tiers=[])
             )
             if entry["namespace"] != fleet["namespace"]:
-                raise ValueError(
+                raise Refused(
                     "fleet %s uses PostgreSQL %s in namespace %s, but the cluster is in %s: fleets sharing a cluster share its namespace"
                     % (fleet["name"], fleet["cluster"], fleet["namespace"], entry["namespace"])
                 )

@@ -9,6 +9,7 @@ always give the same bytes, so a re-render changes nothing."""
 import os
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import read_file, write_atomic
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 HEADER = "# Rendered by sysgenpro.odoo_ops (odoo_k8s_render) from the inventory: change the inventory, not this file.\n"
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
@@ -37,7 +38,7 @@ def layout(yaml, objects, secrets):
         name = "%s-%s.yaml" % (obj["kind"].lower(), obj["metadata"]["name"])
         path = "%s/%s" % (namespace, name)
         if path in files:
-            raise ValueError("two objects would be written to %s: %s %s is rendered twice" % (path, obj["kind"], obj["metadata"]["name"]))
+            raise Refused("two objects would be written to %s: %s %s is rendered twice" % (path, obj["kind"], obj["metadata"]["name"]))
         files[path] = dump(yaml, obj).encode("utf-8")
         folders.setdefault(namespace, []).append(name)
     for namespace, names in folders.items():
@@ -45,7 +46,7 @@ def layout(yaml, objects, secrets):
     files["kustomization.yaml"] = dump(yaml, dict(KUSTOMIZATION, resources=sorted(folders))).encode("utf-8")
     files["secrets.yaml"] = dump(yaml, {"secrets": sorted(secrets, key=lambda s: (s["namespace"], s["name"]))}).encode("utf-8")
     if len(files) > MAX_FILES:
-        raise ValueError("the render has %d files, more than %d" % (len(files), MAX_FILES))
+        raise Refused("the render has %d files, more than %d" % (len(files), MAX_FILES))
     return files
 
 
@@ -63,7 +64,7 @@ def rendered_files(root):
                 if handle.read(len(marker)) == marker:
                     found.append(os.path.relpath(path, root).replace(os.sep, "/"))
             if len(found) > MAX_FILES:
-                raise ValueError("more than %d rendered files under %s" % (MAX_FILES, root))
+                raise Refused("more than %d rendered files under %s" % (MAX_FILES, root))
     return found
 
 

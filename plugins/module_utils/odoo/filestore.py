@@ -14,7 +14,7 @@ import pwd
 import shutil
 import tempfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import copy_exact
 
 
@@ -28,11 +28,11 @@ def owner_ids(user, group):
     try:
         uid = -1 if not user else int(user) if str(user).isdigit() else pwd.getpwnam(user).pw_uid
     except KeyError:
-        raise ValueError("filestore_owner %r is not a user on this host" % user) from None
+        raise Refused("filestore_owner %r is not a user on this host" % user) from None
     try:
         gid = -1 if not group else int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
     except KeyError:
-        raise ValueError("filestore_group %r is not a group on this host" % group) from None
+        raise Refused("filestore_group %r is not a group on this host" % group) from None
     return uid, gid
 
 
@@ -50,17 +50,17 @@ def tree_size(path):
 
 def check_root(root):
     if not os.path.isdir(root):
-        raise ValueError("filestore_root %s does not exist or is not a directory" % root)
+        raise Refused("filestore_root %s does not exist or is not a directory" % root)
     if not os.access(root, os.W_OK | os.X_OK):
-        raise ValueError("filestore_root %s is not writable by this user" % root)
+        raise Refused("filestore_root %s is not writable by this user" % root)
 
 
 def check_hardlink(source, root, uid):
     """Hard links share owner and mode with the source: refuse where that cannot be right."""
     if os.stat(source).st_dev != os.stat(root).st_dev:
-        raise ValueError("filestore_copy=hardlink needs %s and %s on one filesystem; use copy" % (source, root))
+        raise Refused("filestore_copy=hardlink needs %s and %s on one filesystem; use copy" % (source, root))
     if uid != -1 and os.stat(source).st_uid != uid:
-        raise ValueError("filestore_copy=hardlink would leave the files owned by uid %d, not filestore_owner; use copy" % os.stat(source).st_uid)
+        raise Refused("filestore_copy=hardlink would leave the files owned by uid %d, not filestore_owner; use copy" % os.stat(source).st_uid)
 
 
 class FilestoreBuild:

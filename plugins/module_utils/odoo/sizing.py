@@ -46,10 +46,10 @@ def fleet_ports(port_base, web_containers):
     """Where each container of a fleet listens: {"range": [first, last], "web": [{"index": i, "a":
     {"http", "gevent"}, "b": {...}}, ...], "cron": {"http", "gevent"}}."""
     if not 1 <= web_containers <= MAX_WEB_CONTAINERS:
-        raise ValueError("web_containers is %s: the port layout has room for 1-%d" % (web_containers, MAX_WEB_CONTAINERS))
+        raise Refused("web_containers is %s: the port layout has room for 1-%d" % (web_containers, MAX_WEB_CONTAINERS))
     first, last = fleet_port_range(port_base)
     if not (1 <= first and last <= 65535):
-        raise ValueError("port_base %s: the fleet's %d ports %d-%d are not all valid ports" % (port_base, PORT_SPAN, first, last))
+        raise Refused("port_base %s: the fleet's %d ports %d-%d are not all valid ports" % (port_base, PORT_SPAN, first, last))
 
     def pair(http):
         return {"http": http, "gevent": http + 1}
@@ -69,16 +69,16 @@ def _check_fleet(fleet):
     for field, lowest in (("cpus", 0.1), ("memory_mb", 1), ("web_containers", 1), ("workers", 1), ("cron_threads", 0), ("db_maxconn", MIN_DB_MAXCONN)):
         value = fleet.get(field)
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
-            raise ValueError("fleet %s: %s is %r, not a finite number" % (fleet["name"], field, value))
+            raise Refused("fleet %s: %s is %r, not a finite number" % (fleet["name"], field, value))
         if value is not None and value < lowest:
-            raise ValueError("fleet %s: %s is %s, at least %s is needed" % (fleet["name"], field, value, lowest))
+            raise Refused("fleet %s: %s is %s, at least %s is needed" % (fleet["name"], field, value, lowest))
     if fleet.get("web_containers", 1) > MAX_WEB_CONTAINERS:
-        raise ValueError("fleet %s: web_containers is %s, at most %d fit the port layout" % (fleet["name"], fleet["web_containers"], MAX_WEB_CONTAINERS))
+        raise Refused("fleet %s: web_containers is %s, at most %d fit the port layout" % (fleet["name"], fleet["web_containers"], MAX_WEB_CONTAINERS))
     if fleet.get("port_base") is not None:
         try:
             fleet_ports(fleet["port_base"], fleet.get("web_containers", 1))
         except ValueError as exc:
-            raise ValueError("fleet %s: %s" % (fleet["name"], exc)) from None
+            raise Refused("fleet %s: %s" % (fleet["name"], exc)) from None
 
 
 def _workers(fleet):

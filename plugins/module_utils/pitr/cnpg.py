@@ -10,6 +10,7 @@ the Barman Cloud plugin (`plugin.parameters.barmanObjectName`), as the source cl
 """
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_k8s_name
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 PLUGIN = "barman-cloud.cloudnative-pg.io"
 
@@ -18,7 +19,7 @@ def recovery_target(target, backup_id=None):
     """CloudNativePG's recoveryTarget for a normalised target (None for the end of the archive)."""
     kind = target["type"]
     if kind in ("xid", "name") and not backup_id:
-        raise ValueError("a %s target cannot choose a backup by itself: give backup_set (the backup ID)" % kind)
+        raise Refused("a %s target cannot choose a backup by itself: give backup_set (the backup ID)" % kind)
     spec = {}
     if kind == "time":
         spec["targetTime"] = target["value"]
@@ -45,13 +46,13 @@ def recovery_cluster(target, options, backup_id=None):
     for value, what in ((name, "cnpg.cluster_name"), (source, "cnpg.source_cluster"), (namespace, "cnpg.namespace")):
         check_k8s_name(value, what)
     if name == source:
-        raise ValueError("cnpg.cluster_name must differ from the source cluster: recovery always makes a new cluster")
+        raise Refused("cnpg.cluster_name must differ from the source cluster: recovery always makes a new cluster")
     external = {"name": source}
     if options.get("barman_object_name"):
         external["plugin"] = {"name": PLUGIN, "parameters": {"barmanObjectName": options["barman_object_name"], "serverName": source}}
     else:
         if not options.get("destination_path") or not options.get("credentials_secret"):
-            raise ValueError("cnpg needs barman_object_name (Barman Cloud plugin), or destination_path and credentials_secret (in-tree object store)")
+            raise Refused("cnpg needs barman_object_name (Barman Cloud plugin), or destination_path and credentials_secret (in-tree object store)")
         store = {
             "destinationPath": options["destination_path"],
             "serverName": source,

@@ -25,7 +25,7 @@ import socket
 import subprocess
 import time
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import (
     check_absolute_path,
     check_apart_from,
@@ -110,13 +110,13 @@ class PitrRestore:
         self.pgbr, self.p, self.label = pgbackrest, params, label
         self.dest = check_absolute_path(params.get("data_dir"), label)
         if not DATA_DIR_RE.fullmatch(self.dest):
-            raise ValueError(
+            raise Refused(
                 "%s %r has characters restore_command cannot carry unquoted (white space, quotes, "
                 "%%, $, shell characters): use letters, digits and / . _ - + , : = @ ~" % (label, self.dest)
             )
         check_port(params.get("port"), "port")
         if not isinstance(params.get("wait_timeout"), int) or params["wait_timeout"] < 1:
-            raise ValueError("wait_timeout %r must be a number of seconds, at least 1" % params.get("wait_timeout"))
+            raise Refused("wait_timeout %r must be a number of seconds, at least 1" % params.get("wait_timeout"))
         self.target = normalize_target(params["target"])
         self.report = {}
         # What this run may stop and remove: the server it started, a folder it made or filled, or an
@@ -128,7 +128,7 @@ class PitrRestore:
         """Pre-checks; returns the stamp of an identical earlier restore (or None)."""
         mode = self.p["mode"]
         if mode == "in_place" and not self.p["confirm"]:
-            raise ValueError("mode in_place overwrites %s: it needs confirm: true, and the cluster stopped" % self.dest)
+            raise Refused("mode in_place overwrites %s: it needs confirm: true, and the cluster stopped" % self.dest)
         stamp = self._stamp()
         # (an in-place restore stamps the cluster itself: never a side-by-side copy to replace)
         earlier_copy = bool(stamp) and (stamp.get("key") or {}).get("mode") == "side_by_side"
@@ -156,12 +156,12 @@ class PitrRestore:
         if self.target["type"] == "time":
             now = datetime.datetime.now(datetime.timezone.utc)
             if self.target["moment"] > now:
-                raise ValueError("target %s is in the future (now %s)" % (self.target["value"], format_time(now)))
+                raise Refused("target %s is in the future (now %s)" % (self.target["value"], format_time(now)))
         if stamp and stamp.get("key") == self._key() and not self.p["force"]:
             return stamp
         if stamp and self.p["force"]:
             if mode == "side_by_side" and not earlier_copy:
-                raise ValueError("%s %s is a cluster restored in place, not a copy of this module: force never replaces it" % (self.label, self.dest))
+                raise Refused("%s %s is a cluster restored in place, not a copy of this module: force never replaces it" % (self.label, self.dest))
             self.report["replaces"] = stamp.get("key")
         if mode == "in_place":
             self._check_stopped()  # forced or not: never over a running cluster
@@ -210,32 +210,30 @@ class PitrRestore:
     def _check_destination(self):
         parent = os.path.dirname(self.dest)
         if not os.path.isdir(parent):
-            raise ValueError("%s's parent %s does not exist (or this user, %s, cannot look into its parents)" % (self.label, parent, os_user()))
+            raise Refused("%s's parent %s does not exist (or this user, %s, cannot look into its parents)" % (self.label, parent, os_user()))
         if not os.access(parent, os.W_OK | os.X_OK):
-            raise ValueError("%s's parent %s is not writable by this user (%s): permission denied" % (self.label, parent, os_user()))
+            raise Refused("%s's parent %s is not writable by this user (%s): permission denied" % (self.label, parent, os_user()))
         if os.path.lexists(self.dest):
             if not os.path.isdir(self.dest):
-                raise ValueError("%s %s exists and is not a folder" % (self.label, self.dest))
+                raise Refused("%s %s exists and is not a folder" % (self.label, self.dest))
             try:
                 content = os.listdir(self.dest)
             except PermissionError:
-                raise ValueError("%s %s cannot be read by this user (%s): permission denied" % (self.label, self.dest, os_user())) from None
+                raise Refused("%s %s cannot be read by this user (%s): permission denied" % (self.label, self.dest, os_user())) from None
             if content:
-                raise ValueError("%s %s is not empty: a side-by-side restore needs a new or empty folder" % (self.label, self.dest))
+                raise Refused("%s %s is not empty: a side-by-side restore needs a new or empty folder" % (self.label, self.dest))
             if not os.access(self.dest, os.W_OK | os.X_OK):
-                raise ValueError("%s %s is not writable by this user (%s): permission denied" % (self.label, self.dest, os_user()))
+                raise Refused("%s %s is not writable by this user (%s): permission denied" % (self.label, self.dest, os_user()))
         if len(os.path.join(self.dest, ".s.PGSQL.%d" % self.p["port"])) > 100:
-            raise ValueError("%s %s is too long a path for the copy's Unix socket (at most ~85 characters)" % (self.label, self.dest))
+            raise Refused("%s %s is too long a path for the copy's Unix socket (at most ~85 characters)" % (self.label, self.dest))
 
     def _check_stopped(self):
         if os.path.isdir(self.dest) and not os.access(self.dest, os.R_OK | os.W_OK | os.X_OK):
-            raise ValueError(
-                "data_dir %s cannot be read and written by this user (%s): permission denied (run as the cluster's OS user)" % (self.dest, os_user())
-            )
+            raise Refused("data_dir %s cannot be read and written by this user (%s): permission denied (run as the cluster's OS user)" % (self.dest, os_user()))
         if not os.path.isfile(os.path.join(self.dest, "PG_VERSION")):
-            raise ValueError("mode in_place needs data_dir to be the cluster's data directory; %s is not one" % self.dest)
+            raise Refused("mode in_place needs data_dir to be the cluster's data directory; %s is not one" % self.dest)
         if self._postmaster_pid():
-            raise ValueError("the cluster in %s is running: stop it before an in-place restore" % self.dest)
+            raise Refused("the cluster in %s is running: stop it before an in-place restore" % self.dest)
 
     def _check_port(self):
         with contextlib.closing(socket.socket()) as probe:
@@ -244,12 +242,12 @@ class PitrRestore:
             try:
                 probe.bind(("127.0.0.1", self.p["port"]))
             except OSError:
-                raise ValueError("port %d is in use on 127.0.0.1: give the copy a free port" % self.p["port"]) from None
+                raise Refused("port %d is in use on 127.0.0.1: give the copy a free port" % self.p["port"]) from None
 
     def _check_programs(self):
         pg_ctl = self._pg_bin("pg_ctl")
         if not (os.path.isfile(pg_ctl) and os.access(pg_ctl, os.X_OK)):
-            raise ValueError("pg_bin_dir %s has no pg_ctl this user can run: give the folder of PostgreSQL's programs" % (self.p.get("pg_bin_dir") or PG_BIN))
+            raise Refused("pg_bin_dir %s has no pg_ctl this user can run: give the folder of PostgreSQL's programs" % (self.p.get("pg_bin_dir") or PG_BIN))
 
     def _check_version(self, info, backup):
         """The programs of pg_bin_dir must be the backup's major version (else the copy cannot start)."""
@@ -260,7 +258,7 @@ class PitrRestore:
             answer = ""
         found = re.search(r"\(PostgreSQL\) ([0-9]+)", answer)
         if wanted and found and found.group(1) != wanted.split(".")[0]:
-            raise ValueError(
+            raise Refused(
                 "backup %s is of PostgreSQL %s but pg_bin_dir %s holds PostgreSQL %s: give the "
                 "programs of version %s" % (backup["label"], wanted, self.p.get("pg_bin_dir") or PG_BIN, found.group(1), wanted)
             )
@@ -269,7 +267,7 @@ class PitrRestore:
         where = self.dest if os.path.isdir(self.dest) else os.path.dirname(self.dest)
         free = shutil.disk_usage(where).free
         if free < size:
-            raise ValueError("the backup needs %d MB but %s has %d MB free" % (size >> 20, where, free >> 20))
+            raise Refused("the backup needs %d MB but %s has %d MB free" % (size >> 20, where, free >> 20))
 
     # --- apply ------------------------------------------------------------------------------
     def apply(self):

@@ -12,6 +12,7 @@ xid and name targets cannot choose a backup, so they need one named.
 
 import datetime
 import re
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 TARGET_TYPES = ("time", "lsn", "xid", "name", "immediate", "latest")
 # Every pattern is applied with fullmatch() ($ would also match before a trailing newline) and
@@ -43,37 +44,37 @@ def parse_time(value):
     """
     text = value if isinstance(value, str) else str(value)
     if text != text.strip():
-        raise ValueError("target time %r has white space around it: give the time alone, such as %s" % (text, EXAMPLE))
+        raise Refused("target time %r has white space around it: give the time alone, such as %s" % (text, EXAMPLE))
     found = TIME_RE.fullmatch(text)
     if not found:
-        raise ValueError(
+        raise Refused(
             "target time %r is not an ISO 8601 time such as %s (YYYY-MM-DD, T or a space, HH:MM[:SS[.ffffff]], then Z or an offset)" % (text, EXAMPLE)
         )
     part = found.groupdict()
     if part["hour"] is None:
-        raise ValueError(
+        raise Refused(
             "target time %r is a date without a time: a time target needs a time and a zone, such "
             "as %sT00:00:00+01:00 (a date alone would be read in the zone of whichever host reads it)" % (text, text[:10])
         )
     if part["minute"] is None:
-        raise ValueError("target time %r has an hour but no minutes: give at least HH:MM, such as %s" % (text, EXAMPLE))
+        raise Refused("target time %r has an hour but no minutes: give at least HH:MM, such as %s" % (text, EXAMPLE))
     if part["fraction"] is not None and len(part["fraction"]) > 6:
-        raise ValueError(
+        raise Refused(
             "target time %r has more than six decimals: PostgreSQL keeps microseconds, so the target would be another instant than the one given" % text
         )
     if part["zone"] is None:
-        raise ValueError(
+        raise Refused(
             "target time %r has no time zone: give Z or an offset such as +00:00 (a time without one would be read in the restored server's zone)" % text
         )
     if part["zone"] in ("Z", "z"):
         offset = datetime.timedelta(0)
     else:
         if int(part["zone_hours"]) > 23 or int(part["zone_minutes"] or 0) > 59:
-            raise ValueError("target time %r has an offset that is not HH:MM" % text)
+            raise Refused("target time %r has an offset that is not HH:MM" % text)
         offset = datetime.timedelta(hours=int(part["zone_hours"]), minutes=int(part["zone_minutes"] or 0))
         offset = -offset if part["sign"] == "-" else offset
         if not ZONE_BOUNDS[0] <= offset <= ZONE_BOUNDS[1]:
-            raise ValueError("target time %r has offset %s, which no time zone uses (they lie between -12:00 and +14:00)" % (text, part["zone"]))
+            raise Refused("target time %r has offset %s, which no time zone uses (they lie between -12:00 and +14:00)" % (text, part["zone"]))
     try:
         moment = datetime.datetime(
             int(part["year"]),
@@ -86,11 +87,11 @@ def parse_time(value):
             tzinfo=datetime.timezone(offset),
         ).astimezone(datetime.timezone.utc)
     except ValueError as exc:  # day 31 of a 30-day month, hour 24, second 60 (leap seconds), ...
-        raise ValueError("target time %r is not a real time (%s)" % (text, exc)) from None
+        raise Refused("target time %r is not a real time (%s)" % (text, exc)) from None
     except OverflowError:
-        raise ValueError("target time %r is out of range: give a time between 1970 and 9999" % text) from None
+        raise Refused("target time %r is out of range: give a time between 1970 and 9999" % text) from None
     if moment < EPOCH:
-        raise ValueError("target time %r is before 1970: no backup can be that old" % text)
+        raise Refused("target time %r is before 1970: no backup can be that old" % text)
     return moment
 
 
@@ -113,7 +114,7 @@ def normalize_target(spec):
     spec = dict(spec or {})
     kind = spec.get("type")
     if kind not in TARGET_TYPES:
-        raise ValueError("target.type must be one of %s, not %r" % (", ".join(TARGET_TYPES), kind))
+        raise Refused("target.type must be one of %s, not %r" % (", ".join(TARGET_TYPES), kind))
     value = spec.get("value")
     target = {
         "type": kind,
@@ -124,33 +125,31 @@ def normalize_target(spec):
     }
     if kind in ("immediate", "latest"):
         if value not in (None, ""):
-            raise ValueError("target.type %s takes no value" % kind)
+            raise Refused("target.type %s takes no value" % kind)
         return target
     if value in (None, ""):
-        raise ValueError("target.type %s needs target.value" % kind)
+        raise Refused("target.type %s needs target.value" % kind)
     if kind == "time":
         target["moment"] = parse_time(value)
         target["value"] = format_time(target["moment"])
     elif kind == "lsn":
         if not LSN_RE.fullmatch(str(value)):
-            raise ValueError("target lsn %r is not an LSN such as 0/1A2B3C4D" % value)
+            raise Refused("target lsn %r is not an LSN such as 0/1A2B3C4D" % value)
         target["value"] = str(value).upper()
     elif kind == "xid":
         if not XID_RE.fullmatch(str(value)) or not 3 <= int(value) < 2**64:
-            raise ValueError("target xid %r is not a transaction id (a number from 3, the first normal one, below 2^64)" % value)
+            raise Refused("target xid %r is not a transaction id (a number from 3, the first normal one, below 2^64)" % value)
         target["value"] = str(int(value))
     else:
         name = str(value)
         if len(name.encode("utf-8")) > 63:
-            raise ValueError("target name %r is longer than a restore point name can be (63 bytes)" % value)
+            raise Refused("target name %r is longer than a restore point name can be (63 bytes)" % value)
         if re.search(r"[\x00-\x1f\x7f'\\]", name):
-            raise ValueError(
-                "target name %r holds a control character, a quote or a backslash: pgBackRest writes it unescaped into the recovery settings" % value
-            )
+            raise Refused("target name %r holds a control character, a quote or a backslash: pgBackRest writes it unescaped into the recovery settings" % value)
         target["value"] = name
     timeline = target["timeline"]
     if not TIMELINE_RE.fullmatch(timeline) or (timeline[0].isdigit() and not 1 <= int(timeline) < 2**32):
-        raise ValueError("target.timeline must be current, latest or a timeline number (1 to 2^32 - 1), not %r" % timeline)
+        raise Refused("target.timeline must be current, latest or a timeline number (1 to 2^32 - 1), not %r" % timeline)
     if timeline[0].isdigit():
         target["timeline"] = str(int(timeline))
     return target
@@ -174,18 +173,18 @@ def choose_backup(backups, target, backup_set=None):
     backup_set must exist and also have stopped before a time or LSN target.
     """
     if not backups:
-        raise ValueError("the repository has no backup of this stanza")
+        raise Refused("the repository has no backup of this stanza")
     by_label = {b["label"]: b for b in backups}
     if backup_set:
         if backup_set not in by_label:
-            raise ValueError("backup_set %s is not in the repository (it has %s)" % (backup_set, ", ".join(by_label)))
+            raise Refused("backup_set %s is not in the repository (it has %s)" % (backup_set, ", ".join(by_label)))
         chosen = by_label[backup_set]
     elif target["type"] in ("xid", "name"):
-        raise ValueError("a %s target cannot choose a backup by itself: give backup_set (one that ended before the target)" % target["type"])
+        raise Refused("a %s target cannot choose a backup by itself: give backup_set (one that ended before the target)" % target["type"])
     elif target["type"] == "time":
         fitting = [b for b in backups if reachable_from(b) <= target["moment"]]
         if not fitting:
-            raise ValueError(
+            raise Refused(
                 "target %s is before the end of the earliest backup (%s, stopped %s): no backup can "
                 "reach it" % (target["value"], backups[0]["label"], format_time(backup_stop(backups[0])))
             )
@@ -193,17 +192,17 @@ def choose_backup(backups, target, backup_set=None):
     elif target["type"] == "lsn":
         fitting = [b for b in backups if lsn_value(b["lsn"]["stop"]) <= lsn_value(target["value"])]
         if not fitting:
-            raise ValueError(
+            raise Refused(
                 "target lsn %s is before the end of the earliest backup (%s, stop lsn %s)" % (target["value"], backups[0]["label"], backups[0]["lsn"]["stop"])
             )
         chosen = fitting[-1]
     else:
         chosen = backups[-1]
     if target["type"] == "time" and reachable_from(chosen) > target["moment"]:
-        raise ValueError(
+        raise Refused(
             "target %s is before backup %s stopped (%s, reachable a second later): PostgreSQL would "
             "stop at the backup's end instead, or refuse; choose an earlier backup" % (target["value"], chosen["label"], format_time(backup_stop(chosen)))
         )
     if target["type"] == "lsn" and lsn_value(chosen["lsn"]["stop"]) > lsn_value(target["value"]):
-        raise ValueError("target lsn %s is before backup %s stopped (lsn %s)" % (target["value"], chosen["label"], chosen["lsn"]["stop"]))
+        raise Refused("target lsn %s is before backup %s stopped (lsn %s)" % (target["value"], chosen["label"], chosen["lsn"]["stop"]))
     return chosen

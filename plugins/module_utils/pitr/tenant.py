@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import FilestoreBuild
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import list_backups, signing_keys
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.restore import BackupSource, restore_custom
@@ -58,31 +58,31 @@ class TenantPitr:
 
     def plan(self):
         if self.p["swap"] and not self.p["confirm"]:
-            raise ValueError("swap replaces live tenant %s by the restored copy: it needs confirm: true" % self.tenant)
+            raise Refused("swap replaces live tenant %s by the restored copy: it needs confirm: true" % self.tenant)
         if self.p["swap"]:  # the forensic name must fit before anything is restored
             check_tenant_name("%s_pre_pitr_%s" % (self.tenant, "20260101t000000z"), "forensic name of %s" % self.tenant)
         if not os.path.isdir(self.work_dir):
-            raise ValueError("work_dir %s does not exist" % self.work_dir)
+            raise Refused("work_dir %s does not exist" % self.work_dir)
         live = observe_database(self.pg, self.tenant)
         if not live["exists"]:
-            raise ValueError("tenant %s does not exist on %s" % (self.tenant, self.pg.where))
+            raise Refused("tenant %s does not exist on %s" % (self.tenant, self.pg.where))
         restored = observe_database(self.pg, self.restored)
         earlier = self._earlier_restore(live if self.p["swap"] else restored)
         if earlier:
             self.report.update(done_before=earlier, swapped=bool(self.p["swap"]))
             return self.report
         if restored["exists"]:
-            raise ValueError("database %s already exists on %s: give another restored_name or remove it" % (self.restored, self.pg.where))
+            raise Refused("database %s already exists on %s: give another restored_name or remove it" % (self.restored, self.pg.where))
         self.owner, self.live = live["owner"], live
         if self.p.get("filestore_root"):
             target = os.path.join(self.p["filestore_root"], self.restored)
             if os.path.exists(target):
-                raise ValueError("filestore %s already exists" % target)
+                raise Refused("filestore %s already exists" % target)
             if not self.p.get("bucket"):
-                raise ValueError("filestore_root needs bucket: the filestore comes from the tenant's logical backups")
+                raise Refused("filestore_root needs bucket: the filestore comes from the tenant's logical backups")
             self.store.check_bucket(self.p["bucket"])
         if self.cluster.plan():
-            raise ValueError("%s holds an earlier restore: remove it first" % self.cluster.dest)
+            raise Refused("%s holds an earlier restore: remove it first" % self.cluster.dest)
         self.report.update(cluster=self.cluster.report, owner=self.owner)
         return self.report
 

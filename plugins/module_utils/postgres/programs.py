@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 DEFAULT_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 # psql's \restrict (only \unrestrict <key> is run after it) came with these minor releases (CVE-2025-8714).
@@ -25,11 +26,11 @@ def program(pg_bin_dir, name):
     if pg_bin_dir:
         path = os.path.join(pg_bin_dir, name)
         if not os.access(path, os.X_OK):
-            raise ValueError("pg_bin_dir %s has no executable %s" % (pg_bin_dir, name))
+            raise Refused("pg_bin_dir %s has no executable %s" % (pg_bin_dir, name))
         return path
     found = shutil.which(name) or next((os.path.join(d, name) for d in DEFAULT_BIN_DIRS if os.access(os.path.join(d, name), os.X_OK)), None)
     if not found:
-        raise ValueError("%s is not on PATH: install PostgreSQL's client programs or give pg_bin_dir" % name)
+        raise Refused("%s is not on PATH: install PostgreSQL's client programs or give pg_bin_dir" % name)
     return found
 
 
@@ -45,7 +46,7 @@ def version(path):
     done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
     found = VERSION_RE.search(done.stdout)
     if done.returncode != 0 or not found:
-        raise ValueError("%s --version did not say its PostgreSQL version: %s" % (path, (done.stdout + done.stderr)[:200]))
+        raise Refused("%s --version did not say its PostgreSQL version: %s" % (path, (done.stdout + done.stderr)[:200]))
     return int(found.group(1)), int(found.group(2) or 0)
 
 

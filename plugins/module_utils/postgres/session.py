@@ -23,6 +23,7 @@ import datetime
 import secrets
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import PostgresError, sql
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 SESSION_GROUP = "odoo_ops_sessions"
 SESSION_PREFIX = "odoo_ops_s_"
@@ -194,15 +195,15 @@ def check_plain_owner(admin, owner, what="owner"):
     """Refuse an owner a tenant's SQL could escalate through (see owner_privileges), or one of the
     collection's own session roles (every session role is a member of their group)."""
     if owner == SESSION_GROUP or owner.startswith(SESSION_PREFIX):
-        raise ValueError("%s %s is the collection's own session role group or one of its session roles, not a tenant owner" % (what, owner))
+        raise Refused("%s %s is the collection's own session role group or one of its session roles, not a tenant owner" % (what, owner))
     if admin.query("SELECT 1 FROM pg_roles WHERE rolname = %s AND rolsuper", (owner,)):
-        raise ValueError(
+        raise Refused(
             "%s %s is a superuser: the collection never runs a tenant's SQL with a superuser's rights; give the database an owner without SUPERUSER"
             % (what, owner)
         )
     found = owner_privileges(admin, owner)
     if found:
-        raise ValueError(
+        raise Refused(
             "%s %s is not a plain role (%s): a tenant's SQL runs with its owner's rights and could use them; "
             "give the database an owner with no such attribute or membership" % (what, owner, "; ".join(found[:5]))
         )

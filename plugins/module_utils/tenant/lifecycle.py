@@ -4,7 +4,7 @@
 """A tenant: its PostgreSQL database, owner role and filestore, planned then applied.
 
 plan() observes the real state and returns the ordered steps (check mode reports them; a real
-run applies the same steps). Refusals raise ValueError before anything changes. Creation is all
+run applies the same steps). Refusals raise Refused before anything changes. Creation is all
 or nothing: on any failure the database this run created is dropped (never one it did not), the
 staged filestore discarded, a role created here dropped, and the source reopened.
 
@@ -21,7 +21,7 @@ import subprocess
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import require_library
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan, plan_result
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, OperationFailed, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_tenant_name, check_url
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout import HashingReader, signing_keys
@@ -83,7 +83,7 @@ class Tenant:
             if params.get(key):
                 check_tenant_name(params[key], key)
         if params.get("source") == self.name or params.get("template") == self.name:
-            raise ValueError("a tenant cannot be created from itself (%s)" % self.name)
+            raise Refused("a tenant cannot be created from itself (%s)" % self.name)
         if params.get("base_url"):
             check_url(params["base_url"], "base_url")
         self.uid, self.gid = owner_ids(params.get("filestore_owner"), params.get("filestore_group"))
@@ -140,7 +140,7 @@ class Tenant:
             self._plan_absent(plan, current, path)
         elif not current["exists"]:
             if state == "suspended":
-                raise ValueError("tenant %s does not exist, so it cannot be suspended" % self.name)
+                raise Refused("tenant %s does not exist, so it cannot be suspended" % self.name)
             self._plan_create(plan, path)
         else:
             self._plan_existing(plan, current, path)
@@ -152,32 +152,30 @@ class Tenant:
         origin_key = "source" if self.p.get("source") else "template"
         origin = self.p.get(origin_key)
         if not origin:
-            raise ValueError("tenant %s does not exist: give template (a golden database) or source (a tenant to clone) to create it" % self.name)
+            raise Refused("tenant %s does not exist: give template (a golden database) or source (a tenant to clone) to create it" % self.name)
         found = self.observe(origin)
         if not found["exists"]:
-            raise ValueError("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
+            raise Refused("%s database %s does not exist on %s" % (origin_key, origin, self.pg.where))
         if origin_key == "source" and (not found["metadata"] or found["metadata"].get("kind", "tenant") != "tenant"):
-            raise ValueError("source database %s is not a tenant managed by %s: only a tenant is cloned" % (origin, MANAGED_BY))
+            raise Refused("source database %s is not a tenant managed by %s: only a tenant is cloned" % (origin, MANAGED_BY))
         if origin_key == "template" and found["metadata"] and found["metadata"].get("kind", "tenant") != "template":  # a tenant's has no kind
-            raise ValueError("template %s is a tenant, not a template: clone it with source" % origin)
+            raise Refused("template %s is a tenant, not a template: clone it with source" % origin)
         copy = origin_key == "template" or self.p["copy"]
         if copy and not self.p.get("base_url"):
-            raise ValueError(
-                "base_url is required to create %s as a copy: a copy must point at its own URL, never at the original's or at localhost" % self.name
-            )
+            raise Refused("base_url is required to create %s as a copy: a copy must point at its own URL, never at the original's or at localhost" % self.name)
         # A live tenant always holds pooled sessions: its copy is taken online (one snapshot) unless the task
         # asks to cut them for a file-level copy.
         strategy = self.p.get("strategy") or ("dump" if origin_key == "source" and copy and not self.p["terminate_connections"] else "wal_log")
         if strategy == "dump" and not copy:
-            raise ValueError(
+            raise Refused(
                 "strategy dump copies a live tenant while it runs: a move (copy: false) must stop its "
                 "source first, use strategy wal_log or file_copy with terminate_connections: true"
             )
         if strategy == "dump" and not found["allow_connections"]:
-            raise ValueError("%s %s is suspended: strategy dump reads it online; use wal_log" % (origin_key, origin))
+            raise Refused("%s %s is suspended: strategy dump reads it online; use wal_log" % (origin_key, origin))
         sessions = self.sessions(origin) if strategy != "dump" else 0
         if sessions and not self.p["terminate_connections"]:
-            raise ValueError(
+            raise Refused(
                 "%s %s has %d open session(s); they would be cut to copy it. Stop its Odoo first, or "
                 "set terminate_connections: true (or copy it online with strategy: dump)" % (origin_key, origin, sessions)
             )
@@ -239,7 +237,7 @@ class Tenant:
         where = backup.where
         copy = self.p["copy"]
         if copy and not self.p.get("base_url"):
-            raise ValueError("base_url is required to restore %s as a copy: a copy must point at its own URL" % self.name)
+            raise Refused("base_url is required to restore %s as a copy: a copy must point at its own URL" % self.name)
         owner = self._owner_for_new()
         self._plan_filestore_checks(plan, path)
         plan.creating = True
@@ -386,7 +384,7 @@ class Tenant:
     def _owner_for_new(self):
         owner = self.p.get("owner") or (self.name if self.p.get("pattern") == "dedicated" else None)
         if not owner:
-            raise ValueError("owner is required for a shared tenant: the fleet's Odoo role, which must own its tenants' databases")
+            raise Refused("owner is required for a shared tenant: the fleet's Odoo role, which must own its tenants' databases")
         check_tenant_name(owner, "owner")
         check_plain_owner(self.pg, owner)
         if not self.p.get("owner"):
@@ -396,7 +394,7 @@ class Tenant:
                 "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s) AND datname <> %s ORDER BY 1", (owner, self.name)
             )
             if owned:
-                raise ValueError(
+                raise Refused(
                     "role %s already exists and owns %s: a dedicated tenant named like it would share its rights; "
                     "give the tenant its own owner" % (owner, ", ".join(r[0] for r in owned[:5]))
                 )
@@ -405,9 +403,9 @@ class Tenant:
     def _plan_owner_role(self, plan, owner, origin_owner):
         if not self.role_exists(owner):
             if self.p.get("pattern") != "dedicated":
-                raise ValueError("owner role %s does not exist; a shared tenant is owned by its fleet's existing role" % owner)
+                raise Refused("owner role %s does not exist; a shared tenant is owned by its fleet's existing role" % owner)
             if not (self.p.get("owner_password") or self.p.get("owner_password_file")):
-                raise ValueError("creating role %s needs owner_password, or owner_password_file to write a generated one to" % owner)
+                raise Refused("creating role %s needs owner_password, or owner_password_file to write a generated one to" % owner)
             plan.add("create login role %s (no superuser, no createdb, no createrole)" % owner, lambda: self._create_role(owner))
             plan.add("let %s act for %s" % (self.pg.user, owner), lambda: self._grant_to_me(owner))
         for role in sorted({owner, origin_owner}):
@@ -421,7 +419,7 @@ class Tenant:
             return
         check_root(self.p["filestore_root"])
         if os.path.exists(path):
-            raise ValueError("filestore %s already exists; it belongs to no database of that name. Remove or move it first" % path)
+            raise Refused("filestore %s already exists; it belongs to no database of that name. Remove or move it first" % path)
         if origin is None:
             return
         source = self.origin_filestore_path(origin)
@@ -529,19 +527,19 @@ class Tenant:
         metadata = current.get("metadata")
         backup = self.p.get("from_backup") or {}
         if backup and (metadata or {}).get("backup") != "s3://%s/%s" % (backup.get("bucket"), backup.get("key")):
-            raise ValueError("database %s already exists and was not restored from that backup; choose another name or remove it first" % self.name)
+            raise Refused("database %s already exists and was not restored from that backup; choose another name or remove it first" % self.name)
         if self.p.get("source") and (metadata or {}).get("source") != self.p["source"]:
-            raise ValueError("database %s already exists and is not a clone of %s; choose another name or remove it first" % (self.name, self.p["source"]))
+            raise Refused("database %s already exists and is not a clone of %s; choose another name or remove it first" % (self.name, self.p["source"]))
         if self.p.get("template") and metadata is None:
-            raise ValueError(
+            raise Refused(
                 "database %s already exists and is not a tenant managed by %s; it was not created from "
                 "template %s" % (self.name, MANAGED_BY, self.p["template"])
             )
         if (metadata or {}).get("kind") == "template":
-            raise ValueError("database %s is a template, not a tenant" % self.name)
+            raise Refused("database %s is a template, not a tenant" % self.name)
         owner = self.p.get("owner")
         if owner and owner != current["owner"]:
-            raise ValueError("tenant %s is owned by %s, not %s; changing a tenant's owner is not supported here" % (self.name, current["owner"], owner))
+            raise Refused("tenant %s is owned by %s, not %s; changing a tenant's owner is not supported here" % (self.name, current["owner"], owner))
         if self.p["state"] == "suspended":
             if current["allow_connections"]:
                 plan.add("suspend %s: refuse new connections" % self.name, lambda: allow_connections(self.pg, self.name, False), allow_connections=False)
@@ -571,12 +569,12 @@ class Tenant:
         connection (no Odoo process can serve it by host name or hold a session that blocks tenant
         creation), no PUBLIC rights, owned by a role that owns no tenant, its filestore 0700."""
         if not current["exists"]:
-            raise ValueError("template %s does not exist: create it (Odoo's -i base into an empty database) first" % self.name)
+            raise Refused("template %s does not exist: create it (Odoo's -i base into an empty database) first" % self.name)
         metadata = current.get("metadata")
         if metadata and metadata.get("kind") != "template":
-            raise ValueError("database %s is a tenant, not a template: clone it with source instead" % self.name)
+            raise Refused("database %s is a tenant, not a template: clone it with source instead" % self.name)
         if self.p.get("owner") and self.p["owner"] != current["owner"]:
-            raise ValueError("template %s is owned by %s, not %s" % (self.name, current["owner"], self.p["owner"]))
+            raise Refused("template %s is owned by %s, not %s" % (self.name, current["owner"], self.p["owner"]))
         others = [
             row[0]
             for row in self.pg.query(
@@ -586,7 +584,7 @@ class Tenant:
             )
         ]
         if others:
-            raise ValueError(
+            raise Refused(
                 "template %s is owned by %s, which also owns %s: a template must belong to a role no fleet "
                 "uses, or that fleet can change what every future tenant inherits" % (self.name, current["owner"], ", ".join(others[:5]))
             )
@@ -616,11 +614,11 @@ class Tenant:
         if current["exists"]:
             kind = (current.get("metadata") or {}).get("kind")
             if self.name in PROTECTED_DATABASES or current.get("is_template") or kind == "template":
-                raise ValueError(
+                raise Refused(
                     "database %s is %s: odoo_tenant never removes it" % (self.name, "PostgreSQL's own" if self.name in PROTECTED_DATABASES else "a template")
                 )
             if current.get("metadata") is None:
-                raise ValueError("database %s is not a tenant managed by %s (it has no tenant metadata): refusing to drop it" % (self.name, MANAGED_BY))
+                raise Refused("database %s is not a tenant managed by %s (it has no tenant metadata): refusing to drop it" % (self.name, MANAGED_BY))
         plan.report["final_backup"] = self._check_final_backup()
         removed = {
             "database": self.name if current["exists"] else None,
@@ -657,30 +655,30 @@ class Tenant:
         if self.p["force"]:
             return {"checked": False, "reason": "force: true"}
         if not backup:
-            raise ValueError(
+            raise Refused(
                 "refusing to remove tenant %s without a final backup: give final_backup (the result of "
                 "its backup, with bucket and key) newer than %d s, or force: true" % (self.name, max_age)
             )
         if not (backup.get("bucket") and backup.get("key")):
-            raise ValueError("final_backup must name the backup in the store (bucket and key: the result of odoo_backup), got %s" % sorted(backup))
+            raise Refused("final_backup must name the backup in the store (bucket and key: the result of odoo_backup), got %s" % sorted(backup))
         require_library("botocore", "checking final_backup")
         store = ObjectStore(self.p)
         source = BackupSource(store, {"bucket": backup["bucket"], "key": backup["key"]}, signing_keys(self.p), tenant=self.name)
         try:
             sidecar = source.check()
         except RestoreRefused as exc:
-            raise ValueError("final_backup: %s" % exc) from None
+            raise Refused("final_backup: %s" % exc) from None
         created = parse_timestamp(sidecar.get("created"), "final_backup's created")
         age = (utc_now() - created).total_seconds()
         if age < -FUTURE_SKEW:
-            raise ValueError("final_backup of %s is dated %s, in the future: refusing it" % (self.name, created.isoformat()))
+            raise Refused("final_backup of %s is dated %s, in the future: refusing it" % (self.name, created.isoformat()))
         if age > max_age:
-            raise ValueError("final_backup of %s is %d s old, older than final_backup_max_age (%d s): take a new backup first" % (self.name, age, max_age))
+            raise Refused("final_backup of %s is %d s old, older than final_backup_max_age (%d s): take a new backup first" % (self.name, age, max_age))
         for entry in source.objects.values():
             if not entry.get("version_id"):  # no versioning: the bytes themselves must match the signed record
                 body = store.call("read %s" % entry["key"], "get_object", Bucket=backup["bucket"], Key=entry["key"], **version_args(None))["Body"]
                 if HashingReader(body).drain()["sha256"] != entry["sha256"]:
-                    raise ValueError("final_backup s3://%s/%s does not match the SHA-256 its signed sidecar records" % (backup["bucket"], entry["key"]))
+                    raise Refused("final_backup s3://%s/%s does not match the SHA-256 its signed sidecar records" % (backup["bucket"], entry["key"]))
         return {
             "checked": True,
             "age_seconds": int(max(age, 0)),
@@ -832,7 +830,7 @@ def tenant_params(params):
     names = [one["name"] for one in merged]
     doubles = sorted({name for name in names if names.count(name) > 1})
     if doubles:
-        raise ValueError("tenants lists %s more than once" % ", ".join(doubles))
+        raise Refused("tenants lists %s more than once" % ", ".join(doubles))
     return merged
 
 

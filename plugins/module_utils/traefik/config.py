@@ -22,6 +22,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validat
     check_url,
     check_url_path,
 )
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 MANAGED_BY = "sysgenpro.odoo_ops.traefik_route"
 CRD_API_VERSION = "traefik.io/v1alpha1"
@@ -54,10 +55,10 @@ class RouteSpec:
         self.name = check_route_name(params["name"])
         hosts = params.get("hosts") or []
         if not hosts:
-            raise ValueError("hosts is empty: a route needs at least one host name")
+            raise Refused("hosts is empty: a route needs at least one host name")
         self.hosts = [check_hostname(h) for h in hosts]
         if len(set(self.hosts)) != len(self.hosts):
-            raise ValueError("hosts lists a host name twice: %s" % ", ".join(self.hosts))
+            raise Refused("hosts lists a host name twice: %s" % ", ".join(self.hosts))
         self.backend_urls = self._urls(params.get("backend_url"), "backend_url", required=True)
         self.websocket_urls = self._urls(params.get("websocket_url"), "websocket_url")
         self.tls = self._tls(params.get("tls"))
@@ -79,7 +80,7 @@ class RouteSpec:
     def _urls(value, what, required=False):
         urls = [value] if isinstance(value, str) else list(value or [])
         if required and not urls:
-            raise ValueError("%s is required with state=present" % what)
+            raise Refused("%s is required with state=present" % what)
         for url in urls:
             check_url(url, what)
         return [url.rstrip("/") for url in urls]
@@ -90,7 +91,7 @@ class RouteSpec:
         for name in names:
             check_traefik_name(name, what)
         if len(set(names)) != len(names):
-            raise ValueError("%s lists a name twice: %s" % (what, ", ".join(names)))
+            raise Refused("%s lists a name twice: %s" % (what, ", ".join(names)))
         return names
 
     @classmethod
@@ -116,7 +117,7 @@ class RouteSpec:
             check_int(limit["burst"], "rate_limit.burst", 1)
         check_go_duration(limit.get("period") or "1s", "rate_limit.period")
         if limit.get("by", "host") not in ("host", "client_ip"):
-            raise ValueError("rate_limit.by %r is not one of host, client_ip" % (limit.get("by"),))
+            raise Refused("rate_limit.by %r is not one of host, client_ip" % (limit.get("by"),))
         return limit
 
     @staticmethod
@@ -129,7 +130,7 @@ class RouteSpec:
                 check_header_value(headers[key], "headers.%s" % key)
         custom = headers.get("custom_response") or {}
         if not isinstance(custom, dict):
-            raise ValueError("headers.custom_response must be a mapping of header names to values")
+            raise Refused("headers.custom_response must be a mapping of header names to values")
         for name, value in custom.items():
             check_header_name(name, "headers.custom_response name")
             check_header_value(value, "headers.custom_response[%s]" % name)

@@ -14,7 +14,7 @@ import os
 import stat
 import traceback
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_writable_dir, read_file, write_atomic
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_file_mode, check_route_name
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.api import TraefikApiError
@@ -97,13 +97,13 @@ class FileRoute:
         check_writable_dir(self.directory, "dynamic_dir")
         mode = stat.S_IMODE(os.stat(self.directory).st_mode)
         if _others_can_write(mode):
-            raise ValueError(
+            raise Refused(
                 "dynamic_dir %s is writable by others (mode %04o): anyone on the host could add a "
                 "file that takes routing away from every tenant; make it writable only by its "
                 "owner (and group), e.g. chmod o-w" % (self.directory, mode)
             )
         if os.path.lexists(self.path) and not stat.S_ISREG(os.lstat(self.path).st_mode):
-            raise ValueError("%s is not a regular file (a symbolic link or something else): refusing to read or replace it" % self.path)
+            raise Refused("%s is not a regular file (a symbolic link or something else): refusing to read or replace it" % self.path)
 
     def plan(self, spec, api=None):
         """What to do for `spec` (None: remove the tenant's file). Raises ValueError on refusal.
@@ -114,16 +114,16 @@ class FileRoute:
         try:
             before, mode_before = read_file(self.path)
         except OSError as exc:
-            raise ValueError("cannot read %s: %s" % (self.path, exc)) from None
+            raise Refused("cannot read %s: %s" % (self.path, exc)) from None
         if _others_can_write(mode_before):
-            raise ValueError(
+            raise Refused(
                 "%s is writable by others (mode %04o): it may have been changed by someone else; "
                 "check its content, then chmod o-w it (or remove it) and run again" % (self.path, mode_before)
             )
         if before is not None and not before.startswith(file_header(self.name).encode("utf-8")):
             # Another file of the directory (the platform's TLS options or shared middlewares, an
             # operator's route) that only shares the name: replacing or removing it would take it away.
-            raise ValueError(
+            raise Refused(
                 "%s exists and was not written by traefik_route for route %s (its first line is not %r): "
                 "refusing to %s it; choose another route name, or move that file away first"
                 % (self.path, self.name, file_header(self.name).strip(), "remove" if spec is None else "replace")
@@ -146,7 +146,7 @@ class FileRoute:
             return ["entry points %s not checked against Traefik: %s" % (", ".join(spec.entrypoint_names()), exc)]
         unknown = [name for name in spec.entrypoint_names() if name not in known]
         if unknown:
-            raise ValueError("entry point(s) %s unknown to Traefik (%s); it has: %s" % (", ".join(unknown), api.url, ", ".join(known) or "none"))
+            raise Refused("entry point(s) %s unknown to Traefik (%s); it has: %s" % (", ".join(unknown), api.url, ", ".join(known) or "none"))
         return []
 
     def _refuse_claimed(self, spec, config):
@@ -167,7 +167,7 @@ class FileRoute:
             try:
                 content, mode = read_file(other)
             except OSError as exc:
-                raise ValueError("cannot read %s, which the host and name checks need: %s" % (other, exc)) from None
+                raise Refused("cannot read %s, which the host and name checks need: %s" % (other, exc)) from None
             if _others_can_write(mode):
                 warnings.append("%s is writable by others (mode %04o): anyone could make the directory unloadable" % (other, mode))
             if content is None or not any(word in content for word in wanted):
@@ -181,11 +181,11 @@ class FileRoute:
                 continue
             taken = sorted(claimed_hosts(parsed) & set(spec.hosts))
             if taken:
-                raise ValueError("host name(s) %s already routed by %s; remove them there first" % (", ".join(taken), other))
+                raise Refused("host name(s) %s already routed by %s; remove them there first" % (", ".join(taken), other))
             theirs = defined_names(parsed)
             clash = sorted("%s %s" % (kind[:-1], name) for kind in ours for name in ours[kind] & theirs[kind])
             if clash:
-                raise ValueError("%s already defined by %s: Traefik would drop both definitions; remove them there first" % (", ".join(clash), other))
+                raise Refused("%s already defined by %s: Traefik would drop both definitions; remove them there first" % (", ".join(clash), other))
         return warnings
 
     def apply(self, plan):

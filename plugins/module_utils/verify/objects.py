@@ -24,6 +24,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.layout i
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.object_store import version_args
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.retention import retention_gaps
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import CheckFailed
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 
 def sha256_of(store, bucket, key, version_id=None):
@@ -44,7 +45,7 @@ class ObjectsLevel:
         if self.p.get("key"):
             found = [b for b in self.backups if b["key"] == self.p["key"]]
             if not found:
-                raise ValueError("key %s is not a backup of %s in bucket %s" % (self.p["key"], self.tenant, self.bucket))
+                raise Refused("key %s is not a backup of %s in bucket %s" % (self.p["key"], self.tenant, self.bucket))
             return found
         return self.backups if self.p["scope"] == "all" else self.backups[-1:]
 

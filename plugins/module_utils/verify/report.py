@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OdooOpsError, Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.files import check_writable_dir, write_atomic
 
 
@@ -101,7 +101,7 @@ def _objective(objectives, tier):
     """objectives by tier, keyed by int (YAML) or str (JSON extra vars)."""
     found = objectives.get(tier, objectives.get(str(tier)))
     if not found:
-        raise ValueError("no RTO/RPO objectives for tier %s" % tier)
+        raise Refused("no RTO/RPO objectives for tier %s" % tier)
     return found
 
 

@@ -26,6 +26,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.objects 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.report import Checks, write_reports
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.repository import RepositoryLevel
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.verify.restore import LogicalRestore, PhysicalRestore
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 
 LEVELS = ("objects", "repository", "restore")
 
@@ -72,16 +73,16 @@ def check_parameters(p):
     """Refuse what cannot be verified as asked; nothing has run yet."""
     levels = [level for level in LEVELS if level in p["level"]]
     if not levels:
-        raise ValueError("level is empty: give objects, repository and/or restore")
+        raise Refused("level is empty: give objects, repository and/or restore")
     if p.get("name"):
         check_tenant_name(p["name"])
         require_library("botocore", "verifying a tenant's backups")
     if "objects" in levels and not p.get("name"):
-        raise ValueError("level objects verifies a tenant's backups: give name and bucket")
+        raise Refused("level objects verifies a tenant's backups: give name and bucket")
     if "repository" in levels and not p.get("stanza"):
-        raise ValueError("level repository verifies a pgBackRest repository: give stanza")
+        raise Refused("level repository verifies a pgBackRest repository: give stanza")
     if "restore" in levels and not (p.get("name") or p.get("stanza")):
-        raise ValueError("level restore needs a tenant's backups (name, bucket) or a pgBackRest stanza (stanza)")
+        raise Refused("level restore needs a tenant's backups (name, bucket) or a pgBackRest stanza (stanza)")
     for key in ("report_dir", "textfile_dir"):
         if p.get(key):
             check_writable_dir(p[key], key)
