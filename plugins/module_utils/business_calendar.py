@@ -41,6 +41,7 @@ except ImportError:  # Python < 3.9: no IANA zones, only UTC
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import parse_timestamp, utc_now
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_int
 
 KINDS = ("month_end", "quarter_end", "year_end", "payroll", "range")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -275,13 +276,10 @@ def _names(value, what):
 
 
 def _bounded(value, what, low, high):
+    """check_int, also taking a digit string: calendars come from YAML files and survey answers."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip(), 10)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Refused("%s must be a whole number from %d to %d, not %r" % (what, low, high, value))
-    if not low <= value <= high:
-        raise Refused("%s must be from %d to %d, not %d" % (what, low, high, value))
-    return value
+    return check_int(value, what, low, high)
 
 
 def _weekday(value, what):

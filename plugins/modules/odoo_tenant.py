@@ -249,9 +249,12 @@ options:
         off but base's autovacuum, webhooks off, the neutralized banner on, push keys and
         subscriptions deleted, payment providers disabled, ...), in one transaction; without it, the
         built-in list.
+      - Then the accounts' secrets Odoo's scripts leave readable are emptied - every text field a
+        payment provider module adds to C(payment.provider) (C(stripe_secret_key), ...), the mail
+        servers' passwords, SSL private keys and OAuth tokens.
       - Verified afterwards - the flag, the mail servers, the crons, and per installed module web's
         banner, mail's push keys and subscriptions, payment providers, IAP tokens, incoming mail
-        servers; the task fails if it did not hold.
+        servers, no account secret left; the task fails if it did not hold.
     type: bool
     default: false
   pattern:

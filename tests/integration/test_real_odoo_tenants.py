@@ -122,9 +122,34 @@ def test_a_new_url_is_served_without_a_restart(world):
     assert run(create(world, "rtacme", base_url="https://erp.rtacme.test"))["changed"] is False
 
 
+def install_provider_credentials(world, db):
+    """What installing a payment provider module (payment_stripe: its models are trimmed from the tree
+    here) leaves in the database: its fields' columns on payment_provider, each field reflected in
+    ir_model_fields with an xmlid in the module's name - and production's keys in them."""
+    fields = ("stripe_publishable_key", "stripe_secret_key", "stripe_webhook_secret")
+    for name in fields:
+        sql(world, db, "ALTER TABLE payment_provider ADD COLUMN %s varchar" % name)
+        sql(
+            world,
+            db,
+            "WITH f AS (INSERT INTO ir_model_fields (model_id, model, name, ttype, field_description, state, store, copied) "
+            "SELECT id, 'payment.provider', %s, 'char', '{\"en_US\": \"Key\"}'::jsonb, 'base', true, false FROM ir_model "
+            "WHERE model = 'payment.provider' RETURNING id) INSERT INTO ir_model_data (module, name, model, res_id, noupdate) "
+            "SELECT 'payment_stripe', 'field_payment_provider__' || %s, 'ir.model.fields', id, false FROM f",
+            (name, name),
+        )
+    sql(
+        world,
+        db,
+        "UPDATE payment_provider SET stripe_publishable_key = 'pk_live_production', stripe_secret_key = 'sk_live_production', "
+        "stripe_webhook_secret = 'whsec_production' WHERE state = 'enabled'",
+    )
+
+
 def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(world):
     """A live tenant (the server holds pooled sessions on it) gets push keys, a push subscription, an
-    enabled payment provider and a production mail server; its staging copy has none of them live."""
+    enabled payment provider with its keys and a production mail server with its password; its staging
+    copy has none of them live and keeps none of their secrets."""
     sql(
         world,
         "rtacme",
@@ -140,6 +165,8 @@ def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(wor
     )
     sql(world, "rtacme", "UPDATE payment_provider SET state = 'enabled' WHERE id = (SELECT min(id) FROM payment_provider)")
     assert sql(world, "rtacme", "SELECT count(*) FROM payment_provider WHERE state = 'enabled'") == [(1,)]
+    install_provider_credentials(world, "rtacme")
+    sql(world, "rtacme", "UPDATE ir_mail_server SET smtp_user = 'billing', smtp_pass = 'smtp-secret' WHERE smtp_host = 'smtp.example.com'")
     assert login(world, "rtacme")[1] is None
     sessions = sql(world, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'rtacme'")[0][0]
     assert sessions > 0  # a live tenant: Odoo keeps pooled connections
@@ -160,6 +187,11 @@ def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(wor
     assert sql(world, db, "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'") == [("true",)]
     assert sql(world, db, "SELECT count(*) FROM ir_config_parameter WHERE key LIKE 'mail.web_push_vapid%%'") == [(0,)]
     assert sql(world, db, "SELECT count(*) FROM payment_provider WHERE state NOT IN ('test', 'disabled')") == [(0,)]
+    # Odoo's own scripts leave the accounts' secrets; the copy keeps none of them.
+    assert sql(world, db, "SELECT count(*) FROM payment_provider WHERE stripe_secret_key IS NOT NULL OR stripe_webhook_secret IS NOT NULL") == [(0,)]
+    assert sql(world, db, "SELECT count(*) FROM payment_provider WHERE stripe_publishable_key IS NOT NULL") == [(0,)]
+    assert sql(world, db, "SELECT count(*) FROM ir_mail_server WHERE smtp_pass IS NOT NULL") == [(0,)]
+    assert any(step.startswith("payment_provider: credentials emptied") for step in staging["neutralized"]), staging["neutralized"]
     assert sql(world, db, "SELECT smtp_host FROM ir_mail_server WHERE active") == [("invalid",)]
     assert sql(world, db, "SELECT active FROM ir_ui_view WHERE key = 'web.neutralize_banner'") == [(True,)]
     assert sql(
@@ -170,6 +202,8 @@ def test_a_staging_copy_is_taken_online_neutralized_per_module_and_reachable(wor
     # Production keeps all of it, and its sessions were never cut.
     assert sql(world, "rtacme", "SELECT count(*) FROM payment_provider WHERE state = 'enabled'") == [(1,)]
     assert sql(world, "rtacme", "SELECT count(*) FROM ir_config_parameter WHERE key LIKE 'mail.web_push_vapid%%'") == [(2,)]
+    assert sql(world, "rtacme", "SELECT count(*) FROM payment_provider WHERE stripe_secret_key = 'sk_live_production'") == [(1,)]
+    assert sql(world, "rtacme", "SELECT smtp_pass FROM ir_mail_server WHERE smtp_host = 'smtp.example.com'") == [("smtp-secret",)]
     # The copy is reachable on its own host through the same fleet (dbfilter ^%d$), its banner served.
     status, _headers, body = world["server"].request("/web/login", "rtacmestg.localhost")
     assert status == 200 and b"oe_login_form" in body

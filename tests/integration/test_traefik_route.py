@@ -127,6 +127,21 @@ def test_maintenance_answers_503_for_that_tenant_only(traefik):
     assert request(traefik["port"], "busy.test", "/web/login")[0] == 200  # live when the task returns
 
 
+def test_host_check_reports_each_host_the_same_in_check_mode_and_fails_naming_the_wrong_ones(traefik):
+    """traefik_host_check through this Traefik: the same answer in check mode as in a run (read-only), and a
+    failure that lists every host that did not answer as it should."""
+    apply(route(traefik, "hc", ["hc.test"]))
+    checks = [{"host": "hc.test"}, {"host": "hc.test", "path": "/web/database/manager", "status": 403}]
+    task = {"sysgenpro.odoo_ops.traefik_host_check": {"url": "http://127.0.0.1:%d" % traefik["port"], "checks": checks, "timeout": 5}}
+    check, real = apply(task, check=True).results[0], apply(task).results[0]
+    assert_same_plan_keys(check, real, all_keys=True)
+    assert check["changed"] is False and real["changed"] is False and check["steps"] == [] == real["steps"]
+    assert [(h["host"], h["status"]) for h in real["hosts"]] == [("hc.test", 200), ("hc.test", 403)], real
+    wrong = dict(task["sysgenpro.odoo_ops.traefik_host_check"], checks=checks + [{"host": "nobody.hc.test"}])
+    failed = run_tasks([{"sysgenpro.odoo_ops.traefik_host_check": wrong}]).results[0]
+    assert failed.get("failed") and "nobody.hc.test" in failed["msg"] and "404" in failed["msg"], failed
+
+
 def test_idempotence_check_mode_diff_and_absent(traefik):
     path = os.path.join(traefik["dir"], "cycle.yml")
     first = apply(route(traefik, "cycle", ["cycle.test"]))

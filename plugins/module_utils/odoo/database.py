@@ -26,6 +26,12 @@ DUMMY_MAIL_SERVER = ("neutralization - disable emails", "invalid", 1025)
 ENTERPRISE_KEYS = ("database.enterprise_code",)
 PUSH_KEYS = ("mail.web_push_vapid_private_key", "mail.web_push_vapid_public_key", "mail.sfu_server_key")
 NEUTRALIZED_STATES = ("installed", "to upgrade", "to remove")  # the modules Odoo's neutralize runs for
+# Secrets a neutralized copy must not keep. Odoo's own scripts switch the accounts off (providers
+# disabled, mail servers inactive) but leave their secrets readable to anyone with Settings rights on
+# the copy - production's payment keys in a staging database. Mail: the password and OAuth token
+# columns of the outgoing and incoming servers (where the module that adds them is installed).
+MAIL_TOKENS = ("google_gmail_refresh_token", "google_gmail_access_token", "microsoft_outlook_refresh_token", "microsoft_outlook_access_token")
+MAIL_CREDENTIALS = (("ir_mail_server", ("smtp_pass", "smtp_ssl_private_key") + MAIL_TOKENS), ("fetchmail_server", ("password",) + MAIL_TOKENS))
 
 
 class NotAnOdooTable(OdooOpsError, RuntimeError):
@@ -198,7 +204,59 @@ class OdooDatabase:
             done = ["%s/data/neutralize.sql" % module for module, _sql in scripts]
         else:
             done = self._builtin_neutralize()
+        done.extend(self.wipe_credentials())
         self.signal_caches()
+        return done
+
+    def credential_columns(self):
+        """[(table, [columns])] holding account secrets, as they exist here and may be emptied.
+
+        payment.provider: every char/text field a provider module adds (stripe_secret_key,
+        stripe_webhook_secret, adyen_hmac_key, paypal_email_account, ...): the fields not defined by
+        `payment` itself, found through the xmlids Odoo gives each field per defining module - Odoo
+        does not store a field's `groups`, so "restricted to Settings" cannot be read from the database."""
+        found = []
+        if self.has("payment_provider", "id") and self.has("ir_model_fields", "model", "ttype", "store") and self.has("ir_model_data", "res_id"):
+            rows = self._rows(
+                "SELECT f.name FROM {} f WHERE f.model = 'payment.provider' AND f.store AND f.ttype IN ('char', 'text') "
+                "AND NOT EXISTS (SELECT 1 FROM {} d WHERE d.model = 'ir.model.fields' AND d.res_id = f.id AND d.module = 'payment') ORDER BY 1",
+                tables=["ir_model_fields", "ir_model_data"],
+            )
+            found.append(("payment_provider", [row[0] for row in rows]))
+        found.extend(MAIL_CREDENTIALS)
+        nullable = []
+        for table, columns in found:
+            present = [c for c in columns if c in self.columns(table) and not self._not_null(table, c)]
+            if present:
+                nullable.append((table, present))
+        return nullable
+
+    def _not_null(self, table, column):
+        rows = self.pg.query(
+            "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s AND column_name = %s",
+            (table, column),
+            self.dbname,
+        )
+        return bool(rows) and rows[0][0] == "NO"
+
+    def credentials_left(self):
+        """{table: [columns still holding a value]}."""
+        left = {}
+        for table, columns in self.credential_columns():
+            held = sql.SQL(", ").join(sql.SQL("bool_or({} IS NOT NULL)").format(sql.Identifier(c)) for c in columns)
+            row = self.pg.query(sql.SQL("SELECT {} FROM {}").format(held, self.table(table)), dbname=self.dbname)[0]
+            if any(row):
+                left[table] = [c for c, value in zip(columns, row) if value]
+        return left
+
+    def wipe_credentials(self):
+        """Empty every credential column (credential_columns); returns what was emptied."""
+        done = []
+        for table, columns in self.credential_columns():
+            assignments = sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c)) for c in columns)
+            held = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in columns)
+            count = self.pg.execute(sql.SQL("UPDATE {} SET {} WHERE {}").format(self.table(table), assignments, held), dbname=self.dbname)
+            done.append("%s: credentials emptied in %d rows (%s)" % (table, count, ", ".join(columns)))
         return done
 
     def _builtin_neutralize(self):
@@ -349,6 +407,11 @@ def _payment(odoo):
     return "providers still enabled: %s" % ", ".join(r[0] for r in live) if live else None
 
 
+def _credentials(odoo):
+    left = odoo.credentials_left()
+    return "account secrets remain: %s" % "; ".join("%s.%s" % (t, ", ".join(c)) for t, c in sorted(left.items())) if left else None
+
+
 def _iap(odoo):
     if not odoo.has("iap_account", "account_token"):
         return None
@@ -367,4 +430,4 @@ def _fetchmail(odoo):
 
 
 # The outcome of Odoo's neutralize.sql of each module, where the collection checks it.
-MODULE_CHECKS = (("web", _web_banner), ("mail", _mail_push), ("payment", _payment), ("iap", _iap), ("mail", _fetchmail))
+MODULE_CHECKS = (("base", _credentials), ("web", _web_banner), ("mail", _mail_push), ("payment", _payment), ("iap", _iap), ("mail", _fetchmail))
