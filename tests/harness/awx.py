@@ -76,3 +76,10 @@ def inject(credential_type, inputs, private_dir):
     context = dict(values, tower={"filename": files}, awx={"filename": files})
     environment = {name: env.from_string(template).render(**context) for name, template in (credential_type["injectors"].get("env") or {}).items()}
     return environment, files
+
+
+def injected_extra_vars(credential_type, inputs):
+    """The extra variables a credential of `credential_type` with `inputs` adds to a job (its extra_vars injectors)."""
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    values = {field["id"]: inputs.get(field["id"], field.get("default", "")) for field in credential_type["inputs"]["fields"]}
+    return {name: env.from_string(template).render(**values) for name, template in (credential_type["injectors"].get("extra_vars") or {}).items()}

@@ -15,7 +15,7 @@ import ansible_runner
 import pytest
 import yaml
 
-from tests.harness.awx import by_name, inject, load_config, survey_extra_vars
+from tests.harness.awx import by_name, inject, injected_extra_vars, load_config, survey_extra_vars
 from tests.harness.odoo_fixture import database_state, fleet_with_template
 from tests.harness.options import ensure_bucket, s3_client, signing_key
 from tests.harness.playbook import VENV_BIN
@@ -93,6 +93,7 @@ def launch(awx, name, answers=None):
     for credential in template["credentials"]:
         env, _files = inject(TYPES[credential], awx["credentials"][credential], private)
         envvars.update(env)
+        extra.update(injected_extra_vars(TYPES[credential], awx["credentials"][credential]))
     runner = ansible_runner.run(
         private_data_dir=private,
         project_dir=REPO_ROOT,

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.backup.tiers import TIERS
-from tests.harness.awx import SURVEY_TYPES, by_name, choices_of, inject, load_config, survey_extra_vars
+from tests.harness.awx import SURVEY_TYPES, by_name, choices_of, inject, injected_extra_vars, load_config, survey_extra_vars
 from tests.harness.services import REPO_ROOT
 
 CONFIG = load_config()
@@ -37,8 +37,10 @@ def questions(entry):
 
 
 def module_env_names():
-    """The environment variables the collection's modules fall back to (env_fallback in plugins/)."""
-    names = set()
+    """The environment variables the collection's modules fall back to (env_fallback in plugins/), and
+    the two the Kubernetes target reads: KUBECONFIG (site.yml, for a cluster to apply to) and
+    K8S_AUTH_KUBECONFIG (kubernetes.core's modules)."""
+    names = {"KUBECONFIG", "K8S_AUTH_KUBECONFIG"}
     for path in glob.glob(os.path.join(REPO_ROOT, "plugins", "**", "*.py"), recursive=True):
         with open(path, encoding="utf-8") as handle:
             for listed in re.findall(r"env_fallback, \[([^\]]*)\]", handle.read()):
@@ -140,11 +142,15 @@ def test_credential_types_inject_what_the_modules_read():
                 assert field.get("secret") is True and "default" not in field, (ctype["name"], field)
             assert field.get("type") == "string", field
         assert set(ctype["inputs"].get("required", [])) <= set(fields)
-        for name, template in ctype["injectors"]["env"].items():
+        for name, template in (ctype["injectors"].get("env") or {}).items():
             assert name in read or re.fullmatch(r"PGBACKREST_(CONFIG|REPO1_[A-Z0-9_]+)", name), (ctype["name"], name)
             used = set(re.findall(r"\{\{\s*([a-z0-9_]+)", template)) - {"tower"}
             assert used <= set(fields), (name, used)
             injected.add(name)
+        for name, template in (ctype["injectors"].get("extra_vars") or {}).items():
+            # a variable site.yml documents and takes (no module reads it from the environment)
+            assert name in header(playbook_text({"playbook": "playbooks/site.yml"})), (ctype["name"], name)
+            assert set(re.findall(r"\{\{\s*([a-z0-9_]+)", template)) <= set(fields), (name, template)
         for key in ctype["injectors"].get("file") or {}:
             assert key.startswith("template.") and any("tower.filename.%s" % key[9:] in t for t in ctype["injectors"]["env"].values())
     assert injected >= read - {"ODOO_OPS_PG_UNIX_SOCKET", "AWS_DEFAULT_REGION"}, "a module fallback no credential injects"
@@ -177,6 +183,15 @@ def test_injected_files_and_environment_render_as_awx_renders_them(tmp_path):
     assert open(files["ca_cert"]).read().startswith("-----BEGIN") and os.stat(files["ca_cert"]).st_mode & 0o077 == 0
     env = inject(pg, {"host": "db", "username": "u", "password": "p"}, str(tmp_path))[0]
     assert env["PGSSLROOTCERT"] == ""  # no CA given: the module's ca_cert stays unset
+
+
+def test_redis_and_kubernetes_credentials_inject_what_site_yml_takes(tmp_path):
+    types = by_name(CREDENTIAL_TYPES)
+    assert injected_extra_vars(types["odoo_ops Redis"], {"password": "r3d1s"}) == {"odoo_ops_redis_password": "r3d1s"}
+    env, files = inject(types["odoo_ops Kubernetes cluster"], {"kubeconfig": "apiVersion: v1\nkind: Config\n"}, str(tmp_path))
+    assert env == {"KUBECONFIG": files["kubeconfig"], "K8S_AUTH_KUBECONFIG": files["kubeconfig"]}
+    assert open(files["kubeconfig"]).read().startswith("apiVersion: v1") and os.stat(files["kubeconfig"]).st_mode & 0o077 == 0
+    assert "lookup('ansible.builtin.env', 'KUBECONFIG')" in playbook_text({"playbook": "playbooks/site.yml"})
 
 
 def test_credentials_are_placeholders_without_secrets():
