@@ -150,7 +150,11 @@ class TenantMove:
         plan.report.update(source_fleet=source_fleet, moved=True)
         for role in sorted({source, self.target} - ({self.target} if self.target_missing else set())):
             if not self._is_member(role):
-                self._add(plan, "let %s act for %s" % (self.pg.user, role), lambda role=role: self.pg.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role))))
+                self._add(
+                    plan,
+                    "let %s act for %s" % (self.pg.user, role),
+                    lambda role=role: self.pg.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role))),
+                )
         if self.p["phase"] == "prepare":
             self._plan_prepare(plan, found, move, source, source_fleet)
         else:
@@ -166,15 +170,26 @@ class TenantMove:
         if not move:
             record = {"from": source, "to": self.target, "started": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")}
             metadata = dict(found["metadata"], move=record)
-            self._add(plan, "record the move of %s from fleet %s to %s in its metadata" % (self.name, source_fleet, self.p["fleet"]),
-                      lambda: record_metadata(self.pg, self.name, metadata), move=record)
+            self._add(
+                plan,
+                "record the move of %s from fleet %s to %s in its metadata" % (self.name, source_fleet, self.p["fleet"]),
+                lambda: record_metadata(self.pg, self.name, metadata),
+                move=record,
+            )
         if self.p["serve_by_name"]:
             if found["owner"] == source and (self.target_missing or not has_access_grant(self.pg, self.name, self.target)):
-                self._add(plan, "give %s access to %s (it serves by name; %s keeps owning it until the switch)" % (self.target, self.name, source),
-                          lambda: grant_access(self.pg, self.name, self.target))
+                self._add(
+                    plan,
+                    "give %s access to %s (it serves by name; %s keeps owning it until the switch)" % (self.target, self.name, source),
+                    lambda: grant_access(self.pg, self.name, self.target),
+                )
         elif found["owner"] != self.target:
-            self._add(plan, "hand %s and its objects to %s, %s keeping access until the switch (one transaction)" % (self.name, self.target, source),
-                      lambda: hand_over(self.pg, self.name, source, self.target, keep_access=True), owner=self.target)
+            self._add(
+                plan,
+                "hand %s and its objects to %s, %s keeping access until the switch (one transaction)" % (self.name, self.target, source),
+                lambda: hand_over(self.pg, self.name, source, self.target, keep_access=True),
+                owner=self.target,
+            )
         self._plan_copy(plan, source_fleet, "copy the filestore of %s to fleet %s's folder" % (self.name, self.p["fleet"]))
 
     def _plan_copy(self, plan, source_fleet, label):
@@ -184,8 +199,12 @@ class TenantMove:
 
     def _plan_finish(self, plan, found, move, source, source_fleet):
         if found["owner"] != self.target:
-            self._add(plan, "hand %s and its objects to %s (one transaction)" % (self.name, self.target),
-                      lambda: hand_over(self.pg, self.name, source, self.target, keep_access=False), owner=self.target)
+            self._add(
+                plan,
+                "hand %s and its objects to %s (one transaction)" % (self.name, self.target),
+                lambda: hand_over(self.pg, self.name, source, self.target, keep_access=False),
+                owner=self.target,
+            )
         for role in (self.target, source):
             if has_access_grant(self.pg, self.name, role):
                 self._add(plan, "revoke the hand-over access of %s to %s" % (role, self.name), lambda role=role: revoke_access(self.pg, self.name, role))
