@@ -27,11 +27,11 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.timestamps import utc_now
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.validation import check_fleet_name, check_tenant_name
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.database import OdooDatabase
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.filestore import copy_missing, files_missing, owner_ids
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.client import sql
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import observe_database, record_metadata
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.session import check_plain_owner
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.tenant.lifecycle import reassign_in_database
 
 # A fleet's database role is odoo_<fleet> (site.yml): the owner of a tenant's database names its fleet.
 FLEET_ROLE_PREFIX = "odoo_"
@@ -80,13 +80,16 @@ def has_access_grant(pg, dbname, role):
     )[0][0]
 
 
-def hand_over(pg, dbname, old_owner, new_owner, keep_access):
-    """The database and what old_owner owns in it to new_owner, and (keep_access) old_owner's access,
-    in one transaction: the old fleet never sees the database without its rights. The database's
-    owner first: public is owned by pg_database_owner, so the new owner may then own its tables."""
+def hand_over(pg, dbname, old_owner, new_owner, keep_access=False, drop_access=False):
+    """The database and what old_owner owns in it to new_owner, in one transaction: the fleets never
+    see the database without the rights they serve it with. keep_access: old_owner keeps access (it
+    still serves); drop_access: new_owner's hand-over grants go first - revoked after the change, they
+    would take the owner's own rights (an object's ACL lists its owner once anything was granted)."""
     with pg.transaction(dbname):
+        if drop_access:
+            revoke_access(pg, dbname, new_owner)
         pg.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(new_owner)), dbname=dbname)
-        OdooDatabase(pg, dbname).reassign_objects(old_owner, new_owner)
+        reassign_in_database(pg, dbname, old_owner, new_owner)
         if keep_access:
             grant_access(pg, dbname, old_owner)
 
@@ -199,15 +202,17 @@ class TenantMove:
 
     def _plan_finish(self, plan, found, move, source, source_fleet):
         if found["owner"] != self.target:
+            granted = has_access_grant(self.pg, self.name, self.target)
             self._add(
                 plan,
-                "hand %s and its objects to %s (one transaction)" % (self.name, self.target),
-                lambda: hand_over(self.pg, self.name, source, self.target, keep_access=False),
+                "hand %s and its objects to %s%s (one transaction)"
+                % (self.name, self.target, ", its hand-over grants replaced by ownership" if granted else ""),
+                lambda: hand_over(self.pg, self.name, source, self.target, drop_access=granted),
                 owner=self.target,
             )
-        for role in (self.target, source):
-            if has_access_grant(self.pg, self.name, role):
-                self._add(plan, "revoke the hand-over access of %s to %s" % (role, self.name), lambda role=role: revoke_access(self.pg, self.name, role))
+        # Never the owner's: revoking from the owner takes its own rights.
+        if source != self.target and has_access_grant(self.pg, self.name, source):
+            self._add(plan, "revoke the access of %s to %s" % (source, self.name), lambda: revoke_access(self.pg, self.name, source))
         self._add(plan, "cut the sessions of %s (fleet %s) in %s" % (source, source_fleet, self.name), lambda: cut_role_sessions(self.pg, self.name, source))
         self._plan_copy(plan, source_fleet, "copy the files fleet %s wrote since the first copy" % source_fleet)
         origin = self.folder(source_fleet)
