@@ -19,7 +19,7 @@ import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN
 from tests.harness import browser
-from tests.harness.docker_platform import ConstantLoad, docker_platform, free_port_range
+from tests.harness.docker_platform import ConstantLoad, docker_platform
 from tests.harness.http import post_json, request, websocket_handshake
 from tests.harness.options import ensure_bucket, s3_client
 from tests.harness.process import scratch_dirs
@@ -645,70 +645,6 @@ def test_a_tenant_created_on_the_deployed_platform_and_removed(platform):
     assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'umbrella'") == [(0,)]
     assert not os.path.exists(folder) and not os.path.exists(route_file)
     assert request(platform.ports["web"], "umbrella.localhost", "/web/login")[0] == 404
-
-
-def owner_and_access(platform, tenant):
-    """(owner of the tenant's database, the fleet roles that may connect to it)."""
-    fleet_roles = ("odoo_shared1", "odoo_initech", "odoo_globex-own")
-    rows = tenant_sql(
-        platform,
-        tenant,
-        "SELECT pg_get_userbyid(d.datdba), r.rolname, has_database_privilege(r.oid, d.oid, 'CONNECT') FROM pg_database d, pg_roles r "
-        "WHERE d.datname = current_database() AND r.rolname IN %s" % (str(fleet_roles),),
-    )
-    return rows[0][0], sorted(role for _owner, role, allowed in rows if allowed)
-
-
-def test_a_tenant_moved_to_its_own_fleet_and_back_under_load(platform):
-    """tenant_move.yml on the deployed platform: globex from the shared fleet to a new dedicated
-    fleet that serves it by name (odoo_fleet_plan's serve_by_name), then back, each under a constant
-    load on globex and its neighbour acme: no request fails or reaches another database. After each
-    move the database is owned by the new fleet's role only, the old fleet's folder is gone and the
-    files are the same; a re-run changes nothing; a wrong fleet is refused before anything changes."""
-    platform.mark_tenants(TENANT_HOSTS)
-    images = images_as_built(platform)
-    own = {
-        "name": "globex-own",
-        "kind": "dedicated",
-        "tenants": ["globex"],
-        "cpus": 1,
-        "memory_mb": 1024,
-        "cron_threads": 1,
-        "serve_by_name": True,
-        "port_base": free_port_range(PORT_SPAN),
-    }
-    moved = [dict(platform.fleets[0], tenants=["acme"]), platform.fleets[1], own]
-    data = os.path.join(platform.root, "odoo", "data", "fleets")
-    files = files_under(os.path.join(data, "shared1", "filestore", "globex"))
-    refused = platform.playbook("tenant_move", extra=dict(images, tenant_move_tenant="globex", tenant_move_fleet="initech"))
-    assert refused.returncode != 0 and "the inventory puts globex in fleet shared1" in " ".join(refused.stdout.split()), refused.stdout[-3000:]
-    hosts = ["globex.localhost", "acme.localhost"]
-    try:
-        with ConstantLoad(platform.ports["web"], hosts, threads=4) as load:
-            there = platform.playbook("tenant_move", extra=dict(images, tenant_move_tenant="globex", tenant_move_fleet="globex-own", odoo_ops_fleets=moved))
-        assert there.returncode == 0, there.stdout[-6000:] + there.stderr[-2000:]
-        report = load.report()
-        assert report["requests"] > 50 and report["statuses"].get(200, 0) == report["requests"], report
-        assert report["wrong_database"] == 0, report
-        assert owner_and_access(platform, "globex") == ("odoo_globex-own", ["odoo_globex-own"])
-        assert not os.path.exists(os.path.join(data, "shared1", "filestore", "globex"))
-        assert files_under(os.path.join(data, "globex-own", "filestore", "globex")) == files
-        with open(os.path.join(platform.root, "odoo", "config", "traefik", "dynamic", "globex.yml"), encoding="utf-8") as handle:
-            assert "globex-own-web-1" in handle.read()
-        assert platform.login("globex.localhost", "globex") == ("globex", None)
-        again = platform.playbook("tenant_move", extra=dict(images, tenant_move_tenant="globex", odoo_ops_fleets=moved))
-        assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]
-    finally:
-        with ConstantLoad(platform.ports["web"], hosts, threads=4) as load:
-            back = platform.playbook("tenant_move", extra=dict(images, tenant_move_tenant="globex"))
-        assert back.returncode == 0, back.stdout[-6000:] + back.stderr[-2000:]
-    report = load.report()
-    assert report["requests"] > 50 and report["statuses"].get(200, 0) == report["requests"] and report["wrong_database"] == 0, report
-    assert owner_and_access(platform, "globex") == ("odoo_shared1", ["odoo_shared1"])
-    assert files_under(os.path.join(data, "shared1", "filestore", "globex")) == files
-    assert not os.path.exists(os.path.join(data, "globex-own", "filestore", "globex"))
-    assert not [name for name, labels in platform.containers().items() if labels.get("odoo_ops_fleet") == "globex-own"]
-    assert platform.login("globex.localhost", "globex") == ("globex", None)
 
 
 def test_ansible_doc_resolves_the_module_by_fqcn():
