@@ -71,6 +71,14 @@ options:
             C(+ 2) in slot C(b) (a rolling update starts the new container in the other slot), each
             with its gevent port next to it; the cron container on C(port_base + 40) and C(+ 41)."
         type: int
+      serve_by_name:
+        description:
+          - A dedicated fleet only - Odoo's C(db_name) names its tenant instead of a C(dbfilter), so the
+            fleet serves the tenant whichever role owns the database (with C(dbfilter), Odoo lists only
+            the databases its role owns). M(sysgenpro.odoo_ops.odoo_tenant_move) hands a tenant between
+            a dedicated fleet that serves by name and a shared one without a request failing.
+        type: bool
+        default: false
       workers:
         description: HTTP workers per web container, instead of the computed number.
         type: int
@@ -160,6 +168,7 @@ FLEET_OPTIONS = dict(
     db_maxconn=dict(type="int"),
     postgres=dict(type="str", default="main"),
     port_base=dict(type="int"),
+    serve_by_name=dict(type="bool", default=False),
 )
 ARGUMENT_SPEC = dict(
     fleets=dict(type="list", elements="dict", required=True, options=FLEET_OPTIONS),

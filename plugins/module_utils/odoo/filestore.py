@@ -183,3 +183,40 @@ def _parents(top, folder):
         found.append(folder)
         folder = os.path.dirname(folder)
     return reversed(found)
+
+
+def files_missing(source, target):
+    """The files (relative paths) of source's tree that target lacks or holds with another size.
+    Odoo writes an attachment once under its checksum and never rewrites it, so a file of the same
+    size under the same name is the same file."""
+    missing = []
+    for folder, _dirs, files in os.walk(source):
+        for name in files:
+            relative = os.path.relpath(os.path.join(folder, name), source)
+            there = os.path.join(target, relative)
+            if not os.path.isfile(there) or os.path.getsize(there) != os.path.getsize(os.path.join(folder, name)):
+                missing.append(relative)
+    return sorted(missing)
+
+
+def copy_missing(source, target, uid=-1, gid=-1):
+    """Copy into target (made when absent, mode 0700) the files of source it lacks; returns how many.
+    Never deletes: a move copies before the switch and again after it (the files the old fleet wrote
+    in between), then compares."""
+    count = 0
+    for relative in files_missing(source, target):
+        destination = os.path.join(target, relative)
+        parents = []
+        folder = os.path.dirname(destination)
+        while not os.path.isdir(folder):
+            parents.append(folder)
+            folder = os.path.dirname(folder)
+        for folder in reversed(parents):
+            os.mkdir(folder, 0o700)
+            if uid != -1 or gid != -1:
+                os.chown(folder, uid, gid)
+        shutil.copy2(os.path.join(source, relative), destination)
+        if uid != -1 or gid != -1:
+            os.chown(destination, uid, gid)
+        count += 1
+    return count

@@ -186,6 +186,8 @@ def plan_fleets(fleets, clusters):
         cluster = fleet.get("postgres") or "main"
         if cluster not in clusters:
             raise PlanRefused("fleet %s uses PostgreSQL %s, which is not among the clusters (%s)" % (fleet["name"], cluster, ", ".join(sorted(clusters))))
+        if fleet.get("serve_by_name") and fleet["kind"] != "dedicated":
+            raise PlanRefused("fleet %s: serve_by_name is for a dedicated fleet; a shared fleet picks its tenant by host (dbfilter ^%%d$)" % fleet["name"])
         if fleet["kind"] == "dedicated" and len(fleet.get("tenants") or []) != 1:
             raise PlanRefused("dedicated fleet %s serves exactly one tenant, not %d" % (fleet["name"], len(fleet.get("tenants") or [])))
         by_cluster.setdefault(cluster, []).append((fleet, _containers(fleet)))
@@ -219,10 +221,18 @@ def _fleet_plan(fleet, containers, db_maxconn, cluster):
             "limit_request": 8192,
             "proxy_mode": True,
             "list_db": False,
-            "dbfilter": SHARED_FILTER if fleet["kind"] == "shared" else "^%s$" % tenants[0],
         }
+        if fleet.get("serve_by_name"):
+            # A dedicated fleet that serves its tenant whichever role owns the database: Odoo lists a
+            # database for dbfilter only when the fleet's role owns it (list_dbs), but takes db_name as
+            # the list when no dbfilter is set. A tenant move hands a database between two roles
+            # (tenant/move.py); the fleet that serves by name keeps serving across the hand-over. Its
+            # role cannot create databases, so Odoo's start-up creation of a missing db_name is refused.
+            options["db_name"] = tenants[0]
+        else:
+            options["dbfilter"] = SHARED_FILTER if fleet["kind"] == "shared" else "^%s$" % tenants[0]
         options.update(_memory_limits(fleet, container))
-        # No db_name, ever: at start-up Odoo creates each missing database listed there (and
+        # No db_name unless serving by name (above): at start-up Odoo creates each missing database listed there (and
         # re-initialises base in the listed ones) when its role may. Without it, the cron workers
         # serve every database the fleet's role owns, not a template, accepting connections -
         # exactly the fleet's live tenants, since each fleet has its own role.

@@ -330,16 +330,7 @@ class Tenant:
         self._filler = None
 
     def _reassign(self, old_owner, owner):
-        """The objects of the template's (or source's) owner to the tenant's owner. A table can only go to
-        a role that may create in its schema, and until the hand-over `public` belongs to the session
-        role that owns the database: the owner gets CREATE there for the move only."""
-        public = sql.SQL("SCHEMA public")
-        grant = not self.pg.query("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (owner,), self.name)[0][0]
-        if grant:
-            self.pg.execute(sql.SQL("GRANT CREATE ON {} TO {}").format(public, sql.Identifier(owner)), dbname=self.name)
-        OdooDatabase(self.pg, self.name).reassign_objects(old_owner, owner)
-        if grant:
-            self.pg.execute(sql.SQL("REVOKE CREATE ON {} FROM {}").format(public, sql.Identifier(owner)), dbname=self.name)
+        reassign_in_database(self.pg, self.name, old_owner, owner)
 
     def _odoo(self):
         """The new or existing database's content, written as a session role: the one filling it, or one
@@ -812,6 +803,20 @@ PER_TENANT_OPTIONS = dict(
     final_backup=dict(type="dict"),
     strategy=dict(type="str", choices=["dump", "file_copy", "wal_log"]),
 )
+
+
+def reassign_in_database(pg, dbname, old_owner, owner):
+    """The objects old_owner owns in dbname to owner (never another database's: OdooDatabase's
+    reassign_objects). A table can only go to a role that may create in its schema, and `public` may
+    belong to the database's previous owner (a session role until a new tenant's hand-over, the old
+    fleet's role in a move): the owner gets CREATE there for the move only."""
+    public = sql.SQL("SCHEMA public")
+    grant = not pg.query("SELECT has_schema_privilege(%s, 'public', 'CREATE')", (owner,), dbname)[0][0]
+    if grant:
+        pg.execute(sql.SQL("GRANT CREATE ON {} TO {}").format(public, sql.Identifier(owner)), dbname=dbname)
+    OdooDatabase(pg, dbname).reassign_objects(old_owner, owner)
+    if grant:
+        pg.execute(sql.SQL("REVOKE CREATE ON {} FROM {}").format(public, sql.Identifier(owner)), dbname=dbname)
 
 
 def tenant_params(params):

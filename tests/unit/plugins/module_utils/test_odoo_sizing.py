@@ -117,3 +117,15 @@ def test_plan_gives_each_container_its_ports_and_the_fleet_its_range():
     assert port_conflicts(claims) == [] and port_conflicts({"fleet a": {"port_base": 18100}, "fleet b": [18143, 18143]}) != []
     unplaced, _budgets = plan_fleets([shared()], CLUSTERS)
     assert unplaced[0]["port_range"] is None and all("ports" not in c for c in unplaced[0]["containers"])
+
+
+def test_a_dedicated_fleet_serving_by_name_names_its_tenant_and_has_no_dbfilter():
+    """serve_by_name (a tenant move's hand-over): db_name instead of dbfilter, so Odoo serves the tenant
+    whichever role owns it; only for a dedicated fleet (a shared one picks its tenant by host)."""
+    fleets, _budgets = plan_fleets([shared(), dedicated(serve_by_name=True)], CLUSTERS)
+    for container in fleets[1]["containers"]:
+        assert container["options"]["db_name"] == "initech" and "dbfilter" not in container["options"]
+        assert "db_name = initech\n" in container["odoo_conf"]
+    assert all("db_name" not in c["options"] for c in fleets[0]["containers"])
+    with pytest.raises(PlanRefused, match="serve_by_name is for a dedicated fleet"):
+        plan_fleets([shared(serve_by_name=True)], CLUSTERS)
