@@ -58,13 +58,15 @@ def _request(parsed, check, timeout, context):
     try:
         conn.request("GET", answer["path"], headers={"Host": check["host"], "User-Agent": "sysgenpro.odoo_ops traefik_host_check"})
         response = conn.getresponse()
-        response.read(MAX_BODY)
+        body = response.read(MAX_BODY)
         answer["status"] = response.status
+        if check.get("contains"):  # e.g. Odoo's login form: a 200 that is an error page is no answer
+            answer["contains"] = check["contains"].encode() in body
     except (OSError, http.client.HTTPException) as exc:
         answer["error"] = "%s: %s" % (type(exc).__name__, exc)
     finally:
         conn.close()
-    answer["ok"] = answer["status"] == answer["expected"]
+    answer["ok"] = answer["status"] == answer["expected"] and answer.get("contains", True)
     return answer
 
 
