@@ -9,7 +9,9 @@ recorded; the broken update rolled back - the tenant's tables equal to before, r
 administrator logging in, the fleet back on the previous addons. Staging first: a neutralized copy of the
 UAT tenant updated and smoke-tested on the new release's Odoo before UAT (passing, the copy dropped after);
 a release failing there stops the promotion with the UAT tenant untouched (tables, metadata, no backup).
-The tenant's active crons are off during its update and the same ones back on after it. On demand,
+The tenant's active crons are off during its update and the same ones back on after it; its Traefik route
+answers 503 (maintenance) during the update only, which a probe through Traefik measures (the downtime)
+while its neighbour answers throughout. On demand,
 release_rollback.yml puts the dev tenant back on the release before (r1) from the backup recorded with r2:
 check mode prints the plan and changes nothing, no confirmation is refused, a re-run changes nothing."""
 
@@ -20,7 +22,7 @@ import subprocess
 import pytest
 
 from tests.harness import odoo_server
-from tests.harness.http import post_json
+from tests.harness.http import post_json, request
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.process import free_port, scratch_dirs
@@ -89,8 +91,8 @@ def write_release(root, name):
 @pytest.fixture(scope="module")
 def world(harness, odoo_install, odoo_template, odoo_servers):
     """The session's `-i base` template (made once for every real-Odoo test), not sealed: other tests copy it."""
-    state = harness.up("postgres", "s3")
-    pg, s3 = state["postgres"], state["s3"]
+    state = harness.up("postgres", "s3", "traefik")
+    pg, s3, traefik = state["postgres"], state["s3"], state["traefik"]
     template = odoo_template
     odoo_server.ensure_role(pg, FLEET, FLEET_PASSWORD)
     odoo_server.query(pg, "postgres", "GRANT %s TO %s" % (FLEET, pg["admin_user"]))
@@ -116,7 +118,20 @@ def world(harness, odoo_install, odoo_template, odoo_servers):
         filestore = os.path.join(server.data_dir, "filestore")
         os.makedirs(filestore, exist_ok=True)
         odoo_server.chown_tree(server.data_dir, odoo_install.uid, odoo_install.gid)
-        world = {"pg": pg, "s3": s3, "install": odoo_install, "server": server, "root": root, "secrets": secrets, "filestore": filestore}
+        world = {"pg": pg, "s3": s3, "install": odoo_install, "server": server, "root": root, "secrets": secrets, "filestore": filestore, "traefik": traefik}
+        # Both tenants routed through Traefik (the maintenance route and the downtime probe go through it).
+        routes = [
+            {
+                "name": name,
+                "hosts": ["%s.localhost" % name],
+                "backend_url": "http://127.0.0.1:%d" % server.http_port,
+                "websocket_url": "http://127.0.0.1:%d" % server.gevent_port,
+            }
+            for name in (DEV, UAT)
+        ]
+        traefik_settings = {"dynamic_dir": traefik["dynamic_dir"], "api_url": traefik["api_url"]}
+        routed = run_tasks([{"sysgenpro.odoo_ops.traefik_route": dict(traefik_settings, **route)} for route in routes])
+        assert not routed.failures, routed
         tenant_options = dict(login_options(pg), **s3_options(s3), owner=FLEET, filestore_root=filestore, filestore_owner=str(odoo_install.uid))
         made = run_tasks(
             [
@@ -154,6 +169,9 @@ def world(harness, odoo_install, odoo_template, odoo_servers):
             "release_promote_health_retries": 15,
             "release_promote_confirm": True,
             "release_promote_restore_point": True,
+            "odoo_ops_tenants": routes,
+            "odoo_ops_traefik_dynamic_dir": traefik["dynamic_dir"],
+            "odoo_ops_traefik_api_url": traefik["api_url"],
         }
         yield world
 
@@ -252,7 +270,12 @@ def test_a_release_is_installed_then_only_the_changed_addon_updated_and_recorded
     assert metadata(world, DEV)["release"]["id"] == r1["id"] and modules(world, DEV)["release_probe"] == "18.0.1.0"
 
     crons = active_crons(world, DEV)
-    second = promote(world, "dev", "r2")
+    probe = {
+        "release_promote_probe_url": world["traefik"]["web_url"],
+        "release_promote_probe_neighbours": ["%s.localhost" % UAT],
+        "release_promote_maintenance": True,
+    }
+    second = promote(world, "dev", "r2", **probe)
     assert second.returncode == 0, second.stdout[-6000:]
     assert active_crons(world, DEV) == crons
     assert modules(world, DEV) == {"release_probe": "18.0.1.1", "release_other": "18.0.1.0"}
@@ -262,6 +285,12 @@ def test_a_release_is_installed_then_only_the_changed_addon_updated_and_recorded
     report, markdown = newest_report(world, "dev")
     assert report["passed"] and [t["update"] for t in report["tenants"]] == [["release_probe"]], report
     assert crons and report["tenants"][0]["crons_stopped"] == crons and report["staging"] == {}, report  # dev: no staging unless asked
+    # The tenant was in maintenance (503 from Traefik) for its update, its neighbour answered throughout; routed again after.
+    seen = {h["host"]: h for h in report["downtime"]["hosts"]}
+    tenant, neighbour = seen["%s.localhost" % DEV], seen["%s.localhost" % UAT]
+    assert report["maintenance"] == [DEV] and tenant["statuses"].get("503", 0) > 0 and tenant["downtime_seconds"] > 0, report["downtime"]
+    assert neighbour["failed"] == 0 and neighbour["requests"] > 0 and "User-visible downtime" in markdown, report["downtime"]
+    assert request(world["traefik"]["web_port"], "%s.localhost" % DEV, "/web/login", timeout=30)[0] == 200
     assert report["backups"][DEV].startswith("pre-release/%s/" % DEV) and "| %s |" % DEV in markdown
     assert report["restore_point"]["name"].startswith("release-%s-" % recorded["release"]["id"]) and "/" in report["restore_point"]["lsn"]
     assert os.readlink(os.path.join(world["root"], "current")) == os.path.join(world["root"], "r2")

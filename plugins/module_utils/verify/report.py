@@ -285,7 +285,7 @@ def release_report(report):
     health = report.get("health") or {}
     lines += ["", "Tenants:", ""]
     lines += table(
-        ("tenant", "release before", "updated", "installed", "update s", "crons stopped", "pre-release backup", "health"),
+        ("tenant", "release before", "updated", "installed", "update s", "pre-release backup", "health", "crons stopped"),
         [
             (
                 t["name"],
@@ -293,13 +293,24 @@ def release_report(report):
                 ", ".join(t.get("update") or []),
                 ", ".join(t.get("install") or []),
                 t.get("update_seconds"),
-                len(t["crons_stopped"]) if "crons_stopped" in t else "-",
                 backups.get(t["name"]),
                 health.get(t["name"]),
+                len(t["crons_stopped"]) if "crons_stopped" in t else "-",
             )
             for t in report.get("tenants") or []
         ],
     )
+    lines += ["", "Maintenance (503) during the update: %s" % (", ".join(report.get("maintenance") or []) or "none")]
+    watched = report.get("downtime") or {}
+    if watched:
+        lines += ["", "User-visible downtime, probed every %s s through the entry point for %s s:" % (watched.get("interval"), watched.get("seconds")), ""]
+        lines += table(
+            ("host", "requests", "failed", "statuses", "downtime s (first to last failure)"),
+            [
+                (h["host"], h["requests"], h["failed"], ", ".join("%s: %s" % item for item in sorted(h["statuses"].items())), h["downtime_seconds"])
+                for h in watched.get("hosts") or []
+            ],
+        )
     data = dict(report, passed=report["outcome"] == "promoted")
     return {"json": data, "markdown": "\n".join(lines) + "\n"}
 
