@@ -270,10 +270,14 @@ def test_a_release_is_installed_then_only_the_changed_addon_updated_and_recorded
     assert metadata(world, DEV)["release"]["id"] == r1["id"] and modules(world, DEV)["release_probe"] == "18.0.1.0"
 
     crons = active_crons(world, DEV)
+    # The neighbour's registry loaded before the probe starts (its first request loads it: seconds, not downtime); a
+    # request counts as failed after 30 s, a bound for this loaded 2-core machine (the test asserts failures, not latency).
+    assert request(world["traefik"]["web_port"], "%s.localhost" % UAT, "/web/login", timeout=120)[0] == 200
     probe = {
         "release_promote_probe_url": world["traefik"]["web_url"],
         "release_promote_probe_neighbours": ["%s.localhost" % UAT],
         "release_promote_maintenance": True,
+        "release_promote_probe_timeout": 30,
     }
     second = promote(world, "dev", "r2", **probe)
     assert second.returncode == 0, second.stdout[-6000:]
