@@ -12,32 +12,21 @@ Goal (issue #20): downtime <= the update's own duration + 2 s. Run by hand, neve
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 import time
 
 from benchmarks.benchlib import FreshPlatform
 from tests.harness import odoo_server
 from tests.harness.options import login_options, s3_client, s3_options
-from tests.harness.playbook import VENV_BIN, run_tasks
-from tests.harness.services import PG_BIN, REPO_ROOT
-from tests.integration.test_release_promote import RELEASES, write_release
+from tests.harness.playbook import run_tasks
+from tests.integration.test_release_promote import RELEASES, playbook, write_release
 
 FLEET, FLEET_PASSWORD, BUCKET = "bench_fleet", "bench-fleet-secret", "release-bench"
 
 
-def playbook(path, variables):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), PATH="%s:%s" % (PG_BIN, os.environ.get("PATH", "")))
+def timed_playbook(path, variables):
     started = time.monotonic()
-    done = subprocess.run(
-        [os.path.join(VENV_BIN, "ansible-playbook"), path, "-e", json.dumps(variables)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    done = playbook(path, variables)
     if done.returncode:
         raise RuntimeError(done.stdout[-4000:])
     return time.monotonic() - started
@@ -109,7 +98,7 @@ def main():
                     release_promote_odoo_addons_path=[install.addons_path, os.path.join(root, release)],
                     **extra,
                 )
-                return playbook("playbooks/release_promote.yml", variables)
+                return timed_playbook("playbooks/release_promote.yml", variables)
 
             promote([n for n in names if n != "neighbour"], "r1", release_promote_install=["release_probe", "release_other"])
             print("release promotion r1 -> r2 (one addon updated), real Odoo 18.0, %d tenant(s); probe every 0.2 s through Traefik" % args.tenants)
