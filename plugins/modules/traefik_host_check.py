@@ -112,7 +112,7 @@ diff:
   sample: {before: {}, after: {}}
 hosts:
   description: One answer per entry of O(checks), in the same order (also when the module fails).
-  returned: always
+  returned: without O(watch)
   type: list
   elements: dict
   contains:
