@@ -36,7 +36,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tenants", type=int, default=2, help="promoted tenants (each beside one raw update)")
     args = parser.parse_args()
-    install = odoo_server.OdooInstall(odoo_server.find_source(), odoo_server.build_venv(odoo_server.find_source()))
+    tree, missing = odoo_server.find_source()
+    if not tree:
+        raise SystemExit(missing)
+    install = odoo_server.OdooInstall(tree, odoo_server.build_venv(tree))
     with FreshPlatform("postgres", "s3", "traefik") as state, tempfile.TemporaryDirectory(prefix="odoo_ops-bench-release-") as root:
         os.chmod(root, 0o755)
         pg, traefik = state["postgres"], state["traefik"]
