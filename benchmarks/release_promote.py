@@ -55,6 +55,8 @@ def main():
         server.start()
         try:
             filestore = os.path.join(server.data_dir, "filestore")
+            os.makedirs(filestore, exist_ok=True)
+            odoo_server.chown_tree(server.data_dir, install.uid, install.gid)
             base = dict(login_options(pg), **s3_options(state["s3"]))
             tenant = dict(base, owner=FLEET, template=template.name, filestore_root=filestore, filestore_owner=str(install.uid))
             tenant["source_filestore_root"] = os.path.join(template.data_dir, "filestore")
