@@ -29,7 +29,8 @@ description:
     C(<tenant>_rollback) (M(sysgenpro.odoo_ops.odoo_tenant) O(sysgenpro.odoo_ops.odoo_tenant#module:from_backup)),
     in its place; the failed database is kept as C(<tenant>_failed_<UTC time>) and the filestores
     are swapped alike under O(filestore_root). The tenant's metadata records the release it runs again
-    and the rollback.
+    and the rollback. Without O(release), the release each tenant runs now is the one rolled back
+    (on demand, C(playbooks/release_rollback.yml)).
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
 extends_documentation_fragment:
@@ -55,9 +56,10 @@ options:
     description: The environment that must have run the release successfully first (none for the first tier).
     type: str
   evidence_dir:
-    description: Folder of the environments' evidence files (C(<environment>.json)), kept by the controller or a shared volume.
+    description:
+      - Folder of the environments' evidence files (C(<environment>.json)), kept by the controller or a shared volume.
+      - Required by O(state=updated) and O(state=recorded).
     type: path
-    required: true
   tenants:
     description: The environment's tenants (database names) the release goes to.
     type: list
@@ -67,9 +69,11 @@ options:
     description: The fleet the tenants run on, for freeze windows scoped by fleet.
     type: str
   release:
-    description: The release.
+    description:
+      - The release. Required by O(state=updated) and O(state=recorded).
+      - With O(state=rolled_back), the release rolled back; without it, whatever each tenant runs now is
+        rolled back to the release its metadata records before (C(release_rollback.yml)).
     type: dict
-    required: true
     suboptions:
       image:
         description: The Odoo image (name:tag) the fleet runs.
@@ -141,9 +145,42 @@ options:
     description: With O(state=rolled_back), Odoo's filestore folder, whose tenant folders are swapped with the databases.
     type: path
   lock_timeout:
-    description: Seconds to wait for another run working on the same tenant.
+    description: Seconds to wait for another run working on the same tenant (and, with O(stop_crons), for a cron job running now).
     type: int
     default: 120
+  release_source:
+    description:
+      - With O(state=updated) and one tenant (a staging copy of a production tenant, which has metadata of its own),
+        the tenant whose recorded release decides which addons changed - the copy is updated as its source will be.
+    type: str
+  smoke_port:
+    description:
+      - With O(state=updated), after each tenant's update, smoke-test it - the new release's Odoo (O(odoo_command),
+        one process, no cron thread, this database only) serving it on C(127.0.0.1:<smoke_port>) answers
+        C(/web/health) 200 and C(/web/login) 200 with the login form; then it is stopped (its process group).
+        A failure fails the run like a failed update (C(failed_step) names it, C(odoo_log) holds Odoo's output).
+      - Meant for a staging copy (C(release_promote.yml) stages first); the port must be free.
+    type: int
+  smoke_timeout:
+    description: Seconds the smoke test's Odoo may take to answer.
+    type: int
+    default: 120
+  pre_release_backups:
+    description:
+      - With O(state=updated), each tenant's pre-release backup (tenant - the key M(sysgenpro.odoo_ops.odoo_backup)
+        returned, in O(pre_release_bucket)), recorded with the release in its metadata - what
+        C(release_rollback.yml) restores to go back to the release before.
+    type: dict
+  pre_release_bucket:
+    description: The bucket of O(pre_release_backups).
+    type: str
+  stop_crons:
+    description:
+      - With O(state=updated), the tenant's active crons (C(ir_cron)) are switched off for its update (the
+        fleet's cron process skips them; a job running now is waited for, up to O(lock_timeout)) and the same
+        jobs switched on after it, also when the update fails. Their ids are returned as C(crons_stopped).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -203,7 +240,8 @@ freeze:
   type: dict
 tenants:
   description:
-    - Per tenant - name, release_before, update and install (addon lists), versions_before, versions_after, update_seconds.
+    - Per tenant - name, release_before, update and install (addon lists), versions_before, versions_after, update_seconds,
+      crons_stopped (ids, with O(stop_crons)), smoke (seconds and the checks' statuses, with O(smoke_port)).
     - Rolled back - name, restored_from, kept_as.
   returned: always
   type: list
@@ -241,12 +279,11 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["updated", "recorded", "rolled_back"], default="updated"),
     environment=dict(type="str", required=True),
     previous_environment=dict(type="str"),
-    evidence_dir=dict(type="path", required=True),
+    evidence_dir=dict(type="path"),
     tenants=dict(type="list", elements="str", required=True),
     fleet=dict(type="str"),
     release=dict(
         type="dict",
-        required=True,
         options=dict(
             image=dict(type="str", required=True),
             image_digest=dict(type="str"),
@@ -268,12 +305,22 @@ ARGUMENT_SPEC = dict(
     result=dict(type="str", choices=["succeeded", "failed", "rolled_back"]),
     filestore_root=dict(type="path"),
     lock_timeout=dict(type="int", default=120),
+    release_source=dict(type="str"),
+    smoke_port=dict(type="int"),
+    smoke_timeout=dict(type="int", default=120),
+    stop_crons=dict(type="bool", default=False),
+    pre_release_backups=dict(type="dict"),
+    pre_release_bucket=dict(type="str"),
 )
 ARGUMENT_SPEC.update(postgres_argument_spec())
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_if=[("state", "recorded", ("result",))])
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_if=[("state", "recorded", ("result", "release", "evidence_dir")), ("state", "updated", ("release", "evidence_dir"))],
+    )
 
     def work(resources):
         pg = resources.enter_context(Postgres(module.params))

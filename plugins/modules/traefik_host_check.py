@@ -15,6 +15,10 @@ description:
   - The requests run in parallel (at most O(workers) at a time), each bounded by O(timeout); one task checks a
     whole platform in about the time of its slowest answer.
   - Fails, listing every host that did not answer as it should (its status, or the error), when one did not.
+  - With O(watch), it measures instead - every O(watch.interval) each check once, for as long as
+    O(watch.while_file) exists (at most O(watch.max_seconds)) - and returns what users of each host saw,
+    never failing for it - for example a tenant's downtime during its update (run it with C(async), remove the file
+    to stop it, C(release_promote.yml) does so).
   - Read-only.
 author:
   - sysgenpro odoo_ops maintainers (@sysgenpro)
@@ -58,6 +62,22 @@ options:
     description: Verify the entry point's certificate (C(https://)).
     type: bool
     default: true
+  watch:
+    description: Measure over time instead of checking once (see the description).
+    type: dict
+    suboptions:
+      while_file:
+        description: The watch goes on while this file exists.
+        type: path
+        required: true
+      max_seconds:
+        description: The bound of the watch, whatever happens to the file (1-86400).
+        type: int
+        default: 3600
+      interval:
+        description: Seconds between two rounds of requests (0.05-60).
+        type: float
+        default: 0.2
 """
 
 EXAMPLES = r"""
@@ -92,7 +112,7 @@ diff:
   sample: {before: {}, after: {}}
 hosts:
   description: One answer per entry of O(checks), in the same order (also when the module fails).
-  returned: always
+  returned: without O(watch)
   type: list
   elements: dict
   contains:
@@ -115,13 +135,22 @@ hosts:
       description: Whether the status is the one expected.
       type: bool
   sample: [{host: acme.localhost, path: /web/login, status: 200, expected: 200, error: null, ok: true}]
+watched:
+  description:
+    - With O(watch), the watch - seconds, interval, and per check (in the order of O(checks)) host, path, requests,
+      failed, statuses (status - count; C(no answer) for none), first_failure and last_failure (seconds from the
+      start, or null) and downtime_seconds (last failure minus first).
+  returned: with O(watch)
+  type: dict
+  sample: {seconds: 12.4, interval: 0.2, hosts: [{host: acme.localhost, path: /web/login, requests: 60, failed: 31,
+           statuses: {"200": 29, "503": 31}, first_failure: 2.1, last_failure: 8.3, downtime_seconds: 6.2}]}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.module import run_module
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.plan import Plan
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.host_check import check_hosts
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.host_check import check_hosts, watch_hosts
 
 ARGUMENT_SPEC = dict(
     url=dict(type="str", required=True),
@@ -134,6 +163,14 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="int", default=10),
     workers=dict(type="int", default=8),
     validate_certs=dict(type="bool", default=True),
+    watch=dict(
+        type="dict",
+        options=dict(
+            while_file=dict(type="path", required=True),
+            max_seconds=dict(type="int", default=3600),
+            interval=dict(type="float", default=0.2),
+        ),
+    ),
 )
 
 
@@ -142,6 +179,19 @@ def main():
 
     def work(_resources):
         params = module.params
+        if params["watch"]:
+            watch = params["watch"]
+            watched = watch_hosts(
+                params["url"],
+                params["checks"],
+                watch["while_file"],
+                watch["max_seconds"],
+                watch["interval"],
+                params["timeout"],
+                params["workers"],
+                params["validate_certs"],
+            )
+            return Plan(report=dict(watched=watched)).result()
         answers = check_hosts(params["url"], params["checks"], params["timeout"], params["workers"], params["validate_certs"])
         return Plan(report=dict(hosts=answers)).result()  # read-only: no step
 

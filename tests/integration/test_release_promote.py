@@ -6,7 +6,14 @@ here: r1 installs two addons, r2 changes one of them (only that one is updated, 
 environment; the UAT gate refusing a release dev has not run, and passing one it has (with the
 evidence's date); a freeze window (a fixed instant) refusing with its name and end, and an override
 recorded; the broken update rolled back - the tenant's tables equal to before, row for row, its
-administrator logging in, the fleet back on the previous addons."""
+administrator logging in, the fleet back on the previous addons. Staging first: a neutralized copy of the
+UAT tenant updated and smoke-tested on the new release's Odoo before UAT (passing, the copy dropped after);
+a release failing there stops the promotion with the UAT tenant untouched (tables, metadata, no backup).
+The tenant's active crons are off during its update and the same ones back on after it; its Traefik route
+answers 503 (maintenance) during the update only, which a probe through Traefik measures (the downtime)
+while its neighbour answers throughout. On demand,
+release_rollback.yml puts the dev tenant back on the release before (r1) from the backup recorded with r2:
+check mode prints the plan and changes nothing, no confirmation is refused, a re-run changes nothing."""
 
 import json
 import os
@@ -15,10 +22,10 @@ import subprocess
 import pytest
 
 from tests.harness import odoo_server
-from tests.harness.http import post_json
+from tests.harness.http import post_json, request
 from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.playbook import VENV_BIN, run_tasks
-from tests.harness.process import scratch_dirs
+from tests.harness.process import free_port, scratch_dirs
 from tests.harness.services import PG_BIN, REPO_ROOT
 
 FLEET, FLEET_PASSWORD = "rp_fleet", "rp-fleet-secret"
@@ -84,8 +91,8 @@ def write_release(root, name):
 @pytest.fixture(scope="module")
 def world(harness, odoo_install, odoo_template, odoo_servers):
     """The session's `-i base` template (made once for every real-Odoo test), not sealed: other tests copy it."""
-    state = harness.up("postgres", "s3")
-    pg, s3 = state["postgres"], state["s3"]
+    state = harness.up("postgres", "s3", "traefik")
+    pg, s3, traefik = state["postgres"], state["s3"], state["traefik"]
     template = odoo_template
     odoo_server.ensure_role(pg, FLEET, FLEET_PASSWORD)
     odoo_server.query(pg, "postgres", "GRANT %s TO %s" % (FLEET, pg["admin_user"]))
@@ -111,7 +118,20 @@ def world(harness, odoo_install, odoo_template, odoo_servers):
         filestore = os.path.join(server.data_dir, "filestore")
         os.makedirs(filestore, exist_ok=True)
         odoo_server.chown_tree(server.data_dir, odoo_install.uid, odoo_install.gid)
-        world = {"pg": pg, "s3": s3, "install": odoo_install, "server": server, "root": root, "secrets": secrets, "filestore": filestore}
+        world = {"pg": pg, "s3": s3, "install": odoo_install, "server": server, "root": root, "secrets": secrets, "filestore": filestore, "traefik": traefik}
+        # Both tenants routed through Traefik (the maintenance route and the downtime probe go through it).
+        routes = [
+            {
+                "name": name,
+                "hosts": ["%s.localhost" % name],
+                "backend_url": "http://127.0.0.1:%d" % server.http_port,
+                "websocket_url": "http://127.0.0.1:%d" % server.gevent_port,
+            }
+            for name in (DEV, UAT)
+        ]
+        traefik_settings = {"dynamic_dir": traefik["dynamic_dir"], "api_url": traefik["api_url"]}
+        routed = run_tasks([{"sysgenpro.odoo_ops.traefik_route": dict(traefik_settings, **route)} for route in routes])
+        assert not routed.failures, routed
         tenant_options = dict(login_options(pg), **s3_options(s3), owner=FLEET, filestore_root=filestore, filestore_owner=str(odoo_install.uid))
         made = run_tasks(
             [
@@ -149,6 +169,9 @@ def world(harness, odoo_install, odoo_template, odoo_servers):
             "release_promote_health_retries": 15,
             "release_promote_confirm": True,
             "release_promote_restore_point": True,
+            "odoo_ops_tenants": routes,
+            "odoo_ops_traefik_dynamic_dir": traefik["dynamic_dir"],
+            "odoo_ops_traefik_api_url": traefik["api_url"],
         }
         yield world
 
@@ -167,7 +190,11 @@ def promote(world, environment, name, check=False, **extra):
         release_promote_previous_release=release(world, extra.pop("before", "r1")),
     )
     variables.update(extra)
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/release_promote.yml", "-e", json.dumps(variables)] + (["--check"] if check else [])
+    return playbook("playbooks/release_promote.yml", variables, check)
+
+
+def playbook(path, variables, check=False):
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), path, "-e", json.dumps(variables)] + (["--check"] if check else [])
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1", PATH="%s:%s" % (PG_BIN, os.environ.get("PATH", "")))
     return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
 
@@ -206,6 +233,18 @@ def modules(world, name):
     return dict(sql(world, name, "SELECT name, latest_version FROM ir_module_module WHERE name LIKE 'release_%%' AND state = 'installed'"))
 
 
+def active_crons(world, name):
+    return [i for (i,) in sql(world, name, "SELECT id FROM ir_cron WHERE active ORDER BY id")]
+
+
+def staging(**extra):
+    return dict(release_promote_staging=True, release_promote_staging_port=free_port(), **extra)
+
+
+def database_exists(world, name):
+    return sql(world, "postgres", "SELECT count(*) FROM pg_database WHERE datname = %s", (name,)) == [(1,)]
+
+
 def table_checksums(world, name):
     """{table: md5 of its rows in order} of every table of the tenant's public schema."""
     tables = [t for (t,) in sql(world, name, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
@@ -230,14 +269,32 @@ def test_a_release_is_installed_then_only_the_changed_addon_updated_and_recorded
     assert "update %s with Odoo: -u release_probe" % DEV in planned.stdout and "release_other" not in planned.stdout.split("The plan", 1)[1].split("TASK", 1)[0]
     assert metadata(world, DEV)["release"]["id"] == r1["id"] and modules(world, DEV)["release_probe"] == "18.0.1.0"
 
-    second = promote(world, "dev", "r2")
+    crons = active_crons(world, DEV)
+    # The neighbour's registry loaded before the probe starts (its first request loads it: seconds, not downtime); a
+    # request counts as failed after 30 s, a bound for this loaded 2-core machine (the test asserts failures, not latency).
+    assert request(world["traefik"]["web_port"], "%s.localhost" % UAT, "/web/login", timeout=120)[0] == 200
+    probe = {
+        "release_promote_probe_url": world["traefik"]["web_url"],
+        "release_promote_probe_neighbours": ["%s.localhost" % UAT],
+        "release_promote_maintenance": True,
+        "release_promote_probe_timeout": 30,
+    }
+    second = promote(world, "dev", "r2", **probe)
     assert second.returncode == 0, second.stdout[-6000:]
+    assert active_crons(world, DEV) == crons
     assert modules(world, DEV) == {"release_probe": "18.0.1.1", "release_other": "18.0.1.0"}
     assert sql(world, DEV, "SELECT name FROM release_probe ORDER BY id") == [("first",), ("second",)]
     recorded = metadata(world, DEV)
     assert recorded["release_previous"]["id"] == r1["id"] and recorded["release"]["id"] != r1["id"]
     report, markdown = newest_report(world, "dev")
     assert report["passed"] and [t["update"] for t in report["tenants"]] == [["release_probe"]], report
+    assert crons and report["tenants"][0]["crons_stopped"] == crons and report["staging"] == {}, report  # dev: no staging unless asked
+    # The tenant was in maintenance (503 from Traefik) for its update, its neighbour answered throughout; routed again after.
+    seen = {h["host"]: h for h in report["downtime"]["hosts"]}
+    tenant, neighbour = seen["%s.localhost" % DEV], seen["%s.localhost" % UAT]
+    assert report["maintenance"] == [DEV] and tenant["statuses"].get("503", 0) > 0 and tenant["downtime_seconds"] > 0, report["downtime"]
+    assert neighbour["failed"] == 0 and neighbour["requests"] > 0 and "User-visible downtime" in markdown, report["downtime"]
+    assert request(world["traefik"]["web_port"], "%s.localhost" % DEV, "/web/login", timeout=30)[0] == 200
     assert report["backups"][DEV].startswith("pre-release/%s/" % DEV) and "| %s |" % DEV in markdown
     assert report["restore_point"]["name"].startswith("release-%s-" % recorded["release"]["id"]) and "/" in report["restore_point"]["lsn"]
     assert os.readlink(os.path.join(world["root"], "current")) == os.path.join(world["root"], "r2")
@@ -265,9 +322,16 @@ def test_a_freeze_window_refuses_with_its_name_and_end_then_an_override_and_the_
     frozen = promote(world, "uat", "r2", before="r2", **calendar)
     assert frozen.returncode != 0
     assert "year-end audit" in frozen.stdout and "2027-01-08T17:00:00Z" in frozen.stdout, frozen.stdout[-4000:]
-    overridden = promote(world, "uat", "r2", before="r2", release_promote_override_reason="CFO approved hotfix", **calendar)
+    overridden = promote(
+        world, "uat", "r2", before="r2", release_promote_override_reason="CFO approved hotfix", **staging(release_promote_install=["release_probe"], **calendar)
+    )
     assert overridden.returncode == 0, overridden.stdout[-6000:]
     report, markdown = newest_report(world, "uat")
+    # Staging first: the copy was updated on the new release and answered its smoke test, then dropped.
+    staged = report["staging"]
+    assert staged["result"] == "passed" and staged["source"] == UAT and staged["update_seconds"] > 0, staged
+    assert [c["status"] for c in staged["smoke"]["checks"]] == [200, 200] and "staging first | passed:" in markdown, staged
+    assert not database_exists(world, staged["copy"])
     assert report["freeze"]["overridden"] == "CFO approved hotfix" and "OVERRIDDEN (CFO approved hotfix)" in markdown
     assert report["gate"]["passed"] and report["gate"]["evidence"]["date"] == evidence(world, "dev")[0]["date"], report["gate"]
     assert "passed: ran succeeded in dev on" in markdown
@@ -296,3 +360,56 @@ def test_a_failing_update_is_rolled_back_data_login_and_addons_back(world):
     assert os.readlink(os.path.join(world["root"], "current")) == os.path.join(world["root"], "r2")
     assert login(world, DEV)["db"] == DEV
     assert evidence(world, "dev")[0]["result"] == "rolled_back" and "rolled_back" in markdown
+
+
+def test_a_release_failing_in_staging_stops_before_production_is_touched(world):
+    """UAT runs r2 here; `broken` is pushed past the gate (recorded reason) and fails on UAT's staging copy."""
+    before_tables, before_metadata = table_checksums(world, UAT), metadata(world, UAT)
+    failed = promote(world, "uat", "broken", before="r2", release_promote_skip_gate_reason="hotfix test", **staging())
+    assert failed.returncode != 0
+    report, markdown = newest_report(world, "uat")
+    assert report["outcome"] == "staging_failed" and not report["backups"] and not report["rollback"], report
+    staged = report["staging"]
+    assert staged["result"] == "failed" and staged["failed_step"] == "update %s" % staged["copy"], staged
+    assert "the module update of %s failed" % staged["copy"] in staged["error"] and "convert.py" in report["odoo_log"], staged
+    assert "FAILED on %s" % staged["copy"] in markdown and "production untouched" in markdown
+    # Production untouched: tables row for row, metadata, no database kept or restored beside it; the copy kept.
+    assert table_checksums(world, UAT) == before_tables and metadata(world, UAT) == before_metadata
+    assert database_exists(world, staged["copy"]) and not database_exists(world, UAT + "_rollback")
+    assert evidence(world, "uat")[0]["result"] == "failed" and evidence(world, "uat")[0]["skip_gate_reason"] == "hotfix test"
+    assert login(world, UAT)["db"] == UAT
+
+
+def test_release_rollback_puts_a_tenant_back_on_the_release_before(world):
+    """dev runs r2 (its metadata: r1 before, and r2's pre-release backup); the rollback restores that backup."""
+    now = metadata(world, DEV)
+    r1, r2 = now["release_previous"]["id"], now["release"]["id"]
+    backup = now["release"]["pre_release_backup"]
+    assert backup["bucket"] == BUCKET and backup["key"].startswith("pre-release/%s/" % DEV), backup
+    tables = table_checksums(world, DEV)
+    variables = dict(world["extra"], release_rollback_tenants=[DEV], release_rollback_report_dir=world["extra"]["release_promote_report_dir"])
+    variables.pop("release_promote_confirm")
+
+    refused = playbook("playbooks/release_rollback.yml", variables)
+    assert refused.returncode != 0 and "release_rollback_confirm=true" in refused.stdout, refused.stdout[-3000:]
+    planned = playbook("playbooks/release_rollback.yml", variables, check=True)
+    assert planned.returncode == 0 and "%s | %s | %s" % (DEV, r2, r1) in planned.stdout, planned.stdout[-4000:]
+    assert metadata(world, DEV) == now and table_checksums(world, DEV) == tables
+
+    variables["release_rollback_confirm"] = True
+    done = playbook("playbooks/release_rollback.yml", variables)
+    assert done.returncode == 0, done.stdout[-6000:]
+    back = metadata(world, DEV)
+    assert back["release"]["id"] == r1 and back["rolled_back"]["release_id"] == r2 and back["rolled_back"]["to"] == r1, back
+    assert modules(world, DEV)["release_probe"] == "18.0.1.0" and sql(world, DEV, "SELECT name FROM release_probe ORDER BY id") == [("first",)]
+    assert os.readlink(os.path.join(world["root"], "current")) == os.path.join(world["root"], "r1")
+    assert login(world, DEV)["db"] == DEV
+    reports = sorted(f for f in os.listdir(os.path.join(world["root"], "reports")) if f.startswith("release-rollback-") and f.endswith(".json"))
+    with open(os.path.join(world["root"], "reports", reports[-1]), encoding="utf-8") as handle:
+        report = json.load(handle)
+    assert report["outcome"] == "rolled_back" and report["passed"] and report["rto_seconds"] > 0, report
+    assert report["tenants"][0]["kept_as"] == back["rolled_back"]["failed_database"], report
+
+    again = playbook("playbooks/release_rollback.yml", variables)
+    assert again.returncode == 0 and "changed=0" in again.stdout.rsplit("PLAY RECAP", 1)[1], again.stdout[-4000:]
+    assert metadata(world, DEV) == back

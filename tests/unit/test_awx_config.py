@@ -120,6 +120,7 @@ def test_dangerous_templates_default_to_the_safe_answer():
         "playbooks/incident_zone_failover.yml",
         "playbooks/incident_credential_compromise.yml",
         "playbooks/release_promote.yml",
+        "playbooks/release_rollback.yml",
     }
     for template in dangerous:
         answers = {q["variable"]: "x" for q in questions(template) if q.get("required") and q.get("default") in ("", None)}

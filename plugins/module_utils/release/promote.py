@@ -7,7 +7,10 @@ release recorded in the tenant's metadata and in the environment's evidence, and
 a tenant's pre-release database (restored from its backup beside it) back in place."""
 
 import os
+import re
+import signal
 import subprocess
+import tempfile
 import time
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed, Refused
@@ -22,6 +25,7 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.databa
     swap_in,
     tenant_locks,
 )
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.host_check import HostsUnanswered, check_hosts
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.release.model import (
     Evidence,
     addons_to_update,
@@ -33,6 +37,9 @@ from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.release.model i
 
 LOG_TAIL_LINES = 40
 ROLLBACK_SUFFIX = "_rollback"
+SMOKE_POLL_SECONDS = 0.5
+SMOKE_STOP_SECONDS = 15  # Odoo stops on SIGTERM in about a second; then it is killed
+PORT_RANGE = (1024, 65535)
 
 
 def failure_excerpt(text, lines=LOG_TAIL_LINES):
@@ -60,8 +67,24 @@ class Promotion:
         self.tenants = [check_tenant_name(name, "tenants[%d]" % i) for i, name in enumerate(params["tenants"])]
         if not self.tenants:
             raise Refused("tenants is empty: name the tenants of the environment the release goes to")
-        self.evidence = Evidence(check_absolute_path(params["evidence_dir"], "evidence_dir"))
-        self.release = release_model(params["release"])
+        if not params.get("evidence_dir") and params["state"] != "rolled_back":
+            raise Refused("evidence_dir is required with state=%s" % params["state"])
+        self.evidence = Evidence(check_absolute_path(params["evidence_dir"], "evidence_dir")) if params.get("evidence_dir") else None
+        self.source = check_tenant_name(params["release_source"], "release_source") if params.get("release_source") else None
+        if self.source and len(self.tenants) != 1:
+            raise Refused("release_source compares one tenant (a staging copy) with its source: give exactly one tenant, got %d" % len(self.tenants))
+        for name, key in (params.get("pre_release_backups") or {}).items():
+            if not isinstance(key, str) or not key or not params.get("pre_release_bucket"):
+                raise Refused("pre_release_backups[%s] must be the key of its backup (in pre_release_bucket), got %r" % (name, key))
+        if not 1 <= params.get("smoke_timeout", 120) <= 3600:
+            raise Refused("smoke_timeout %r must be 1-3600 seconds" % params.get("smoke_timeout"))
+        port = params.get("smoke_port")
+        if port is not None and not PORT_RANGE[0] <= port <= PORT_RANGE[1]:
+            raise Refused("smoke_port %r must be %d-%d (a free port on 127.0.0.1 for the smoke test's Odoo)" % (port, PORT_RANGE[0], PORT_RANGE[1]))
+        if not params.get("release") and params["state"] != "rolled_back":
+            raise Refused("release is required with state=%s" % params["state"])
+        # state=rolled_back without a release rolls back whatever each tenant runs (release_rollback.yml).
+        self.release = release_model(params["release"]) if params.get("release") else None
         self.report = {"environment": self.environment, "release": self.release, "tenants": []}
 
     # --- state=updated -------------------------------------------------------------------------
@@ -79,12 +102,21 @@ class Promotion:
         if not found.get("allow_connections"):
             raise Refused("tenant %s is suspended: resume it before a promotion" % name)
         recorded = found["metadata"].get("release") or {}
+        if self.source:
+            # A staging copy has metadata of its own (a copy's comment is new): the addons that change are
+            # those that will change in its source, the production tenant.
+            source = observe_database(self.pg, self.source)
+            if not source.get("exists") or not source.get("metadata"):
+                raise Refused("release_source %s is not a tenant this collection manages" % self.source)
+            recorded = source["metadata"].get("release") or {}
         versions = OdooDatabase(self.pg, name).module_versions()
         if "base" not in versions:
             raise Refused("database %s has no installed base module: not an Odoo database" % name)
         update, install = addons_to_update(recorded.get("checksums"), self.release["checksums"], versions, self.p["update_all"], self.p.get("install") or ())
-        if recorded.get("id") == self.release["id"] and not install and not self.p["update_all"]:
+        own = found["metadata"].get("release") or {}
+        if own.get("id") == self.release["id"] and not install and not self.p["update_all"]:
             update = []
+        recorded = own
         return {
             "name": name,
             "metadata": found["metadata"],
@@ -105,9 +137,14 @@ class Promotion:
                 after[item["name"]] = {"release": self.release["id"]}
                 if item["update"] or item["install"]:
                     options = [flag + " " + ",".join(item[key]) for flag, key in (("-u", "update"), ("-i", "install")) if item[key]]
+                    if self.p["stop_crons"]:
+                        steps.append("stop the active crons of %s for the update (restored after it, also when it fails)" % item["name"])
                     steps.append("update %s with Odoo: %s" % (item["name"], " ".join(options)))
                 if item["record"]:
                     steps.append("record release %s in the metadata of %s" % (self.release["id"], item["name"]))
+                if self.p.get("smoke_port") and (item["update"] or item["install"] or item["record"]):
+                    # also without an addon to update: the new release's code serves the tenant
+                    steps.append("smoke-test %s on the new release's Odoo at 127.0.0.1:%d (health, login form)" % (item["name"], self.p["smoke_port"]))
             if self.p["restore_point"] and steps:
                 steps.insert(0, "create restore point release-%s on the cluster" % self.release["id"])
             self.report["tenants"] = [{k: v for k, v in item.items() if k != "metadata"} for item in plans]
@@ -122,7 +159,10 @@ class Promotion:
             for item in plans:
                 if item["update"] or item["install"]:
                     done.append(item["name"])
-                    item["update_seconds"] = self.run_odoo(item)
+                    with self.crons_stopped(item):
+                        item["update_seconds"] = self.run_odoo(item)
+                if self.p.get("smoke_port") and (item["update"] or item["install"] or item["record"]):
+                    item["smoke"] = self.smoke_test(item)
                 if item["record"]:
                     self.record_release(item)
                 self.report["tenants"] = [{k: v for k, v in one.items() if k != "metadata"} for one in plans]
@@ -133,7 +173,7 @@ class Promotion:
         rows = self.pg.query("SELECT pg_create_restore_point(%s)::text, now()", (name,))
         return {"name": name, "lsn": rows[0][0], "time": rows[0][1].isoformat()}
 
-    def odoo_argv(self, item):
+    def odoo_argv(self, item, serve=False):
         argv = list(self.p["odoo_command"] or [])
         if not argv:
             raise Refused("odoo_command is required to update a tenant: the command that runs Odoo of the new release (odoo-bin, or docker run ... odoo)")
@@ -143,6 +183,13 @@ class Promotion:
             argv += ["--addons-path=%s" % ",".join(self.p["odoo_addons_path"])]
         # -d names the tenant only (checked to exist above: Odoo creates a database it is given that is
         # missing); no HTTP server, stop when the update is done.
+        if serve:
+            # The smoke test: this tenant only, on loopback, one process, no cron thread (a neutralized copy
+            # keeps Odoo's autovacuum job), no database manager.
+            return argv + [
+                "-d", item["name"], "--db-filter=^%s$" % re.escape(item["name"]), "--no-database-list",
+                "--http-interface=127.0.0.1", "--http-port=%d" % self.p["smoke_port"], "--workers=0", "--max-cron-threads=0",
+            ]  # fmt: skip
         argv += ["-d", item["name"], "--no-http", "--stop-after-init"]
         if item["update"]:
             argv += ["-u", ",".join(item["update"])]
@@ -174,6 +221,51 @@ class Promotion:
             )
         return seconds
 
+    def crons_stopped(self, item):
+        """A context: the tenant's active crons off for the block (the fleet's cron process skips an
+        inactive job; the UPDATE waits, bounded by lock_timeout, for a job running now, which holds its
+        row), the same ones back on after it, also when it fails."""
+        return _CronsStopped(self, item) if self.p["stop_crons"] else _Nothing()
+
+    def smoke_test(self, item):
+        """The new release's Odoo serving the updated tenant on 127.0.0.1:smoke_port: /web/health 200,
+        then /web/login 200 with the login form; the server stopped by its process group either way."""
+        started = time.monotonic()
+        url = "http://127.0.0.1:%d" % self.p["smoke_port"]
+        checks = [{"host": "localhost", "path": "/web/health"}, {"host": "localhost", "path": "/web/login", "contains": "oe_login_form"}]
+        with tempfile.TemporaryFile() as log:
+            process = subprocess.Popen(self.odoo_argv(item, serve=True), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            answers, problem = None, None
+            try:
+                deadline = started + self.p["smoke_timeout"]
+                while True:
+                    try:
+                        answers = check_hosts(url, checks, timeout=max(1, min(30, int(deadline - time.monotonic()))))
+                        break
+                    except HostsUnanswered as exc:
+                        problem = str(exc)
+                    if process.poll() is not None:
+                        problem = "Odoo exited %s before it answered" % process.returncode
+                        break
+                    if time.monotonic() > deadline:
+                        problem = "no answer within smoke_timeout (%s s): %s" % (self.p["smoke_timeout"], problem)
+                        break
+                    time.sleep(SMOKE_POLL_SECONDS)
+            finally:
+                stop_process_group(process)
+            seconds = round(time.monotonic() - started, 1)
+            if answers is None:
+                log.seek(0)
+                output = "\n".join(self.pg.safe(line) for line in log.read().decode("utf-8", "replace").splitlines())
+                self.report["failed_step"] = "smoke test %s" % item["name"]
+                self.report["failed_tenant"] = item["name"]
+                raise OperationFailed(
+                    "the smoke test of %s on the new release failed after %s s: %s" % (item["name"], seconds, problem),
+                    result=dict(self.report, odoo_log=failure_excerpt(output)),
+                    changed=True,
+                )
+        return {"seconds": seconds, "checks": [{"path": a["path"], "status": a["status"]} for a in answers]}
+
     def record_release(self, item):
         metadata = dict(item["metadata"])
         versions = OdooDatabase(self.pg, item["name"]).module_versions()
@@ -191,6 +283,10 @@ class Promotion:
             "skip_gate_reason": self.p.get("skip_gate_reason"),
             "override_reason": self.p.get("override_reason"),
         }
+        backup = (self.p.get("pre_release_backups") or {}).get(item["name"])
+        if backup:
+            # What release_rollback.yml restores to go back to the release recorded before.
+            metadata["release"]["pre_release_backup"] = {"bucket": self.p["pre_release_bucket"], "key": backup}
         record_metadata(self.pg, item["name"], metadata)
         item["versions_after"] = {k: versions.get(k) for k in sorted(set(item["update"] + item["install"]) & set(versions))}
 
@@ -221,8 +317,10 @@ class Promotion:
             for name in self.tenants:
                 restored = check_tenant_name(name + ROLLBACK_SUFFIX, "restored database")
                 live, back = observe_database(self.pg, name), observe_database(self.pg, restored)
+                live_metadata = live.get("metadata") or {}
                 if not back.get("exists"):
-                    if ((live.get("metadata") or {}).get("rolled_back") or {}).get("release_id") == self.release["id"]:
+                    done = (live_metadata.get("rolled_back") or {}).get("release_id")
+                    if done and (done == self.release["id"] if self.release else not live_metadata.get("release_previous")):
                         continue  # done by an earlier run
                     raise Refused("tenant %s has no pre-release database %s to roll back to: restore its pre-release backup there first" % (name, restored))
                 kept = check_tenant_name("%s_failed_%s" % (name, stamp), "kept database")
@@ -237,11 +335,17 @@ class Promotion:
             for name, restored, kept, live in items:
                 metadata = dict(live.get("metadata") or {})
                 failed_release = metadata.get("release") or {}
-                if failed_release.get("id") == self.release["id"] and metadata.get("release_previous"):
+                rolled = self.release["id"] if self.release else failed_release.get("id")
+                if failed_release.get("id") == rolled and metadata.get("release_previous"):
                     metadata["release"] = metadata.pop("release_previous")
-                elif failed_release.get("id") == self.release["id"]:
+                elif failed_release.get("id") == rolled:
                     metadata.pop("release")
-                metadata["rolled_back"] = {"release_id": self.release["id"], "date": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"), "failed_database": kept}
+                metadata["rolled_back"] = {
+                    "release_id": rolled,
+                    "to": (metadata.get("release") or {}).get("id"),
+                    "date": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "failed_database": kept,
+                }
                 swap_in(self.pg, name, restored, kept)
                 record_metadata(self.pg, name, metadata)
                 if root:
@@ -257,5 +361,49 @@ class Promotion:
             os.rename(back, live)
 
     def run(self):
+        if self.p["stop_crons"] and self.p["state"] != "updated":
+            raise Refused("stop_crons applies to state=updated only")
         with reporting(lambda: self.report):  # a refusal still says which release, gate and windows
             return {"updated": self.updated, "recorded": self.recorded, "rolled_back": self.rolled_back}[self.p["state"]]()
+
+
+def stop_process_group(process):
+    """Stop a process this module started in a session of its own (and what it started: runuser,
+    docker's client), SIGTERM then, after SMOKE_STOP_SECONDS, SIGKILL; by its id, never by name."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(SMOKE_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(SMOKE_STOP_SECONDS)
+        except ProcessLookupError:
+            pass
+
+
+class _Nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+class _CronsStopped:
+    def __init__(self, promotion, item):
+        self.pg, self.name, self.item, self.timeout = promotion.pg, item["name"], item, promotion.p["lock_timeout"]
+
+    def __enter__(self):
+        odoo = OdooDatabase(self.pg, self.name)
+        odoo.table("ir_cron")
+        with self.pg.transaction(self.name):
+            self.pg.execute("SET LOCAL lock_timeout = %s", ("%ds" % self.timeout,), self.name)
+            rows = self.pg.query("UPDATE public.ir_cron SET active = false WHERE active RETURNING id", dbname=self.name)
+        self.item["crons_stopped"] = sorted(row[0] for row in rows)
+        return self.item["crons_stopped"]
+
+    def __exit__(self, *exc_info):
+        # Only the jobs this run stopped, and only those that still exist after the update.
+        self.pg.execute("UPDATE public.ir_cron SET active = true WHERE id = ANY(%s)", (self.item["crons_stopped"],), self.name)
+        self.item["crons_restored"] = True
+        return False

@@ -8,7 +8,9 @@ whole check takes about ceil(hosts / workers) x timeout at worst."""
 
 import concurrent.futures
 import http.client
+import os
 import ssl
+import time
 import urllib.parse
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import OperationFailed, Refused
@@ -58,13 +60,15 @@ def _request(parsed, check, timeout, context):
     try:
         conn.request("GET", answer["path"], headers={"Host": check["host"], "User-Agent": "sysgenpro.odoo_ops traefik_host_check"})
         response = conn.getresponse()
-        response.read(MAX_BODY)
+        body = response.read(MAX_BODY)
         answer["status"] = response.status
+        if check.get("contains"):  # e.g. Odoo's login form: a 200 that is an error page is no answer
+            answer["contains"] = check["contains"].encode() in body
     except (OSError, http.client.HTTPException) as exc:
         answer["error"] = "%s: %s" % (type(exc).__name__, exc)
     finally:
         conn.close()
-    answer["ok"] = answer["status"] == answer["expected"]
+    answer["ok"] = answer["status"] == answer["expected"] and answer.get("contains", True)
     return answer
 
 
@@ -90,3 +94,42 @@ def check_hosts(url, checks, timeout=10, workers=8, validate_certs=True):
             result={"hosts": answers},
         )
     return answers
+
+
+WATCH_INTERVAL = (0.05, 60)  # seconds between rounds
+WATCH_SECONDS = (1, 86400)  # the bound of one watch, whatever happens to its file
+
+
+def watch_hosts(url, checks, while_file, max_seconds, interval=0.2, timeout=5, workers=8, validate_certs=True):
+    """Every `interval`, each check once (in parallel), for as long as `while_file` exists and at most
+    max_seconds: what users of those hosts saw meanwhile. Per check: requests, failed (not the status it
+    should have, or no answer), statuses counted, and the first and last failure in seconds from the start,
+    whose difference is the user-visible downtime (first 503 to last 503). Never raises for a failure: it
+    measures. Read-only."""
+    parsed = _checked_input(url, checks, timeout, workers)
+    for name, value, (low, high) in (("interval", interval, WATCH_INTERVAL), ("max_seconds", max_seconds, WATCH_SECONDS)):
+        if not low <= value <= high:
+            raise Refused("watch %s %r must be %s-%s" % (name, value, low, high))
+    context = ssl.create_default_context()
+    if not validate_certs:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    seen = [
+        {"host": c["host"], "path": c.get("path") or "/", "requests": 0, "failed": 0, "statuses": {}, "first_failure": None, "last_failure": None}
+        for c in checks
+    ]
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(workers, len(checks))) as pool:
+        while time.monotonic() - started < max_seconds and os.path.exists(while_file):
+            at = round(time.monotonic() - started, 2)
+            for entry, answer in zip(seen, pool.map(lambda check: _request(parsed, check, timeout, context), checks)):
+                entry["requests"] += 1
+                status = str(answer["status"] or "no answer")
+                entry["statuses"][status] = entry["statuses"].get(status, 0) + 1
+                if not answer["ok"]:
+                    entry["failed"] += 1
+                    entry["first_failure"] = at if entry["first_failure"] is None else entry["first_failure"]
+                    entry["last_failure"] = at
+            time.sleep(interval)
+    for entry in seen:
+        entry["downtime_seconds"] = round(entry["last_failure"] - entry["first_failure"], 2) if entry["failed"] else 0
+    return {"seconds": round(time.monotonic() - started, 1), "interval": interval, "hosts": seen}

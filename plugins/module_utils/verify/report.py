@@ -245,7 +245,10 @@ def credential_markdown(report):
 def release_report(report):
     """The promotion's evidence (release_promote.yml): {"json": report with its verdict, "markdown": text}.
     report: environment, outcome, started, finished, release (before per tenant, after), gate, freeze,
-    tenants (update, install, durations, health), backups, restore_point, rollback, failed_step."""
+    tenants (update, install, durations, crons stopped, health), staging (the copy updated and smoke-tested
+    first), backups, restore_point, rollback, failed_step."""
+    if report.get("kind") == "rollback":
+        return release_rollback_report(report)
     release = report.get("release") or {}
     gate = report.get("gate") or {}
     freeze = report.get("freeze") or {}
@@ -272,6 +275,7 @@ def release_report(report):
                 if not freeze.get("frozen")
                 else "OVERRIDDEN (%s): %s" % (freeze.get("overridden"), ", ".join(sorted(freeze.get("tenants") or {}))),
             ),
+            ("staging first", staging_line(report.get("staging"))),
             ("restore point", report.get("restore_point") or "-"),
             ("failed step", report.get("failed_step") or "-"),
             ("rollback", report.get("rollback") or "-"),
@@ -281,7 +285,7 @@ def release_report(report):
     health = report.get("health") or {}
     lines += ["", "Tenants:", ""]
     lines += table(
-        ("tenant", "release before", "updated", "installed", "update s", "pre-release backup", "health"),
+        ("tenant", "release before", "updated", "installed", "update s", "pre-release backup", "health", "crons stopped"),
         [
             (
                 t["name"],
@@ -291,12 +295,61 @@ def release_report(report):
                 t.get("update_seconds"),
                 backups.get(t["name"]),
                 health.get(t["name"]),
+                len(t["crons_stopped"]) if "crons_stopped" in t else "-",
             )
             for t in report.get("tenants") or []
         ],
     )
+    lines += ["", "Maintenance (503) during the update: %s" % (", ".join(report.get("maintenance") or []) or "none")]
+    watched = report.get("downtime") or {}
+    if watched:
+        lines += ["", "User-visible downtime, probed every %s s through the entry point for %s s:" % (watched.get("interval"), watched.get("seconds")), ""]
+        lines += table(
+            ("host", "requests", "failed", "statuses", "downtime s (first to last failure)"),
+            [
+                (h["host"], h["requests"], h["failed"], ", ".join("%s: %s" % item for item in sorted(h["statuses"].items())), h["downtime_seconds"])
+                for h in watched.get("hosts") or []
+            ],
+        )
     data = dict(report, passed=report["outcome"] == "promoted")
     return {"json": data, "markdown": "\n".join(lines) + "\n"}
+
+
+def release_rollback_report(report):
+    """The on-demand rollback's evidence (release_rollback.yml): per tenant, the release it ran and the one
+    it runs again, the pre-release backup restored, the database kept, and the time to serve again."""
+    lines = ["# Release rollback (%s): %s" % (report.get("environment") or "tenants", report["outcome"]), ""]
+    lines += table(
+        ("", ""),
+        [
+            ("started / finished", "%s / %s" % (report.get("started"), report.get("finished"))),
+            ("RTO (restore start to every login page 200)", "%s s" % report.get("rto_seconds") if report.get("rto_seconds") is not None else "-"),
+            ("failed step", report.get("failed_step") or "-"),
+        ],
+    )
+    lines += ["", "Tenants:", ""]
+    rows = [
+        (t["name"], t.get("release_now"), t.get("release_before"), (t.get("backup") or {}).get("key"), t.get("kept_as"), t.get("note"))
+        for t in report.get("tenants") or []
+    ]
+    lines += table(("tenant", "rolled back from", "runs again", "pre-release backup restored", "replaced database kept as", "note"), rows)
+    return {"json": dict(report, passed=report["outcome"] in ("rolled_back", "nothing to roll back")), "markdown": "\n".join(lines) + "\n"}
+
+
+def staging_line(staging):
+    """One line of what staging first did: the copy, its update and smoke test, or where it failed."""
+    if not staging:
+        return "not run"
+    if staging.get("result") == "passed":
+        return "passed: %s (copy of %s) updated in %s s, smoke test %s s" % (
+            staging.get("copy"),
+            staging.get("source"),
+            staging.get("update_seconds"),
+            staging.get("smoke_seconds"),
+        )
+    if staging.get("result") == "failed":
+        return "FAILED on %s (copy of %s, kept): %s - production untouched" % (staging.get("copy"), staging.get("source"), staging.get("error"))
+    return "%s (nothing to update)" % staging.get("result")
 
 
 def _label(value):

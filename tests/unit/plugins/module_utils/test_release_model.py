@@ -172,6 +172,46 @@ def test_the_report_is_rendered_by_the_shared_report_code():
     assert "| acme | r1 | sale_custom |  | 4.2 | pre-release/acme/acme_x.zip | - |" in markdown
 
 
+def test_the_report_says_staging_downtime_and_an_on_demand_rollback():
+    base = {"environment": "prod", "started": "s", "finished": "f", "release": {"id": "r2"}, "tenants": []}
+    failed = release_report(
+        dict(
+            base,
+            outcome="staging_failed",
+            staging={"result": "failed", "copy": "acme-release-staging", "source": "acme", "error": "the module update failed"},
+        )
+    )
+    assert failed["json"]["passed"] is False
+    assert "FAILED on acme-release-staging (copy of acme, kept): the module update failed - production untouched" in failed["markdown"]
+    watched = {
+        "seconds": 9.0,
+        "interval": 0.2,
+        "hosts": [{"host": "acme.x", "requests": 40, "failed": 20, "statuses": {"200": 20, "503": 20}, "downtime_seconds": 4.1}],
+    }
+    promoted = release_report(
+        dict(
+            base,
+            outcome="promoted",
+            maintenance=["acme"],
+            downtime=watched,
+            staging={"result": "passed", "copy": "c", "source": "acme", "update_seconds": 3.0, "smoke_seconds": 2.0},
+        )
+    )
+    assert promoted["json"]["passed"] and "| staging first | passed: c (copy of acme) updated in 3.0 s, smoke test 2.0 s |" in promoted["markdown"]
+    assert "| acme.x | 40 | 20 | 200: 20, 503: 20 | 4.1 |" in promoted["markdown"] and "during the update: acme" in promoted["markdown"]
+    assert "| staging first | not run |" in release_report(dict(base, outcome="promoted"))["markdown"]
+    rollback = release_report(
+        {
+            "kind": "rollback",
+            "outcome": "rolled_back",
+            "rto_seconds": 7.5,
+            "tenants": [{"name": "acme", "release_now": "r2", "release_before": "r1", "backup": {"key": "pre-release/acme/k.zip"}, "kept_as": "acme_failed_x"}],
+        }
+    )
+    assert rollback["json"]["passed"] and "# Release rollback (tenants): rolled_back" in rollback["markdown"]
+    assert "| acme | r2 | r1 | pre-release/acme/k.zip | acme_failed_x |" in rollback["markdown"] and "7.5 s" in rollback["markdown"]
+
+
 ODOO_FAILURE = """2026-12-07 19:31:12,086 6796 INFO ? odoo: Odoo version 18.0-20250506
 2026-12-07 19:31:20,100 6796 INFO rpdev odoo.modules.loading: loading release_probe/data/zz_fail.xml
 2026-12-07 19:31:20,200 6796 CRITICAL rpdev odoo.service.server: Failed to initialize database `rpdev`.

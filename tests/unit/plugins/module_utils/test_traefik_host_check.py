@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.host_check import HostsUnanswered, check_hosts
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.traefik.host_check import HostsUnanswered, check_hosts, watch_hosts
 from ansible_collections.sysgenpro.odoo_ops.plugins.modules import traefik_host_check
 from tests.unit.plugins.module_utils.test_module_contract import run_main
 
@@ -151,3 +151,36 @@ def test_module_result_is_the_same_in_check_mode_and_fails_naming_the_hosts(entr
     code, result = run_main(traefik_host_check.main, dict(args, checks=[{"host": "globex.localhost"}]))
     assert code == 1 and result["failed"] and "globex.localhost/web/login: 404 (expected 200)" in result["msg"]
     assert "exception" not in result and result["hosts"][0]["status"] == 404
+
+
+def test_a_watch_measures_failures_until_its_file_is_gone_and_a_text_is_required(entry_point, tmp_path):
+    """globex answers 404 (a failure for a check expecting 200), acme 200; the watch stops when its file goes
+    (after three rounds here) and, whatever the file, at max_seconds. A check with `contains` fails on a 200
+    without the text."""
+    flag = tmp_path / "probe"
+    flag.write_text("")
+
+    def stop_after_three_rounds():  # bounded: 30 s at most, whatever the machine's load
+        deadline = time.monotonic() + 30
+        while sum(host == "globex.localhost" for host, _path in Routes.seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        flag.unlink()
+
+    Routes.seen = []
+    threading.Thread(target=stop_after_three_rounds, daemon=True).start()
+    watched = watch_hosts(
+        entry_point, [{"host": "acme.localhost", "path": "/web/login"}, {"host": "globex.localhost", "path": "/web/login"}], str(flag), 30, 0.1
+    )
+    assert watched["seconds"] < 30, watched  # the file went after three rounds: before max_seconds
+    acme, globex = watched["hosts"]
+    assert acme["failed"] == 0 and acme["downtime_seconds"] == 0 and acme["statuses"] == {"200": acme["requests"]}, acme
+    assert globex["failed"] == globex["requests"] > 1 and globex["statuses"] == {"404": globex["requests"]}, globex
+    assert globex["downtime_seconds"] == round(globex["last_failure"] - globex["first_failure"], 2) > 0, globex
+    flag.write_text("")
+    assert watch_hosts(entry_point, [{"host": "acme.localhost", "path": "/web/login"}], str(flag), 1, 0.1)["seconds"] < 5  # bounded
+    with pytest.raises(Refused, match="interval"):
+        watch_hosts(entry_point, [{"host": "acme.localhost"}], str(flag), 1, 0.001)
+    answers = check_hosts(entry_point, [{"host": "acme.localhost", "path": "/web/login", "contains": "x" * 10}], timeout=10)
+    assert answers[0]["ok"] and answers[0]["contains"]
+    with pytest.raises(HostsUnanswered):
+        check_hosts(entry_point, [{"host": "acme.localhost", "path": "/web/login", "contains": "oe_login_form"}], timeout=10)
