@@ -32,7 +32,8 @@ def pair(harness):
     with postgres_pair("odoo-ops-zf", PASSWORD, REPLICATION) as made:
         # Archiving as site.yml sets it up: the role (primary, then the standby cloned) and only then pg_backup,
         # whose ALTER SYSTEM the standby's postgresql.auto.conf, copied before, does not hold.
-        made["vars"].update(docker_postgres_pgbackrest=True, docker_postgres_extra_mounts=[{"type": "bind", "source": s3["ca_file"], "target": s3["ca_file"], "read_only": True}])
+        ca_mount = {"type": "bind", "source": s3["ca_file"], "target": s3["ca_file"], "read_only": True}
+        made["vars"].update(docker_postgres_pgbackrest=True, docker_postgres_extra_mounts=[ca_mount])
         up = apply_role(made["vars"])
         assert up.returncode == 0, up
         primary = made["ports"]["postgres"]
@@ -220,7 +221,8 @@ def test_failover_under_writes_fences_promotes_and_reports(pair):
     assert again.returncode == 0, again.stdout[-3000:]
     (second,) = [n for n in reports(pair) if n.endswith(".json") and n != report_json]
     second = json.load(open(os.path.join(pair["reports"], second), encoding="utf-8"))
-    assert [step["step"] for step in second["steps"]] == ["started", "decided", "promoted", "archive checked"] and second["switch"]["lsn"] == report["switch"]["lsn"]
+    assert [step["step"] for step in second["steps"]] == ["started", "decided", "promoted", "archive checked"]
+    assert second["switch"]["lsn"] == report["switch"]["lsn"]
     assert json.load(open(pair["work"] + "/postgres/topology.json", encoding="utf-8")) == record
     restart = apply_role(pair["vars"])
     assert restart.returncode != 0 and "%s is fenced" % pair["name"] in restart.output, restart

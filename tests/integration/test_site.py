@@ -91,7 +91,8 @@ def test_refusals_before_anything_changes(harness, tmp_path):
 def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform):
     names = platform.containers()
     roles = sorted(labels.get("odoo_ops_role") or labels.get("odoo_ops_component") for labels in names.values())
-    expected = ["cron", "cron", "postgres", "postgres-s3-relay", "postgres-s3-relay", "postgres-s3-relay", "postgres-standby", "redis", "scheduler", "traefik", "web", "web", "web"]
+    relays = ["postgres-s3-relay"] * 3  # the host's gate, the primary's and the standby's
+    expected = ["cron", "cron", "postgres"] + relays + ["postgres-standby", "redis", "scheduler", "traefik", "web", "web", "web"]
     assert roles == expected, names
     summary = platform.first.stdout
     port = platform.ports["web"]
@@ -126,8 +127,9 @@ def test_postgres_archives_to_pgbackrest_and_streams_to_its_standby(platform):
     assert stanza_info["cipher"] == "aes-256-cbc"
     # The standby is ready to archive once promoted: it reaches the repository through its own relay (its
     # network namespace is not the primary's) and holds the primary's archive settings.
+    pgbackrest = ["pgbackrest", "--config=" + config, "--stanza=" + stanza, "info", "--output=json"]
     from_standby = subprocess.run(
-        ["docker", "exec", "--user", "postgres", stanza + "-postgres-standby", "pgbackrest", "--config=" + config, "--stanza=" + stanza, "info", "--output=json"],
+        ["docker", "exec", "--user", "postgres", stanza + "-postgres-standby"] + pgbackrest,
         capture_output=True,
         text=True,
         timeout=120,
