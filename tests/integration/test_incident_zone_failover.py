@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 
 from tests.harness.docker_platform import docker, postgres_pair
+from tests.harness.options import ensure_bucket
 from tests.harness.playbook import VENV_BIN, run_tasks
 from tests.harness.services import REPO_ROOT
 
@@ -27,18 +28,60 @@ OPERATOR, OPERATOR_PASSWORD = "failover_op", "op-" + uuid.uuid4().hex
 
 @pytest.fixture(scope="module")
 def pair(harness):
-    harness.up("docker")
+    s3 = harness.up("docker", "s3")["s3"]
     with postgres_pair("odoo-ops-zf", PASSWORD, REPLICATION) as made:
+        # Archiving as site.yml sets it up: the role (primary, then the standby cloned) and only then pg_backup,
+        # whose ALTER SYSTEM the standby's postgresql.auto.conf, copied before, does not hold.
+        ca_mount = {"type": "bind", "source": s3["ca_file"], "target": s3["ca_file"], "read_only": True}
+        made["vars"].update(docker_postgres_pgbackrest=True, docker_postgres_extra_mounts=[ca_mount])
         up = apply_role(made["vars"])
         assert up.returncode == 0, up
         primary = made["ports"]["postgres"]
+        stanza = made["name"]
+        ensure_bucket(s3, stanza)
+        archiving = apply_pg_backup(made, s3, stanza)
+        assert archiving.returncode == 0, archiving
         # The runbook's role: reads both servers (pg_monitor) and may promote - no superuser.
         with connect(primary) as conn, conn.cursor() as cur:
             conn.autocommit = True
             cur.execute("CREATE ROLE %s LOGIN PASSWORD %%s IN ROLE pg_monitor" % OPERATOR, (OPERATOR_PASSWORD,))
             cur.execute("GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO %s" % OPERATOR)
             cur.execute("CREATE TABLE ticks (id int PRIMARY KEY, at timestamptz DEFAULT now())")
-        yield dict(made, work=made["config"], reports=os.path.join(made["config"], "reports"))
+        yield dict(made, work=made["config"], reports=os.path.join(made["config"], "reports"), stanza=stanza)
+
+
+def apply_pg_backup(made, s3, stanza):
+    """pg_backup as site.yml applies it to the pair (pgBackRest in the primary's container, the standby's port given)."""
+    config = made["config"] + "/postgres/pgbackrest"
+    role_vars = {
+        "pg_backup_container": made["name"],
+        "pg_backup_stanza": stanza,
+        "pg_backup_pg_data": "/var/lib/postgresql/data",
+        "pg_backup_pg_port": made["ports"]["postgres"],
+        "pg_backup_pg_host": "127.0.0.1",
+        "pg_backup_pg_password": PASSWORD,
+        "pg_backup_standby_port": made["ports"]["postgres_standby"],
+        "pg_backup_config_path": config + "/pgbackrest.conf",
+        "pg_backup_repo_endpoint": s3["host"],
+        "pg_backup_repo_port": s3["port"],
+        "pg_backup_repo_bucket": stanza,
+        "pg_backup_repo_region": s3["region"],
+        "pg_backup_repo_ca_file": s3["ca_file"],
+        "pg_backup_repo_key": s3["access_key"],
+        "pg_backup_repo_key_secret": s3["secret_key"],
+        "pg_backup_cipher_pass": "cipher-" + uuid.uuid4().hex,
+        "pg_backup_scheduler": "none",
+        "pg_backup_bin_dir": made["config"],
+        "pg_backup_initial_full": False,  # archiving is what a failover must keep; no backup needed for that
+    }
+    task = {"name": "pg_backup", "ansible.builtin.include_role": {"name": "sysgenpro.odoo_ops.pg_backup"}, "vars": role_vars}
+    return run_tasks([task], timeout=600)
+
+
+def pgbackrest_info(pair, container):
+    """`pgbackrest info` of the pair's stanza, run in `container` (its repository as that server sees it)."""
+    argv = ["exec", "--user", "postgres", container, "pgbackrest", "--config=%s/postgres/pgbackrest/pgbackrest.conf" % pair["config"]]
+    return json.loads(docker(*argv, "--stanza=" + pair["stanza"], "--output=json", "info").stdout)[0]
 
 
 def apply_role(role_vars):
@@ -64,6 +107,8 @@ def runbook(pair, check=False, **extra):
         "incident_zone_failover_standby_port": pair["ports"]["postgres_standby"],
         "incident_zone_failover_config_dir": pair["work"] + "/postgres",
         "incident_zone_failover_report_dir": pair["reports"],
+        "incident_zone_failover_stanza": pair["stanza"],
+        "incident_zone_failover_pgbackrest_config": pair["config"] + "/postgres/pgbackrest/pgbackrest.conf",
         "odoo_ops_postgres": {"login_host": "127.0.0.1", "login_port": pair["ports"]["postgres"], "login_user": OPERATOR, "login_password": OPERATOR_PASSWORD},
     }
     variables.update(extra)
@@ -113,6 +158,9 @@ class Writer:
 
 def test_check_mode_and_a_refusal_change_nothing(pair):
     primary, standby = pair["ports"]["postgres"], pair["ports"]["postgres_standby"]
+    # Cloned before pg_backup's ALTER SYSTEM, the standby holds the same archive settings all the same (promoted, it archives).
+    archive_command = "pgbackrest --config=%s/postgres/pgbackrest/pgbackrest.conf --stanza=%s archive-push %%p" % (pair["config"], pair["stanza"])
+    assert sql(standby, "SHOW archive_command") == sql(primary, "SHOW archive_command") == [(archive_command,)]
     planned = runbook(pair, check=True, incident_zone_failover_fence=True)
     assert planned.returncode == 0, planned.stdout[-3000:]
     assert "fence %s" % pair["name"] in planned.stdout and "decision: refused" in planned.stdout
@@ -158,8 +206,14 @@ def test_failover_under_writes_fences_promotes_and_reports(pair):
     assert report["data_loss"] == {"bytes": 0, "known": True, "wal_range": None}, report["data_loss"]
     assert report["old_primary"]["lsn_source"].startswith("pg_control (shut down")
     assert report["old_primary"]["state"] == "fenced (container stopped)" and report["decision"]["lag_override"] is False
-    assert [step["step"] for step in report["steps"]] == ["started", "decided", "fenced", "promoted"]
-    assert float(report["rto_seconds"]) > 0 and set(report["phase_seconds"]) == {"decided", "fenced", "promoted"}
+    assert [step["step"] for step in report["steps"]] == ["started", "decided", "fenced", "promoted", "archive checked"]
+    assert float(report["rto_seconds"]) > 0 and set(report["phase_seconds"]) == {"decided", "fenced", "promoted", "archive checked"}
+    # Archiving continues from the new primary on the new timeline: `pgbackrest check` passed there (it
+    # switched a segment and waited for it in the repository), and the repository holds timeline 2's WAL.
+    assert report["archive"] == "pgbackrest check passed", report
+    archived = pgbackrest_info(pair, pair["name"] + "-standby")
+    assert archived["archive"][-1]["max"].startswith("00000002"), archived  # no backup taken here: status "no valid backups"
+    assert sql(standby, "SELECT failed_count FROM pg_stat_archiver") == [(0,)]
     markdown = open(os.path.join(pair["reports"], report_json[:-5] + ".md"), encoding="utf-8").read()
     assert "| switch point | timeline 2 from %s |" % report["switch"]["lsn"] in markdown and "| data lost | 0 bytes |" in markdown
     # Again: nothing to do (already promoted); the role refuses to start the fenced primary (split brain).
@@ -167,7 +221,8 @@ def test_failover_under_writes_fences_promotes_and_reports(pair):
     assert again.returncode == 0, again.stdout[-3000:]
     (second,) = [n for n in reports(pair) if n.endswith(".json") and n != report_json]
     second = json.load(open(os.path.join(pair["reports"], second), encoding="utf-8"))
-    assert [step["step"] for step in second["steps"]] == ["started", "decided", "promoted"] and second["switch"]["lsn"] == report["switch"]["lsn"]
+    assert [step["step"] for step in second["steps"]] == ["started", "decided", "promoted", "archive checked"]
+    assert second["switch"]["lsn"] == report["switch"]["lsn"]
     assert json.load(open(pair["work"] + "/postgres/topology.json", encoding="utf-8")) == record
     restart = apply_role(pair["vars"])
     assert restart.returncode != 0 and "%s is fenced" % pair["name"] in restart.output, restart

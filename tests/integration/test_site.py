@@ -91,7 +91,8 @@ def test_refusals_before_anything_changes(harness, tmp_path):
 def test_site_deploys_every_tenant_behind_traefik_and_prints_a_summary(platform):
     names = platform.containers()
     roles = sorted(labels.get("odoo_ops_role") or labels.get("odoo_ops_component") for labels in names.values())
-    expected = ["cron", "cron", "postgres", "postgres-s3-relay", "postgres-s3-relay", "postgres-standby", "redis", "scheduler", "traefik", "web", "web", "web"]
+    relays = ["postgres-s3-relay"] * 3  # the host's gate, the primary's and the standby's
+    expected = ["cron", "cron", "postgres"] + relays + ["postgres-standby", "redis", "scheduler", "traefik", "web", "web", "web"]
     assert roles == expected, names
     summary = platform.first.stdout
     port = platform.ports["web"]
@@ -124,6 +125,17 @@ def test_postgres_archives_to_pgbackrest_and_streams_to_its_standby(platform):
     stanza_info = json.loads(info.stdout)[0]
     assert stanza_info["status"]["code"] == 0 and [b["type"] for b in stanza_info["backup"]] == ["full"], stanza_info
     assert stanza_info["cipher"] == "aes-256-cbc"
+    # The standby is ready to archive once promoted: it reaches the repository through its own relay (its
+    # network namespace is not the primary's) and holds the primary's archive settings.
+    pgbackrest = ["pgbackrest", "--config=" + config, "--stanza=" + stanza, "info", "--output=json"]
+    from_standby = subprocess.run(
+        ["docker", "exec", "--user", "postgres", stanza + "-postgres-standby"] + pgbackrest,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(from_standby.stdout)[0]["status"]["code"] == 0, from_standby.stdout
     primary = platform.connect("postgres")
     with primary, primary.cursor() as cur:
         cur.execute("SELECT archived_count, failed_count, current_setting('archive_timeout') FROM pg_stat_archiver")
@@ -136,8 +148,8 @@ def test_postgres_archives_to_pgbackrest_and_streams_to_its_standby(platform):
     standby = platform.connect("postgres_standby")
     try:
         with standby.cursor() as cur:
-            cur.execute("SELECT pg_is_in_recovery()")
-            assert cur.fetchone() == (True,)
+            cur.execute("SELECT pg_is_in_recovery(), current_setting('archive_command'), current_setting('archive_timeout')")
+            assert cur.fetchone() == (True, "pgbackrest --config=%s --stanza=%s archive-push %%p" % (config, stanza), "1min")
             for _attempt in range(50):  # bounded: 10 s
                 cur.execute("SELECT to_regclass('public.standby_probe') IS NOT NULL")  # created with its row
                 if cur.fetchone()[0]:
