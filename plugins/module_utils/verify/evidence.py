@@ -313,9 +313,9 @@ def render_html(data):
                 ],
             )
         )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Recovery evidence</title><style>%s</style></head><body>%s</body></html>\n'
-        % (STYLE, "\n".join(body))
+    return '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Recovery evidence</title><style>%s</style></head><body>%s</body></html>\n' % (
+        STYLE,
+        "\n".join(body),
     )
 
 

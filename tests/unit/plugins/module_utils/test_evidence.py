@@ -20,7 +20,8 @@ def verification(subject, at, ok=True, age=3600.0, restore=None):
     figures = {"backup": "odoo/%s/x.zip" % subject, "backup_age_seconds": age}
     if restore is not None:
         figures["restore_seconds"] = restore
-    return {"subjects": [subject], "verified": ok, "verified_at": at, "levels": ["objects", "restore"], "figures": {subject: figures}, "checks": checks, "msg": ""}
+    levels = ["objects", "restore"]
+    return {"subjects": [subject], "verified": ok, "verified_at": at, "levels": levels, "figures": {subject: figures}, "checks": checks, "msg": ""}
 
 
 def drill(at, rto, rpo, ok=True):
