@@ -22,7 +22,8 @@ def test_a_removed_tenant_loses_its_jobs_and_the_freeze_job_writes_the_calendar(
     role = {
         "scheduler_mode": "systemd",
         "scheduler_systemd_enable": False,
-        "scheduler_tenants": [{"name": "acme", "tier": 1, "fleet": "shared1"}, {"name": "globex", "tier": 2, "fleet": "shared1"}],
+        # tier 3: the fewest jobs (backup, retention, objects-level verification) - each unit is a task
+        "scheduler_tenants": [{"name": "acme", "tier": 3, "fleet": "shared1"}, {"name": "globex", "tier": 3, "fleet": "shared1"}],
         "scheduler_freeze_windows": [MONTH_END, ALWAYS],
         "scheduler_config_dir": folders["config"],
         "scheduler_systemd_dir": folders["units"],
@@ -37,7 +38,7 @@ def test_a_removed_tenant_loses_its_jobs_and_the_freeze_job_writes_the_calendar(
     first = run_tasks(task())
     assert first.returncode == 0, first
     units = set(os.listdir(folders["units"]))
-    assert {"odoo-ops-job-tenant_backup-globex.timer", "odoo-ops-job-verify_restore-globex.service", "odoo-ops-job-freeze_status.timer"} <= units
+    assert {"odoo-ops-job-tenant_backup-globex.timer", "odoo-ops-job-verify_objects-globex.service", "odoo-ops-job-freeze_status.timer"} <= units
     assert "OnUnitActiveSec=60\n" in open(os.path.join(folders["units"], "odoo-ops-job-freeze_status.timer"), encoding="utf-8").read()
     # The freeze job, as its timer starts it: the runner runs the script, which reads the collection's calendar.
     ran = subprocess.run(
@@ -62,7 +63,7 @@ def test_a_removed_tenant_loses_its_jobs_and_the_freeze_job_writes_the_calendar(
     assert second.returncode == 0, second
     units = set(os.listdir(folders["units"]))
     assert not [name for name in units if "globex" in name or "freeze_status" in name], units
-    assert {"odoo-ops-job-tenant_backup-acme.timer", "odoo-ops-job-tenant_backup-acme.service", "odoo-ops-job-dr_drill-acme.timer"} <= units
+    assert {"odoo-ops-job-tenant_backup-acme.timer", "odoo-ops-job-tenant_backup-acme.service", "odoo-ops-job-retention-acme.timer"} <= units
     assert sorted(os.listdir(folders["metrics"])) == ["odoo_ops_job-tenant_backup-acme.prom", "other.prom"]
     with open(os.path.join(folders["config"], "jobs.json"), encoding="utf-8") as handle:
         assert {job["subject"] for job in json.load(handle)} == {"acme"}
