@@ -689,7 +689,11 @@ def test_the_monitoring_stack_scrapes_every_target_and_probes_each_tenant(platfo
     sized = prometheus_api(platform, "query?query=pg_database_size_bytes")["result"]
     assert tenants <= {sample["metric"].get("tenant") for sample in sized}, sized
     assert prometheus_api(platform, "query?query=redis_up")["result"][0]["value"][1] == "1"
-    assert prometheus_api(platform, "query?query=odoo_ops_job_max_age_seconds")["result"], "the scheduler's textfile metrics"
+    # The textfile collector reads the scheduler's folder: each job file there (none before the scheduler's first run) is a series.
+    assert prometheus_api(platform, "query?query=node_textfile_scrape_error")["result"][0]["value"][1] == "0"
+    written = {name.split("-", 2)[1] for name in os.listdir(os.path.join(platform.root, "odoo", "data", "metrics")) if name.startswith("odoo_ops_job-")}
+    scraped = {sample["metric"]["job_name"] for sample in prometheus_api(platform, "query?query=odoo_ops_job_max_age_seconds")["result"]}
+    assert written <= scraped, (written, scraped)
     groups = prometheus_api(platform, "rules")["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
     assert len(rules) == 19 and not [rule["name"] for rule in rules if rule["health"] == "err"], rules  # "unknown" until first evaluated
