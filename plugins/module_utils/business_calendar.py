@@ -223,6 +223,33 @@ def freeze_status(specs, at=None, fleet=None, tenant=None):
     }
 
 
+FREEZE_METRIC = "odoo_ops_freeze_active"
+
+
+def freeze_metrics(specs, tenants, at=None):
+    """The freeze calendar as Prometheus text (node exporter's textfile collector), for alerts to name
+    or escalate by the business window a tenant is in: per tenant ({name, fleet}), one series
+    `odoo_ops_freeze_active{tenant, fleet, window} 1` per window holding `at`, or a single series
+    with `window=""` and value 0 when none does (so that "not frozen" is a fact, not a missing series)."""
+    lines = [
+        "# HELP %s 1 while a freeze window of the business calendar covers the tenant (label window), else 0." % FREEZE_METRIC,
+        "# TYPE %s gauge" % FREEZE_METRIC,
+    ]
+    instant = utc_now() if at is None else at
+    for tenant in sorted(tenants or [], key=lambda item: str(item.get("name"))):
+        name, fleet = _text(tenant.get("name"), "tenant name"), str(tenant.get("fleet") or "")
+        status = freeze_status(specs, at=instant, fleet=fleet or None, tenant=name)
+        names = sorted({window["name"] for window in status["windows"]}) or [""]
+        for window in names:
+            labels = ",".join('%s="%s"' % (key, _escape(value)) for key, value in (("fleet", fleet), ("tenant", name), ("window", window)))
+            lines.append("%s{%s} %d" % (FREEZE_METRIC, labels, 1 if window else 0))
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
 def _describe(window, start, end):
     return {"name": window.name, "reason": window.reason, "kind": window.kind, "start": _iso(start), "end": _iso(end)}
 

@@ -30,6 +30,7 @@ VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 ODOO_WHEELS = os.path.join(REPO_ROOT, ".cache", "odoo-wheels")
 IMAGE_CONTEXTS = os.path.join(REPO_ROOT, ".cache", "platform-images")
 PLATFORM_PORTS = ("postgres", "postgres_standby", "redis", "web", "websecure", "api")
+MONITORING_PORTS = ("prometheus", "node_exporter", "postgres_exporter", "redis_exporter", "blackbox_exporter")
 
 
 def docker(*args, timeout=120):
@@ -82,9 +83,10 @@ def platform_ports(fleet_count):
     # Imported here: the collection is on sys.path once the tests' conftest or benchlib has run.
     from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN  # pylint: disable=import-outside-toplevel
 
-    first = free_port_range(len(PLATFORM_PORTS) + PORT_SPAN * fleet_count)
-    ports = {name: first + offset for offset, name in enumerate(PLATFORM_PORTS)}
-    return ports, [first + len(PLATFORM_PORTS) + PORT_SPAN * index for index in range(fleet_count)]
+    names = PLATFORM_PORTS + MONITORING_PORTS
+    first = free_port_range(len(names) + PORT_SPAN * fleet_count)
+    ports = {name: first + offset for offset, name in enumerate(names)}
+    return ports, [first + len(names) + PORT_SPAN * index for index in range(fleet_count)]
 
 
 def image_tasks(build, cache):
@@ -163,7 +165,8 @@ class DockerPlatform:
             "odoo_ops_traefik_api_port": self.ports["api"],
             "odoo_ops_fleets": self.fleets,
             "odoo_ops_backup_bucket": "site-" + self.prefix[-6:],
-            "odoo_images_cache_dir": IMAGE_CONTEXTS,
+            "odoo_ops_monitoring_ports": {name: self.ports[name] for name in MONITORING_PORTS},
+            "odoo_ops_images_cache": IMAGE_CONTEXTS,
             "odoo_images_pip_wheel_dir": ODOO_WHEELS,
         }
 

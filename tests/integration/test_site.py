@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import zipfile
 
 import psycopg2
@@ -19,7 +20,7 @@ import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN
 from tests.harness import browser
-from tests.harness.docker_platform import ConstantLoad, docker_platform
+from tests.harness.docker_platform import MONITORING_PORTS, ConstantLoad, docker_platform
 from tests.harness.http import post_json, request, websocket_handshake
 from tests.harness.options import ensure_bucket, s3_client
 from tests.harness.process import scratch_dirs
@@ -657,6 +658,64 @@ def test_a_tenant_created_on_the_deployed_platform_and_removed(platform):
     assert tenant_sql(platform, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'umbrella'") == [(0,)]
     assert not os.path.exists(folder) and not os.path.exists(route_file)
     assert request(platform.ports["web"], "umbrella.localhost", "/web/login")[0] == 404
+
+
+def prometheus_api(platform, path):
+    """The data of a Prometheus API answer (GET, path with its query string)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/%s" % (platform.ports["prometheus"], path), timeout=10) as answer:
+        return json.loads(answer.read())["data"]
+
+
+def test_the_monitoring_stack_scrapes_every_target_and_probes_each_tenant(platform):
+    """odoo_ops_monitoring_enabled with --tags monitoring, on the deployed platform: Prometheus and the
+    node, PostgreSQL, Redis and blackbox exporters (the monitoring image from Debian's packages), every
+    listener on 127.0.0.1. Its API answers up == 1 for every target (itself, node with the scheduler's
+    textfile metrics, PostgreSQL, Redis, Traefik, each tenant's login probe), each tenant's probe succeeds
+    with its labels, Traefik's router metrics and PostgreSQL's per-database series carry the tenant, the
+    alert rules are loaded; a re-run changes nothing."""
+    run = platform.site("--tags", "monitoring", extra={"odoo_ops_monitoring_enabled": True})
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    tenants = set(TENANT_HOSTS)
+
+    seen = {}
+
+    def all_up():
+        seen["targets"] = targets = prometheus_api(platform, "targets?state=active")["activeTargets"]
+        jobs = {target["labels"]["job"] for target in targets}
+        healthy = all(target["health"] == "up" for target in targets)
+        probes = {sample["metric"].get("tenant") for sample in prometheus_api(platform, "query?query=probe_success%3D%3D1")["result"]}
+        return healthy and probes >= tenants and {"prometheus", "node", "postgres", "redis", "traefik", "tenant_login"} <= jobs
+
+    # bounded: the containers start, then one scrape interval (15 s) and the probes through Traefik, on a loaded host
+    wait_for(all_up, 120, "every target up and each tenant's probe")
+    targets = seen["targets"]
+    assert len(targets) == 5 + len(tenants), [(t["labels"]["job"], t["scrapeUrl"]) for t in targets]
+    up = prometheus_api(platform, "query?query=up")["result"]
+    assert {sample["value"][1] for sample in up} == {"1"} and len(up) == len(targets)
+    probes = prometheus_api(platform, "query?query=probe_success%7Bjob%3D%22tenant_login%22%7D")["result"]
+    labels = {sample["metric"]["tenant"]: (sample["metric"]["fleet"], sample["metric"]["tier"], sample["metric"]["customer"]) for sample in probes}
+    assert labels == {"acme": ("shared1", "1", "acme"), "globex": ("shared1", "1", "globex"), "initech": ("initech", "1", "initech")}, labels
+    # Traefik's router metrics (the site's host checks made requests) and PostgreSQL per database, labelled by tenant.
+    routed = prometheus_api(platform, "query?query=count%20by%20(tenant)%20(traefik_router_requests_total)")["result"]
+    assert tenants <= {sample["metric"].get("tenant") for sample in routed}, routed
+    sized = prometheus_api(platform, "query?query=pg_database_size_bytes")["result"]
+    assert tenants <= {sample["metric"].get("tenant") for sample in sized}, sized
+    assert prometheus_api(platform, "query?query=redis_up")["result"][0]["value"][1] == "1"
+    # The textfile collector reads the scheduler's folder: each job file there (none before the scheduler's first run) is a series.
+    assert prometheus_api(platform, "query?query=node_textfile_scrape_error")["result"][0]["value"][1] == "0"
+    written = {name.split("-", 2)[1] for name in os.listdir(os.path.join(platform.root, "odoo", "data", "metrics")) if name.startswith("odoo_ops_job-")}
+    scraped = {sample["metric"]["job_name"] for sample in prometheus_api(platform, "query?query=odoo_ops_job_max_age_seconds")["result"]}
+    assert written <= scraped, (written, scraped)
+    groups = prometheus_api(platform, "rules")["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) == 19 and not [rule["name"] for rule in rules if rule["health"] == "err"], rules  # "unknown" until first evaluated
+    # Nothing listens beyond the loopback.
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, timeout=30, check=True).stdout
+    for name in MONITORING_PORTS:
+        bound = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(":%d" % platform.ports[name])]
+        assert bound and all(address.startswith("127.0.0.1:") for address in bound), (name, bound)
+    again = platform.site("--tags", "monitoring", extra={"odoo_ops_monitoring_enabled": True})
+    assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-4000:]
 
 
 def test_ansible_doc_resolves_the_module_by_fqcn():

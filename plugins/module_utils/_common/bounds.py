@@ -21,6 +21,8 @@ BOUNDS = {
     "upload_concurrency": (1, 32),
     # one tenant's module update (odoo_release): a day at most, however large the tenant
     "update_timeout": (1, 86400),
+    # reports read into one recovery-evidence page: each is parsed and drawn
+    "max_reports": (1, 5000),
 }
 MAX_DEPTH = 3  # options of options of options: deeper than any argument spec of the collection
 

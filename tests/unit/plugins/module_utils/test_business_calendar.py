@@ -8,7 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils._common.errors import Refused
 from ansible_collections.sysgenpro.odoo_ops.plugins.filter.calendar import freeze_status as freeze_status_filter
-from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.business_calendar import WEEKDAYS, freeze_status, windows_from
+from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.business_calendar import WEEKDAYS, freeze_metrics, freeze_status, windows_from
 
 MONTH_END_BERLIN = {
     "name": "month-end close",
@@ -197,3 +197,27 @@ def test_holidays_that_leave_no_business_day_in_reach_are_named():
     window["holidays"] = ["2026-%02d-%02d" % (month, day) for month in (9, 10, 11) for day in range(1, 31)] + ["2026-10-31", "2026-08-31"]
     with pytest.raises(ValueError, match="fewer than 1 business days within 92 days"):
         freeze_status([window], at="2026-11-15T00:00:00Z")
+
+
+def test_freeze_metrics_name_the_window_each_tenant_is_in_and_say_zero_for_the_others():
+    payroll = {"name": "payroll", "reason": "salaries", "kind": "payroll", "day_of_month": 2, "fleets": ["shared1"]}
+    tenants = [{"name": "initech", "fleet": "initech"}, {"name": "acme", "fleet": "shared1"}]
+    inside = freeze_metrics([MONTH_END_BERLIN, payroll], tenants, at=datetime.datetime(2027, 1, 2, 12, tzinfo=datetime.timezone.utc))
+    samples = [line for line in inside.splitlines() if not line.startswith("#")]
+    assert samples == [
+        'odoo_ops_freeze_active{fleet="shared1",tenant="acme",window="month-end close"} 1',
+        'odoo_ops_freeze_active{fleet="shared1",tenant="acme",window="payroll"} 1',
+        'odoo_ops_freeze_active{fleet="initech",tenant="initech",window="month-end close"} 1',
+    ]
+    assert "# TYPE odoo_ops_freeze_active gauge" in inside and inside.endswith("\n")
+    outside = freeze_metrics([MONTH_END_BERLIN, payroll], tenants, at=datetime.datetime(2026, 12, 15, 10, tzinfo=datetime.timezone.utc))
+    assert [line for line in outside.splitlines() if not line.startswith("#")] == [
+        'odoo_ops_freeze_active{fleet="shared1",tenant="acme",window=""} 0',
+        'odoo_ops_freeze_active{fleet="initech",tenant="initech",window=""} 0',
+    ]
+    quoted = freeze_metrics([dict(MONTH_END_BERLIN, name='the "big" close')], [{"name": "acme"}], at="2027-01-02T12:00:00Z")
+    assert 'odoo_ops_freeze_active{fleet="",tenant="acme",window="the \\"big\\" close"} 1' in quoted
+    with pytest.raises(Refused, match="tenant name"):
+        freeze_metrics([], [{"name": ""}])
+    with pytest.raises(Refused, match="freeze windows must be a list"):
+        freeze_metrics({"name": "x"}, [{"name": "acme"}])
