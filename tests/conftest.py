@@ -19,6 +19,58 @@ from tests.harness.process import scratch_dirs  # noqa: E402  pylint: disable=wr
 # Figures of this session (real Odoo's venv, template, image builds...), printed at the end.
 TIMINGS = {}
 
+# pytest-xdist (scripts/test.sh: -n 2 --dist loadgroup --no-loadscope-reorder): each test module is
+# one unit of work, run whole by one worker, so that its module fixtures (a deployed platform, a
+# cluster with its stanza...) are made once. Each worker has its own harness (services on free ports
+# under its own folders) and its own session fixtures; the rest two workers share is locked: image
+# builds (docker_platform.image_builds), Odoo's venv (odoo_server.build_venv).
+# Units go out in this order: these first, longest first (their setup + call seconds in one run of
+# the suite), so that no long module starts last and keeps one worker busy alone; then the others as
+# collected.
+LONGEST_FIRST = (
+    "tests/integration/test_site.py",  # 560
+    "tests/integration/test_pg_pitr_restore.py",  # 330
+    "tests/integration/test_molecule.py",  # 260
+    "tests/integration/test_hostile_backups.py",  # 230
+    "tests/integration/test_odoo_backup.py",  # 160
+    "tests/integration/test_pg_backup_role.py",  # 100
+)
+
+
+def _unit_of(item):
+    return item.nodeid.split("::", 1)[0]
+
+
+def _group_name(unit):
+    """The module's name without folder and .py: xdist appends "@<group>" to every node id shown."""
+    return os.path.splitext(os.path.basename(unit))[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist adds the groups to the node ids
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):
+        return  # not a pytest-xdist worker: as collected
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    first_seen = {}
+    for item in items:
+        first_seen.setdefault(_unit_of(item), len(first_seen))
+    # Stable: the tests of one module stay together and in their order (the same on every worker).
+    items.sort(key=lambda item: (rank.get(_unit_of(item), len(rank)), first_seen[_unit_of(item)]))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group_name(_unit_of(item))))
+
+
+def pytest_sessionfinish(session):
+    """A pytest-xdist worker hands its TIMINGS to the controller, which prints them."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["odoo_ops_timings"] = dict(TIMINGS)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without the plugin
+def pytest_testnodedown(node, error):  # pylint: disable=unused-argument
+    TIMINGS.update(getattr(node, "workeroutput", {}).get("odoo_ops_timings", {}))
+
 
 def shared_dir():
     """../shared beside the checkout (CRD schemas, design notes), or $ODOO_OPS_SHARED_DIR."""
