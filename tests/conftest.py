@@ -18,6 +18,8 @@ from tests.harness.process import scratch_dirs  # noqa: E402  pylint: disable=wr
 
 # Figures of this session (real Odoo's venv, template, image builds...), printed at the end.
 TIMINGS = {}
+# What a person may want to look at (screenshots kept outside git): {what: path}, printed at the end.
+EVIDENCE = {}
 
 # pytest-xdist (scripts/test.sh: -n 2 --dist loadgroup --no-loadscope-reorder): each test module is
 # one unit of work, run whole by one worker, so that its module fixtures (a deployed platform, a
@@ -64,12 +66,14 @@ def pytest_sessionfinish(session):
     """A pytest-xdist worker hands its TIMINGS to the controller, which prints them."""
     output = getattr(session.config, "workeroutput", None)
     if output is not None:
-        output["odoo_ops_timings"] = dict(TIMINGS)
+        output["odoo_ops_timings"], output["odoo_ops_evidence"] = dict(TIMINGS), dict(EVIDENCE)
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without the plugin
 def pytest_testnodedown(node, error):  # pylint: disable=unused-argument
-    TIMINGS.update(getattr(node, "workeroutput", {}).get("odoo_ops_timings", {}))
+    output = getattr(node, "workeroutput", {})
+    TIMINGS.update(output.get("odoo_ops_timings", {}))
+    EVIDENCE.update(output.get("odoo_ops_evidence", {}))
 
 
 def shared_dir():
@@ -117,6 +121,10 @@ def pytest_report_header(config):  # pylint: disable=unused-argument
 
 
 def pytest_terminal_summary(terminalreporter):
+    if EVIDENCE:
+        terminalreporter.write_sep("-", "evidence")
+        for what, path in EVIDENCE.items():
+            terminalreporter.write_line("%s: %s" % (what, path))
     if TIMINGS:
         terminalreporter.write_sep("-", "timings")
         for what, seconds in TIMINGS.items():
