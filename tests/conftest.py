@@ -26,16 +26,17 @@ EVIDENCE = {}
 # cluster with its stanza...) are made once. Each worker has its own harness (services on free ports
 # under its own folders) and its own session fixtures; the rest two workers share is locked: image
 # builds (docker_platform.image_builds), Odoo's venv (odoo_server.build_venv).
-# Units go out in this order: these first, longest first (their setup + call seconds in one run of
-# the suite), so that no long module starts last and keeps one worker busy alone; then the others as
-# collected.
+# Units go out in this order: these first, longest first, so that no long module starts last and
+# keeps one worker busy alone; then the others as collected. The seconds: what the module's tests
+# among the 40 slowest of the CI run of 2026-12-07 took together (setup + call, 2 cores, serial) - a
+# lower bound of the module's time.
 LONGEST_FIRST = (
-    "tests/integration/test_site.py",  # 560
-    "tests/integration/test_pg_pitr_restore.py",  # 330
-    "tests/integration/test_molecule.py",  # 260
-    "tests/integration/test_hostile_backups.py",  # 230
-    "tests/integration/test_odoo_backup.py",  # 160
-    "tests/integration/test_pg_backup_role.py",  # 100
+    "tests/integration/test_site.py",  # 458
+    "tests/integration/test_molecule.py",  # 252
+    "tests/integration/test_pg_pitr_restore.py",  # 213
+    "tests/integration/test_hostile_backups.py",  # 121
+    "tests/integration/test_pg_backup_role.py",  # 90
+    "tests/integration/test_odoo_image_from_source.py",  # 81
 )
 
 
