@@ -63,11 +63,37 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(_group_name(_unit_of(item))))
 
 
+CONTROLLER_DOCKER = pytest.StashKey()
+
+
+def _xdist_controller(config):
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist starts its workers
+def pytest_sessionstart(session):
+    """Under pytest-xdist the controller starts Docker Engine when it is not running (a fresh CI
+    machine), before the workers and for them all, and stops it after them: two workers would each
+    start a dockerd, and the one that started it would stop it under the other's tests."""
+    if not _xdist_controller(session.config) or not shutil.which("dockerd"):
+        return
+    root = tempfile.mkdtemp(prefix="odoo_ops-test-docker-")
+    session.config.stash[CONTROLLER_DOCKER] = platform = Platform(root)
+    platform.up(["docker"])  # nothing but a look when it answers already
+
+
 def pytest_sessionfinish(session):
-    """A pytest-xdist worker hands its TIMINGS to the controller, which prints them."""
+    """A pytest-xdist worker hands its TIMINGS to the controller, which prints them; the controller
+    stops the Docker Engine it started, if it did."""
     output = getattr(session.config, "workeroutput", None)
     if output is not None:
         output["odoo_ops_timings"], output["odoo_ops_evidence"] = dict(TIMINGS), dict(EVIDENCE)
+    platform = session.config.stash.get(CONTROLLER_DOCKER, None)
+    if platform is not None:
+        try:
+            platform.down()
+        finally:
+            shutil.rmtree(platform.root, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without the plugin
