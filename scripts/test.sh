@@ -42,7 +42,10 @@ print(get_venv_packages(PythonConfig(version="3.11"))["pip"])' 2>/dev/null || ec
 }
 
 unit_and_integration() {
-  python -m pytest -p no:cacheprovider -q --durations=40 tests/unit tests/integration
+  # Two pytest-xdist workers (ODOO_OPS_TEST_WORKERS; 0 runs in this process): much of the suite waits
+  # on containers, Odoo and PostgreSQL. Each module runs whole on one worker (tests/conftest.py).
+  python -m pytest -p no:cacheprovider -q --durations=40 -n "${ODOO_OPS_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder \
+    tests/unit tests/integration
 }
 
 steps=("${@:-lint sanity pytest}")

@@ -18,6 +18,89 @@ from tests.harness.process import scratch_dirs  # noqa: E402  pylint: disable=wr
 
 # Figures of this session (real Odoo's venv, template, image builds...), printed at the end.
 TIMINGS = {}
+# What a person may want to look at (screenshots kept outside git): {what: path}, printed at the end.
+EVIDENCE = {}
+
+# pytest-xdist (scripts/test.sh: -n 2 --dist loadgroup --no-loadscope-reorder): each test module is
+# one unit of work, run whole by one worker, so that its module fixtures (a deployed platform, a
+# cluster with its stanza...) are made once. Each worker has its own harness (services on free ports
+# under its own folders) and its own session fixtures; the rest two workers share is locked: image
+# builds (docker_platform.image_builds), Odoo's venv (odoo_server.build_venv).
+# Units go out in this order: these first, longest first, so that no long module starts last and
+# keeps one worker busy alone; then the others as collected. The seconds: what the module's tests
+# among the 40 slowest of the CI run of 2026-12-07 took together (setup + call, 2 cores, serial) - a
+# lower bound of the module's time.
+LONGEST_FIRST = (
+    "tests/integration/test_site.py",  # 458
+    "tests/integration/test_molecule.py",  # 252
+    "tests/integration/test_pg_pitr_restore.py",  # 213
+    "tests/integration/test_hostile_backups.py",  # 121
+    "tests/integration/test_pg_backup_role.py",  # 90
+    "tests/integration/test_odoo_image_from_source.py",  # 81
+)
+
+
+def _unit_of(item):
+    return item.nodeid.split("::", 1)[0]
+
+
+def _group_name(unit):
+    """The module's name without folder and .py: xdist appends "@<group>" to every node id shown."""
+    return os.path.splitext(os.path.basename(unit))[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist adds the groups to the node ids
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):
+        return  # not a pytest-xdist worker: as collected
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    first_seen = {}
+    for item in items:
+        first_seen.setdefault(_unit_of(item), len(first_seen))
+    # Stable: the tests of one module stay together and in their order (the same on every worker).
+    items.sort(key=lambda item: (rank.get(_unit_of(item), len(rank)), first_seen[_unit_of(item)]))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group_name(_unit_of(item))))
+
+
+CONTROLLER_DOCKER = pytest.StashKey()
+
+
+def _xdist_controller(config):
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist starts its workers
+def pytest_sessionstart(session):
+    """Under pytest-xdist the controller starts Docker Engine when it is not running (a fresh CI
+    machine), before the workers and for them all, and stops it after them: two workers would each
+    start a dockerd, and the one that started it would stop it under the other's tests."""
+    if not _xdist_controller(session.config) or not shutil.which("dockerd"):
+        return
+    root = tempfile.mkdtemp(prefix="odoo_ops-test-docker-")
+    session.config.stash[CONTROLLER_DOCKER] = platform = Platform(root)
+    platform.up(["docker"])  # nothing but a look when it answers already
+
+
+def pytest_sessionfinish(session):
+    """A pytest-xdist worker hands its TIMINGS to the controller, which prints them; the controller
+    stops the Docker Engine it started, if it did."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["odoo_ops_timings"], output["odoo_ops_evidence"] = dict(TIMINGS), dict(EVIDENCE)
+    platform = session.config.stash.get(CONTROLLER_DOCKER, None)
+    if platform is not None:
+        try:
+            platform.down()
+        finally:
+            shutil.rmtree(platform.root, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without the plugin
+def pytest_testnodedown(node, error):  # pylint: disable=unused-argument
+    output = getattr(node, "workeroutput", {})
+    TIMINGS.update(output.get("odoo_ops_timings", {}))
+    EVIDENCE.update(output.get("odoo_ops_evidence", {}))
 
 
 def shared_dir():
@@ -65,6 +148,10 @@ def pytest_report_header(config):  # pylint: disable=unused-argument
 
 
 def pytest_terminal_summary(terminalreporter):
+    if EVIDENCE:
+        terminalreporter.write_sep("-", "evidence")
+        for what, path in EVIDENCE.items():
+            terminalreporter.write_line("%s: %s" % (what, path))
     if TIMINGS:
         terminalreporter.write_sep("-", "timings")
         for what, seconds in TIMINGS.items():

@@ -17,7 +17,7 @@ import psycopg2
 
 from .http import post_json, request
 from .playbook import run_tasks
-from .process import ServiceError, free_port, scratch_dirs
+from .process import ServiceError, file_lock, free_port, scratch_dirs
 from .services import REPO_ROOT
 
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
@@ -31,6 +31,10 @@ ODOO_WHEELS = os.path.join(REPO_ROOT, ".cache", "odoo-wheels")
 IMAGE_CONTEXTS = os.path.join(REPO_ROOT, ".cache", "platform-images")
 PLATFORM_PORTS = ("postgres", "postgres_standby", "redis", "web", "websecure", "api")
 MONITORING_PORTS = ("prometheus", "node_exporter", "postgres_exporter", "redis_exporter", "blackbox_exporter")
+# Held by every run of the odoo_images role from the tests (pytest-xdist runs two workers): two runs
+# at once would build the same odoo-ops/* image twice, or write the same cached folder (ODOO_WHEELS,
+# IMAGE_CONTEXTS) while the other hashes or copies it.
+IMAGE_BUILD_LOCK = os.path.join(REPO_ROOT, ".cache", "image-builds.lock")
 
 
 def docker(*args, timeout=120):
@@ -106,13 +110,28 @@ def image_tasks(build, cache):
 
 
 @contextlib.contextmanager
+def image_builds(timeout=1800):
+    """The image-build lock, waited for at most timeout s (a cold build of the Odoo image with its
+    wheels takes minutes)."""
+    os.makedirs(os.path.dirname(IMAGE_BUILD_LOCK), exist_ok=True)
+    with file_lock(IMAGE_BUILD_LOCK, timeout, "the image-build lock %s" % IMAGE_BUILD_LOCK):
+        yield
+
+
+def build_images(tasks, timeout=1500):
+    """run_tasks(tasks) - tasks from image_tasks() - under the image-build lock; the PlaybookRun."""
+    with image_builds():
+        return run_tasks(tasks, timeout=timeout)
+
+
+@contextlib.contextmanager
 def postgres_pair(prefix, password, replication_password):
     """The docker_postgres role's variables for a primary and its streaming standby of 512 MB each on free
     ports (the image built, or cached by its inputs; a private config folder): {name, vars, ports,
     config}. Nothing is started here; on exit every container and volume named <name>* is removed."""
     name = "%s%s" % (prefix, uuid.uuid4().hex[:6])
     with scratch_dirs("odoo_ops-images-", "odoo_ops-pgconf-") as (cache, config):
-        built = run_tasks(image_tasks(["postgres"], cache), timeout=1500)
+        built = build_images(image_tasks(["postgres"], cache))
         assert built.returncode == 0, built
         ports, _fleets = platform_ports(0)
         role_vars = {
@@ -171,8 +190,13 @@ class DockerPlatform:
         }
 
     def site(self, *args, extra=None, timeout=1500):
-        """ansible-playbook playbooks/site.yml; returns the CompletedProcess (stdout has the recap)."""
-        return self.playbook("site", *args, extra=extra, timeout=timeout)
+        """ansible-playbook playbooks/site.yml; returns the CompletedProcess (stdout has the recap).
+        A run that may build images (odoo_images runs unless odoo_ops_build_images is false) holds
+        the image-build lock."""
+        if (extra or {}).get("odoo_ops_build_images") is False or "--check" in args:
+            return self.playbook("site", *args, extra=extra, timeout=timeout)
+        with image_builds():
+            return self.playbook("site", *args, extra=extra, timeout=timeout)
 
     def playbook(self, name, *args, extra=None, timeout=1500):
         """ansible-playbook playbooks/<name>.yml on this platform (its inventory and names)."""

@@ -14,8 +14,8 @@ import time
 
 import yaml
 
-from tests.harness.docker_platform import image_tasks
-from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.docker_platform import build_images, image_tasks
+from tests.harness.playbook import VENV_BIN
 from tests.harness.services import REPO_ROOT
 
 DEFINITION = os.path.join(REPO_ROOT, "meta", "execution-environment.yml")
@@ -99,7 +99,7 @@ def build_ee(cache_dir, timeout=3600):
     started = time.monotonic()
     tasks = image_tasks(["ee_base"], cache_dir)
     tasks[0]["vars"]["odoo_images_ee_wheels"] = wheels
-    base = run_tasks(tasks, timeout=timeout)
+    base = build_images(tasks, timeout=timeout)
     if base.returncode != 0:
         raise RuntimeError("the ee_base image did not build: %r" % (base,))
     base_tag = base.results[-1]["odoo_images_built"]["ee_base"]

@@ -19,7 +19,6 @@ Every wait is bounded in time; logs are kept and shown on failure.
 """
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import pwd
@@ -32,7 +31,7 @@ import psycopg2
 from psycopg2 import sql
 
 from .http import request
-from .process import ServiceError, free_port, log_tail, pid_alive, stop_pid, wait_until
+from .process import ServiceError, file_lock, free_port, log_tail, pid_alive, stop_pid, wait_until
 from .services import PG_BIN, REPO_ROOT
 
 SOURCE_ENV = "ODOO_OPS_ODOO_SOURCE"
@@ -76,25 +75,6 @@ def venv_key(requirements, python=SYSTEM_PYTHON):
     return digest.hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path, timeout):
-    """An exclusive lock file (two sessions never build the same venv at once), waited for at most timeout s."""
-    with open(path, "w", encoding="utf-8") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ServiceError("%s stayed locked for %ss" % (path, timeout)) from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def build_venv(tree, cache_dir=None, python=SYSTEM_PYTHON, timeout=900):
     """Odoo's virtual environment for `tree`: {'path', 'python', 'key', 'built', 'seconds'}.
 
@@ -108,7 +88,7 @@ def build_venv(tree, cache_dir=None, python=SYSTEM_PYTHON, timeout=900):
     os.makedirs(cache_dir, mode=0o755, exist_ok=True)
     started = time.monotonic()
     built = False
-    with _locked(os.path.join(cache_dir, ".lock"), timeout):
+    with file_lock(os.path.join(cache_dir, ".lock"), timeout):  # two sessions or workers never build the same venv at once
         if not os.path.exists(os.path.join(path, VENV_COMPLETE)):
             shutil.rmtree(path, ignore_errors=True)
             log = os.path.join(cache_dir, "%s.log" % key)
@@ -150,13 +130,17 @@ def ensure_os_user(name=OS_USER):
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
+        made = subprocess.run(
             ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=30,
+            check=False,
         )
-        entry = pwd.getpwnam(name)
+        try:  # exit 9: another pytest-xdist worker created it in between, which is as good
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise ServiceError("useradd %s failed (%s): %s" % (name, made.returncode, made.stderr.strip())) from None
     return entry.pw_uid, entry.pw_gid
 
 

@@ -1,6 +1,7 @@
 """Start, watch and stop one service process: bounded waits, kept logs, stop by PID."""
 
 import contextlib
+import fcntl
 import os
 import random
 import signal
@@ -132,6 +133,26 @@ def stop_pid(pid, timeout=15.0, sig=signal.SIGTERM, group=True):
 def tcp_open(port, host="127.0.0.1"):
     with socket.create_connection((host, port), timeout=1):
         return True
+
+
+@contextlib.contextmanager
+def file_lock(path, timeout, what=None):
+    """An exclusive lock on the file at path (created when missing), waited for at most timeout s:
+    what two test sessions - or two pytest-xdist workers - must never do at once."""
+    with open(path, "w", encoding="utf-8") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ServiceError("%s stayed locked for %ss" % (what or path, timeout)) from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

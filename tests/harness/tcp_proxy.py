@@ -53,14 +53,15 @@ class CuttableProxy:
                     pass
 
     def close(self):
+        """Cut now: shutdown() first, because close() alone neither wakes a thread blocked in
+        accept() or recv() on that socket nor ends the connection while one is - the client would
+        wait out its read timeout (botocore: 60 s) on a connection that stays open, silent."""
         self.cut.set()
-        try:
-            self.listener.close()
-        except OSError:
-            pass
         with self.lock:
-            for sock in self.sockets:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+            sockets = [self.listener] + self.sockets
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # on Linux this also wakes accept() on the listener
+            except OSError:
+                pass  # not connected, or already shut
+            sock.close()

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from tests.harness.docker_platform import docker, image_tasks, platform_ports
+from tests.harness.docker_platform import build_images, docker, image_tasks, platform_ports
 from tests.harness.molecule import RoleScenario, molecule_env
 from tests.harness.pg import query
-from tests.harness.playbook import VENV_BIN, run_tasks
+from tests.harness.playbook import VENV_BIN
 from tests.harness.process import scratch_dirs
 from tests.harness.services import REPO_ROOT
 
@@ -23,7 +23,7 @@ BUILD = ["postgres", "redis", "traefik", "odoo_test_workload", "ansible_target"]
 def images(harness):
     harness.up("docker")
     with scratch_dirs("odoo_ops-molecule-images-") as (cache,):
-        built = run_tasks(image_tasks(BUILD, cache), timeout=1500)
+        built = build_images(image_tasks(BUILD, cache))
         assert built.returncode == 0, built
         yield built.results[-1]["odoo_images_built"]
 

@@ -8,10 +8,9 @@ import time
 
 import pytest
 
-from tests.harness.docker_platform import docker, image_tasks, stop_container
+from tests.harness.docker_platform import build_images, docker, image_tasks, stop_container
 from tests.harness.http import request
 from tests.harness.odoo_fixture import create_odoo_server_role
-from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port, scratch_dirs
 
 BUILD = ["postgres", "redis", "traefik", "odoo_test_workload"]
@@ -22,7 +21,7 @@ def images(harness):
     harness.up("docker")
     with scratch_dirs("odoo_ops-images-") as (cache,):
         tasks = image_tasks(BUILD, cache)
-        first = run_tasks(tasks, timeout=1500)
+        first = build_images(tasks)
         assert first.returncode == 0, first
         yield {"first": first, "tasks": tasks, "built": first.results[-1]["odoo_images_built"]}
 
@@ -30,7 +29,7 @@ def images(harness):
 def test_images_built_once_and_cached_by_their_inputs(images):
     built = images["built"]
     assert sorted(built) == sorted(BUILD) and all(":" in tag for tag in built.values()), built
-    again = run_tasks(images["tasks"], timeout=600)
+    again = build_images(images["tasks"], timeout=600)
     assert again.returncode == 0 and again.stats.get("changed") == 0, again.stats
     assert again.results[-1]["odoo_images_built"] == built
     assert "pgBackRest 2." in docker("run", "--rm", "--entrypoint", "pgbackrest", built["postgres"], "version").stdout

@@ -19,6 +19,7 @@ import psycopg2
 import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.sizing import PORT_SPAN
+from tests.conftest import EVIDENCE
 from tests.harness import browser
 from tests.harness.docker_platform import MONITORING_PORTS, ConstantLoad, docker_platform
 from tests.harness.http import post_json, request, websocket_handshake
@@ -235,15 +236,14 @@ def test_isolation_every_host_reaches_its_own_database_only(platform):
     assert request(port, "nobody.localhost", "/web/login")[0] == 404  # no route, no tenant
 
 
-def test_a_browser_sees_odoos_login_page_through_traefik(platform, capsys):
+def test_a_browser_sees_odoos_login_page_through_traefik(platform):
     """Headless Chromium loads acme's login page through Traefik as a newcomer's browser would (it
     resolves *.localhost itself): a screenshot kept outside git, its path printed, and the rendered
     page is Odoo's login form."""
     assert browser.chromium(), "chromium is not installed (scripts/debian-packages.txt; scripts/setup.sh installs it)"
     url = "http://acme.localhost:%d/web/login" % platform.ports["web"]
     path, dom = browser.screenshot(url, "site-acme-login.png")
-    with capsys.disabled():  # in the test output whatever pytest captures
-        print("\nscreenshot of %s: %s" % (url, path))
+    EVIDENCE["screenshot of %s" % url] = path  # printed at the end of the test output (a worker's prints are not)
     with open(path, "rb") as handle:
         png = handle.read()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10000, (path, len(png))  # a blank page is a few kB

@@ -93,6 +93,10 @@ def filestore_files(root):
             yield "filestore/" + os.path.relpath(path, root), path
 
 
+class StreamStopped(OperationFailed):
+    """A stream of a backup stopped because another failed: an echo, never the error reported."""
+
+
 class TenantBackup:
     """One backup run. `pg` is the client the database is read with - a session role with the tenant
     owner's rights (never the admin role: pg_dump and the manifest read run what the database holds)."""
@@ -192,7 +196,8 @@ class TenantBackup:
             for future in futures:
                 if not future.exception():
                     future.result().abort()
-            raise failures[0]
+            # The cause, not a stream that stopped because of it (which may come first in the list).
+            raise next((failure for failure in failures if not isinstance(failure, StreamStopped)), failures[0])
         objects = []
         for future in futures:
             writer = future.result()
@@ -271,7 +276,7 @@ class TenantBackup:
 
     def _check_failed(self):
         if self._failed.is_set():
-            raise OperationFailed("stopped: another stream of this backup failed")
+            raise StreamStopped("stopped: another stream of this backup failed")
 
     def _write_zip(self, writer, snapshot, manifest_body, members):
         level = self.compress_level
