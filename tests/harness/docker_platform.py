@@ -109,6 +109,14 @@ def image_tasks(build, cache):
     return [role, {"name": "show", "ansible.builtin.debug": {"var": "odoo_images_built"}}]
 
 
+def odoo_image_tasks(build, cache, odoo_source):
+    """image_tasks(build, cache) building the odoo image from the Odoo tree odoo_source, its wheels cached
+    in ODOO_WHEELS."""
+    tasks = image_tasks(build, cache)
+    tasks[0]["vars"].update({"odoo_images_odoo_source": odoo_source, "odoo_images_pip_wheel_dir": ODOO_WHEELS})
+    return tasks
+
+
 @contextlib.contextmanager
 def image_builds(timeout=1800):
     """The image-build lock, waited for at most timeout s (a cold build of the Odoo image with its

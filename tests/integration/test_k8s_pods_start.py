@@ -19,9 +19,8 @@ import uuid
 import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.odoo.passwords import hash_password
-from tests.harness.docker_platform import ODOO_WHEELS, docker, image_tasks
+from tests.harness.docker_platform import build_images, docker, odoo_image_tasks
 from tests.harness.http import request
-from tests.harness.playbook import run_tasks
 from tests.harness.process import scratch_dirs, wait_until
 from tests.integration.test_k8s_render import Render, site
 
@@ -31,18 +30,13 @@ ADMIN_PASSWD = "pod-start-admin-%s" % uuid.uuid4().hex[:8]
 PROBE_WAIT = 240  # seconds a container may take to pass its probes here (2 shared cores; Odoo loads base)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _real_odoo(odoo_source):  # pylint: disable=unused-argument
-    """Without an Odoo tree the odoo image cannot be built: every test here skips, saying why."""
-
-
 @pytest.fixture(scope="module")
-def images(harness, odoo_source):
+def images(odoo_source, harness):
+    """The odoo, redis and postgres images odoo_images builds (cached by their inputs). odoo_source comes
+    first: without an Odoo tree the test skips, saying why, before any service starts."""
     harness.up("docker")
     with scratch_dirs("odoo_ops-pod-images-") as (cache,):
-        tasks = image_tasks(["odoo", "redis", "postgres"], cache)
-        tasks[0]["vars"].update({"odoo_images_odoo_source": odoo_source, "odoo_images_pip_wheel_dir": ODOO_WHEELS})
-        built = run_tasks(tasks, timeout=1800)
+        built = build_images(odoo_image_tasks(["odoo", "redis", "postgres"], cache, odoo_source), timeout=1800)
         assert built.returncode == 0, built
         yield built.results[-1]["odoo_images_built"]
 

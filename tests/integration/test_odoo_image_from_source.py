@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import TIMINGS
 from tests.harness import odoo_server
-from tests.harness.docker_platform import ODOO_WHEELS, docker, image_builds, image_tasks, stop_container
+from tests.harness.docker_platform import docker, image_builds, odoo_image_tasks, stop_container
 from tests.harness.http import request, websocket_handshake
 from tests.harness.playbook import run_tasks
 from tests.harness.process import free_port, scratch_dirs, wait_until
@@ -30,8 +30,7 @@ def _real_odoo(odoo_source):  # pylint: disable=unused-argument
 def odoo_image(harness, odoo_source):
     harness.up("docker")
     with scratch_dirs("odoo_ops-odoo-image-") as (cache,):
-        tasks = image_tasks(["odoo"], cache)
-        tasks[0]["vars"].update({"odoo_images_odoo_source": odoo_source, "odoo_images_pip_wheel_dir": ODOO_WHEELS})
+        tasks = odoo_image_tasks(["odoo"], cache, odoo_source)
         with image_builds():  # timed inside: not the wait for another worker's build
             started = time.monotonic()
             first = run_tasks(tasks, timeout=1800)

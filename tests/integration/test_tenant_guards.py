@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.sysgenpro.odoo_ops.plugins.module_utils.postgres.database import LOCK_CLASS
 from tests.harness.odoo_fixture import create_odoo_fixture
-from tests.harness.options import s3_client, s3_options
+from tests.harness.options import login_options, s3_client, s3_options
 from tests.harness.pg import connect, query
 from tests.harness.playbook import last_result as run
 from tests.harness.playbook import run_tasks
@@ -43,7 +43,7 @@ def env(harness):
         "state": state,
         "superuser": superuser,
         "root": root,
-        "login": {"login_host": "127.0.0.1", "login_port": state["port"], "login_user": state["admin_user"], "login_password": state["admin_password"]},
+        "login": login_options(state),
     }
     yield data
     shutil.rmtree(root, ignore_errors=True)

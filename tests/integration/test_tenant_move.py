@@ -16,6 +16,7 @@ import pytest
 
 from tests.harness.odoo_fixture import create_fleet_role, create_odoo_fixture
 from tests.harness.pg import query
+from tests.harness.options import login_options
 from tests.harness.playbook import last_result as run
 
 TENANT = "mvt_globex"
@@ -44,7 +45,7 @@ def env(harness):
         "state": state,
         "superuser": superuser,
         "root": root,
-        "login": {"login_host": "127.0.0.1", "login_port": state["port"], "login_user": state["admin_user"], "login_password": state["admin_password"]},
+        "login": login_options(state),
     }
     yield data
     shutil.rmtree(root, ignore_errors=True)
