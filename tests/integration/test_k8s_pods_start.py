@@ -206,7 +206,10 @@ class Pod:
     def wait_ready(self, container):
         """The startup probe, then the readiness probe (or, without one, the liveness probe) pass."""
         name = "%s-%s" % (self.name, container["name"])
-        running = lambda: docker("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"  # noqa: E731
+
+        def running():
+            return docker("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+
         for kind in ("startupProbe", "readinessProbe" if "readinessProbe" in container else "livenessProbe"):
             if kind in container:
                 try:
