@@ -8,6 +8,7 @@ private copy of the local platform (own ports, names and folders)."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -372,16 +373,45 @@ def test_network_planes_only_the_entry_points_and_management_ports_are_published
         (prefix + "-postgres", "127.0.0.1:%d" % p["postgres"]),
         (prefix + "-postgres-standby", "127.0.0.1:%d" % p["postgres_standby"]),
     }, published
-    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, timeout=30, check=True).stdout
-    local = {line.split()[3] for line in listening.splitlines() if len(line.split()) > 3}
+    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=30, check=True).stdout
+    owners = {}  # address: PIDs listening on it
+    for line in listening.splitlines():
+        if len(line.split()) > 3:
+            owners.setdefault(line.split()[3], set()).update(int(pid) for pid in re.findall(r"pid=(\d+)", line))
+    local = set(owners)
     ours = {"web", "websecure", "api", "postgres", "postgres_standby"}
     for name in ours:
         assert "127.0.0.1:%d" % p[name] in local, (name, sorted(local))
+    # Another test's service (pytest-xdist runs two workers) may listen on one of these ports by chance: only
+    # a listener of this platform - a process of its containers, or Docker's proxy to one of them - counts.
+    mine = platform_listener(platform)
     for port in [p["redis"]] + [port for fleet in platform.fleets for port in range(fleet["port_base"], fleet["port_base"] + PORT_SPAN)]:
-        assert not [addr for addr in local if addr.rsplit(":", 1)[1] == str(port)], port
+        assert not [addr for addr in local if addr.rsplit(":", 1)[1] == str(port) and any(mine(pid) for pid in owners[addr])], port
     for addr in local:
         if int(addr.rsplit(":", 1)[1]) in {p[name] for name in ours}:
             assert addr.startswith("127.0.0.1:"), addr
+
+
+def platform_listener(platform):
+    """A predicate on a PID: whether it is a process of the platform's containers, or Docker's proxy to one
+    of them (its command line names the container's address)."""
+    pids, addresses = set(), set()
+    for name in platform.containers():
+        top = subprocess.run(["docker", "top", name, "-eo", "pid"], capture_output=True, text=True, timeout=30, check=False).stdout.split()
+        pids.update(int(pid) for pid in top if pid.isdigit())
+        addresses.update(n["IPAddress"].encode() for n in inspect(name)["NetworkSettings"]["Networks"].values() if n.get("IPAddress"))
+
+    def mine(pid):
+        if pid in pids:
+            return True
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            return False
+        return os.path.basename(argv[0]) == b"docker-proxy" and bool(addresses & set(argv))
+
+    return mine
 
 
 def images_as_built(platform):
