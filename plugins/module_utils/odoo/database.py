@@ -103,9 +103,14 @@ class OdooDatabase:
         return self.pg.query(composed, args, self.dbname)
 
     def columns(self, table):
+        """{column: nullable} of public.<table> (empty when there is no such table), read once."""
         if table not in self._columns:
-            rows = self.pg.query("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s", (table,), self.dbname)
-            self._columns[table] = {row[0] for row in rows}
+            rows = self.pg.query(
+                "SELECT column_name, is_nullable = 'YES' FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s",
+                (table,),
+                self.dbname,
+            )
+            self._columns[table] = dict(rows)
         return self._columns[table]
 
     def has(self, table, *columns):
@@ -226,18 +231,10 @@ class OdooDatabase:
         found.extend(MAIL_CREDENTIALS)
         nullable = []
         for table, columns in found:
-            present = [c for c in columns if c in self.columns(table) and not self._not_null(table, c)]
+            present = [c for c in columns if self.columns(table).get(c)]  # present and nullable
             if present:
                 nullable.append((table, present))
         return nullable
-
-    def _not_null(self, table, column):
-        rows = self.pg.query(
-            "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s AND column_name = %s",
-            (table, column),
-            self.dbname,
-        )
-        return bool(rows) and rows[0][0] == "NO"
 
     def credentials_left(self):
         """{table: [columns still holding a value]}."""
